@@ -1,0 +1,5 @@
+"""Runs one program and builds its trace. Imported by the sandbox child; never by the web process."""
+
+from app.tracer.run import Interrupted, run
+
+__all__ = ["Interrupted", "run"]
