@@ -1,4 +1,4 @@
-"""The `gradwalk` command: trace programs from the shell (and, later, serve and export)."""
+"""The `gradwalk` command: trace programs from the shell, serve the web app (and, later, export)."""
 
 from __future__ import annotations
 
@@ -26,12 +26,48 @@ def trace(args: argparse.Namespace) -> int:
     return 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    """Run the web app under uvicorn (settings from GRADWALK_* env vars and .env)."""
+    import copy
+
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from app.config import Settings
+
+    settings = Settings()
+    logging_config = copy.deepcopy(LOGGING_CONFIG)
+    # One JSON line per request on stdout (app.routes.middleware); uvicorn's own access log is off.
+    logging_config["formatters"]["json_line"] = {"format": "%(message)s"}
+    logging_config["handlers"]["gradwalk_access"] = {
+        "class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stdout"
+    }
+    logging_config["loggers"]["gradwalk.access"] = {"handlers": ["gradwalk_access"], "level": "INFO", "propagate": False}
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        access_log=False,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        log_config=logging_config,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradwalk", description="Watch PyTorch autograd run.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("trace", help="print the trace JSON of each program, one per line")
     p.add_argument("files", nargs="+", metavar="FILE.py", help="program files; - reads stdin")
     p.set_defaults(func=trace)
+    p = commands.add_parser("serve", help="serve the web app and its API with uvicorn")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own sandbox pool (default: 1)")
+    p.set_defaults(func=serve)
     return parser
 
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the share store; default sqlite in data_dir (postgresql+psycopg://... scales out)."
     )
+    forwarded_allow_ips: str = Field(
+        "127.0.0.1",
+        description="Proxy addresses (comma-separated, * for any) trusted to set X-Forwarded-For, the client address that rate limits count.",
+    )
 
     def trace_limits(self) -> TraceLimits:
         return TraceLimits(

@@ -1,0 +1,103 @@
+"""The one error shape: every 4xx/5xx JSON body has exactly the keys of `ErrorBody`.
+
+A user program's own exception is not an HTTP error (it is part of the trace, returned with 200);
+only a bad request, a missing resource, overload or a server fault come through here.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("gradwalk.errors")
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries."""
+
+    status: int = Field(description="the HTTP status code, repeated for clients that only see the body")
+    error: str = Field(description="stable machine-readable code, e.g. not_found, too_large, rate_limited")
+    message: str = Field(description="one human-readable sentence")
+    detail: list[dict[str, Any]] | None = Field(None, description="per-field problems of a 422, else null")
+    request_id: str | None = Field(None, description="the X-Request-ID of this request, for the logs")
+
+
+# Codes by status; anything not listed falls back to the status phrase in snake case.
+CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "invalid_request",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def code_for(status: int) -> str:
+    if status in CODES:
+        return CODES[status]
+    try:
+        return HTTPStatus(status).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def error_body(
+    status: int, message: str, *, detail: list[dict[str, Any]] | None = None, request_id: str | None = None
+) -> dict[str, Any]:
+    return ErrorBody(
+        status=status, error=code_for(status), message=message, detail=detail, request_id=request_id
+    ).model_dump()
+
+
+def error_response(
+    status: int,
+    message: str,
+    *,
+    detail: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    request_id: str | None = None,
+) -> JSONResponse:
+    body = error_body(status, message, detail=detail, request_id=request_id)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _request_id(request: Request) -> str | None:
+    return request.scope.get("state", {}).get("request_id")
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    return error_response(exc.status_code, message, headers=exc.headers, request_id=_request_id(request))
+
+
+def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # Drop the echoed input (it can be a 64 KiB program) and pydantic's doc URL; keep loc/msg/type.
+    return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    detail = jsonable_encoder(_clean(list(exc.errors())))
+    return error_response(422, "The request body is not valid.", detail=detail, request_id=_request_id(request))
+
+
+async def _server_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", extra={"request_id": _request_id(request)})
+    return error_response(500, "Internal server error.", request_id=_request_id(request))
+
+
+def install(app: FastAPI) -> None:
+    """Route every error the app can raise through `error_body`."""
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _server_error)

@@ -1,0 +1,91 @@
+"""The web app: `create_app(settings=None)` builds it; `gradwalk serve` runs it under uvicorn.
+
+The app keeps no state in process beyond caches and the rate limiter: shares live in the store
+(SQLite or PostgreSQL), so any number of replicas can serve the same shares.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from app import errors
+from app.config import Settings
+from app.routes import api, pages
+from app.routes.middleware import PAGE_CSP, BodyLimit, RequestContext
+from app.routes.ratelimit import RateLimiter
+from app.store import Store
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SWAGGER_CDN = "https://cdn.jsdelivr.net"  # FastAPI's default home of the Swagger UI bundle
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; every test builds its own with its own settings and database."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from app.sandbox import SandboxPool
+
+        store = Store.from_settings(settings)
+        await run_in_threadpool(store.migrate)
+        pool = SandboxPool(settings)
+        await pool.start()
+        app.state.store, app.state.pool = store, pool
+        try:
+            yield
+        finally:
+            await pool.close()
+            store.close()
+
+    app = FastAPI(
+        title="gradwalk",
+        version=api.VERSION,
+        summary="Run a PyTorch program in a sandbox and get its real autograd graph, step by step.",
+        lifespan=lifespan,
+        docs_url=None,  # served below, with a Content-Security-Policy that pins its one inline script
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> HTMLResponse:
+        return swagger_ui()
+
+    # Outermost last: RequestContext sees every response, including BodyLimit's 413.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_source_bytes)
+    app.add_middleware(RequestContext)
+    return app
+
+
+def swagger_ui() -> HTMLResponse:
+    """FastAPI's Swagger UI page, with a CSP allowing only its CDN bundle and the hash of its inline script."""
+    response = get_swagger_ui_html(openapi_url="/openapi.json", title="gradwalk API")
+    html = bytes(response.body).decode()
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
+    )
+    csp = (
+        PAGE_CSP.replace("script-src 'self'", f"script-src 'self' {SWAGGER_CDN} {hashes}")
+        .replace("style-src 'self'", f"style-src 'self' {SWAGGER_CDN}")
+        .replace("img-src 'self'", "img-src 'self' https://fastapi.tiangolo.com")
+    )
+    response.headers["content-security-policy"] = csp
+    return response

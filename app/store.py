@@ -1,0 +1,167 @@
+"""The share store: saved programs with their trace, through SQLAlchemy 2.
+
+Contract: `save` returns only after the row is committed and durable (SQLite in WAL mode with
+synchronous=FULL; PostgreSQL's own commit), so an acknowledged share survives the process being
+killed right after. `load` returns None for an unknown or malformed id. Ids are 12 URL-safe
+characters from `secrets` (72 random bits): unguessable, and never derived from content or time.
+The schema is owned by Alembic (`app/migrations/`); `migrate` is safe to call from many processes
+at once (a file lock for SQLite, an advisory lock for PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import re
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, event, insert, select, text
+from sqlalchemy.exc import IntegrityError
+
+from app.config import Settings
+from app.models import Trace
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+ID_BYTES = 9  # 72 bits -> 12 URL-safe characters
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
+TITLE_MAX_CHARS = 200
+MIGRATION_LOCK_KEY = 0x67726164  # "grad": the PostgreSQL advisory lock held while migrating
+
+metadata = MetaData()
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("title", String(TITLE_MAX_CHARS), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("trace", Text, nullable=False),  # the Trace JSON exactly as validated from the sandbox
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class Share:
+    id: str
+    title: str | None
+    source: str
+    trace: Trace
+    created_at: datetime
+
+
+def database_url(settings: Settings) -> str:
+    """The configured URL, or a SQLite file under `data_dir`."""
+    if settings.database_url:
+        return settings.database_url
+    path = Path(settings.data_dir).resolve() / "gradwalk.sqlite3"
+    return f"sqlite:///{path}"
+
+
+def new_id() -> str:
+    return secrets.token_urlsafe(ID_BYTES)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")  # WAL + FULL: a commit is on disk before save() returns
+    cursor.execute("PRAGMA busy_timeout=10000")  # ms: writers from other workers wait instead of failing
+    cursor.close()
+
+
+class Store:
+    """Saves and loads shares; one per process, shared by its requests (thread-safe)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            db = url.split("///", 1)[1] if "///" in url else ""
+            if db and db != ":memory:":
+                Path(db).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls(database_url(settings))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def migrate(self) -> None:
+        """Bring the schema to Alembic's head (idempotent, serialized across processes)."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._migration_lock(), self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        db = self.engine.url.database if self.dialect == "sqlite" else None
+        if not db or db == ":memory:":
+            yield
+            return
+        with open(f"{db}.migrate-lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+    def save(self, source: str, title: str | None, trace: Trace) -> Share:
+        """Store a share and return it once committed."""
+        created_at = datetime.now(UTC)
+        trace_json = trace.model_dump_json()
+        for attempt in range(3):
+            share_id = new_id()
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        insert(shares).values(
+                            id=share_id, title=title, source=source, trace=trace_json, created_at=created_at
+                        )
+                    )
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                continue  # an id collision (2^-72 per pair): draw another
+            return Share(id=share_id, title=title, source=source, trace=trace, created_at=created_at)
+        raise AssertionError("unreachable")
+
+    def load(self, share_id: str) -> Share | None:
+        """The share with this id, or None."""
+        if not ID_PATTERN.fullmatch(share_id):
+            return None
+        with self.engine.connect() as connection:
+            row = connection.execute(select(shares).where(shares.c.id == share_id)).one_or_none()
+        if row is None:
+            return None
+        created_at = row.created_at
+        if created_at.tzinfo is None:  # SQLite keeps no zone; we only ever write UTC
+            created_at = created_at.replace(tzinfo=UTC)
+        return Share(
+            id=row.id,
+            title=row.title,
+            source=row.source,
+            trace=Trace.model_validate_json(row.trace),
+            created_at=created_at,
+        )
+
+    def count(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(select(text("count(*)")).select_from(shares)).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
