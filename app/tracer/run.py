@@ -1,14 +1,24 @@
-"""Entry point of the tracer (provisional: full capture lands next)."""
+"""Run one program under the tracer and return its trace; the program's failures are part of it."""
 
 from __future__ import annotations
 
-import contextlib
-import io
+import sys
+import traceback
+import warnings
+from typing import Any
 
 import torch
 
 from app.config import TraceLimits
-from app.models import Error, Trace
+from app.models import Error, Trace, TraceWarning
+from app.tracer import values
+from app.tracer.capture import PROGRAM, Capture, user_line
+from app.tracer.graph import Graph
+from app.tracer.hints import hint_for
+from app.tracer.hooks import Passes
+from app.tracer.names import BIND, DISPLAY, instrument
+
+_DISPLAY_CHARS = 2_000
 
 
 class Interrupted(BaseException):
@@ -20,22 +30,161 @@ class Interrupted(BaseException):
         self.message = message
 
 
+class _Output:
+    """Stands in for sys.stdout/sys.stderr: keeps the text, and one print event per line of output."""
+
+    def __init__(self, tracer: _Tracer, stream: str) -> None:
+        self.tracer, self.stream = tracer, stream
+        self.encoding = "utf-8"
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.tracer.output(text, self.stream)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Tracer:
+    def __init__(self, source: str, limits: TraceLimits) -> None:
+        self.limits = limits
+        self.graph = Graph(limits)
+        self.capture = Capture(self.graph)
+        self.passes = Passes(self.capture)
+        self.trace = Trace(source=source, torch_version=torch.__version__)
+        self._stdout: list[str] = []
+        self._stdout_bytes = 0
+
+    # -- hooks called by the rewritten program ----------------------------------------------
+
+    def bind(self, line: int, *pairs: tuple[str, Any]) -> None:
+        g = self.graph
+        self.capture.paused += 1
+        try:
+            for name, obj in pairs:
+                if isinstance(obj, torch.Tensor):
+                    g.bind(name, obj, line)
+                elif isinstance(obj, torch.nn.Module):
+                    for path, p in obj.named_parameters():
+                        g.name_parameter(p, f"{name}.{path}")
+        finally:
+            self.capture.paused -= 1
+
+    def display(self, line: int, obj: Any) -> Any:
+        if obj is not None:
+            self.capture.paused += 1
+            try:
+                text = repr(obj)
+            finally:
+                self.capture.paused -= 1
+            self.graph.event(kind="display", line=line, text=text[:_DISPLAY_CHARS])
+        return obj
+
+    def output(self, text: str, stream: str) -> None:
+        if stream == "stdout":
+            room = self.limits.max_stdout_bytes - self._stdout_bytes
+            if room <= 0:
+                self.graph.truncate(f"output was cut at {self.limits.max_stdout_bytes} bytes (max_stdout_bytes)")
+                return
+            data = text.encode("utf-8", "replace")
+            if len(data) > room:
+                text = data[:room].decode("utf-8", "ignore")
+                self.graph.truncate(f"output was cut at {self.limits.max_stdout_bytes} bytes (max_stdout_bytes)")
+            self._stdout.append(text)
+            self._stdout_bytes += len(text.encode("utf-8", "replace"))
+        events = self.graph.events
+        last = events[-1] if events else None
+        category = None if stream == "stdout" else stream
+        if last is not None and last.kind == "print" and last.category == category and not (last.text or "").endswith("\n"):
+            last.text = (last.text or "") + text
+        else:
+            self.graph.event(kind="print", line=user_line(3), text=text, category=category)
+
+    def warn(self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        where = lineno if filename == PROGRAM else user_line(2)
+        text = str(message)
+        hint_id, hint = hint_for(text)
+        if len(self.trace.warnings) < 100:
+            self.trace.warnings.append(
+                TraceWarning(category=category.__name__, message=text, line=where, hint=hint, hint_id=hint_id)
+            )
+        self.graph.event(kind="warning", line=where, text=text, category=category.__name__)
+
+    # -- the run ------------------------------------------------------------------------------
+
+    def run(self) -> Trace:
+        trace = self.trace
+        try:
+            code = instrument(trace.source, PROGRAM)
+        except SyntaxError as e:
+            return self._fail(e, e.lineno)
+        env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__, BIND: self.bind, DISPLAY: self.display}
+        saved = sys.stdout, sys.stderr, warnings.showwarning
+        sys.stdout, sys.stderr = _Output(self, "stdout"), _Output(self, "stderr")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("always")
+                warnings.showwarning = self.warn
+                with self.passes.installed(), self.capture:
+                    exec(code, env)
+        except Interrupted as e:
+            self._fail(e, _program_line(e), status=e.status, message=e.message)
+        except MemoryError as e:
+            self._fail(e, _program_line(e), status="memory")
+        except Exception as e:
+            self._fail(e, _program_line(e))
+        finally:
+            sys.stdout, sys.stderr, warnings.showwarning = saved
+        return self._finish()
+
+    def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> Trace:
+        text = message or (e.msg if isinstance(e, SyntaxError) else str(e))
+        hint_id, hint = hint_for(text)
+        tb = None
+        if not isinstance(e, SyntaxError):
+            frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == PROGRAM]
+            source_lines = self.trace.source.splitlines()
+            tb = "".join(
+                f'  line {f.lineno}, in {f.name}\n    {source_lines[f.lineno - 1].strip() if f.lineno and f.lineno <= len(source_lines) else ""}\n'
+                for f in frames
+            ) or None
+        self.trace.status = status  # type: ignore[assignment]
+        self.trace.error = Error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
+        self.graph.event(kind="error", line=line, text=f"{type(e).__name__}: {text}")
+        if isinstance(e, SyntaxError):
+            return self._finish()
+        return self.trace
+
+    def _finish(self) -> Trace:
+        g, trace = self.graph, self.trace
+        limit = self.limits.max_value_elements
+        for nid, t in g.tensors.items():
+            grad = t.grad if (t.is_leaf or t.retains_grad) else None
+            if grad is not None:
+                g.nodes[nid].grad = values.value(grad, limit)
+                g.nodes[nid].grad_stats = values.stats(grad)
+        g.label_all()
+        trace.nodes, trace.edges, trace.events, trace.passes = g.nodes, g.edges, g.events, self.passes.passes
+        trace.stdout = "".join(self._stdout)
+        if g.truncated_by is not None:
+            trace.truncated = True
+            trace.notice = g.truncated_by
+        return trace
+
+
+def _program_line(e: BaseException) -> int | None:
+    line = None
+    for frame in traceback.extract_tb(e.__traceback__):
+        if frame.filename == PROGRAM:
+            line = frame.lineno
+    return line
+
+
 def run(source: str, limits: TraceLimits | None = None) -> Trace:
-    limits = limits or TraceLimits()
-    out = io.StringIO()
-    trace = Trace(source=source, torch_version=torch.__version__)
-    try:
-        code = compile(source, "<program>", "exec")
-        with contextlib.redirect_stdout(out):
-            exec(code, {"__name__": "__main__"})
-    except Interrupted as e:
-        trace.status = e.status  # type: ignore[assignment]
-        trace.error = Error(type=e.status, message=e.message)
-    except MemoryError as e:
-        trace.status = "memory"
-        trace.error = Error(type="MemoryError", message=str(e))
-    except Exception as e:
-        trace.status = "error"
-        trace.error = Error(type=type(e).__name__, message=str(e))
-    trace.stdout = out.getvalue()[: limits.max_stdout_bytes]
-    return trace
+    """Run `source` with tracing; never raises for anything the program does."""
+    return _Tracer(source, limits or TraceLimits()).run()

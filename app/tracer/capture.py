@@ -1,0 +1,179 @@
+"""Forward capture: every torch call the program makes, with its source line and output value.
+
+A TorchFunctionMode sees each call (torch.*, Tensor methods, .grad get/set, nn.functional);
+in-place calls on tensors, leaves and .grad are turned into the events the player shows.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from app.tracer import values
+from app.tracer.graph import Graph
+
+PROGRAM = "<program>"
+
+_GRAD_GET = torch.Tensor.grad.__get__
+_GRAD_SET = torch.Tensor.grad.__set__
+# Calls that only read metadata: answered without any bookkeeping.
+_QUIET = frozenset(
+    {
+        torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.__len__,
+        torch.Tensor.__repr__, torch.Tensor.__format__, torch.Tensor.__str__, torch.Tensor.tolist,
+        torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
+        torch.Tensor.__index__, torch.Tensor.__hash__, torch.Tensor.__iter__, torch.Tensor.__contains__,
+        torch.Tensor.is_floating_point, torch.Tensor.is_complex, torch.Tensor.stride,
+        torch.Tensor.data_ptr, torch.Tensor.storage_offset, torch.Tensor.is_contiguous,
+    }
+)
+
+
+def user_line(depth: int = 1) -> int | None:
+    """Line of the innermost frame that belongs to the program."""
+    f: Any = sys._getframe(depth)
+    while f is not None:
+        if f.f_code.co_filename == PROGRAM:
+            return f.f_lineno
+        f = f.f_back
+    return None
+
+
+def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
+    if isinstance(obj, torch.Tensor):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for x in obj:
+            _flat_tensors(x, out)
+    return out
+
+
+def _is_inplace(name: str) -> bool:
+    if name.startswith("__i") and name.endswith("__"):  # __iadd__, __imul__, ...
+        return True
+    return name == "__setitem__" or (name.endswith("_") and not name.endswith("__"))
+
+
+class Capture(TorchFunctionMode):
+    def __init__(self, graph: Graph) -> None:
+        super().__init__()
+        self.graph = graph
+        self.paused = 0  # >0 while the tracer itself runs torch code, or during a backward pass
+
+    def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if self.paused or func in _QUIET:
+            return func(*args, **kwargs)
+        if func is _GRAD_SET:
+            before = _GRAD_GET(args[0])
+            out = func(*args, **kwargs)
+            self._grad_changed(args[0], before, user_line(2))
+            return out
+        if func is _GRAD_GET:
+            return func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        inplace = _is_inplace(name)
+        targets: list[torch.Tensor] = []
+        if inplace:  # torch.nn.init passes its tensor by keyword
+            first = args[0] if args else next(iter(kwargs.values()), None)
+            targets = _flat_tensors(first, [])
+        before = [t.grad_fn for t in targets]
+        out = func(*args, **kwargs)
+        self.paused += 1
+        try:
+            self._record(args, kwargs, out, targets, before, name)
+        finally:
+            self.paused -= 1
+        return out
+
+    def _record(self, args: tuple, kwargs: dict, out: Any, targets: list, before: list, name: str) -> None:
+        g = self.graph
+        line: int | None = None
+        if targets:
+            line = user_line(3)
+            for t, fn_before in zip(targets, before):
+                self._mutated(t, fn_before, line, name)
+            return
+        outputs = _flat_tensors(out, [])
+        for o in outputs:
+            if o.grad_fn is not None and g.node_of_fn(o.grad_fn) is None:
+                line = line or user_line(3)
+                nid = g.fn(o.grad_fn, line, output=o)
+                if nid is not None:
+                    self._constant_inputs(o.grad_fn, nid, args, kwargs, line)
+            elif o.requires_grad and o.grad_fn is None and g.node_of_tensor(o) is None:
+                line = line or user_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
+                g.leaf(o, line)
+        if name == "retain_grad" and args and isinstance(args[0], torch.Tensor):
+            nid = g.tensor(args[0], line or user_line(3))
+            if nid is not None:
+                g.nodes[nid].retains_grad = True
+                g.tensors[nid] = args[0]
+
+    def _constant_inputs(self, fn: Any, nid: int, args: tuple, kwargs: dict, line: int | None) -> None:
+        """Edges from inputs that do not require grad (autograd keeps no trace of them)."""
+        inputs = _flat_tensors(list(args) + list(kwargs.values()), [])
+        consts = [t for t in inputs if not t.requires_grad]
+        if not consts:
+            return
+        nexts = fn.next_functions
+        if len(inputs) == len(nexts):
+            pairs = [(slot, t) for slot, t in enumerate(inputs) if not t.requires_grad]
+        else:
+            free = [slot for slot, (child, _) in enumerate(nexts) if child is None]
+            if len(free) != len(consts):
+                return
+            pairs = list(zip(free, consts))
+        for slot, t in pairs:
+            if nexts[slot][0] is None:
+                cid = self.graph.leaf(t, line)
+                if cid is not None:
+                    self.graph.edge(cid, nid, slot)
+
+    def _mutated(self, t: torch.Tensor, fn_before: Any, line: int | None, name: str) -> None:
+        g = self.graph
+        if t.grad_fn is not None and t.grad_fn is not fn_before:
+            # b[0] = ... or x.add_(...) on a recorded tensor: a new node that inherits the name
+            nid = g.fn(t.grad_fn, line, output=t, inplace=True)
+            base = g.constant_of(t) if fn_before is None else None
+            if nid is not None and base is not None and t.grad_fn.next_functions[0][0] is None:
+                g.edge(base, nid, 0)  # the constant this tensor was before autograd took over
+            bound = g.names.get(id(t))
+            if nid is not None and bound is not None and g.nodes[nid].name is None:
+                g.bind(bound[0], t, line)
+            return
+        nid = g.node_of_tensor(t)
+        if name == "requires_grad_" and t.grad_fn is None and t.requires_grad and (nid is None or g.nodes[nid].kind == "constant"):
+            nid = g.leaf(t, line)  # a.requires_grad_(): from now on a leaf
+            if nid is not None:
+                g.event(kind="update", node=nid, line=line, text="requires_grad")
+            return
+        if nid is not None and t.grad_fn is None:
+            node = g.nodes[nid]
+            if node.kind == "leaf":  # optimizer.step(), or an update under torch.no_grad()
+                g.event(kind="update", node=nid, line=line, value=values.value(t, g.limits.max_value_elements))
+            return
+        self._grad_changed_by_identity(t, line)
+
+    def _grad_changed_by_identity(self, t: torch.Tensor, line: int | None) -> None:
+        """`a.grad.zero_()`: the mutated tensor is some leaf's .grad."""
+        for nid, owner in self.graph.tensors.items():
+            if _GRAD_GET(owner) is t:
+                self._grad_event(nid, t, line)
+                return
+
+    def _grad_changed(self, owner: torch.Tensor, before: Any, line: int | None) -> None:
+        nid = self.graph.node_of_tensor(owner)
+        if nid is not None and nid in self.graph.tensors and not (before is None and _GRAD_GET(owner) is None):
+            self.paused += 1
+            try:
+                self._grad_event(nid, _GRAD_GET(owner), line)
+            finally:
+                self.paused -= 1
+
+    def _grad_event(self, nid: int, grad: torch.Tensor | None, line: int | None) -> None:
+        v = None if grad is None else values.value(grad, self.graph.limits.max_value_elements)
+        self.graph.event(kind="grad", node=nid, line=line, value=v)

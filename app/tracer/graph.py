@@ -1,0 +1,207 @@
+"""The graph being recorded: nodes keyed by grad_fn or tensor, ids in visit order, edges by slot.
+
+Walking is iterative (an explicit stack), so a 100,000-node chain never meets Python's recursion
+limit; a node's inputs always get smaller ids than the node itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from app.config import TraceLimits
+from app.models import Edge, Event, Node
+from app.tracer import values
+
+
+class Graph:
+    def __init__(self, limits: TraceLimits) -> None:
+        self.limits = limits
+        self.nodes: list[Node] = []
+        self.edges: list[Edge] = []
+        self.events: list[Event] = []
+        self.truncated_by: str | None = None
+        self._edge_keys: set[tuple[int, int, int]] = set()
+        self._by_fn: dict[int, int] = {}  # id(grad_fn) -> node id
+        self._by_tensor: dict[int, int] = {}  # id(leaf or constant tensor) -> node id
+        self._keep: list[Any] = []  # strong refs: ids above stay valid for the whole run
+        self.tensors: dict[int, torch.Tensor] = {}  # node id -> leaf / retain_grad tensor, for final .grad
+        self.names: dict[int, tuple[str, int]] = {}  # id(tensor) -> (name, node id) of its latest binding
+        self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
+        self._binding_counts: dict[str, int] = {}
+
+    # -- events -------------------------------------------------------------------------------
+
+    def event(self, **fields: Any) -> Event | None:
+        if len(self.events) >= self.limits.max_events:
+            self.truncate(f"the program's story was cut after {self.limits.max_events} events (max_events)")
+            return None
+        e = Event(**fields)
+        self.events.append(e)
+        return e
+
+    def truncate(self, notice: str) -> None:
+        if self.truncated_by is None:
+            self.truncated_by = notice
+
+    # -- nodes --------------------------------------------------------------------------------
+
+    def _add(self, node_fields: dict[str, Any], line: int | None, key_fn: Any = None, key_tensor: Any = None) -> int | None:
+        if len(self.nodes) >= self.limits.max_nodes:
+            self.truncate(f"the graph was cut at {self.limits.max_nodes} nodes (max_nodes)")
+            return None
+        nid = len(self.nodes)
+        self.nodes.append(Node(id=nid, line=line, **node_fields))
+        if key_fn is not None:
+            self._by_fn[id(key_fn)] = nid
+            self._keep.append(key_fn)
+        if key_tensor is not None:
+            self._by_tensor[id(key_tensor)] = nid
+            self._keep.append(key_tensor)
+        self.event(kind="node", node=nid, line=line)
+        return nid
+
+    def _tensor_fields(self, t: torch.Tensor) -> dict[str, Any]:
+        limit = self.limits.max_value_elements
+        return {
+            "shape": list(t.shape),
+            "dtype": values.dtype_name(t.dtype),
+            "requires_grad": t.requires_grad,
+            "value": values.value(t, limit),
+            "stats": values.stats(t),
+        }
+
+    def leaf(self, t: torch.Tensor, line: int | None) -> int | None:
+        """The node of a tensor without grad_fn: a leaf if it requires grad, else a constant."""
+        nid = self._by_tensor.get(id(t))
+        if nid is not None:
+            node = self.nodes[nid]
+            if t.requires_grad and node.kind == "constant":  # a.requires_grad_() turned it into a leaf
+                node.kind, node.op, node.requires_grad = "leaf", "AccumulateGrad", True
+                self.tensors[nid] = t
+            return nid
+        fields = self._tensor_fields(t)
+        if t.requires_grad:
+            fields.update(kind="leaf", op="AccumulateGrad")
+        else:
+            fields.update(kind="constant", op=None)
+        nid = self._add(fields | {"label": ""}, line, key_tensor=t)
+        if nid is not None:
+            if t.requires_grad:
+                self.tensors[nid] = t
+            path = self.param_paths.get(id(t))
+            if path is not None:
+                self._name(nid, path)
+        return nid
+
+    def fn(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
+        """The node of a grad_fn, registering it and every unseen node below it (inputs first)."""
+        known = self._by_fn.get(id(root))
+        if known is not None:
+            return known
+        stack: list[tuple[Any, bool]] = [(root, False)]
+        while stack:
+            f, expanded = stack.pop()
+            if id(f) in self._by_fn:
+                continue
+            if not expanded:
+                stack.append((f, True))
+                for child, _ in reversed(f.next_functions):
+                    if child is not None and id(child) not in self._by_fn:
+                        stack.append((child, False))
+                continue
+            if f is root and output is not None:
+                fields = self._tensor_fields(output)
+                fields["inplace"] = inplace
+            else:
+                fields = self._hidden_fields(f)
+            variable = getattr(f, "variable", None)
+            if isinstance(variable, torch.Tensor):  # AccumulateGrad: the leaf itself
+                nid = self.leaf(variable, line)
+                if nid is not None:
+                    self._by_fn[id(f)] = nid
+                    self._keep.append(f)
+            else:
+                nid = self._add(fields | {"kind": "op", "op": type(f).__name__, "label": ""}, line, key_fn=f)
+            if nid is None:
+                return None
+            for slot, (child, _) in enumerate(f.next_functions):
+                if child is not None:
+                    cid = self._by_fn.get(id(child))
+                    if cid is not None:
+                        self.edge(cid, nid, slot)
+        return self._by_fn.get(id(root))
+
+    def _hidden_fields(self, f: Any) -> dict[str, Any]:
+        """A node the program never saw as a tensor (e.g. TBackward0 inside nn.Linear): shape only."""
+        try:
+            meta = f._input_metadata[0]
+            return {"shape": list(meta.shape), "dtype": values.dtype_name(meta.dtype), "requires_grad": True}
+        except (AttributeError, IndexError, RuntimeError):
+            return {"requires_grad": True}
+
+    def tensor(self, t: torch.Tensor, line: int | None) -> int | None:
+        """The node standing for tensor `t` right now."""
+        if t.grad_fn is not None:
+            return self.fn(t.grad_fn, line, output=t)
+        return self.leaf(t, line)
+
+    def node_of_fn(self, f: Any) -> int | None:
+        return self._by_fn.get(id(f))
+
+    def node_of_tensor(self, t: torch.Tensor) -> int | None:
+        if t.grad_fn is not None:
+            return self._by_fn.get(id(t.grad_fn))
+        return self._by_tensor.get(id(t))
+
+    def constant_of(self, t: torch.Tensor) -> int | None:
+        """The constant node recorded for this tensor object, if any (even after it gained a grad_fn)."""
+        nid = self._by_tensor.get(id(t))
+        return nid if nid is not None and self.nodes[nid].kind == "constant" else None
+
+    def edge(self, source: int, target: int, slot: int) -> None:
+        key = (source, target, slot)
+        if key not in self._edge_keys:
+            self._edge_keys.add(key)
+            self.edges.append(Edge(source=source, target=target, slot=slot))
+
+    # -- names --------------------------------------------------------------------------------
+
+    def bind(self, name: str, t: torch.Tensor, line: int | None) -> None:
+        nid = self.tensor(t, line)
+        if nid is None:
+            return
+        if self.nodes[nid].name is None:
+            self._name(nid, name)
+        self.names[id(t)] = (name, nid)
+        self._keep.append(t)
+
+    def name_parameter(self, p: torch.Tensor, path: str) -> None:
+        """`model.0.weight`: named now if already recorded, else when first used."""
+        if id(p) in self.param_paths:
+            return
+        self.param_paths[id(p)] = path
+        self._keep.append(p)
+        nid = self._by_tensor.get(id(p))
+        if nid is not None and self.nodes[nid].name is None:
+            self._name(nid, path)
+
+    def _name(self, nid: int, name: str) -> None:
+        count = self._binding_counts.get(name, 0) + 1
+        self._binding_counts[name] = count
+        node = self.nodes[nid]
+        node.name, node.binding = name, count
+
+    def label_all(self) -> None:
+        """Labels, once every binding is known: `h #3` only for names bound more than once."""
+        for node in self.nodes:
+            if node.name is not None:
+                many = self._binding_counts.get(node.name, 0) > 1
+                node.label = f"{node.name} #{node.binding}" if many else node.name
+            elif node.kind == "op":
+                node.label = node.op or "op"
+            elif node.kind == "constant" and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+                node.label = f"{node.value:g}"
+            else:
+                node.label = "tensor" if node.kind == "constant" else "leaf"
