@@ -1,0 +1,32 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from app.models import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = sorted((ROOT / "app" / "examples").glob("seed_*.py"))
+
+
+def gradwalk(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args], input=stdin, capture_output=True, text=True, cwd=ROOT, timeout=120
+    )
+
+
+def test_trace_prints_one_document_per_program() -> None:
+    result = gradwalk("trace", *map(str, SEEDS))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(SEEDS)
+    traces = [Trace.model_validate_json(line) for line in lines]
+    assert [t.source for t in traces] == [p.read_text() for p in SEEDS]
+    assert [t.status for t in traces] == ["ok", "error", "ok", "ok", "ok"]
+
+
+def test_trace_reads_stdin() -> None:
+    result = gradwalk("trace", "-", stdin="import torch\nx = torch.ones(2, requires_grad=True)\nprint((x * 3).sum())\n")
+    doc = json.loads(result.stdout)
+    assert doc["stdout"] == "tensor(6., grad_fn=<SumBackward0>)\n"
+    assert [n["label"] for n in doc["nodes"]] == ["x", "MulBackward0", "SumBackward0"]

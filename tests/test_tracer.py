@@ -1,0 +1,262 @@
+"""The tracer against PyTorch itself: every example and test program, traced and run directly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.config import TraceLimits
+from app.models import Trace
+from app.tracer import Interrupted, run
+from app.tracer.graph import Graph
+from tests.reference import assert_close, normalize, run_reference
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = sorted((ROOT / "app" / "examples").glob("*.py")) + sorted((ROOT / "tests" / "programs").glob("*.py"))
+
+
+def _latest(trace: Trace, name: str):
+    named = [n for n in trace.nodes if n.name == name]
+    return max(named, key=lambda n: n.binding or 0) if named else None
+
+
+def _final_value(trace: Trace, node):
+    """A leaf's value after the in-place updates the trace recorded (optimizer.step())."""
+    value = node.value
+    for e in trace.events:
+        if e.kind == "update" and e.node == node.id and e.text is None:
+            value = e.value
+    return value
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_trace_matches_torch(path: Path) -> None:
+    source = path.read_text()
+    trace = run(source)
+    Trace.model_validate_json(trace.model_dump_json())  # the trust boundary accepts it
+    ref = run_reference(source)
+
+    assert normalize(trace.stdout) == normalize(ref.stdout)
+    if ref.error is None:
+        assert trace.status == "ok", trace.error
+    else:
+        assert trace.status == "error"
+        assert trace.error is not None and trace.error.type == type(ref.error).__name__
+
+    # every tensor the program left bound to a name: value, grad_fn, .grad
+    names = {k: v for k, v in ref.namespace.items() if isinstance(v, torch.Tensor)}
+    for module_name, module in ref.namespace.items():
+        if isinstance(module, torch.nn.Module):
+            names.update({f"{module_name}.{p}": t for p, t in module.named_parameters()})
+    checked = 0
+    for name, t in names.items():
+        node = _latest(trace, name)
+        if node is None:
+            continue
+        checked += 1
+        if t.grad_fn is not None:
+            assert node.op == type(t.grad_fn).__name__, name
+        else:
+            assert node.kind == ("leaf" if t.requires_grad else "constant"), name
+        assert node.dtype == str(t.dtype).removeprefix("torch."), name
+        if node.value is not None:
+            assert_close(_final_value(trace, node), t, f"{name} value")
+        if t.is_leaf and t.grad is not None or (t.retains_grad and t.grad is not None):
+            assert_close(node.grad, t.grad, f"{name}.grad")
+        elif node.kind == "leaf":
+            assert node.grad is None, name
+    if names:
+        assert checked, "no named tensor of the program appears in the trace"
+
+    # backward passes: as many, and each leaf's contribution as PyTorch's own .grad difference
+    assert len(trace.passes) == len(ref.passes)
+    ids = {id(t): name for name, t in names.items()}
+    for p, expected in zip(trace.passes, ref.passes):
+        leaf_steps = {}
+        for s in p.steps:
+            leaf_steps.setdefault(s.node, []).append(s.grad)
+        for tensor_id, (leaf, contribution) in expected.items():
+            name = ids.get(tensor_id)
+            node = _latest(trace, name) if name else None
+            if node is None:
+                continue
+            grads = leaf_steps.get(node.id)
+            assert grads and len(grads) == 1, f"pass {p.index}: no single step for {name}"
+            assert_close(grads[0], contribution, f"pass {p.index} {name}")
+
+
+def test_seed_jacobian_passes() -> None:
+    trace = run((ROOT / "app/examples/seed_4_jacobian.py").read_text())
+    a = _latest(trace, "a")
+    assert [p.api for p in trace.passes] == ["Tensor.backward"] * 3
+    assert [[s.grad for s in p.steps if s.node == a.id] for p in trace.passes] == [[[2.0, 1.0, 0.0]], [[0.0, 1.0, 1.0]], [[0.0, 0.0, 27.0]]]
+    assert all(p.retain_graph for p in trace.passes)
+    zeroed = [e for e in trace.events if e.kind == "grad"]
+    assert [(e.node, e.line, e.value) for e in zeroed] == [(a.id, 11, [0.0, 0.0, 0.0]), (a.id, 14, [0.0, 0.0, 0.0])]
+
+
+def test_seed_chain_story() -> None:
+    trace = run((ROOT / "app/examples/seed_5_chain.py").read_text())
+    by_name = {n.name: n for n in trace.nodes if n.name}
+    assert {k: by_name[k].op for k in ("l1", "l2", "l3", "y")} == {
+        "l1": "MulBackward0", "l2": "AddBackward0", "l3": "MulBackward0", "y": "MeanBackward0",
+    }
+    assert by_name["b"].kind == "constant" and by_name["b"].line == 7
+    assert (by_name["w1"].grad, by_name["w2"].grad, by_name["l1"].grad) == (3.0, 6.0, None)
+    # the engine's order: y, l3, then w2 (ready first), l2, l1, then x and w1
+    order = [trace.nodes[s.node].label for s in trace.passes[0].steps]
+    assert order[:2] == ["y", "l3"] and set(order) == {"y", "l3", "w2", "l2", "l1", "x", "w1"}
+    # l3 = l2 * w2 sends 0.2 * l2 = [1.2]*5 ... summed into w2: 6
+    l3_step = next(s for s in trace.passes[0].steps if s.node == by_name["l3"].id)
+    edge_w2 = next(e for e in trace.edges if e.source == by_name["w2"].id and e.target == by_name["l3"].id)
+    assert l3_step.grad_inputs[edge_w2.slot] == pytest.approx(6.0)
+    warned = [(w.line, w.hint_id) for w in trace.warnings]
+    assert warned == [(18, "nonleaf_grad"), (19, "nonleaf_grad")]
+    kinds = [e.kind for e in trace.events]
+    assert kinds.index("backward_end") < kinds.index("print")
+
+
+@pytest.mark.parametrize(
+    ("program", "hint_id", "line"),
+    [
+        ("seed_2_int_requires_grad", "int_requires_grad", 3),
+        ("nonscalar_backward", "nonscalar_backward", 5),
+        ("functions_and_errors", "backward_twice", 14),
+    ],
+)
+def test_errors_have_line_and_hint(program: str, hint_id: str, line: int) -> None:
+    path = next(p for p in PROGRAMS if p.stem == program)
+    trace = run(path.read_text())
+    assert trace.status == "error" and trace.error is not None
+    assert (trace.error.hint_id, trace.error.line) == (hint_id, line)
+    assert trace.error.hint and trace.events[-1].kind == "error"
+
+
+def test_graph_before_the_error_is_kept() -> None:
+    trace = run((ROOT / "tests/programs/functions_and_errors.py").read_text())
+    assert {n.name for n in trace.nodes} >= {"w", "v", "out", "y"}
+    assert len(trace.passes) == 2 and trace.passes[1].error
+
+
+def test_inplace_on_saved_tensor_hint() -> None:
+    trace = run("import torch\na = torch.ones(2, requires_grad=True)\nb = a.sigmoid()\nb.mul_(2)\nb.sum().backward()\n")
+    assert trace.error is not None and trace.error.hint_id == "inplace_saved" and trace.error.line == 5
+
+
+def test_syntax_error() -> None:
+    trace = run("x = (1\n")
+    assert trace.status == "error" and trace.error.type == "SyntaxError" and trace.error.line == 1
+
+
+def test_interrupted_keeps_partial_graph() -> None:
+    source = "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\nraise_it()\n"
+
+    def raise_it() -> None:
+        raise Interrupted("timeout", "the program ran past the 5 s limit")
+
+    import builtins
+
+    builtins.raise_it = raise_it  # type: ignore[attr-defined]
+    try:
+        trace = run(source)
+    finally:
+        del builtins.raise_it  # type: ignore[attr-defined]
+    assert trace.status == "timeout" and trace.error.line == 4
+    assert {n.name for n in trace.nodes} == {"x", "y"}
+
+
+def test_loop_bindings_are_told_apart() -> None:
+    trace = run((ROOT / "app/examples/recurrence.py").read_text())
+    hs = [n for n in trace.nodes if n.name == "h"]
+    assert [n.label for n in hs] == ["h #1", "h #2", "h #3", "h #4"]
+    assert [n.kind for n in hs] == ["constant", "op", "op", "op"]
+    w = next(n for n in trace.nodes if n.name == "W")
+    assert sum(1 for e in trace.edges if e.source == w.id) == 3  # W feeds every step
+
+
+def test_module_parameters_named_by_path() -> None:
+    trace = run((ROOT / "app/examples/mlp_step.py").read_text())
+    names = sorted(n.name for n in trace.nodes if n.kind == "leaf")
+    assert names == ["model.0.bias", "model.0.weight", "model.2.bias", "model.2.weight"]
+    assert any(n.op == "TBackward0" and n.value is None and n.shape for n in trace.nodes)  # inside nn.Linear
+    assert sum(1 for e in trace.events if e.kind == "update") == 4  # optimizer.step()
+
+
+def test_nan_and_inf_survive_strict_json() -> None:
+    trace = run((ROOT / "tests/programs/float64_nan.py").read_text())
+    text = trace.model_dump_json()
+
+    def refuse(c: str) -> None:
+        raise ValueError(f"bare {c} in JSON")
+
+    doc = json.loads(text, parse_constant=refuse)
+    y = next(n for n in doc["nodes"] if n["name"] == "y")
+    assert y["value"] == [0.0, "-Infinity", "NaN"] and y["dtype"] == "float64"
+    assert y["stats"]["nan_count"] == 1 and y["stats"]["inf_count"] == 1
+
+
+def test_big_tensors_carry_stats_not_values() -> None:
+    trace = run("import torch\nx = torch.arange(2000.0, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n")
+    x = next(n for n in trace.nodes if n.name == "x")
+    assert x.value is None and x.grad is None and x.stats.numel == 2000 and x.stats.max == 1999.0
+    assert x.grad_stats.mean == 2.0
+
+
+def test_limits_truncate_with_notice() -> None:
+    source = "import torch\nh = torch.ones(2, requires_grad=True)\nfor i in range(200):\n    h = h * 1.01\nh.sum().backward()\nprint('x' * 5000)\n"
+    trace = run(source, TraceLimits(max_nodes=50, max_stdout_bytes=100))
+    assert trace.status == "ok" and trace.truncated and trace.notice
+    assert len(trace.nodes) <= 50 and len(trace.stdout) == 100
+    Trace.model_validate_json(trace.model_dump_json())
+
+
+def test_walk_is_iterative_on_a_100k_chain() -> None:
+    x = torch.ones(1, requires_grad=True)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    graph = Graph(TraceLimits(max_nodes=200_000, max_events=300_000))
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(200)
+    try:
+        root = graph.fn(y.grad_fn, 1)
+    finally:
+        sys.setrecursionlimit(old)
+    assert root == 100_000 and len(graph.nodes) == 100_001 and len(graph.edges) == 100_000
+    assert graph.nodes[0].kind == "leaf"  # inputs get smaller ids than their consumers
+
+
+def test_deep_recurrence_traced_through_backward() -> None:
+    source = "import torch\nx = torch.ones(2, requires_grad=True)\nh = x\nfor i in range(3000):\n    h = h * 0.999\nh.sum().backward()\n"
+    trace = run(source, TraceLimits(max_nodes=10_000, max_events=20_000))
+    assert trace.status == "ok" and not trace.truncated
+    assert len(trace.passes[0].steps) == 3002
+    assert trace.nodes[0].grad == pytest.approx([0.999**3000] * 2, rel=1e-4)
+
+
+def test_same_program_same_bytes() -> None:
+    for path in PROGRAMS:
+        source = path.read_text()
+        first = run(source).model_dump_json()
+        if " at 0x" in first:  # the program prints object addresses
+            continue
+        assert run(source).model_dump_json() == first, path.stem
+
+
+def test_higher_order_and_autograd_grad() -> None:
+    trace = run((ROOT / "tests/programs/higher_order.py").read_text())
+    assert [p.api for p in trace.passes] == ["torch.autograd.grad", "Tensor.backward"]
+    assert trace.passes[0].create_graph and trace.passes[0].retain_graph
+    x = next(n for n in trace.nodes if n.name == "x")
+    assert [s.grad for s in trace.passes[0].steps if s.node == x.id] == [12.0]
+    assert x.grad == 12.0
+
+
+def test_display_of_bare_expressions() -> None:
+    trace = run((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
+    shown = [(e.line, e.text) for e in trace.events if e.kind == "display"]
+    assert shown == [(7, "tensor([2., 4., 6.])")]
