@@ -77,6 +77,22 @@ def client(settings: Settings) -> Iterator[object]:
         yield c
 
 
+@pytest.fixture(scope="module")
+def module_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """`module_client(**settings)`: a started TestClient shared by a module (a sandbox pool starts once)."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    with contextlib.ExitStack() as stack:
+
+        def make(**overrides: object) -> TestClient:
+            app = create_app(settings_for(tmp_path_factory.mktemp("data"), **overrides))
+            return stack.enter_context(TestClient(app))
+
+        yield make
+
+
 # ---- PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -197,20 +213,36 @@ def _gradwalk() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
 
 
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[object]:
-    """`serve(**settings)` starts a `gradwalk serve` process with those GRADWALK_* settings; all stop at teardown."""
+@contextlib.contextmanager
+def serving(workdir: Path) -> Iterator[object]:
+    """Yields `start(port=None, workers=1, **settings)`; every server it started is stopped on exit."""
     servers: list[Server] = []
 
     def start(port: int | None = None, workers: int = 1, **overrides: object) -> Server:
-        values: dict[str, object] = {"data_dir": tmp_path / "data", "rate_limit_per_minute": 0}
+        values: dict[str, object] = {"data_dir": workdir / "data", "rate_limit_per_minute": 0}
         values.update(overrides)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRADWALK_")}
         env.update({f"GRADWALK_{k.upper()}": str(v) for k, v in values.items() if v is not None})
-        server = Server(port or free_port(), env, tmp_path)
+        server = Server(port or free_port(), env, workdir)
         servers.append(server)
         return server.start(workers)
 
-    yield start
-    for server in servers:
-        server.stop()
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[object]:
+    """`serve(**settings)` starts a `gradwalk serve` process with those GRADWALK_* settings (a Server)."""
+    with serving(tmp_path) as start:
+        yield start
+
+
+@pytest.fixture(scope="module")
+def module_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Like `serve`, for servers shared by a whole test module."""
+    with serving(tmp_path_factory.mktemp("serve")) as start:
+        yield start

@@ -30,6 +30,16 @@ class Graph:
         self.names: dict[int, tuple[str, int]] = {}  # id(tensor) -> (name, node id) of its latest binding
         self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
         self._binding_counts: dict[str, int] = {}
+        self.fns: dict[int, Any] = {}  # node id -> its grad_fn (AccumulateGrad for leaves), for hooks
+        self.autograd_inputs: dict[int, list[int]] = {}  # node id -> ids of its grad_fn's next_functions
+
+    def __del__(self) -> None:
+        # Let go of the grad_fns newest first: a consumer is freed while its inputs are still held,
+        # so a 100,000-node chain is never torn down recursively from its root (a C++ stack overflow).
+        self.fns.clear()
+        keep = self._keep
+        while keep:
+            keep.pop()
 
     # -- events -------------------------------------------------------------------------------
 
@@ -37,7 +47,7 @@ class Graph:
         if len(self.events) >= self.limits.max_events:
             self.truncate(f"the program's story was cut after {self.limits.max_events} events (max_events)")
             return None
-        e = Event(**fields)
+        e = Event.model_construct(**fields)  # built by us; validated once, at the trust boundary
         self.events.append(e)
         return e
 
@@ -52,9 +62,10 @@ class Graph:
             self.truncate(f"the graph was cut at {self.limits.max_nodes} nodes (max_nodes)")
             return None
         nid = len(self.nodes)
-        self.nodes.append(Node(id=nid, line=line, **node_fields))
+        self.nodes.append(Node.model_construct(id=nid, line=line, **node_fields))
         if key_fn is not None:
             self._by_fn[id(key_fn)] = nid
+            self.fns[nid] = key_fn
             self._keep.append(key_fn)
         if key_tensor is not None:
             self._by_tensor[id(key_tensor)] = nid
@@ -63,13 +74,13 @@ class Graph:
         return nid
 
     def _tensor_fields(self, t: torch.Tensor) -> dict[str, Any]:
-        limit = self.limits.max_value_elements
+        value, stats = values.encode(t, self.limits.max_value_elements)
         return {
             "shape": list(t.shape),
             "dtype": values.dtype_name(t.dtype),
             "requires_grad": t.requires_grad,
-            "value": values.value(t, limit),
-            "stats": values.stats(t),
+            "value": value,
+            "stats": stats,
         }
 
     def leaf(self, t: torch.Tensor, line: int | None) -> int | None:
@@ -100,6 +111,7 @@ class Graph:
         known = self._by_fn.get(id(root))
         if known is not None:
             return known
+        nexts: dict[int, tuple] = {}  # next_functions builds a new tuple per call: read each once
         stack: list[tuple[Any, bool]] = [(root, False)]
         while stack:
             f, expanded = stack.pop()
@@ -107,7 +119,8 @@ class Graph:
                 continue
             if not expanded:
                 stack.append((f, True))
-                for child, _ in reversed(f.next_functions):
+                nexts[id(f)] = children = f.next_functions
+                for child, _ in reversed(children):
                     if child is not None and id(child) not in self._by_fn:
                         stack.append((child, False))
                 continue
@@ -121,16 +134,19 @@ class Graph:
                 nid = self.leaf(variable, line)
                 if nid is not None:
                     self._by_fn[id(f)] = nid
+                    self.fns[nid] = f
                     self._keep.append(f)
             else:
                 nid = self._add(fields | {"kind": "op", "op": type(f).__name__, "label": ""}, line, key_fn=f)
             if nid is None:
                 return None
-            for slot, (child, _) in enumerate(f.next_functions):
+            inputs = self.autograd_inputs.setdefault(nid, [])
+            for slot, (child, _) in enumerate(nexts[id(f)]):
                 if child is not None:
                     cid = self._by_fn.get(id(child))
                     if cid is not None:
                         self.edge(cid, nid, slot)
+                        inputs.append(cid)
         return self._by_fn.get(id(root))
 
     def _hidden_fields(self, f: Any) -> dict[str, Any]:
@@ -164,7 +180,7 @@ class Graph:
         key = (source, target, slot)
         if key not in self._edge_keys:
             self._edge_keys.add(key)
-            self.edges.append(Edge(source=source, target=target, slot=slot))
+            self.edges.append(Edge.model_construct(source=source, target=target, slot=slot))
 
     # -- names --------------------------------------------------------------------------------
 

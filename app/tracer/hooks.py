@@ -116,27 +116,28 @@ class Passes:
         return p, handles
 
     def _hook_all(self, roots: list[Any]) -> list[Any]:
+        """Hooks on every node below the roots, walking the recorded graph (ints, not grad_fns)."""
+        g = self.graph
         handles: list[Any] = []
-        seen: set[int] = set()
-        stack = list(roots)
+        stack = [nid for f in roots if (nid := g.fn(f, None)) is not None]
+        seen: set[int] = set(stack)
         while stack:
-            f = stack.pop()
-            if id(f) in seen:
-                continue
-            seen.add(id(f))
-            nid = self.graph.fn(f, None)
-            if nid is None:
+            nid = stack.pop()
+            f = g.fns.get(nid)
+            if f is None:
                 continue
             handles.append(f.register_prehook(self._pre(nid)))
             handles.append(f.register_hook(self._post(nid)))
-            stack.extend(child for child, _ in f.next_functions if child is not None and id(child) not in seen)
+            for child in g.autograd_inputs.get(nid, ()):
+                if child not in seen:
+                    seen.add(child)
+                    stack.append(child)
         return handles
 
     def _encode(self, grads: tuple) -> tuple[Any, Any]:
         limit = self.graph.limits.max_value_elements
-        ts = [x for x in grads if isinstance(x, torch.Tensor)]
-        if len(grads) == 1 and ts:
-            return values.value(ts[0], limit), values.stats(ts[0])
+        if len(grads) == 1 and isinstance(grads[0], torch.Tensor):
+            return values.encode(grads[0], limit)
         return [None if x is None else values.value(x, limit) for x in grads], None
 
     def _pre(self, nid: int) -> Callable[[tuple], None]:
@@ -147,7 +148,7 @@ class Passes:
             self.capture.paused += 1
             try:
                 grad, stats = self._encode(grad_outputs)
-                step = Step(node=nid, grad=grad, grad_stats=stats)
+                step = Step.model_construct(node=nid, grad=grad, grad_stats=stats, grad_inputs=[])
                 p.steps.append(step)
                 self._step_of[nid] = step
             finally:
@@ -181,7 +182,8 @@ class Passes:
                 for t, grad in zip(self._inputs, result):
                     nid = self.graph.node_of_tensor(t)
                     if nid is not None and grad is not None:
-                        p.steps.append(Step(node=nid, grad=values.value(grad, limit), grad_stats=values.stats(grad)))
+                        value, stats = values.encode(grad, limit)
+                        p.steps.append(Step.model_construct(node=nid, grad=value, grad_stats=stats, grad_inputs=[]))
             p.error = error
             self.graph.event(kind="backward_end", pass_index=p.index, line=p.line)
         finally:

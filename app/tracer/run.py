@@ -166,8 +166,7 @@ class _Tracer:
         for nid, t in g.tensors.items():
             grad = t.grad if (t.is_leaf or t.retains_grad) else None
             if grad is not None:
-                g.nodes[nid].grad = values.value(grad, limit)
-                g.nodes[nid].grad_stats = values.stats(grad)
+                g.nodes[nid].grad, g.nodes[nid].grad_stats = values.encode(grad, limit)
         g.label_all()
         trace.nodes, trace.edges, trace.events, trace.passes = g.nodes, g.edges, g.events, self.passes.passes
         trace.stdout = "".join(self._stdout)

@@ -10,6 +10,7 @@ import torch
 from app.models import Stats
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
 
 
 def number(x: float | int | bool) -> float | int | bool | str:
@@ -25,51 +26,74 @@ def _fix(v: Any) -> Any:
     return number(v)
 
 
+def _stats_of(flat: list[float]) -> Stats:
+    n = len(flat)
+    finite = [x for x in flat if x - x == 0]  # false for NaN and ±Inf
+    nan_count = sum(1 for x in flat if x != x)
+    m = len(finite)
+    if m == 0:
+        return Stats.model_construct(numel=n, nan_count=nan_count, inf_count=n - nan_count)
+    mean = math.fsum(finite) / m
+    std = math.sqrt(math.fsum((x - mean) ** 2 for x in finite) / (m - 1)) if m > 1 else 0.0
+    return Stats.model_construct(
+        numel=n, min=min(finite), max=max(finite), mean=number(mean), std=number(std),
+        nan_count=nan_count, inf_count=n - m - nan_count,
+    )
+
+
+def _torch_stats(t: torch.Tensor) -> Stats:
+    n = t.numel()
+    t = t.detach().reshape(-1).to(torch.float64)
+    finite_mask = torch.isfinite(t)
+    nan_count = int(torch.isnan(t).sum())
+    finite = t[finite_mask]
+    m = finite.numel()
+    if m == 0:
+        return Stats.model_construct(numel=n, nan_count=nan_count, inf_count=n - nan_count)
+    return Stats.model_construct(
+        numel=n, min=float(finite.min()), max=float(finite.max()), mean=number(float(finite.mean())),
+        std=number(float(finite.std())) if m > 1 else 0.0, nan_count=nan_count, inf_count=n - m - nan_count,
+    )
+
+
+def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, Stats | None]:
+    """(value, stats): nested lists (a bare number for 0-d) or None when too big; stats for floats."""
+    if t.layout != torch.strided or t.device.type == "meta":
+        return None, None
+    t = t.detach()
+    n = t.numel()
+    floating = t.is_floating_point()
+    if n > max_elements:
+        return None, (_torch_stats(t) if floating else None)
+    if t.is_complex():
+        return torch.view_as_real(t).tolist(), None
+    v = t.tolist()
+    if not floating:
+        return v, None
+    if n <= _PYTHON_STATS_MAX:
+        flat = [v] if t.dim() == 0 else (v if t.dim() == 1 else t.reshape(-1).tolist())
+        stats = _stats_of(flat)
+    else:
+        stats = _torch_stats(t)
+    if stats.nan_count or stats.inf_count:
+        v = _fix(v)
+    return v, stats
+
+
 def value(t: torch.Tensor, max_elements: int) -> Any:
-    """The tensor's value as nested lists (a bare number for 0-d), or None when too big."""
-    if t.numel() > max_elements or t.layout != torch.strided or t.device.type == "meta":
+    """Just the value (gradients on edges need no stats)."""
+    if t.layout != torch.strided or t.device.type == "meta" or t.numel() > max_elements:
         return None
     t = t.detach()
     if t.is_complex():
-        t = torch.view_as_real(t)
+        return torch.view_as_real(t).tolist()
     v = t.tolist()
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
-        v = _fix(v)
+    if t.is_floating_point():
+        flat = [v] if t.dim() == 0 else (v if t.dim() == 1 else None)
+        finite = all(x - x == 0 for x in flat) if flat is not None else bool(torch.isfinite(t).all())
+        if not finite:
+            v = _fix(v)
     return v
-
-
-def stats(t: torch.Tensor) -> Stats | None:
-    """Summary of a floating tensor (over its finite entries); None for other dtypes."""
-    if not t.is_floating_point() or t.layout != torch.strided or t.device.type == "meta":
-        return None
-    n = t.numel()
-    t = t.detach().to(torch.float64).reshape(-1)
-    if n <= 64:  # small tensors: plain Python is cheaper than a handful of torch kernels
-        xs = t.tolist()
-        finite = [x for x in xs if math.isfinite(x)]
-        nan_count = sum(1 for x in xs if x != x)
-        inf_count = n - len(finite) - nan_count
-    else:
-        nan_mask = torch.isnan(t)
-        finite_mask = torch.isfinite(t)
-        nan_count = int(nan_mask.sum())
-        inf_count = n - int(finite_mask.sum()) - nan_count
-        finite = t[finite_mask]
-    m = len(finite)
-    if m == 0:
-        return Stats(numel=n, nan_count=nan_count, inf_count=inf_count)
-    if isinstance(finite, list):
-        mean = math.fsum(finite) / m
-        std = math.sqrt(math.fsum((x - mean) ** 2 for x in finite) / (m - 1)) if m > 1 else 0.0
-        lo, hi = min(finite), max(finite)
-    else:
-        mean = float(finite.mean())
-        std = float(finite.std()) if m > 1 else 0.0
-        lo, hi = float(finite.min()), float(finite.max())
-    return Stats(
-        numel=n, min=number(lo), max=number(hi), mean=number(mean), std=number(std),
-        nan_count=nan_count, inf_count=inf_count,
-    )
 
 
 def dtype_name(dtype: torch.dtype) -> str:
