@@ -17,11 +17,11 @@ def _read(path: str) -> str:
 def trace(args: argparse.Namespace) -> int:
     """Print one trace JSON document per program (JSON Lines)."""
     from app.config import Settings
-    from app.tracer import run
+    from app.tracer import run_json
 
     limits = Settings().trace_limits()
     for path in args.files:
-        sys.stdout.write(run(_read(path), limits).model_dump_json() + "\n")
+        sys.stdout.write(run_json(_read(path), limits) + "\n")
         sys.stdout.flush()
     return 0
 

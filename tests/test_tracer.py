@@ -227,7 +227,7 @@ def test_walk_is_iterative_on_a_100k_chain() -> None:
     finally:
         sys.setrecursionlimit(old)
     assert root == 100_000 and len(graph.nodes) == 100_001 and len(graph.edges) == 100_000
-    assert graph.nodes[0].kind == "leaf"  # inputs get smaller ids than their consumers
+    assert graph.nodes[0]["kind"] == "leaf"  # inputs get smaller ids than their consumers
 
 
 def test_deep_recurrence_traced_through_backward() -> None:

@@ -110,7 +110,7 @@ class Capture(TorchFunctionMode):
         if name == "retain_grad" and args and isinstance(args[0], torch.Tensor):
             nid = g.tensor(args[0], line or user_line(3))
             if nid is not None:
-                g.nodes[nid].retains_grad = True
+                g.nodes[nid]["retains_grad"] = True
                 g.tensors[nid] = args[0]
 
     def _constant_inputs(self, fn: Any, nid: int, args: tuple, kwargs: dict, line: int | None) -> None:
@@ -142,18 +142,18 @@ class Capture(TorchFunctionMode):
             if nid is not None and base is not None and t.grad_fn.next_functions[0][0] is None:
                 g.edge(base, nid, 0)  # the constant this tensor was before autograd took over
             bound = g.names.get(id(t))
-            if nid is not None and bound is not None and g.nodes[nid].name is None:
+            if nid is not None and bound is not None and g.nodes[nid]["name"] is None:
                 g.bind(bound[0], t, line)
             return
         nid = g.node_of_tensor(t)
-        if name == "requires_grad_" and t.grad_fn is None and t.requires_grad and (nid is None or g.nodes[nid].kind == "constant"):
+        if name == "requires_grad_" and t.grad_fn is None and t.requires_grad and (nid is None or g.nodes[nid]["kind"] == "constant"):
             nid = g.leaf(t, line)  # a.requires_grad_(): from now on a leaf
             if nid is not None:
                 g.event(kind="update", node=nid, line=line, text="requires_grad")
             return
         if nid is not None and t.grad_fn is None:
             node = g.nodes[nid]
-            if node.kind == "leaf":  # optimizer.step(), or an update under torch.no_grad()
+            if node["kind"] == "leaf":  # optimizer.step(), or an update under torch.no_grad()
                 g.event(kind="update", node=nid, line=line, value=values.value(t, g.limits.max_value_elements))
             return
         self._grad_changed_by_identity(t, line)

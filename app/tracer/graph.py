@@ -11,16 +11,15 @@ from typing import Any
 import torch
 
 from app.config import TraceLimits
-from app.models import Edge, Event, Node
-from app.tracer import values
+from app.tracer import doc, values
 
 
 class Graph:
     def __init__(self, limits: TraceLimits) -> None:
         self.limits = limits
-        self.nodes: list[Node] = []
-        self.edges: list[Edge] = []
-        self.events: list[Event] = []
+        self.nodes: list[dict[str, Any]] = []
+        self.edges: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
         self.truncated_by: str | None = None
         self._edge_keys: set[tuple[int, int, int]] = set()
         self._by_fn: dict[int, int] = {}  # id(grad_fn) -> node id
@@ -43,11 +42,11 @@ class Graph:
 
     # -- events -------------------------------------------------------------------------------
 
-    def event(self, **fields: Any) -> Event | None:
+    def event(self, **fields: Any) -> dict[str, Any] | None:
         if len(self.events) >= self.limits.max_events:
             self.truncate(f"the program's story was cut after {self.limits.max_events} events (max_events)")
             return None
-        e = Event.model_construct(**fields)  # built by us; validated once, at the trust boundary
+        e = doc.event(**fields)
         self.events.append(e)
         return e
 
@@ -62,7 +61,7 @@ class Graph:
             self.truncate(f"the graph was cut at {self.limits.max_nodes} nodes (max_nodes)")
             return None
         nid = len(self.nodes)
-        self.nodes.append(Node.model_construct(id=nid, line=line, **node_fields))
+        self.nodes.append(doc.node(id=nid, line=line, **node_fields))
         if key_fn is not None:
             self._by_fn[id(key_fn)] = nid
             self.fns[nid] = key_fn
@@ -88,8 +87,8 @@ class Graph:
         nid = self._by_tensor.get(id(t))
         if nid is not None:
             node = self.nodes[nid]
-            if t.requires_grad and node.kind == "constant":  # a.requires_grad_() turned it into a leaf
-                node.kind, node.op, node.requires_grad = "leaf", "AccumulateGrad", True
+            if t.requires_grad and node["kind"] == "constant":  # a.requires_grad_() turned it into a leaf
+                node.update(kind="leaf", op="AccumulateGrad", requires_grad=True)
                 self.tensors[nid] = t
             return nid
         fields = self._tensor_fields(t)
@@ -174,13 +173,13 @@ class Graph:
     def constant_of(self, t: torch.Tensor) -> int | None:
         """The constant node recorded for this tensor object, if any (even after it gained a grad_fn)."""
         nid = self._by_tensor.get(id(t))
-        return nid if nid is not None and self.nodes[nid].kind == "constant" else None
+        return nid if nid is not None and self.nodes[nid]["kind"] == "constant" else None
 
     def edge(self, source: int, target: int, slot: int) -> None:
         key = (source, target, slot)
         if key not in self._edge_keys:
             self._edge_keys.add(key)
-            self.edges.append(Edge.model_construct(source=source, target=target, slot=slot))
+            self.edges.append(doc.edge(source=source, target=target, slot=slot))
 
     # -- names --------------------------------------------------------------------------------
 
@@ -188,7 +187,7 @@ class Graph:
         nid = self.tensor(t, line)
         if nid is None:
             return
-        if self.nodes[nid].name is None:
+        if self.nodes[nid]["name"] is None:
             self._name(nid, name)
         self.names[id(t)] = (name, nid)
         self._keep.append(t)
@@ -200,24 +199,25 @@ class Graph:
         self.param_paths[id(p)] = path
         self._keep.append(p)
         nid = self._by_tensor.get(id(p))
-        if nid is not None and self.nodes[nid].name is None:
+        if nid is not None and self.nodes[nid]["name"] is None:
             self._name(nid, path)
 
     def _name(self, nid: int, name: str) -> None:
         count = self._binding_counts.get(name, 0) + 1
         self._binding_counts[name] = count
         node = self.nodes[nid]
-        node.name, node.binding = name, count
+        node["name"], node["binding"] = name, count
 
     def label_all(self) -> None:
         """Labels, once every binding is known: `h #3` only for names bound more than once."""
         for node in self.nodes:
-            if node.name is not None:
-                many = self._binding_counts.get(node.name, 0) > 1
-                node.label = f"{node.name} #{node.binding}" if many else node.name
-            elif node.kind == "op":
-                node.label = node.op or "op"
-            elif node.kind == "constant" and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
-                node.label = f"{node.value:g}"
+            name, kind, value = node["name"], node["kind"], node["value"]
+            if name is not None:
+                many = self._binding_counts.get(name, 0) > 1
+                node["label"] = f"{name} #{node['binding']}" if many else name
+            elif kind == "op":
+                node["label"] = node["op"] or "op"
+            elif kind == "constant" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                node["label"] = f"{value:g}"
             else:
-                node.label = "tensor" if node.kind == "constant" else "leaf"
+                node["label"] = "tensor" if kind == "constant" else "leaf"

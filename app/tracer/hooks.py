@@ -10,8 +10,7 @@ from typing import Any
 
 import torch
 
-from app.models import Pass, Step
-from app.tracer import values
+from app.tracer import doc, values
 from app.tracer.capture import Capture, user_line
 
 _ORIGINAL = {
@@ -30,13 +29,22 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return [t for t in x if isinstance(t, torch.Tensor)]
 
 
+def _grad_of(grads: tuple, limit: int) -> dict[str, Any]:
+    """A step's gradient; stats only where the value itself is too big to carry."""
+    if len(grads) == 1 and isinstance(grads[0], torch.Tensor):
+        g = grads[0]
+        if g.numel() <= limit:
+            return {"grad": values.value(g, limit)}
+        return {"grad": None, "grad_stats": values.encode(g, limit)[1]}
+    return {"grad": [None if x is None else values.value(x, limit) for x in grads]}
+
+
 class Passes:
     def __init__(self, capture: Capture) -> None:
         self.capture = capture
         self.graph = capture.graph
-        self.passes: list[Pass] = []
-        self._active: Pass | None = None
-        self._step_of: dict[int, Step] = {}
+        self.passes: list[dict[str, Any]] = []
+        self._active: dict[str, Any] | None = None
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -79,7 +87,7 @@ class Passes:
         entry.__doc__ = original.__doc__
         return entry
 
-    def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[Pass, list[Any]]:
+    def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[dict[str, Any], list[Any]]:
         g = self.graph
         limit = g.limits.max_value_elements
         if api == "Tensor.backward":
@@ -93,9 +101,9 @@ class Passes:
         root_ids = [nid for t in roots if (nid := g.tensor(t, line)) is not None]
         input_ids = [nid for t in _tensors(inputs) if (nid := g.tensor(t, line)) is not None]
         grads = _tensors(gradient)
-        p = Pass(
+        p = doc.pass_(
             index=len(self.passes),
-            api=api,  # type: ignore[arg-type]
+            api=api,
             line=line,
             root=root_ids[0] if root_ids else None,
             roots=root_ids,
@@ -108,8 +116,7 @@ class Passes:
         )
         self.passes.append(p)
         self._active = p
-        self._step_of = {}
-        g.event(kind="backward_start", pass_index=p.index, line=line)
+        g.event(kind="backward_start", pass_index=p["index"], line=line)
         handles = self._hook_all([t.grad_fn for t in roots if t.grad_fn is not None])
         if api == "torch.autograd.grad":
             self._inputs = _tensors(inputs)
@@ -126,67 +133,49 @@ class Passes:
             f = g.fns.get(nid)
             if f is None:
                 continue
-            handles.append(f.register_prehook(self._pre(nid)))
-            handles.append(f.register_hook(self._post(nid)))
+            handles.append(f.register_hook(self._hook(nid)))
             for child in g.autograd_inputs.get(nid, ()):
                 if child not in seen:
                     seen.add(child)
                     stack.append(child)
         return handles
 
-    def _encode(self, grads: tuple) -> tuple[Any, Any]:
-        limit = self.graph.limits.max_value_elements
-        if len(grads) == 1 and isinstance(grads[0], torch.Tensor):
-            return values.encode(grads[0], limit)
-        return [None if x is None else values.value(x, limit) for x in grads], None
-
-    def _pre(self, nid: int) -> Callable[[tuple], None]:
-        def hook(grad_outputs: tuple) -> None:
-            p = self._active
-            if p is None or len(p.steps) >= self.graph.limits.max_nodes:
-                return
-            self.capture.paused += 1
-            try:
-                grad, stats = self._encode(grad_outputs)
-                step = Step.model_construct(node=nid, grad=grad, grad_stats=stats, grad_inputs=[])
-                p.steps.append(step)
-                self._step_of[nid] = step
-            finally:
-                self.capture.paused -= 1
-
-        return hook
-
-    def _post(self, nid: int) -> Callable[[tuple, tuple], None]:
+    def _hook(self, nid: int) -> Callable[[tuple, tuple], None]:
+        """Runs right after the engine executed the node: the steps come in the engine's order."""
         limit = self.graph.limits.max_value_elements
 
         def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-            step = self._step_of.get(nid)
-            if step is None:
+            p = self._active
+            if p is None or len(p["steps"]) >= self.graph.limits.max_nodes:
                 return
             self.capture.paused += 1
             try:
-                step.grad_inputs = [None if x is None else values.value(x, limit) for x in grad_inputs]
+                p["steps"].append(
+                    doc.step(
+                        node=nid,
+                        grad_inputs=[None if x is None else values.value(x, limit) for x in grad_inputs],
+                        **_grad_of(grad_outputs, limit),
+                    )
+                )
             finally:
                 self.capture.paused -= 1
 
         return hook
 
-    def _end(self, p: Pass, handles: list[Any], result: Any, error: str | None) -> None:
+    def _end(self, p: dict[str, Any], handles: list[Any], result: Any, error: str | None) -> None:
         self.capture.paused += 1
         try:
             for h in handles:
                 h.remove()
-            if p.api == "torch.autograd.grad" and result is not None:
+            if p["api"] == "torch.autograd.grad" and result is not None:
                 # the engine does not run AccumulateGrad here: record what was returned for each input
                 limit = self.graph.limits.max_value_elements
                 for t, grad in zip(self._inputs, result):
                     nid = self.graph.node_of_tensor(t)
                     if nid is not None and grad is not None:
-                        value, stats = values.encode(grad, limit)
-                        p.steps.append(Step.model_construct(node=nid, grad=value, grad_stats=stats, grad_inputs=[]))
-            p.error = error
-            self.graph.event(kind="backward_end", pass_index=p.index, line=p.line)
+                        p["steps"].append(doc.step(node=nid, **_grad_of((grad,), limit)))
+            p["error"] = error
+            self.graph.event(kind="backward_end", pass_index=p["index"], line=p["line"])
         finally:
             self._active = None
-            self._step_of = {}
             self.capture.paused -= 1

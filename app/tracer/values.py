@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from app.models import Stats
+from app.tracer import doc
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
@@ -26,22 +26,27 @@ def _fix(v: Any) -> Any:
     return number(v)
 
 
-def _stats_of(flat: list[float]) -> Stats:
+def _stats_of(flat: list[float]) -> dict[str, Any]:
     n = len(flat)
-    finite = [x for x in flat if x - x == 0]  # false for NaN and ±Inf
-    nan_count = sum(1 for x in flat if x != x)
+    total = sum(flat)
+    if total - total == 0:  # the sum is finite only if every element is
+        finite, nan_count = flat, 0
+    else:
+        finite = [x for x in flat if x - x == 0]  # false for NaN and ±Inf
+        nan_count = sum(1 for x in flat if x != x)
+        total = sum(finite)
     m = len(finite)
     if m == 0:
-        return Stats.model_construct(numel=n, nan_count=nan_count, inf_count=n - nan_count)
-    mean = math.fsum(finite) / m
-    std = math.sqrt(math.fsum((x - mean) ** 2 for x in finite) / (m - 1)) if m > 1 else 0.0
-    return Stats.model_construct(
+        return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
+    mean = total / m
+    std = math.sqrt(sum((x - mean) * (x - mean) for x in finite) / (m - 1)) if m > 1 else 0.0
+    return doc.stats(
         numel=n, min=min(finite), max=max(finite), mean=number(mean), std=number(std),
         nan_count=nan_count, inf_count=n - m - nan_count,
     )
 
 
-def _torch_stats(t: torch.Tensor) -> Stats:
+def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     n = t.numel()
     t = t.detach().reshape(-1).to(torch.float64)
     finite_mask = torch.isfinite(t)
@@ -49,14 +54,14 @@ def _torch_stats(t: torch.Tensor) -> Stats:
     finite = t[finite_mask]
     m = finite.numel()
     if m == 0:
-        return Stats.model_construct(numel=n, nan_count=nan_count, inf_count=n - nan_count)
-    return Stats.model_construct(
+        return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
+    return doc.stats(
         numel=n, min=float(finite.min()), max=float(finite.max()), mean=number(float(finite.mean())),
         std=number(float(finite.std())) if m > 1 else 0.0, nan_count=nan_count, inf_count=n - m - nan_count,
     )
 
 
-def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, Stats | None]:
+def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
     """(value, stats): nested lists (a bare number for 0-d) or None when too big; stats for floats."""
     if t.layout != torch.strided or t.device.type == "meta":
         return None, None
@@ -75,7 +80,7 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, Stats | None]:
         stats = _stats_of(flat)
     else:
         stats = _torch_stats(t)
-    if stats.nan_count or stats.inf_count:
+    if stats["nan_count"] or stats["inf_count"]:
         v = _fix(v)
     return v, stats
 

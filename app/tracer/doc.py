@@ -1,0 +1,42 @@
+"""The trace's pieces as plain dicts while the program runs, with the models' own keys in the
+models' own order. Building pydantic objects per node is the tracer's largest cost on big graphs;
+the document is validated once, as a whole, where it crosses the trust boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from app.models import Edge, Error, Event, Node, Pass, Stats, Step, Trace, TraceWarning
+
+
+class _Shape:
+    def __init__(self, model: type[BaseModel]) -> None:
+        self.template: dict[str, Any] = {}
+        self.lists: list[str] = []
+        for name, field in model.model_fields.items():
+            if field.default_factory is not None:
+                self.template[name] = None
+                self.lists.append(name)
+            else:
+                self.template[name] = field.default
+
+    def __call__(self, **fields: Any) -> dict[str, Any]:
+        d = self.template.copy()
+        d.update(fields)
+        for name in self.lists:
+            if d[name] is None:
+                d[name] = []
+        return d
+
+
+node = _Shape(Node)
+edge = _Shape(Edge)
+event = _Shape(Event)
+step = _Shape(Step)
+pass_ = _Shape(Pass)
+stats = _Shape(Stats)
+warning = _Shape(TraceWarning)
+error = _Shape(Error)
+trace = _Shape(Trace)
