@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(32 * 1024 * 1024, description="Largest trace a run may return, in bytes.")
     max_concurrent_runs: int = Field(os.cpu_count() or 1, description="Runs executing at once.")
     max_queued_runs: int = Field(64, description="Runs waiting for a slot before the API answers 429.")
+    scratch_mb: int = Field(64, description="Private writable /tmp of one run (tmpfs), and its largest file, in MiB.")
     # web
     max_source_bytes: int = Field(65_536, description="Largest program (request body) accepted, in bytes.")
     rate_limit_per_minute: int = Field(120, description="Runs per client address per minute; 0 disables.")

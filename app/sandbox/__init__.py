@@ -1,0 +1,49 @@
+"""Runs untrusted programs: a zygote with torch preloaded forks one hardened child per run.
+
+What it isolates. Each child runs as a uid of its own (never root), in the zygote's pid, network
+(no interface up, loopback included), IPC, UTS, cgroup and mount namespaces, with a read-only
+root that holds only the interpreter, its libraries, `app/` and a few devices, a private
+size-capped tmpfs at /tmp, and /proc showing only itself. It has no secrets in its environment
+(the zygote starts from a cleared one), no_new_privs, rlimits on address space, CPU time, file
+size, open files, threads and core dumps, a seccomp filter that denies sockets, process creation
+(threads allowed), exec, ptrace, signals to others, mounts, namespaces, io_uring, BPF and kernel
+interfaces, and, where the kernel has it, a Landlock domain (files, TCP, abstract sockets,
+signals). The parent enforces the wall-clock deadline with SIGKILL, reads at most
+`max_result_bytes` from a private pipe (fds 1 and 2 lead to /dev/null), kills every child after
+its result, and validates the result as a `Trace`: the trust boundary. A cgroup caps the memory
+and process count of the whole subtree where the host allows it.
+
+What it does not. A program can replace its own trace with any valid `Trace` of its own source
+(it owns the result pipe): that changes nothing for anyone else. It shares CPU caches and the
+kernel with the service: kernel bugs and side channels are out of scope. Without root (or user
+namespaces) the layers that need them are missing; `protections()` says which, and
+`sandbox_mode="strict"` refuses to start without all of `policy.REQUIRED`.
+
+Contract for the web service: `SandboxPool(settings)`, `await start()`, `await run(source) ->
+Trace` (never raises for anything a program does; raises `QueueFull` when saturated),
+`protections()`, `in_flight`, `queued`, `mode`, `await close()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.config import Settings
+from app.models import Trace
+from app.sandbox.pool import QueueFull, SandboxPool, SandboxUnavailable
+
+__all__ = ["QueueFull", "SandboxPool", "SandboxUnavailable", "run_once"]
+
+
+def run_once(source: str, settings: Settings | None = None) -> Trace:
+    """Start a zygote, run one program in the sandbox, stop it (for the CLI; about a second)."""
+
+    async def go() -> Trace:
+        pool = SandboxPool(settings or Settings())
+        await pool.start()
+        try:
+            return await pool.run(source)
+        finally:
+            await pool.close()
+
+    return asyncio.run(go())

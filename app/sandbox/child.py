@@ -1,0 +1,197 @@
+"""One run, inside a child of the zygote: harden, wait for the job, trace, write the result, exit.
+
+Children are forked ahead of demand when the zygote is idle: they harden themselves and warm
+the tracer up (paying fork, the hardening and the first copy-on-write faults off the request's
+path), then block on a private socket until the zygote hands them a job: the result pipe and the
+program (a memfd). This is the hottest path of the product: a handful of system calls, no imports.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import select
+import signal
+import socket
+import sys
+from typing import Any
+
+from app.models import Error, Trace
+from app.sandbox import linux, seccomp
+from app.sandbox.jail import Landlock
+from app.sandbox.policy import SCRATCH_DIR, Limits
+from app.tracer import Interrupted, run
+
+RESULT_FD = 3
+JOB_FD = 4
+PROGRAM = "<program>"  # the file name the tracer compiles the program under
+WARM_UP = """\
+import torch
+w = torch.tensor([0.5, -1.0], requires_grad=True)
+x = torch.tensor([1.0, 2.0])
+loss = ((w * x).sum() - 1.0) ** 2
+loss.backward()
+print(w.grad)
+"""
+
+NETWORK = "network access is not available in the sandbox"
+PROCESSES = "starting processes or other programs is not available in the sandbox"
+SIGNALS = "signalling other processes is not allowed in the sandbox"
+_AUDIT_DENY = {
+    **dict.fromkeys(
+        ("socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.gethostbyname",
+         "socket.gethostbyaddr", "socket.gethostbyname_ex", "socket.sendto", "urllib.Request"),
+        NETWORK,
+    ),
+    **dict.fromkeys(
+        ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
+         "os.startfile", "pty.spawn"),
+        PROCESSES,
+    ),
+    "os.killpg": SIGNALS,
+}
+
+# Exit codes the parent explains when a child leaves no trace.
+EXIT_HARDEN_FAILED = 70
+EXIT_NO_RESULT = 71
+
+
+class Jail:
+    """What the zygote prepared once and every child applies."""
+
+    def __init__(self, limits: Limits, protections: dict[str, bool], landlock: Landlock | None = None) -> None:
+        self.limits = limits
+        self.protections = protections
+        self.landlock = landlock
+        self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
+
+
+def _program_line(frame: Any) -> int | None:
+    while frame is not None:
+        if frame.f_code.co_filename == PROGRAM:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
+
+
+def _at(frame: Any) -> str:
+    line = _program_line(frame)
+    return f" (it was running line {line})" if line else ""
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Names the reason before the kernel says no; seccomp and Landlock enforce it below ctypes."""
+    reason = _AUDIT_DENY.get(event)
+    if reason is None and event == "os.kill" and args[0] != os.getpid():
+        reason = SIGNALS
+    if reason is not None:
+        raise Interrupted("killed", f"Stopped: {reason}.")
+
+
+def harden(jail: Jail, uid: int, keep_fd: int) -> None:
+    """Turn this fresh child into a sandboxed one. Keeps fds 0-2 (/dev/null) and `keep_fd` only."""
+    p = jail.protections
+    os.setsid()
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.set_wakeup_fd(-1)
+    if p.get("namespaces"):
+        # A private /tmp that vanishes with the child: own mount namespace, own size-capped tmpfs.
+        linux.unshare(linux.CLONE_NEWNS)
+        linux.mount(
+            "tmpfs", SCRATCH_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+            f"size={jail.limits.scratch_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={uid}",
+        )
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:  # under memory pressure, children go first
+            f.write("1000")
+    except OSError:
+        pass
+    linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
+    if jail.landlock is not None:
+        jail.landlock.enforce()
+    for fd in (0, 1, 2):  # the program's fds 1 and 2 lead nowhere: they cannot forge a result
+        os.dup2(jail.devnull, fd)
+    if keep_fd != JOB_FD:
+        os.dup2(keep_fd, JOB_FD)
+    os.closerange(RESULT_FD, JOB_FD)
+    os.closerange(JOB_FD + 1, 1 << 16)
+    for which, soft, hard in jail.limits.rlimits():
+        resource.setrlimit(which, (soft, hard))
+    if p.get("unprivileged_uid"):
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if p.get("seccomp"):
+        linux.install_seccomp(seccomp.build(os.getpid()))
+    os.chdir(SCRATCH_DIR if p.get("namespaces") else "/")
+    os.environ.clear()
+    os.environ.update(HOME=SCRATCH_DIR, TMPDIR=SCRATCH_DIR, LANG="C.UTF-8")
+
+
+def _write_all(data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(RESULT_FD, view):]
+
+
+def _on_alarm(limits: Limits) -> Any:
+    def handler(signum: int, frame: Any) -> None:
+        if signum == signal.SIGXCPU:
+            raise Interrupted("timeout", f"Time limit: the program used more than {limits.cpu_s} s of CPU time{_at(frame)}.")
+        raise Interrupted("timeout", f"Time limit: the program ran longer than {limits.timeout_s:g} s{_at(frame)}.")
+
+    return handler
+
+
+def trace(source: str, limits: Limits) -> Trace:
+    """Run the program under the soft deadlines; the parent's SIGKILL is the hard one."""
+    handler = _on_alarm(limits)
+    signal.signal(signal.SIGALRM, handler)
+    signal.signal(signal.SIGXCPU, handler)
+    signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
+    try:
+        return run(source, limits.trace_limits())
+    except Interrupted as e:  # fired after the program, while the tracer was finishing
+        return Trace(source=source, status=e.status, error=Error(type=e.status, message=e.message))  # type: ignore[arg-type]
+    except SystemExit:
+        return Trace(source=source, status="error", error=Error(type="SystemExit", message="The program called exit()."))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+
+
+def main(jail: Jail, uid: int, job_fd: int) -> None:
+    """The child's whole life; never returns."""
+    code = EXIT_HARDEN_FAILED
+    try:
+        harden(jail, uid, job_fd)
+        job = socket.socket(fileno=JOB_FD)  # before the audit hook, which forbids sockets
+        if not select.select([job], [], [], 0)[0]:  # idle: warm up while nobody waits
+            run(WARM_UP, jail.limits.trace_limits())
+        code = EXIT_NO_RESULT
+        msg, fds, _, _ = socket.recv_fds(job, 16, 2)
+        job.close()
+        if len(fds) != 2:  # the zygote is retiring this child
+            os._exit(0)
+        result_fd, source_fd = fds
+        if result_fd != RESULT_FD:
+            os.dup2(result_fd, RESULT_FD)
+            os.close(result_fd)
+        source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
+        os.close(source_fd)
+        sys.addaudithook(_audit)
+        result = trace(source, jail.limits)
+        try:
+            data = result.model_dump_json().encode()
+        except MemoryError:
+            result = Trace(source=source, status="memory", error=Error(type="memory", message="Out of memory while saving the trace."))
+            data = result.model_dump_json().encode()
+        _write_all(data)
+        os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
+        code = 0
+    except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code
+        pass
+    finally:
+        os._exit(code)

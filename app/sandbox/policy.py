@@ -1,0 +1,101 @@
+"""The sandbox policy as plain data: what a child may see, use and become. Deny by default."""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from app.config import Settings, TraceLimits
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Unprivileged uids for children, one per live child (reused only after the previous holder is
+# reaped), so children cannot signal, trace or read each other. Below 65534 (nobody) so that
+# hosts whose root is itself mapped to 65,536 ids (rootless containers) can still use them.
+UID_BASE = 60_100
+SCRATCH_DIR = "/tmp"
+# The zygote keeps only these variables; everything else (secrets included) is gone before it
+# starts, since a child can read its own /proc/self/environ even after os.environ.clear().
+ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+ENV_SET = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONHASHSEED": "0"}
+# Protections `sandbox_mode="strict"` refuses to start without. "landlock" and "cgroup" are
+# extra layers where the kernel or host allows them; the mount namespace already hides the host.
+REQUIRED = (
+    "namespaces", "filesystem", "seccomp", "rlimits", "unprivileged_uid", "no_new_privs", "clean_env",
+)
+# Seconds after timeout_s that the child gets to send its partial trace before SIGKILL.
+KILL_GRACE_S = 1.0
+
+
+@dataclass
+class Limits:
+    """What the zygote needs to know per child: the Settings' sandbox section, in its own units."""
+
+    timeout_s: float
+    cpu_s: int
+    memory_mb: int
+    max_processes: int
+    scratch_mb: int
+    max_open_files: int = 256
+    trace: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            timeout_s=settings.timeout_s,
+            cpu_s=settings.cpu_s,
+            memory_mb=settings.memory_mb,
+            max_processes=settings.max_processes,
+            scratch_mb=settings.scratch_mb,
+            trace=settings.trace_limits().model_dump(),
+        )
+
+    def trace_limits(self) -> TraceLimits:
+        return TraceLimits(**self.trace)
+
+    def rlimits(self) -> list[tuple[int, int, int]]:
+        mib = 1024 * 1024
+        return [
+            (resource.RLIMIT_AS, self.memory_mb * mib, self.memory_mb * mib),
+            (resource.RLIMIT_CPU, self.cpu_s, self.cpu_s + 1),  # SIGXCPU at the soft limit, SIGKILL 1 s later
+            (resource.RLIMIT_FSIZE, self.scratch_mb * mib, self.scratch_mb * mib),
+            (resource.RLIMIT_NOFILE, self.max_open_files, self.max_open_files),
+            (resource.RLIMIT_NPROC, self.max_processes, self.max_processes),  # threads count, per uid
+            (resource.RLIMIT_CORE, 0, 0),
+            (resource.RLIMIT_MEMLOCK, 0, 0),
+            (resource.RLIMIT_MSGQUEUE, 0, 0),
+        ]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def zygote_env() -> dict[str, str]:
+    env = {k: os.environ[k] for k in ENV_KEEP if k in os.environ}
+    env.setdefault("LANG", "C.UTF-8")
+    env["PATH"] = "/usr/bin:/bin"
+    return {**env, **ENV_SET}
+
+
+def view_paths() -> list[str]:
+    """Host paths bound read-only, at the same place, into the children's file system."""
+    wanted = [
+        "/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32",  # shared libraries
+        sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,  # the interpreter, the venv
+        os.path.dirname(os.path.realpath(sys.executable)),
+        str(PROJECT_ROOT / "app"),  # only app/: the repo root may hold .env and the share database
+    ]
+    wanted += [p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)]
+    out: list[str] = []
+    for p in wanted:
+        p = os.path.normpath(p)
+        if os.path.lexists(p) and p not in out:
+            out.append(p)
+    return out
+
+
+# Single files the interpreter reads (and nothing else of /etc: not passwd, not hosts).
+VIEW_FILES = ("/etc/ld.so.cache", "/etc/localtime")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
