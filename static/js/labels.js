@@ -53,12 +53,13 @@ export function textWidth(s) {
   return w;
 }
 
-export const CHAR_PX = 7.2;
 export const NODE_H = 58;
 
 /** Box size in px for a node (grad line included so boxes don't grow during play). */
 export function nodeSize(node) {
   const l = nodeLines(node);
-  const chars = Math.max(textWidth(l.title) * 1.15, textWidth(l.sub) * 0.85, textWidth(l.value), 8);
-  return { w: Math.round(Math.min(220, Math.max(64, chars * CHAR_PX + 22))), h: NODE_H };
+  // Title 13px bold, subtitle 10.5px, value and gradient 11px monospace (the gradient line is
+  // "grad " + a value of the same shape, so it is sized now and boxes never grow during play).
+  const px = Math.max(textWidth(l.title) * 8, textWidth(l.sub) * 6.2, (textWidth(l.value) * 1.25 + 6) * 6.8, 40);
+  return { w: Math.round(Math.min(240, Math.max(64, px + 20))), h: NODE_H };
 }

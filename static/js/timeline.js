@@ -186,6 +186,11 @@ export function frame(trace, step) {
       default:
         break;
     }
+    // Any moment of the program after a pass (print, zero_(), a new op...) is forward code again.
+    if (phase === "backward" && e.type !== "step" && e.type !== "backward_start" && e.type !== "backward_end") {
+      phase = "forward";
+      pass = null;
+    }
   }
   const last = at === entries.length - 1;
   if (last) {

@@ -1,0 +1,199 @@
+// The inspector: one node's value and gradient at the current step (a matrix, a heatmap for bigger
+// tensors, stats when the trace summarised it), its facts, and its op's local derivative in KaTeX.
+
+import { katex } from "../dist/vendor.js";
+import { derivative } from "./formulas.js";
+import { opSymbol } from "./labels.js";
+import { t } from "./i18n.js";
+import { nodeIndex, passStarts } from "./timeline.js";
+import { flat, fmtNum, fmtShape, fmtValue, shapeOf } from "./values.js";
+
+const h = (tag, cls, text) => {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text !== undefined && text !== null) e.textContent = text;
+  return e;
+};
+
+const TABLE_MAX = 64; // elements shown as a table; more become a heatmap
+
+function matrix(value, cls) {
+  const shape = shapeOf(value);
+  if (shape.length === 0) return h("div", `matrix-scalar ${cls}`, fmtNum(value));
+  if (shape.length > 2) return h("div", "muted", fmtValue(value, 8));
+  const rows = shape.length === 1 ? [value] : value;
+  const n = flat(value).length;
+  if (n <= TABLE_MAX) {
+    const table = h("table", `matrix ${cls}`);
+    const body = h("tbody");
+    for (const r of rows) {
+      const tr = h("tr");
+      for (const x of r) tr.appendChild(h("td", null, fmtNum(x)));
+      body.appendChild(tr);
+    }
+    table.appendChild(body);
+    return table;
+  }
+  return heatmap(rows);
+}
+
+function heatmap(rows) {
+  const wrap = h("div");
+  const H = rows.length;
+  const W = rows[0].length;
+  const canvas = document.createElement("canvas");
+  canvas.width = W;
+  canvas.height = H;
+  canvas.className = "heatmap";
+  canvas.setAttribute("role", "img");
+  const xs = flat(rows).filter(Number.isFinite);
+  const lo = Math.min(...xs);
+  const hi = Math.max(...xs);
+  const m = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(W, H);
+  rows.forEach((r, i) =>
+    r.forEach((v, j) => {
+      const x = Number(v);
+      const k = (i * W + j) * 4;
+      const a = Number.isFinite(x) ? Math.min(1, Math.abs(x) / m) : 1;
+      // Diverging blue (negative) / vermillion (positive); NaN and ±inf are black.
+      const [r0, g0, b0] = !Number.isFinite(x) ? [0, 0, 0] : x < 0 ? [0, 114, 178] : [213, 94, 0];
+      img.data[k] = Math.round(255 - (255 - r0) * a);
+      img.data[k + 1] = Math.round(255 - (255 - g0) * a);
+      img.data[k + 2] = Math.round(255 - (255 - b0) * a);
+      img.data[k + 3] = 255;
+    }),
+  );
+  ctx.putImageData(img, 0, 0);
+  canvas.setAttribute("aria-label", `heatmap ${H}×${W}, min ${fmtNum(lo)}, max ${fmtNum(hi)}`);
+  wrap.appendChild(canvas);
+  wrap.appendChild(h("div", "legend", `${H}×${W} · min ${fmtNum(lo)} · max ${fmtNum(hi)}`));
+  return wrap;
+}
+
+function stats(s) {
+  return h("div", "legend", t("inspector.stats", { min: fmtValue(s.min), max: fmtValue(s.max), mean: fmtValue(s.mean), std: fmtValue(s.std), numel: s.numel }));
+}
+
+function tex(target, source) {
+  try {
+    katex.render(source, target, { throwOnError: false, trust: false, strict: "ignore", output: "htmlAndMathml" });
+  } catch {
+    target.textContent = source;
+  }
+}
+
+export class Inspector {
+  constructor(root, { onLine } = {}) {
+    this.root = root;
+    this.body = root.querySelector("#inspector-body");
+    this.empty = root.querySelector("#inspector-empty");
+    this.onLine = onLine || (() => {});
+    this.id = null;
+    this.key = "";
+  }
+
+  clear() {
+    this.id = null;
+    this.key = "";
+    this.body.hidden = true;
+    this.body.replaceChildren();
+    this.empty.hidden = false;
+  }
+
+  show(trace, f, id, copies = 1) {
+    this.trace = trace;
+    this.id = id;
+    this.copies = copies;
+    this.update(f, true);
+  }
+
+  /** Re-render for a new frame if anything shown about the node changed. */
+  update(f, force = false) {
+    if (this.id === null || !this.trace) return;
+    const node = nodeIndex(this.trace).get(this.id);
+    if (!node) return this.clear();
+    const id = this.id;
+    const present = f.present.includes(id);
+    const value = f.values.has(id) ? f.values.get(id) : node.value;
+    const grad = f.grads.has(id) ? f.grads.get(id) : null;
+    const flow = f.phase === "backward" && f.flow.has(id) ? f.flow.get(id) : null;
+    const passIndex = this._shownPass(f, id);
+    const step = passIndex === null ? null : this._step(passIndex, id);
+    const key = JSON.stringify([id, present, value, grad, flow, passIndex, document.documentElement.lang]);
+    if (!force && key === this.key) return;
+    this.key = key;
+    this.empty.hidden = true;
+    this.body.hidden = false;
+    const b = this.body;
+    b.replaceChildren();
+
+    b.appendChild(h("h3", null, node.kind === "op" ? `${node.label} · ${opSymbol(node.op)}` : node.label));
+    b.appendChild(h("div", "muted", t(`inspector.kind.${node.kind}`)));
+    const dl = h("dl");
+    const fact = (k, v) => {
+      dl.appendChild(h("dt", null, k));
+      const dd = h("dd");
+      if (v instanceof Node) dd.appendChild(v);
+      else dd.textContent = v;
+      dl.appendChild(dd);
+    };
+    if (node.op) fact(t("inspector.op"), node.op);
+    fact(t("inspector.shape"), fmtShape(node.shape ?? []));
+    if (node.dtype) fact(t("inspector.dtype"), node.dtype);
+    fact(t("inspector.requiresGrad"), node.requires_grad ? "True" : "False");
+    if (node.line) {
+      const a = h("button", "link", String(node.line));
+      a.type = "button";
+      a.addEventListener("click", () => this.onLine(node.line));
+      fact(t("inspector.line"), a);
+    }
+    if (this.copies > 1) fact(t("inspector.copies"), t("inspector.copiesN", { n: this.copies }));
+    b.appendChild(dl);
+
+    b.appendChild(h("h4", null, t("inspector.value")));
+    if (!present) b.appendChild(h("div", "muted", t("inspector.notYet")));
+    else if (value !== null && value !== undefined) b.appendChild(matrix(value, "value"));
+    else if (node.stats) b.appendChild(stats(node.stats));
+
+    if (node.kind !== "constant") {
+      b.appendChild(h("h4", null, t("inspector.grad")));
+      if (grad !== null) b.appendChild(matrix(grad, "grad now"));
+      else if (node.kind === "op" && !node.retains_grad) b.appendChild(h("div", "muted", t("inspector.gradNonLeaf")));
+      else b.appendChild(h("div", "muted", t("inspector.gradNone")));
+    }
+    if (flow !== null) {
+      b.appendChild(h("h4", null, t("inspector.flow")));
+      b.appendChild(matrix(flow, "grad flow"));
+    }
+
+    const lines = derivative(this.trace, id, step);
+    if (lines.length) {
+      b.appendChild(h("h4", null, t("inspector.derivative")));
+      for (const l of lines) {
+        const div = h("div", "formula");
+        tex(div, l.tex);
+        b.appendChild(div);
+        if (l.grad) {
+          const g = h("div", "formula");
+          tex(g, l.grad);
+          b.appendChild(g);
+          if (l.sum) b.appendChild(h("div", "formula-note", t("inspector.sum", { n: l.sum })));
+        }
+      }
+    }
+  }
+
+  /** The pass whose numbers the derivative shows: the current one once it reached the node, else the last one done. */
+  _shownPass(f, id) {
+    if (f.pass) return f.flow.has(id) ? f.pass.index : null;
+    const started = passStarts(this.trace).filter((p) => p.step <= f.step);
+    return started.length ? started[started.length - 1].pass : null;
+  }
+
+  _step(passIndex, id) {
+    const p = (this.trace.passes || []).find((p) => p.index === passIndex);
+    return p ? p.steps.find((s) => s.node === id) || null : null;
+  }
+}

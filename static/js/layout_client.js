@@ -1,0 +1,51 @@
+// Layout off the main thread: one module worker, started when the page loads, reused for every run.
+// Falls back to laying out in the page if workers are unavailable.
+
+import { layout } from "./layout.js";
+
+let worker = null;
+let seq = 0;
+const waiting = new Map();
+
+function start() {
+  try {
+    worker = new Worker(new URL("./layout_worker.js", import.meta.url), { type: "module" });
+    worker.onmessage = (e) => {
+      const w = waiting.get(e.data.id);
+      if (!w) return;
+      waiting.delete(e.data.id);
+      if (e.data.error) w.reject(new Error(e.data.error));
+      else w.resolve(e.data.result);
+    };
+    worker.onerror = () => {
+      worker = null;
+      for (const [, w] of waiting) w.fallback();
+      waiting.clear();
+    };
+  } catch {
+    worker = null;
+  }
+}
+start();
+
+// Only what the layout reads: sizes come from labels and short values, so big tensors stay behind.
+function slim(trace) {
+  return {
+    nodes: trace.nodes.map((n) => ({
+      id: n.id, kind: n.kind, op: n.op, name: n.name, label: n.label, shape: n.shape,
+      requires_grad: n.requires_grad, stats: n.stats,
+      value: Array.isArray(n.value) && n.value.length > 8 ? n.value.slice(0, 8) : n.value,
+    })),
+    edges: trace.edges,
+  };
+}
+
+/** layout(trace, options) computed in the worker. */
+export function layoutAsync(trace, options = {}) {
+  if (!worker) return Promise.resolve(layout(trace, options));
+  const id = ++seq;
+  return new Promise((resolve, reject) => {
+    waiting.set(id, { resolve, reject, fallback: () => resolve(layout(trace, options)) });
+    worker.postMessage({ id, trace: slim(trace), options });
+  });
+}

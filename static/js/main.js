@@ -1,0 +1,401 @@
+// Wires the page: editor, run, layout (in a worker), graph, player, inspector, output, language.
+// The same module drives / (edit and run), /s/{id} (a saved program, read-only) and /embed/{id}.
+
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { GraphView } from "./render.js";
+import { Player, afterPaint, ticker, urlStep } from "./player.js";
+import { Inspector } from "./inspector.js";
+import { describe } from "./caption.js";
+import { layoutAsync } from "./layout_client.js";
+import { passStarts, timeline } from "./timeline.js";
+
+const $ = (id) => document.getElementById(id);
+const mode = document.body.dataset.mode || "app";
+const readJSON = (id) => {
+  const el = $(id);
+  if (!el) return null;
+  try {
+    return JSON.parse(el.textContent);
+  } catch {
+    return null;
+  }
+};
+
+i18n.setLang(document.documentElement.dataset.lang || "en");
+i18n.apply();
+
+const state = { trace: null, frame: null, direction: storedDirection(), runId: 0, abort: null, lastSource: null };
+// For tests and the benchmark: when the current trace's first complete frame was painted.
+window.gradwalk = { ready: false, firstFrameMs: null, state };
+
+function storedDirection() {
+  try {
+    return localStorage.getItem("gradwalk.direction") === "LR" ? "LR" : "TB";
+  } catch {
+    return "TB";
+  }
+}
+
+// --- graph, inspector, player ------------------------------------------------------------------
+
+const graph = new GraphView($("graph"), { onSelect: (id) => inspect(id) });
+const inspector = $("inspector") ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }) }) : null;
+const player = new Player({ onFrame: showFrame, onState: showState });
+
+function inspect(id) {
+  if (!inspector || !state.trace) return;
+  const copies = graph.layout?.items.filter((it) => it.id === id).length || 1;
+  inspector.show(state.trace, state.frame, id, copies);
+}
+
+function showFrame(f) {
+  state.frame = f;
+  document.body.dataset.step = String(f.step);
+  document.body.dataset.stepType = f.entry.type;
+  graph.paint(f);
+  inspector?.update(f);
+  showOutput(f);
+  showCaption(f);
+  if (editor) {
+    editor.mark({
+      line: f.line,
+      lineKind: f.phase === "backward" ? "bwd" : "fwd",
+      nodeLine: f.nodeLine,
+      problems: problems(f),
+    });
+  }
+  const s = $("scrubber");
+  s.max = String(f.total - 1);
+  s.value = String(f.step);
+  s.setAttribute("aria-valuetext", t("player.step", { n: f.step, total: f.total - 1 }));
+  $("step-label").textContent = `${f.step} / ${f.total - 1}`;
+  const pl = $("pass-label");
+  if (f.pass) {
+    pl.textContent = t("player.passN", { n: f.pass.number, of: f.pass.of });
+    pl.className = "pass-label";
+  } else {
+    pl.textContent = f.phase === "forward" ? t("player.forwardPass") : "";
+    pl.className = "pass-label forward";
+  }
+  const jump = $("jump");
+  const starts = passStarts(state.trace);
+  const idx = f.pass ? starts.findIndex((p) => p.pass === f.pass.index) : -1;
+  jump.value = idx >= 0 ? String(starts[idx].step) : "";
+}
+
+function showState(p) {
+  const b = $("play");
+  b.querySelector(".i-play").toggleAttribute("hidden", p.playing);
+  b.querySelector(".i-pause").toggleAttribute("hidden", !p.playing);
+  b.setAttribute("aria-pressed", String(p.playing));
+  b.setAttribute("aria-label", t(p.playing ? "player.pause" : "player.play"));
+}
+
+function showCaption(f) {
+  const c = $("caption");
+  c.textContent = describe(state.trace, f);
+}
+
+// --- output panel --------------------------------------------------------------------------------
+
+let outputKey = "";
+function showOutput(f) {
+  const out = $("output");
+  if (!out) return;
+  const warnCount = f.warnings.length;
+  const key = JSON.stringify([f.stdout.length, f.displays.length, warnCount, !!f.error, f.last, i18n.lang()]);
+  if (key === outputKey) return;
+  outputKey = key;
+  const trace = state.trace;
+  const items = [];
+  const add = (cls, text, hint) => {
+    const div = document.createElement(cls === "out-print" ? "pre" : "div");
+    div.className = cls;
+    div.textContent = text;
+    if (hint) {
+      const h = document.createElement("span");
+      h.className = "hint";
+      h.textContent = hint;
+      div.appendChild(h);
+    }
+    items.push(div);
+  };
+  // Program output in the order it happened.
+  let printed = 0;
+  for (const e of timeline(trace).slice(0, f.step + 1)) {
+    if (e.type === "print") {
+      add("out-print", e.text ?? "");
+      printed++;
+    } else if (e.type === "display") add("out-print out-display", e.text ?? "");
+    else if (e.type === "warning") {
+      const w = warningInfo(trace, e);
+      add("out-warning", `${e.category || "Warning"}: ${firstSentence(e.text ?? "")}`, i18n.hint(w?.hint_id, w?.hint));
+    }
+  }
+  if (!printed && f.last && trace.stdout) add("out-print", trace.stdout);
+  if (f.error) add("out-error", `${f.error.type || "Error"}${f.error.line ? ` (line ${f.error.line})` : ""}: ${f.error.message ?? f.error.text ?? ""}`, i18n.hint(f.error.hint_id, f.error.hint));
+  if (f.last && trace.status !== "ok" && trace.status !== "error") add("out-status", t(`status.${trace.status}`));
+  if (f.last && trace.truncated) add("out-status", t("status.truncated", { notice: trace.notice || "" }));
+  if (!items.length) add("empty", t("output.empty"));
+  out.replaceChildren(...items);
+  out.scrollTop = out.scrollHeight;
+}
+
+function warningInfo(trace, e) {
+  const ws = trace.warnings || [];
+  return ws.find((w) => w.line === e.line && w.message === e.text) || ws.find((w) => w.line === e.line) || null;
+}
+
+function problems(f) {
+  const trace = state.trace;
+  const out = [];
+  f.warnings.forEach((e, i) => {
+    const w = warningInfo(trace, e);
+    out.push({ key: `w${i}`, kind: "warning", line: e.line, title: `${e.category || "Warning"}:`, text: firstSentence(e.text || ""), hint: i18n.hint(w?.hint_id, w?.hint) });
+  });
+  if (f.error) {
+    out.push({ key: "e", kind: "error", line: f.error.line, title: `${f.error.type || "Error"}:`, text: f.error.message ?? f.error.text ?? "", hint: i18n.hint(f.error.hint_id, f.error.hint) });
+  } else if (f.last && trace.status !== "ok" && trace.status !== "error") {
+    out.push({ key: "s", kind: "error", line: trace.error?.line ?? null, title: t(`status.${trace.status}`), text: "", hint: null });
+  }
+  return out;
+}
+
+function firstSentence(s) {
+  const i = s.indexOf(". ");
+  return i > 0 && i < 160 ? s.slice(0, i + 1) : s.slice(0, 200);
+}
+
+// --- loading a trace -------------------------------------------------------------------------------
+
+async function load(trace, { step = 0, autoplay = false, t0 = performance.now() } = {}) {
+  window.gradwalk.ready = false;
+  const sameProgram = state.lastSource !== null && state.lastSource === trace.source && graph.layout;
+  state.trace = trace;
+  state.lastSource = trace.source;
+  $("graph-empty").hidden = trace.nodes.length > 0;
+  if (!trace.nodes.length) $("graph-empty").textContent = t(trace.status === "ok" ? "graph.none" : "graph.error");
+  const keepView = sameProgram ? { ...graph.view, moved: graph.userMoved } : null;
+  const L = await layoutAsync(trace, { direction: state.direction });
+  if (state.trace !== trace) return; // a newer run replaced it
+  graph.draw(trace, L);
+  if (keepView) {
+    graph.view = { x: keepView.x, y: keepView.y, k: keepView.k };
+    graph.userMoved = keepView.moved;
+    graph._apply();
+  } else graph.fit();
+  fillJump(trace);
+  inspector?.clear();
+  player.load(trace, step);
+  await afterPaint();
+  if (state.trace !== trace) return;
+  window.gradwalk.firstFrameMs = performance.now() - t0;
+  window.gradwalk.ready = true;
+  document.body.dataset.ready = "true";
+  if (autoplay) player.play();
+}
+
+function fillJump(trace) {
+  const jump = $("jump");
+  const opts = [new Option(t("player.jumpNone"), "")];
+  const firstNode = timeline(trace).findIndex((e) => e.type === "node");
+  if (firstNode >= 0) opts.push(new Option(t("player.forwardPass"), String(firstNode)));
+  for (const p of passStarts(trace)) {
+    const pass = trace.passes.find((x) => x.index === p.pass);
+    opts.push(new Option(t("player.passN", { n: trace.passes.indexOf(pass) + 1, of: trace.passes.length }), String(p.step)));
+  }
+  jump.replaceChildren(...opts);
+}
+
+// --- running ---------------------------------------------------------------------------------------
+
+let editor = null;
+
+async function run() {
+  if (!editor) return;
+  if (state.abort) state.abort.abort();
+  const source = editor.getSource();
+  const abort = new AbortController();
+  state.abort = abort;
+  const id = ++state.runId;
+  player.pause();
+  $("run").disabled = true;
+  $("cancel").hidden = false;
+  $("progress").hidden = false;
+  document.body.dataset.ready = "false";
+  const stop = ticker((s) => ($("progress-text").textContent = t("run.running", { s: s.toFixed(1) })));
+  try {
+    const res = await fetch("/api/trace", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ source }),
+      signal: abort.signal,
+    });
+    const body = await res.json().catch(() => null);
+    if (id !== state.runId) return;
+    if (!res.ok) {
+      const retry = res.headers.get("retry-after");
+      const msg = res.status === 429 && retry ? t("run.busy", { s: retry }) : t("run.failed", { message: body?.message || res.statusText });
+      showServerProblem(msg);
+      return;
+    }
+    const t0 = performance.now();
+    await load(body, { autoplay: true, t0 });
+  } catch (err) {
+    if (id !== state.runId) return;
+    showServerProblem(err?.name === "AbortError" ? t("run.cancelled") : t("run.network"));
+  } finally {
+    if (id === state.runId) {
+      stop();
+      $("run").disabled = false;
+      $("cancel").hidden = true;
+      $("progress").hidden = true;
+      state.abort = null;
+    } else stop();
+  }
+}
+
+function showServerProblem(message) {
+  const out = $("output");
+  const div = document.createElement("div");
+  div.className = "out-status";
+  div.setAttribute("role", "alert");
+  div.textContent = message;
+  out.replaceChildren(div);
+  outputKey = "";
+}
+
+// --- controls and keys -----------------------------------------------------------------------------
+
+function bindControls() {
+  $("play").addEventListener("click", () => player.toggle());
+  $("back").addEventListener("click", () => player.stepBy(-1));
+  $("forward").addEventListener("click", () => player.stepBy(1));
+  $("first").addEventListener("click", () => (player.pause(), player.seek(0)));
+  $("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
+  $("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
+  $("speed").addEventListener("change", (e) => player.setSpeed(e.target.value));
+  player.setSpeed($("speed").value);
+  $("jump").addEventListener("change", (e) => {
+    if (e.target.value !== "") {
+      player.pause();
+      player.seek(Number(e.target.value));
+    }
+  });
+  $("fit").addEventListener("click", () => graph.fit());
+  $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
+  $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
+  $("direction").addEventListener("click", async () => {
+    state.direction = state.direction === "TB" ? "LR" : "TB";
+    try {
+      localStorage.setItem("gradwalk.direction", state.direction);
+    } catch {
+      /* not persisted */
+    }
+    if (state.trace) {
+      const step = player.step;
+      state.lastSource = null;
+      await load(state.trace, { step });
+    }
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+    const tag = e.target.tagName;
+    if (e.target.closest?.(".cm-editor") || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+    if (tag === "BUTTON" && (e.key === " " || e.key === "Enter")) return;
+    if (!state.trace) return;
+    const keys = {
+      ArrowRight: () => player.stepBy(1),
+      ArrowLeft: () => player.stepBy(-1),
+      " ": () => player.toggle(),
+      Home: () => (player.pause(), player.seek(0)),
+      End: () => (player.pause(), player.seek(Infinity)),
+    };
+    if (keys[e.key]) {
+      e.preventDefault();
+      keys[e.key]();
+    }
+  });
+  const langBtn = $("lang");
+  if (langBtn) {
+    const label = () => (langBtn.textContent = i18n.lang() === "zh" ? "English" : "中文");
+    label();
+    langBtn.addEventListener("click", () => {
+      i18n.setLang(i18n.lang() === "zh" ? "en" : "zh");
+      i18n.persist();
+      i18n.apply();
+      label();
+      onLangChange();
+    });
+  }
+}
+
+let onLangChange = () => {};
+
+// --- start -----------------------------------------------------------------------------------------
+
+async function start() {
+  bindControls();
+  const shared = readJSON("share");
+  const embedded = readJSON("trace");
+  if (mode === "app") {
+    const { createEditor } = await import("./editor.js");
+    const examples = readJSON("examples-data") || [];
+    const select = $("examples");
+    const initial = examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1];
+    editor = createEditor($("editor"), {
+      doc: initial?.source ?? "import torch\n",
+      onRun: run,
+      onChange: (text) => {
+        const ex = examples.find((e) => e.id === select.value);
+        if (ex && ex.source !== text) {
+          select.value = "";
+          explain();
+        }
+      },
+    });
+    const fill = () => {
+      const cur = select.value;
+      select.replaceChildren(new Option(t("examples.custom"), ""), ...examples.map((e) => new Option(e.title[i18n.lang()] || e.id, e.id)));
+      select.value = cur;
+    };
+    const explain = () => {
+      const ex = examples.find((e) => e.id === select.value);
+      $("explanation").textContent = ex ? ex.explanation[i18n.lang()] || "" : "";
+    };
+    fill();
+    if (initial) select.value = initial.id;
+    explain();
+    select.addEventListener("change", () => {
+      const ex = examples.find((e) => e.id === select.value);
+      if (ex) editor.setSource(ex.source);
+      explain();
+    });
+    $("run").addEventListener("click", run);
+    $("cancel").addEventListener("click", () => state.abort?.abort());
+    onLangChange = () => {
+      fill();
+      explain();
+      if (state.trace) {
+        fillJump(state.trace);
+        outputKey = "";
+        showFrame(state.frame);
+        showState(player);
+      }
+    };
+    if (embedded) await load(embedded, { step: urlStep() ?? 0 });
+  } else {
+    if (mode === "share" && $("editor")) {
+      const { createEditor } = await import("./editor.js");
+      editor = createEditor($("editor"), { doc: shared?.source ?? embedded?.source ?? "", readOnly: true });
+    }
+    onLangChange = () => state.trace && (outputKey = "", fillJump(state.trace), showFrame(state.frame), showState(player));
+    if (embedded) {
+      const params = new URL(location.href).searchParams;
+      await load(embedded, { step: urlStep() ?? 0, autoplay: params.get("autoplay") === "1" });
+    }
+  }
+}
+
+start();
