@@ -260,3 +260,10 @@ def test_display_of_bare_expressions() -> None:
     trace = run((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
     shown = [(e.line, e.text) for e in trace.events if e.kind == "display"]
     assert shown == [(7, "tensor([2., 4., 6.])")]
+
+
+@pytest.mark.parametrize(("tail", "status"), [("sys.exit()", "ok"), ("sys.exit(3)", "error"), ("raise KeyboardInterrupt", "error")])
+def test_exits_end_the_program_not_the_tracer(tail: str, status: str) -> None:
+    trace = run(f"import sys, torch\nx = torch.ones(1, requires_grad=True)\nprint('before')\n{tail}\nprint('after')\n")
+    assert (trace.status, trace.stdout) == (status, "before\n")
+    assert [n.name for n in trace.nodes] == ["x"]

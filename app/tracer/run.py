@@ -133,11 +133,14 @@ class _Tracer:
                 warnings.showwarning = self.warn
                 with self.passes.installed(), self.capture:
                     exec(code, env)
+        except SystemExit as e:  # sys.exit(): the program ended, like a script does
+            if e.code not in (None, 0):
+                self._fail(e, _program_line(e), message=f"the program exited with sys.exit({e.code!r})")
         except Interrupted as e:
             self._fail(e, _program_line(e), status=e.status, message=e.message)
         except MemoryError as e:
             self._fail(e, _program_line(e), status="memory")
-        except Exception as e:
+        except BaseException as e:  # KeyboardInterrupt, GeneratorExit...: still the program's own doing
             self._fail(e, _program_line(e))
         finally:
             sys.stdout, sys.stderr, warnings.showwarning = saved
