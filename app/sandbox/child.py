@@ -20,7 +20,7 @@ from app.models import Error, Trace
 from app.sandbox import linux, seccomp
 from app.sandbox.jail import Landlock
 from app.sandbox.policy import SCRATCH_DIR, Limits
-from app.tracer import Interrupted, run
+from app.tracer import Interrupted, run_json
 
 RESULT_FD = 3
 JOB_FD = 4
@@ -145,18 +145,24 @@ def _on_alarm(limits: Limits) -> Any:
     return handler
 
 
-def trace(source: str, limits: Limits) -> Trace:
-    """Run the program under the soft deadlines; the parent's SIGKILL is the hard one."""
+def _doc(source: str, status: str, type_: str, message: str) -> str:
+    return Trace(source=source, status=status, error=Error(type=type_, message=message)).model_dump_json()  # type: ignore[arg-type]
+
+
+def trace(source: str, limits: Limits) -> str:
+    """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
     handler = _on_alarm(limits)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return run(source, limits.trace_limits())
+        return run_json(source, limits.trace_limits())
     except Interrupted as e:  # fired after the program, while the tracer was finishing
-        return Trace(source=source, status=e.status, error=Error(type=e.status, message=e.message))  # type: ignore[arg-type]
+        return _doc(source, e.status, e.status, e.message)
+    except MemoryError:
+        return _doc(source, "memory", "MemoryError", "Out of memory while saving the trace.")
     except SystemExit:
-        return Trace(source=source, status="error", error=Error(type="SystemExit", message="The program called exit()."))
+        return _doc(source, "error", "SystemExit", "The program called exit().")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGXCPU, signal.SIG_IGN)
@@ -169,7 +175,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         harden(jail, uid, job_fd)
         job = socket.socket(fileno=JOB_FD)  # before the audit hook, which forbids sockets
         if not select.select([job], [], [], 0)[0]:  # idle: warm up while nobody waits
-            run(WARM_UP, jail.limits.trace_limits())
+            run_json(WARM_UP, jail.limits.trace_limits())
         code = EXIT_NO_RESULT
         msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         job.close()
@@ -182,13 +188,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
         os.close(source_fd)
         sys.addaudithook(_audit)
-        result = trace(source, jail.limits)
-        try:
-            data = result.model_dump_json().encode()
-        except MemoryError:
-            result = Trace(source=source, status="memory", error=Error(type="memory", message="Out of memory while saving the trace."))
-            data = result.model_dump_json().encode()
-        _write_all(data)
+        _write_all(trace(source, jail.limits).encode())
         os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

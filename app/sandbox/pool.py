@@ -372,6 +372,9 @@ class SandboxPool:
                     return _status(source, "timeout", f"Time limit: the program used more than {lim.cpu_s} s of CPU time.")
                 if report.get("maxrss_kb", 0) * 1024 >= lim.memory_mb * 1024 * 1024 // 2:
                     return _status(source, "memory", "The program was stopped for using too much memory.")
+                if why == "eof":  # it closed its result channel and kept running: our SIGKILL
+                    return _killed(source, "The program closed the sandbox's result channel without producing a trace.")
+                return _killed(source, "The program was stopped by the system.")
             if sig == signal.SIGSYS:
                 return _killed(source, "The program made a system call that is not allowed in the sandbox.")
             if sig == signal.SIGXCPU:

@@ -1,0 +1,106 @@
+"""SandboxPool: protections, strict mode, queueing, concurrency, restarts, run_once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from app.config import Settings
+from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable, policy, run_once
+from app.sandbox.zygote import ALL_PROTECTIONS
+from tests.sandbox.conftest import IN_CI, NORMAL, SyncPool, assert_normal, require_root, sandbox_settings
+
+
+def test_protections_reported(pool: SyncPool) -> None:
+    prot = pool.pool.protections()
+    assert set(prot) == set(ALL_PROTECTIONS)
+    missing = sorted(k for k, ok in prot.items() if not ok)
+    if IN_CI:  # CI runs as root on a kernel with Landlock and cgroups: everything must hold
+        assert missing == [], pool.pool.protection_errors()
+    else:
+        assert not [p for p in policy.REQUIRED if p in missing], pool.pool.protection_errors()
+    assert pool.pool.mode == ("strict" if IN_CI else "dev")
+
+
+def test_strict_mode_refuses_a_missing_protection(monkeypatch: pytest.MonkeyPatch) -> None:
+    require_root()
+    monkeypatch.setattr(policy, "REQUIRED", (*policy.REQUIRED, "a_protection_nobody_has"))
+    p = SandboxPool(sandbox_settings(sandbox_mode="strict", max_concurrent_runs=1))
+    with pytest.raises(SandboxUnavailable, match="a_protection_nobody_has"):
+        asyncio.run(p.start())
+
+
+def test_queue_full_then_recovers() -> None:
+    require_root()
+    sp = SyncPool(sandbox_settings(max_concurrent_runs=1, max_queued_runs=1, timeout_s=1.0))
+    try:
+
+        async def burst() -> list[object]:
+            slow = "import time\ntime.sleep(0.5)\n"
+            tasks = [asyncio.ensure_future(sp.pool.run(slow)) for _ in range(2)]
+            await asyncio.sleep(0.05)
+            assert (sp.pool.in_flight, sp.pool.queued) == (1, 1)
+            with pytest.raises(QueueFull) as e:
+                await sp.pool.run(slow)
+            assert isinstance(e.value.retry_after_s, int) and e.value.retry_after_s >= 1
+            return await asyncio.gather(*tasks)
+
+        results = sp.call(burst())
+        assert [t.status for t in results] == ["ok", "ok"]  # type: ignore[attr-defined]
+        assert (sp.pool.in_flight, sp.pool.queued) == (0, 0)
+        assert_normal(sp)
+    finally:
+        sp.close()
+
+
+def test_concurrent_runs_are_all_answered(pool: SyncPool) -> None:
+    async def many() -> list[object]:
+        return await asyncio.gather(*(pool.pool.run(NORMAL) for _ in range(16)))
+
+    results = pool.call(many())
+    assert [t.status for t in results] == ["ok"] * 16  # type: ignore[attr-defined]
+
+
+def test_zygote_death_is_survived() -> None:
+    require_root()
+    sp = SyncPool(sandbox_settings(max_concurrent_runs=1))
+    try:
+        assert_normal(sp)
+        z = sp.pool._zygote
+        assert z is not None
+        os.kill(z.proc.pid, 9)
+        z.proc.wait()
+        t = sp.run(NORMAL)  # either answered by a fresh zygote or a plain "killed", never an exception
+        assert t.status in ("ok", "killed")
+        assert_normal(sp)
+        assert sp.pool._zygote is not z
+    finally:
+        sp.close()
+
+
+def test_close_stops_running_programs() -> None:
+    require_root()
+    sp = SyncPool(sandbox_settings(max_concurrent_runs=1, timeout_s=30.0))
+
+    async def go() -> object:
+        task = asyncio.ensure_future(sp.pool.run("while True:\n    pass\n"))
+        await asyncio.sleep(0.3)
+        await sp.pool.close()
+        return await task
+
+    t = sp.call(go())
+    sp._stop_loop()
+    assert t.status == "killed"  # type: ignore[attr-defined]
+
+
+def test_run_once() -> None:
+    require_root()
+    t = run_once(NORMAL, sandbox_settings(max_concurrent_runs=1))
+    assert t.status == "ok" and t.stdout == "tensor([2., 4., 6.])\n"
+
+
+def test_not_started() -> None:
+    with pytest.raises(SandboxUnavailable):
+        asyncio.run(SandboxPool(Settings()).run(NORMAL))
