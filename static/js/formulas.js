@@ -45,7 +45,7 @@ export function derivative(trace, nodeId, step = null) {
   const line = (slot, expr, number = null) => {
     let tex = `${d(slot)} = ${expr}`;
     if (number !== null && number !== expr) tex += ` = ${number}`;
-    lines.push({ slot, tex });
+    lines.push({ slot, tex, number: number ?? (/^-?[\d.]+$/.test(expr) ? expr : null) });
   };
   const base = opBase(node.op);
   switch (base) {
@@ -134,12 +134,11 @@ export function derivative(trace, nodeId, step = null) {
       const name = inName(l.slot);
       const outN = numel(node.value);
       const inN = numel(val(l.slot) ?? g);
-      let tex = `\\bar{${name}} = \\bar{${out}} \\cdot ${d(l.slot)}`;
-      if (upstream !== null && gt !== null) {
-        tex += ` \\;\\Rightarrow\\; ${gt}`;
-        if (inN < outN && outN > 1) l.sum = outN;
-        l.upstream = upstream;
-      }
+      const sum = inN < outN && outN > 1 ? `\\sum_{${outN}} ` : "";
+      if (sum) l.sum = outN;
+      let tex = `\\bar{${name}} = ${sum}\\bar{${out}} \\cdot ${d(l.slot)}`;
+      if (upstream !== null && l.number !== null && l.number !== undefined) tex += ` = ${sum}${upstream} \\times ${l.number}`;
+      if (gt !== null) tex += ` = ${gt}`;
       l.grad = tex;
     }
   }

@@ -80,6 +80,7 @@ const STRINGS = {
     "inspector.stats": "min {min} · max {max} · mean {mean} · std {std} ({numel} elements)",
     "inspector.notYet": "Not computed yet at this step.",
     "inspector.sum": "summed over {n} elements (broadcast)",
+    "inspector.barNote": "x̄ is the gradient arriving at x in the last backward pass shown (∂ root / ∂ x).",
     "share.editCopy": "Edit a copy",
   },
   zh: {
@@ -160,6 +161,7 @@ const STRINGS = {
     "inspector.stats": "最小 {min} · 最大 {max} · 均值 {mean} · 标准差 {std}（{numel} 个元素）",
     "inspector.notYet": "这一步还没有计算。",
     "inspector.sum": "对 {n} 个元素求和（广播）",
+    "inspector.barNote": "x̄ 表示所显示的反向传播中到达 x 的梯度（∂ 根 / ∂ x）。",
     "share.editCopy": "编辑副本",
     // The tracer's hints (app/tracer/hints.py), by hint_id; English comes with the trace.
     "hint.int_requires_grad": "只有浮点张量才能求梯度：把数值写成浮点数（torch.tensor([1.0, 2.0, 3.0], requires_grad=True)），或传入 dtype=torch.float32。",

@@ -78,7 +78,7 @@ function stats(s) {
 
 function tex(target, source) {
   try {
-    katex.render(source, target, { throwOnError: false, trust: false, strict: "ignore", output: "htmlAndMathml" });
+    katex.render(source, target, { throwOnError: false, trust: false, strict: "ignore", output: "htmlAndMathml", displayMode: true });
   } catch {
     target.textContent = source;
   }
@@ -171,6 +171,7 @@ export class Inspector {
     const lines = derivative(this.trace, id, step);
     if (lines.length) {
       b.appendChild(h("h4", null, t("inspector.derivative")));
+      if (lines.some((l) => l.grad)) b.appendChild(h("div", "formula-note", t("inspector.barNote")));
       for (const l of lines) {
         const div = h("div", "formula");
         tex(div, l.tex);

@@ -26,8 +26,24 @@ i18n.setLang(document.documentElement.dataset.lang || "en");
 i18n.apply();
 
 const state = { trace: null, frame: null, direction: storedDirection(), runId: 0, abort: null, lastSource: null };
-// For tests and the benchmark: when the current trace's first complete frame was painted.
-window.gradwalk = { ready: false, firstFrameMs: null, state };
+// For tests and the benchmark: when the current trace's first complete frame was painted, and a way
+// to play a trace given as JSON text (timed from the text, as if it had just arrived).
+window.gradwalk = {
+  ready: false,
+  firstFrameMs: null,
+  state,
+  async play(text) {
+    const t0 = performance.now();
+    await load(JSON.parse(text), { t0 });
+    return window.gradwalk.firstFrameMs;
+  },
+  seek: (n) => player.seek(n),
+  view(x, y, k) {
+    graph.view = { x, y, k };
+    graph.userMoved = true;
+    graph._apply();
+  },
+};
 
 function storedDirection() {
   try {

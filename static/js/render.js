@@ -33,6 +33,9 @@ function midpoint(points) {
   return [m[0], m[1]];
 }
 
+const VIRTUAL_MIN = 400; // boxes: above this, only the part near the viewport is in the DOM
+const CELL = 800; // px of layout per cell of the culling grid
+
 const short = (s, n = 30) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
 export class GraphView {
@@ -46,63 +49,45 @@ export class GraphView {
     this._bindPanZoom();
   }
 
-  /** Build the SVG for a trace and its layout; nodes start as "future" until a frame shows them. */
+  /**
+   * Build the SVG for a trace and its layout; nodes start as "future" until a frame shows them.
+   * Big graphs are virtual: only boxes and edges near the viewport are in the DOM (created on
+   * demand as the view moves), which keeps the first frame, stepping and panning fast at 5,000 nodes.
+   */
   draw(trace, layout) {
     this.trace = trace;
     this.layout = layout;
     this.nodes = nodeIndex(trace);
-    this.state = new Map(); // item key -> last painted {cls, grad}
+    this.ctx = null;
     if (this.svg) this.svg.remove();
     const svg = el("svg", { width: Math.ceil(layout.width), height: Math.ceil(layout.height), role: "group" });
     svg.setAttribute("aria-label", "autograd graph");
     const defs = el("defs", {}, svg);
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, defs);
     el("path", { d: "M0,0 L10,5 L0,10 z" }, marker);
+    this.edgeLayer = el("g", { class: "edges" }, svg);
+    this.nodeLayer = el("g", { class: "nodes" }, svg);
+    this.labelLayer = el("g", { class: "edge-labels" }, svg);
 
-    const edgeLayer = el("g", { class: "edges" }, svg);
-    this.edgeEls = layout.edges.map((e) => {
-      const p = el("path", { class: "edge future", d: pathOf(e.points, layout.direction), "marker-end": "url(#arrow)" }, edgeLayer);
-      p.dataset.source = e.source;
-      p.dataset.target = e.target;
-      return { e, el: p, cls: "edge future" };
-    });
-    this.edgesByTarget = new Map();
-    for (const x of this.edgeEls) {
-      if (!this.edgesByTarget.has(x.e.target)) this.edgesByTarget.set(x.e.target, []);
-      this.edgesByTarget.get(x.e.target).push(x);
-    }
-
-    const nodeLayer = el("g", { class: "nodes" }, svg);
+    this.edgeEls = layout.edges.map((e) => ({ e, el: null, cls: "", key: `${e.source}>${e.target}:${e.slot}` }));
+    this.edgeByKey = new Map(this.edgeEls.map((x) => [x.key, x]));
     this.items = layout.items.map((it) => {
       const node = this.nodes.get(it.id);
-      const lines = nodeLines(node);
-      const g = el("g", { class: `node ${node.kind} future`, transform: `translate(${it.x - it.w / 2},${it.y - it.h / 2})`, tabindex: 0, role: "button" }, nodeLayer);
-      g.dataset.nodeId = it.id;
-      g.dataset.key = it.key;
-      el("rect", { width: it.w, height: it.h, rx: node.kind === "op" ? 14 : 6 }, g);
-      const text = (cls, y, s) => {
-        const t = el("text", { class: cls, x: it.w / 2, y }, g);
-        t.textContent = short(s, 34);
-        return t;
-      };
-      text("title", 16, lines.title);
-      text("sub", 29, lines.sub);
-      const val = text("val", 42, lines.value);
-      const grad = text("grad", 54, "");
-      if (it.copies > 1) {
-        const m = el("text", { class: "copy-mark", x: it.w - 4, y: 10 }, g);
-        m.textContent = `⧉${it.copy + 1}/${it.copies}`;
-      }
-      const item = { it, node, lines, g, val, grad, cls: g.getAttribute("class"), gradText: "", valText: lines.value, label: "" };
-      this._label(item, lines.value, "");
-      return item;
+      return { it, node, lines: nodeLines(node), g: null, val: null, grad: null, cls: "", gradText: "", valText: "", label: "" };
     });
     this.itemsById = new Map();
     for (const item of this.items) {
       if (!this.itemsById.has(item.it.id)) this.itemsById.set(item.it.id, []);
       this.itemsById.get(item.it.id).push(item);
     }
-    this.labelLayer = el("g", { class: "edge-labels" }, svg);
+    this.virtual = this.items.length > VIRTUAL_MIN;
+    this.shown = { items: new Set(), edges: new Set() };
+    this.culled = null;
+    if (this.virtual) this._index();
+    else {
+      this.items.forEach((item) => this._showItem(item));
+      this.edgeEls.forEach((x) => this._showEdge(x));
+    }
 
     svg.addEventListener("click", (ev) => {
       const g = ev.target.closest?.(".node");
@@ -121,6 +106,104 @@ export class GraphView {
     this._apply();
   }
 
+  _showItem(item) {
+    if (!item.g) {
+      const { it, node, lines } = item;
+      const g = el("g", { class: `node ${node.kind} future`, transform: `translate(${it.x - it.w / 2},${it.y - it.h / 2})`, tabindex: 0, role: "button" });
+      g.dataset.nodeId = it.id;
+      g.dataset.key = it.key;
+      el("rect", { width: it.w, height: it.h, rx: node.kind === "op" ? 14 : 6 }, g);
+      const text = (cls, y, str) => {
+        const t = el("text", { class: cls, x: it.w / 2, y }, g);
+        t.textContent = short(str, 34);
+        return t;
+      };
+      text("title", 16, lines.title);
+      text("sub", 29, lines.sub);
+      item.val = text("val", 42, lines.value);
+      item.grad = text("grad", 54, "");
+      if (it.copies > 1) {
+        const m = el("text", { class: "copy-mark", x: it.w - 4, y: 10 }, g);
+        m.textContent = `${it.copy + 1}/${it.copies}`;
+      }
+      item.g = g;
+      item.cls = g.getAttribute("class");
+      item.valText = lines.value;
+      item.gradText = "";
+      item.label = "";
+      this._label(item, "", "");
+    }
+    this.nodeLayer.appendChild(item.g);
+    this.shown.items.add(item);
+    if (this.ctx) this._paintItem(item, this.ctx);
+  }
+
+  _showEdge(x) {
+    if (!x.el) {
+      x.el = el("path", { class: "edge future", d: pathOf(x.e.points, this.layout.direction), "marker-end": "url(#arrow)" });
+      x.el.dataset.source = x.e.source;
+      x.el.dataset.target = x.e.target;
+      x.cls = "edge future";
+    }
+    this.edgeLayer.appendChild(x.el);
+    this.shown.edges.add(x);
+    if (this.ctx) this._paintEdge(x, this.ctx);
+  }
+
+  // A coarse grid over the layout: which boxes and edges touch each cell.
+  _index() {
+    this.grid = new Map();
+    const put = (x0, y0, x1, y1, what) => {
+      for (let cx = Math.floor(x0 / CELL); cx <= Math.floor(x1 / CELL); cx++) {
+        for (let cy = Math.floor(y0 / CELL); cy <= Math.floor(y1 / CELL); cy++) {
+          const k = cx * 100003 + cy;
+          if (!this.grid.has(k)) this.grid.set(k, []);
+          this.grid.get(k).push(what);
+        }
+      }
+    };
+    for (const item of this.items) {
+      const { x, y, w, h } = item.it;
+      put(x - w / 2, y - h / 2, x + w / 2, y + h / 2, item);
+    }
+    for (const e of this.edgeEls) {
+      const xs = e.e.points.map((p) => p[0]);
+      const ys = e.e.points.map((p) => p[1]);
+      put(Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys), e);
+    }
+  }
+
+  /** Virtual graphs: put in the DOM what is within one screen of the viewport, take out the rest. */
+  _cull() {
+    if (!this.virtual || !this.svg) return;
+    const r = this.container.getBoundingClientRect();
+    const k = this.view.k;
+    const vx0 = -this.view.x / k;
+    const vy0 = -this.view.y / k;
+    const vw = (r.width || 800) / k;
+    const vh = (r.height || 600) / k;
+    const c = this.culled;
+    if (c && vx0 >= c.x0 && vy0 >= c.y0 && vx0 + vw <= c.x1 && vy0 + vh <= c.y1 && c.k === k) return;
+    const m = Math.min(vw, vh) * 0.75 + 200;
+    const box = { x0: vx0 - m, y0: vy0 - m, x1: vx0 + vw + m, y1: vy0 + vh + m, k };
+    this.culled = box;
+    const want = new Set();
+    for (let cx = Math.floor(box.x0 / CELL); cx <= Math.floor(box.x1 / CELL); cx++) {
+      for (let cy = Math.floor(box.y0 / CELL); cy <= Math.floor(box.y1 / CELL); cy++) {
+        for (const w of this.grid.get(cx * 100003 + cy) || []) want.add(w);
+      }
+    }
+    for (const item of this.shown.items) if (!want.has(item)) (item.g.remove(), this.shown.items.delete(item));
+    for (const x of this.shown.edges) if (!want.has(x)) (x.el.remove(), this.shown.edges.delete(x));
+    for (const w of want) {
+      if (w.it) {
+        if (!this.shown.items.has(w)) this._showItem(w);
+      } else if (!this.shown.edges.has(w)) this._showEdge(w);
+    }
+    // Zoomed far out, boxes are too small to read: draw them without text (much cheaper to paint).
+    this.svg.classList.toggle("lod", k < 0.3);
+  }
+
   _label(item, value, grad) {
     const n = item.node;
     const lines = item.lines;
@@ -136,72 +219,76 @@ export class GraphView {
   /** Paint one frame: classes for presence and the current step, value and gradient text, pulses. */
   paint(f) {
     if (!this.svg) return;
-    const present = new Set(f.present);
-    const current = new Set(f.current);
-    const done = new Set(f.done);
-    const backward = f.phase === "backward";
-    for (const item of this.items) {
-      const id = item.it.id;
-      const n = item.node;
-      let cls = `node ${n.kind}`;
-      if (item.it.copies > 1) cls += " copy";
-      if (!present.has(id)) cls += " future";
-      if (current.has(id)) cls += backward ? " bwd-current" : " current";
-      else if (backward && done.has(id)) cls += " bwd-done";
-      if (this.selected === id) cls += " selected";
-      if (cls !== item.cls) {
-        item.g.setAttribute("class", cls);
-        item.cls = cls;
-      }
-      let vt = item.valText;
-      if (f.values.has(id)) vt = short(fmtValue(f.values.get(id), 4), 34);
-      else vt = item.lines.value;
-      if (vt !== item.valText) {
-        item.val.textContent = vt;
-        item.valText = vt;
-      }
-      let gt = "";
-      if (f.grads.has(id)) gt = "grad " + fmtValue(f.grads.get(id), 4);
-      else if (backward && f.flow.has(id)) gt = "∂ " + fmtValue(f.flow.get(id), 4);
-      else if (backward && (f.received.get(id) || []).length > 1) gt = "Σ " + f.received.get(id).map((g) => fmtValue(g, 2)).join(" + ");
-      gt = short(gt, 34);
-      if (gt !== item.gradText) {
-        item.grad.textContent = gt;
-        item.gradText = gt;
-      }
-      this._label(item, present.has(id) ? vt : "", gt);
-    }
-    const pulsing = new Set(f.pulses.map((p) => `${p.source}>${p.target}:${p.slot}`));
-    const doneEdges = backward ? done : new Set();
-    for (const x of this.edgeEls) {
-      const k = `${x.e.source}>${x.e.target}:${x.e.slot}`;
-      let cls = "edge";
-      if (!present.has(x.e.target)) cls += " future";
-      if (pulsing.has(k)) cls += " pulse";
-      else if (doneEdges.has(x.e.target)) cls += " carried";
-      if (cls !== x.cls) {
-        x.el.setAttribute("class", cls);
-        x.cls = cls;
-      }
-    }
+    const ctx = {
+      f,
+      present: new Set(f.present),
+      current: new Set(f.current),
+      done: new Set(f.done),
+      backward: f.phase === "backward",
+      pulsing: new Set(f.pulses.map((p) => `${p.source}>${p.target}:${p.slot}`)),
+    };
+    this.ctx = ctx;
+    if (!this.userMoved && f.current.length) this.reveal(f.current[0]);
+    for (const item of this.shown.items) this._paintItem(item, ctx);
+    for (const x of this.shown.edges) this._paintEdge(x, ctx);
     this.labelLayer.replaceChildren();
     for (const p of f.pulses) {
-      const x = this.edgeEls.find((x) => x.e.source === p.source && x.e.target === p.target && x.e.slot === p.slot);
+      const x = this.edgeByKey.get(`${p.source}>${p.target}:${p.slot}`);
       if (!x) continue;
       const [mx, my] = midpoint(x.e.points);
       const g = el("g", { class: "edge-label" }, this.labelLayer);
-      const s = short(fmtValue(p.grad, 3), 24);
-      const w = s.length * 7 + 10;
+      const str = short(fmtValue(p.grad, 3), 24);
+      const w = str.length * 7 + 10;
       el("rect", { x: mx - w / 2, y: my - 9, width: w, height: 18, rx: 9 }, g);
       const t = el("text", { x: mx, y: my + 4 }, g);
-      t.textContent = s;
+      t.textContent = str;
     }
-    if (!this.userMoved && f.current.length) this.reveal(f.current[0]);
+  }
+
+  _paintItem(item, { f, present, current, done, backward }) {
+    const id = item.it.id;
+    const n = item.node;
+    let cls = `node ${n.kind}`;
+    if (item.it.copies > 1) cls += " copy";
+    if (!present.has(id)) cls += " future";
+    if (current.has(id)) cls += backward ? " bwd-current" : " current";
+    else if (backward && done.has(id)) cls += " bwd-done";
+    if (this.selected === id) cls += " selected";
+    if (cls !== item.cls) {
+      item.g.setAttribute("class", cls);
+      item.cls = cls;
+    }
+    const vt = f.values.has(id) ? short(fmtValue(f.values.get(id), 4), 34) : item.lines.value;
+    if (vt !== item.valText) {
+      item.val.textContent = vt;
+      item.valText = vt;
+    }
+    let gt = "";
+    if (f.grads.has(id)) gt = "grad " + fmtValue(f.grads.get(id), 4);
+    else if (backward && f.flow.has(id)) gt = "∂ " + fmtValue(f.flow.get(id), 4);
+    else if (backward && (f.received.get(id) || []).length > 1) gt = "Σ " + f.received.get(id).map((g) => fmtValue(g, 2)).join(" + ");
+    gt = short(gt, 34);
+    if (gt !== item.gradText) {
+      item.grad.textContent = gt;
+      item.gradText = gt;
+    }
+    this._label(item, present.has(id) ? vt : "", gt);
+  }
+
+  _paintEdge(x, { present, pulsing, done, backward }) {
+    let cls = "edge";
+    if (!present.has(x.e.target)) cls += " future";
+    if (pulsing.has(x.key)) cls += " pulse";
+    else if (backward && done.has(x.e.target)) cls += " carried";
+    if (cls !== x.cls) {
+      x.el.setAttribute("class", cls);
+      x.cls = cls;
+    }
   }
 
   select(id, notify = false) {
     this.selected = id;
-    for (const item of this.items || []) {
+    for (const item of this.shown?.items || []) {
       const on = item.it.id === id;
       if (on !== item.cls.includes(" selected")) {
         item.cls = on ? item.cls + " selected" : item.cls.replace(" selected", "");
@@ -214,7 +301,9 @@ export class GraphView {
   // --- view: pan, zoom, fit, reveal -------------------------------------------------------------
 
   _apply() {
-    if (this.svg) this.svg.style.transform = `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})`;
+    if (!this.svg) return;
+    this.svg.style.transform = `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})`;
+    this._cull();
   }
 
   fit() {

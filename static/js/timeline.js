@@ -171,8 +171,8 @@ export function frame(trace, step) {
           const g = (s.grad_inputs || [])[edge.slot];
           if (g === undefined || g === null) continue;
           pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
-          const parts = received.get(edge.source) || [];
-          received.set(edge.source, [...parts, g]);
+          if (!received.has(edge.source)) received.set(edge.source, []);
+          received.get(edge.source).push(g);
         }
         break;
       }
