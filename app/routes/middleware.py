@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import error_response
 
 access_log = logging.getLogger("gradwalk.access")
+error_log = logging.getLogger("gradwalk.errors")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -78,8 +79,21 @@ class RequestContext:
                 sent += len(message.get("body", b""))
             await send(message)
 
+        started_response = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal started_response
+            started_response = started_response or message["type"] == "http.response.start"
+            await send_with_headers(message)
+
         try:
-            await self.app(scope, receive, send_with_headers)
+            await self.app(scope, receive, send_tracked)
+        except Exception:
+            # Answered here, inside this middleware, so that a 500 carries the request id and headers too.
+            error_log.exception("unhandled error", extra={"request_id": request_id})
+            if started_response:
+                raise
+            await error_response(500, "Internal server error.", request_id=request_id)(scope, receive, send_tracked)
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
