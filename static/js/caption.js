@@ -44,6 +44,7 @@ export function describe(trace, f) {
     case "grad":
       return t("caption.grad", { name: name(e.node), g: fmtValue(e.value) });
     case "update":
+      if (e.text === "requires_grad") return t("caption.requiresGrad", { name: name(e.node) });
       return t("caption.update", { name: name(e.node), v: fmtValue(e.value) });
     case "error":
       return t("caption.error");

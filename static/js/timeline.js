@@ -130,7 +130,8 @@ export function frame(trace, step) {
         pass = null;
         break;
       case "update":
-        values.set(e.node, e.value ?? null);
+        // null: the tensor changed in another way (requires_grad_()) or is too big to carry.
+        if (e.value !== null && e.value !== undefined) values.set(e.node, e.value);
         current = [e.node];
         pass = null;
         break;

@@ -159,6 +159,14 @@ def test_hostile_content_is_text(watched, server) -> None:  # type: ignore[no-un
     assert "</script><script>alert(2)</script>" in (page.text_content("#output") or "")
     watched.shot("share")
 
+    # And chrome-less, as a slide would embed it.
+    page.goto(server.url + f"/embed/{created['id']}")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.text_content(f"[data-node-id='{proto}'] .title") == "__proto__"
+    page.keyboard.press("End")
+    assert page.text_content(f"[data-node-id='{proto}'] .grad") == "grad [2, 2]"
+    watched.shot("embed")
+
 
 def test_keyboard_only_and_url_step(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
@@ -177,3 +185,32 @@ def test_keyboard_only_and_url_step(watched) -> None:  # type: ignore[no-untyped
     assert page.locator("#inspector-body").is_visible()
     for el in page.locator("[data-node-id]").all():
         assert el.get_attribute("aria-label")
+
+
+def test_timeout_in_plain_words(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    page.click(".cm-content")
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text("import torch\nx = torch.ones(2, requires_grad=True)\nwhile True:\n    pass\n")
+    page.get_by_role("button", name="Run").click()
+    progress = page.locator("#progress")
+    progress.wait_for(state="visible")
+    page.wait_for_timeout(1200)
+    assert re.search(r"Running… [1-9]\.\d s", progress.inner_text()), "elapsed time is shown while waiting"
+    assert page.get_by_role("button", name="Cancel").is_visible()
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.keyboard.press("End")
+    assert "ran too long" in page.text_content("#output")
+    assert progress.is_hidden()
+    watched.shot("timeout")
+
+
+def test_cancel_a_run(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    page.click(".cm-content")
+    page.keyboard.press("Control+a")
+    page.keyboard.insert_text("import time\ntime.sleep(3)\n")
+    page.get_by_role("button", name="Run").click()
+    page.get_by_role("button", name="Cancel").click()
+    assert "cancelled" in page.text_content("#output")
+    assert page.get_by_role("button", name="Run").is_enabled()

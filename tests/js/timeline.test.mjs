@@ -119,3 +119,11 @@ test("a trace with no story (syntax error) still ends on its error", () => {
   assert.equal(f.line, 1);
   assert.equal(f.phase, "end");
 });
+
+test("requires_grad_() is an update without a value: the shown value stays", () => {
+  const trace = { status: "ok", nodes: [{ id: 0, kind: "leaf", label: "a", value: [1, 2] }], edges: [], passes: [],
+    events: [{ kind: "node", node: 0, line: 1 }, { kind: "update", node: 0, line: 2, text: "requires_grad", value: null }] };
+  const f = frame(trace, 2);
+  assert.equal(f.values.has(0), false);
+  assert.deepEqual(f.current, [0]);
+});
