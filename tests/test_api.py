@@ -331,7 +331,7 @@ if schemathesis is not None:
     @pytest.mark.slow
     @_schema().parametrize()
     @hypothesis.settings(
-        max_examples=40,
+        max_examples=100,
         deadline=None,
         suppress_health_check=list(hypothesis.HealthCheck),
         derandomize=True,

@@ -1,0 +1,161 @@
+"""app/routes/pages.py: the pages render the trace data once, pick a language, and send a strict CSP."""
+
+from __future__ import annotations
+
+import json
+import re
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+
+from app.routes.pages import accepted_lang
+
+
+@pytest.fixture(scope="module")
+def web(module_client: Any) -> Any:
+    return module_client()
+
+
+@pytest.fixture(scope="module")
+def shared(web: Any) -> dict[str, Any]:
+    source = "import torch\na = torch.tensor([1.0, 2.0], requires_grad=True)\n(a ** 2).sum().backward()\nprint('</script><b>')\n"
+    created = web.post("/api/share", json={"source": source, "title": "<b>squares</b>"})
+    assert created.status_code == 201
+    return web.get(f"/api/share/{created.json()['id']}").json()
+
+
+class Scripts(HTMLParser):
+    """Collects every <script>: its attributes and its text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scripts: list[tuple[dict[str, str | None], str]] = []
+        self._open: dict[str, str | None] | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script":
+            self._open, self._text = dict(attrs), []
+        for name, _ in attrs:
+            assert not name.lower().startswith("on"), f"inline event handler {name} on <{tag}>"
+
+    def handle_data(self, data: str) -> None:
+        if self._open is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script" and self._open is not None:
+            self.scripts.append((self._open, "".join(self._text)))
+            self._open = None
+
+
+def scripts(html: str) -> list[tuple[dict[str, str | None], str]]:
+    parser = Scripts()
+    parser.feed(html)
+    return parser.scripts
+
+
+def embedded_trace(html: str) -> Any:
+    blocks = [text for attrs, text in scripts(html) if attrs.get("id") == "trace"]
+    assert len(blocks) == 1, "the trace is embedded exactly once"
+    return json.loads(blocks[0])
+
+
+@pytest.mark.parametrize("path", ["/", "/s/{id}", "/embed/{id}"])
+def test_pages_render_with_no_inline_script(web: Any, shared: dict[str, Any], path: str) -> None:
+    response = web.get(path.format(id=shared["id"]))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    for attrs, text in scripts(response.text):
+        executable = attrs.get("type") in (None, "", "module", "text/javascript")
+        assert not (executable and text.strip()), f"inline script on {path}: {text[:80]}"
+        assert attrs.get("src") or attrs.get("type") == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/s/{id}", "/embed/{id}"])
+def test_share_pages_embed_the_stored_trace_once(web: Any, shared: dict[str, Any], path: str) -> None:
+    html = web.get(path.format(id=shared["id"])).text
+    assert embedded_trace(html) == shared["trace"]
+    assert "</script><b>" not in html  # the program's output cannot close the data block
+    assert "<b>squares</b>" not in html  # the title is escaped
+
+
+def test_index_embeds_no_trace(web: Any) -> None:
+    assert embedded_trace(web.get("/").text) is None
+
+
+def test_unknown_share_pages_are_404(web: Any) -> None:
+    for path in ("/s/nope", "/embed/nope", "/s/" + "x" * 200):
+        assert web.get(path).status_code == 404
+
+
+def test_pages_send_a_strict_csp_and_embed_alone_may_be_framed(web: Any, shared: dict[str, Any]) -> None:
+    for path in ("/", f"/s/{shared['id']}", f"/embed/{shared['id']}"):
+        headers = web.get(path).headers
+        csp = dict(
+            (d.strip().split(" ", 1) + [""])[:2] for d in headers["content-security-policy"].split(";") if d.strip()
+        )
+        assert csp["default-src"] == "'self'"
+        assert csp["script-src"] == "'self'"  # no inline script, no eval
+        assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["referrer-policy"] == "no-referrer"
+        if path.startswith("/embed/"):
+            assert csp["frame-ancestors"] == "*" and "x-frame-options" not in headers
+        else:
+            assert csp["frame-ancestors"] == "'none'" and headers["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "lang"),
+    [
+        ({}, "en"),
+        ({"headers": {"accept-language": "zh-CN,zh;q=0.9,en;q=0.8"}}, "zh"),
+        ({"headers": {"accept-language": "fr-FR, en;q=0.5, zh;q=0.9"}}, "zh"),
+        ({"headers": {"accept-language": "de"}}, "en"),
+        ({"params": {"lang": "zh"}, "headers": {"accept-language": "en"}}, "zh"),
+        ({"params": {"lang": "klingon"}, "headers": {"accept-language": "zh"}}, "zh"),
+        ({"cookies": {"lang": "zh"}}, "zh"),
+        ({"cookies": {"lang": "en"}, "headers": {"accept-language": "zh"}}, "en"),
+    ],
+)
+def test_language_from_query_cookie_or_accept_language(web: Any, kwargs: dict[str, Any], lang: str) -> None:
+    kwargs = dict(kwargs)
+    web.cookies.clear()
+    web.cookies.update(kwargs.pop("cookies", {}))
+    try:
+        response = web.get("/", **kwargs)
+    finally:
+        web.cookies.clear()
+    assert response.headers["content-language"] == lang
+    assert re.search(rf'<html[^>]*lang="{lang}"', response.text)
+
+
+def test_lang_query_is_remembered_in_a_cookie(web: Any) -> None:
+    web.cookies.clear()
+    response = web.get("/", params={"lang": "zh"})
+    assert "lang=zh" in response.headers["set-cookie"]
+    assert web.get("/").headers["content-language"] == "zh"
+    web.cookies.clear()
+
+
+def test_accepted_lang_parses_q_values() -> None:
+    assert accepted_lang("") is None
+    assert accepted_lang("en-US,en;q=0.9") == "en"
+    assert accepted_lang("en;q=0.1, zh-TW;q=0.8") == "zh"
+    assert accepted_lang("zh;q=0, en;q=0.1") == "en"
+    assert accepted_lang("zh;q=abc") is None
+
+
+def test_static_files_are_served(web: Any) -> None:
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parent.parent / "static"
+    files = [p for p in static.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    if not files:
+        pytest.skip("static/ is empty")
+    path = files[0].relative_to(static).as_posix()
+    response = web.get(f"/static/{path}")
+    assert response.status_code == 200 and response.content == files[0].read_bytes()
+    assert web.get("/static/../app/config.py").status_code == 404
