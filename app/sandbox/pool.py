@@ -174,7 +174,7 @@ class SandboxPool:
         cfg = {
             "ctrl_fd": theirs.fileno(),
             "limits": self._limits.to_dict(),
-            "max_children": 2 * s.max_concurrent_runs + 4,
+            "max_children": 4 * s.max_concurrent_runs + 16,  # running, idle and still exiting
             "idle_children": s.max_concurrent_runs,
             "cgroup_procs": self._cgroup.procs if self._cgroup else [],
         }
@@ -182,7 +182,8 @@ class SandboxPool:
         # Started from the loop's own thread on purpose: a worker thread's exit would count as the
         # parent's death for anything the zygote ties to it. Takes a few ms, once.
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOT.format(root=str(PROJECT_ROOT)), json.dumps(cfg)],
+            # -s -P rather than -I: the environment is ours (cleared) and PYTHONMALLOC must count.
+            [sys.executable, "-s", "-P", "-c", _BOOT.format(root=str(PROJECT_ROOT)), json.dumps(cfg)],
             env=policy.zygote_env(), pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, cwd="/", start_new_session=True,
         )

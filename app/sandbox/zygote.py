@@ -1,6 +1,6 @@
 """The fork server: enters its namespaces, imports torch and the tracer once, forks one child per run.
 
-Started by `SandboxPool` as `python -I -c ...` with a cleared environment and one end of a
+Started by `SandboxPool` as `python -s -P -c ...` with a cleared environment and one end of a
 SOCK_SEQPACKET pair. Protocol (JSON messages, file descriptors attached with SCM_RIGHTS):
 
     pool -> zygote  {"id": n}                 + [result pipe write end, source memfd]
@@ -31,7 +31,10 @@ ALL_PROTECTIONS = (*policy.REQUIRED, "landlock", "cgroup")
 
 
 def _send(ctrl: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
-    socket.send_fds(ctrl, [json.dumps(msg).encode()], list(fds))
+    try:
+        socket.send_fds(ctrl, [json.dumps(msg).encode()], list(fds))
+    except OSError:  # the pool is gone: exiting as pid 1 kills every child
+        os._exit(0)
 
 
 def _write_uid_map() -> None:
@@ -168,7 +171,10 @@ def main() -> None:
     from app.sandbox import child
     from app.tracer import run
 
-    run(child.WARM_UP, limits.trace_limits())  # imports and caches every child would otherwise build
+    # Imports and caches every child would otherwise build again: some torch paths import sympy
+    # lazily (300 ms per child for the Jacobian example), so warm up on every example program.
+    for warm in [child.WARM_UP, *(p.read_text() for p in sorted((policy.PROJECT_ROOT / "app" / "examples").glob("*.py")))]:
+        run(warm, limits.trace_limits())
     child_jail = child.Jail(limits, protections, landlock)
     probe = _self_test(child_jail)
     protections["rlimits"] = probe.get("rlimit_as") == limits.memory_mb * 1024 * 1024
@@ -246,7 +252,10 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
                     except BlockingIOError:
                         break
                 continue
-            msg, fds, _, _ = socket.recv_fds(ctrl, 4096, 4)
+            try:
+                msg, fds, _, _ = socket.recv_fds(ctrl, 4096, 4)
+            except OSError:
+                msg, fds = b"", []
             if not msg:  # the pool is gone: exiting as pid 1 kills every child
                 os._exit(0)
             rid = json.loads(msg)["id"]

@@ -1,0 +1,189 @@
+"""The sandbox's cost, side by side in one run (not a timed test).
+
+    .venv/bin/python scripts/bench_sandbox.py [--rounds N] [--seconds S]
+
+For the seed programs (app/examples/seed_*.py) it prints p50/p95 latency through the full sandbox
+(SandboxPool.run, as the API calls it), through the in-process tracer without isolation, and
+through a cold `python -c` subprocess; throughput with 16 concurrent clients; and memory: the
+zygote's resident size and each child's private (unshared) memory.
+
+Sandboxed latency is measured twice: with a short think time between runs (requests from a
+classroom, the pool's pre-forked children are ready) and back to back (each run also waits for
+the next child to be forked and hardened).
+
+Targets (issue 3, on a 2-core machine): sandboxed p50 <= 12 ms and p95 <= 25 ms; >= 100x faster
+than the cold subprocess; >= 100 runs/s with no failures under 16 concurrent clients; zygote
+RSS <= 400 MiB; child private memory <= 64 MiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.config import Settings  # noqa: E402
+from app.sandbox import SandboxPool  # noqa: E402
+
+SEEDS = sorted((ROOT / "app" / "examples").glob("seed_*.py"))
+THINK_S = 0.02
+CLIENTS = 16
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def line(name: str, ms: list[float]) -> str:
+    return f"  {name:<34} p50 {pct(ms, 50):8.2f} ms   p95 {pct(ms, 95):8.2f} ms   (n={len(ms)})"
+
+
+def kib(pid: int, field: str, path: str = "status") -> int:
+    for row in Path(f"/proc/{pid}/{path}").read_text().splitlines():
+        if row.startswith(field + ":"):
+            return int(row.split()[1])
+    return 0
+
+
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def private_kib(pid: int) -> int:
+    try:
+        return kib(pid, "Private_Clean", "smaps_rollup") + kib(pid, "Private_Dirty", "smaps_rollup")
+    except OSError:
+        return 0
+
+
+async def sandboxed(pool: SandboxPool, sources: list[str], rounds: int, think_s: float) -> tuple[list[float], int]:
+    ms, bad = [], 0
+    for _ in range(rounds):
+        for src in sources:
+            t = time.perf_counter()
+            trace = await pool.run(src)
+            ms.append((time.perf_counter() - t) * 1000)
+            bad += trace.status not in ("ok", "error")
+            if think_s:
+                await asyncio.sleep(think_s)
+    return ms, bad
+
+
+async def throughput(pool: SandboxPool, sources: list[str], seconds: float) -> tuple[int, int, float]:
+    done = failed = 0
+    end = time.perf_counter() + seconds
+
+    async def client(i: int) -> None:
+        nonlocal done, failed
+        k = i
+        while time.perf_counter() < end:
+            try:
+                trace = await pool.run(sources[k % len(sources)])
+                failed += trace.status not in ("ok", "error")
+            except Exception:  # noqa: BLE001 - QueueFull or worse: counted, not fatal
+                failed += 1
+            done += 1
+            k += 1
+
+    t = time.perf_counter()
+    await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+    return done, failed, time.perf_counter() - t
+
+
+async def memory(pool: SandboxPool, sources: list[str]) -> tuple[int, int, int]:
+    """(zygote RSS, largest idle child's private, largest running child's private), in KiB."""
+    z = pool._zygote
+    assert z is not None
+    zygote = children(z.proc.pid)[0]  # P0 waits outside the pid namespace; its child is the zygote
+    rss = kib(zygote, "VmRSS")
+    idle = max((private_kib(c) for c in children(zygote)), default=0)
+    running = 0
+    for src in sources:
+        task = asyncio.ensure_future(pool.run(src + "\nimport time\ntime.sleep(0.3)\n"))
+        await asyncio.sleep(0.2)
+        before = set(children(zygote))
+        running = max([running, *(private_kib(c) for c in before)])
+        await task
+    return rss, idle, running
+
+
+def in_process(sources: list[str], rounds: int) -> list[float]:
+    from app.tracer import run_json
+
+    limits = Settings().trace_limits()
+    for src in sources:
+        run_json(src, limits)
+    ms = []
+    for _ in range(rounds):
+        for src in sources:
+            t = time.perf_counter()
+            run_json(src, limits)
+            ms.append((time.perf_counter() - t) * 1000)
+    return ms
+
+
+def cold(sources: list[str], runs: int) -> list[float]:
+    code = "import sys; from app.tracer import run_json; sys.stdout.write(run_json(sys.stdin.read()))"
+    ms = []
+    for i in range(runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], input=sources[i % len(sources)].encode(), cwd=ROOT,
+                       capture_output=True, check=True)
+        ms.append((time.perf_counter() - t) * 1000)
+    return ms
+
+
+async def main(rounds: int, seconds: float) -> None:
+    sources = [p.read_text() for p in SEEDS]
+    settings = Settings()
+    pool = SandboxPool(settings)
+    t = time.perf_counter()
+    await pool.start()
+    print(f"sandbox: mode={pool.mode}, started in {time.perf_counter() - t:.2f} s, "
+          f"max_concurrent_runs={settings.max_concurrent_runs}, cores={os.cpu_count()}")
+    print("protections:", ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in pool.protections().items()))
+    try:
+        await sandboxed(pool, sources, 2, THINK_S)  # warm
+        think, bad1 = await sandboxed(pool, sources, rounds, THINK_S)
+        b2b, bad2 = await sandboxed(pool, sources, rounds, 0)
+        done, failed, took = await throughput(pool, sources, seconds)
+        rss, idle, running = await memory(pool, sources)
+    finally:
+        await pool.close()
+    inproc = in_process(sources, rounds)
+    coldms = cold(sources, 5)
+    print(f"\nlatency, {len(sources)} seed programs:")
+    print(line(f"sandboxed ({THINK_S * 1000:.0f} ms think time)", think))
+    print(line("sandboxed (back to back)", b2b))
+    print(line("in-process tracer, no isolation", inproc))
+    print(line("cold `python -c` subprocess", coldms))
+    print(f"  sandboxed vs cold subprocess: {pct(coldms, 50) / pct(think, 50):.0f}x faster at p50 "
+          f"({pct(coldms, 50) / pct(b2b, 50):.0f}x back to back); unexpected statuses: {bad1 + bad2}")
+    print(f"\nthroughput, {CLIENTS} concurrent clients for {took:.1f} s: {done / took:.0f} runs/s, {failed} failed")
+    print("\nmemory:")
+    print(f"  zygote resident (RSS)               {rss / 1024:8.1f} MiB   (target <= 400)")
+    print(f"  idle pre-forked child, private      {idle / 1024:8.1f} MiB   (target <= 64)")
+    print(f"  child running a seed, private       {running / 1024:8.1f} MiB   (target <= 64)")
+    ok = (pct(think, 50) <= 12 and pct(think, 95) <= 25 and pct(coldms, 50) / pct(think, 50) >= 100
+          and done / took >= 100 and failed == 0 and rss <= 400 * 1024 and running <= 64 * 1024)
+    print("\ntargets:", "met" if ok else "NOT met")
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=20, help="runs of each seed program per latency series")
+    ap.add_argument("--seconds", type=float, default=5.0, help="duration of the throughput test")
+    args = ap.parse_args()
+    asyncio.run(main(args.rounds, args.seconds))
