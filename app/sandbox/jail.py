@@ -73,6 +73,9 @@ def build_view() -> list[str]:
     linux.umount("/.old")
     os.rmdir("/.old")
     linux.mount(None, "/", None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    # The zygote's own scratch (torch computes cache paths from tempfile at import time); each
+    # child mounts a fresh one over it in its own mount namespace.
+    linux.mount("tmpfs", policy.SCRATCH_DIR, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,mode=0700")
     return visible
 
 

@@ -173,8 +173,12 @@ def main() -> None:
 
     # Imports and caches every child would otherwise build again: some torch paths import sympy
     # lazily (300 ms per child for the Jacobian example), so warm up on every example program.
-    for warm in [child.WARM_UP, *(p.read_text() for p in sorted((policy.PROJECT_ROOT / "app" / "examples").glob("*.py")))]:
-        run(warm, limits.trace_limits())
+    warm_ups = {"warm-up": child.WARM_UP}
+    warm_ups.update((p.name, p.read_text()) for p in sorted((policy.PROJECT_ROOT / "app" / "examples").glob("*.py")))
+    for name, source in warm_ups.items():
+        trace = run(source, limits.trace_limits())
+        if trace.status not in ("ok", "error") or (trace.error and trace.error.type not in ("RuntimeError",)):
+            print(f"gradwalk sandbox: warm-up {name} ended {trace.status}: {trace.error}", file=sys.stderr)
     child_jail = child.Jail(limits, protections, landlock)
     probe = _self_test(child_jail)
     protections["rlimits"] = probe.get("rlimit_as") == limits.memory_mb * 1024 * 1024
