@@ -72,6 +72,21 @@ def test_workers_option_and_json_access_log(serve: Any) -> None:
     assert len(mine) == 4 and all(line["path"] == "/api/health" and line["status"] == 200 for line in mine)
 
 
+@pytest.mark.slow
+def test_rate_limit_counts_the_client_behind_a_trusted_proxy(serve: Any) -> None:
+    server = serve(rate_limit_per_minute=1, forwarded_allow_ips="127.0.0.1")
+    body = {"source": "x = 1\n"}
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+
+        def post(client_address: str) -> httpx.Response:
+            return http.post("/api/trace", json=body, headers={"x-forwarded-for": client_address})
+
+        assert post("203.0.113.7").status_code == 200
+        refused = post("203.0.113.7")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        assert post("203.0.113.8").status_code == 200  # another student behind the same proxy
+
+
 def test_serve_help_lists_its_options() -> None:
     result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--help"], capture_output=True, text=True,
                             cwd=ROOT, timeout=60)
