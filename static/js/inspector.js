@@ -20,8 +20,8 @@ const TABLE_MAX = 64; // elements shown as a table; more become a heatmap
 function matrix(value, cls) {
   const shape = shapeOf(value);
   if (shape.length === 0) return h("div", `matrix-scalar ${cls}`, fmtNum(value));
-  if (shape.length > 2) return h("div", "muted", fmtValue(value, 8));
-  const rows = shape.length === 1 ? [value] : value;
+  // 1-D is one row; 3-D and up are shown as rows of the last dimension.
+  const rows = shape.length === 1 ? [value] : shape.length === 2 ? value : flatRows(value, shape[shape.length - 1]);
   const n = flat(value).length;
   if (n <= TABLE_MAX) {
     const table = h("table", `matrix ${cls}`);
@@ -35,6 +35,13 @@ function matrix(value, cls) {
     return table;
   }
   return heatmap(rows);
+}
+
+function flatRows(value, width) {
+  const xs = flat(value);
+  const rows = [];
+  for (let i = 0; i < xs.length; i += width) rows.push(xs.slice(i, i + width));
+  return rows;
 }
 
 function heatmap(rows) {

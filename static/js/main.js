@@ -359,9 +359,16 @@ async function start() {
     const { createEditor } = await import("./editor.js");
     const examples = readJSON("examples-data") || [];
     const select = $("examples");
-    const initial = examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1];
+    let copied = null;
+    try {
+      copied = sessionStorage.getItem("gradwalk.copy");
+      sessionStorage.removeItem("gradwalk.copy");
+    } catch {
+      /* no storage: start from the example */
+    }
+    const initial = copied === null ? examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1] : null;
     editor = createEditor($("editor"), {
-      doc: initial?.source ?? "import torch\n",
+      doc: copied ?? initial?.source ?? "import torch\n",
       onRun: run,
       onChange: (text) => {
         const ex = examples.find((e) => e.id === select.value);
@@ -402,6 +409,14 @@ async function start() {
     };
     if (embedded) await load(embedded, { step: urlStep() ?? 0 });
   } else {
+    // "Edit a copy": the program goes to / through this tab's session storage, never through the URL.
+    $("edit-copy")?.addEventListener("click", () => {
+      try {
+        sessionStorage.setItem("gradwalk.copy", shared?.source ?? embedded?.source ?? "");
+      } catch {
+        /* opens the default example instead */
+      }
+    });
     if (mode === "share" && $("editor")) {
       const { createEditor } = await import("./editor.js");
       editor = createEditor($("editor"), { doc: shared?.source ?? embedded?.source ?? "", readOnly: true });

@@ -159,6 +159,12 @@ def test_hostile_content_is_text(watched, server) -> None:  # type: ignore[no-un
     assert "</script><script>alert(2)</script>" in (page.text_content("#output") or "")
     watched.shot("share")
 
+    # "Edit a copy" opens the program in the editor at /.
+    page.get_by_role("link", name="Edit a copy").click()
+    page.wait_for_selector(".cm-content")
+    assert "__proto__ = torch.tensor" in page.inner_text(".cm-content")
+    assert page.input_value("#examples") == ""
+
     # And chrome-less, as a slide would embed it.
     page.goto(server.url + f"/embed/{created['id']}")
     page.wait_for_selector("body[data-ready=true]")
