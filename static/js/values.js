@@ -69,10 +69,13 @@ export function fmtNum(x) {
 export function fmtValue(v, maxItems = 6) {
   if (v === null || v === undefined) return "None";
   if (!Array.isArray(v)) return fmtNum(v);
-  const parts = v.length > maxItems
-    ? [...v.slice(0, maxItems - 2).map((x) => fmtValue(x, 3)), "…", fmtValue(v[v.length - 1], 3)]
-    : v.map((x) => fmtValue(x, Math.max(2, Math.floor(maxItems / 2))));
-  return "[" + parts.join(", ") + "]";
+  // Rows share the budget, but every row keeps at least three items (first, …, last).
+  const inner = Math.max(3, Math.floor(maxItems / Math.min(v.length, 2)));
+  if (v.length > maxItems) {
+    const head = Math.max(1, maxItems - 2);
+    return "[" + [...v.slice(0, head).map((x) => fmtValue(x, inner)), "…", fmtValue(v[v.length - 1], inner)].join(", ") + "]";
+  }
+  return "[" + v.map((x) => fmtValue(x, inner)).join(", ") + "]";
 }
 
 /** Shape as PyTorch prints it: "(5,)" "(2, 3)" "()" */

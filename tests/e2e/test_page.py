@@ -220,3 +220,16 @@ def test_cancel_a_run(watched) -> None:  # type: ignore[no-untyped-def]
     page.get_by_role("button", name="Cancel").click()
     assert "cancelled" in page.text_content("#output")
     assert page.get_by_role("button", name="Run").is_enabled()
+
+
+def test_reduced_motion_keeps_the_meaning(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    page.emulate_media(reduced_motion="reduce")
+    run_program(page, example="seed_5_chain")
+    page.select_option("#jump", label="Backward pass 1 of 1")
+    page.keyboard.press("ArrowRight")
+    pulse = page.locator(".edge.pulse").first
+    pulse.wait_for(state="attached")
+    assert pulse.evaluate("(e) => getComputedStyle(e).animationName") == "none"
+    assert page.locator(".edge-label").count() >= 1, "the gradient on the edge is still shown as text"
+    watched.shot("reduced-motion")

@@ -21,6 +21,9 @@ test("numbers read like a student expects", () => {
   assert.equal(fmtNum(true), "True");
   assert.equal(fmtValue(null), "None");
   assert.equal(fmtValue([1, 2, 3, 4, 5, 6, 7, 8], 6), "[1, 2, 3, 4, …, 8]");
+  assert.equal(fmtValue([[0.1, 0.2, 0.3]], 4), "[[0.1, 0.2, 0.3]]");
+  assert.equal(fmtValue([[1, 2, 3, 4, 5, 6]], 4), "[[1, 2, …, 6]]");
+  assert.equal(fmtValue([[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]], 4), "[[1, 2], [3, 4], …, [9, 10]]");
   assert.equal(fmtShape([5]), "(5,)");
   assert.equal(fmtShape([]), "()");
   assert.deepEqual(shapeOf([[1, 2, 3], [4, 5, 6]]), [2, 3]);
