@@ -77,7 +77,7 @@ def _request_id(request: Request) -> str | None:
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    message = exc.detail if isinstance(exc.detail, str) and exc.detail else code_for(exc.status_code).replace("_", " ")
     return error_response(exc.status_code, message, headers=exc.headers, request_id=_request_id(request))
 
 

@@ -39,14 +39,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         from app.sandbox import SandboxPool
 
         store = Store.from_settings(settings)
-        await run_in_threadpool(store.migrate)
-        pool = SandboxPool(settings)
-        await pool.start()
-        app.state.store, app.state.pool = store, pool
         try:
-            yield
+            await run_in_threadpool(store.migrate)
+            pool = SandboxPool(settings)
+            await pool.start()  # strict mode: raises SandboxUnavailable, and the server does not start
+            try:
+                app.state.store, app.state.pool = store, pool
+                yield
+            finally:
+                await pool.close()
         finally:
-            await pool.close()
             store.close()
 
     app = FastAPI(

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, event, insert, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from app.config import Settings
@@ -77,8 +78,8 @@ class Store:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        if url.startswith("sqlite"):
-            db = url.split("///", 1)[1] if "///" in url else ""
+        if make_url(url).get_backend_name() == "sqlite":
+            db = make_url(url).database
             if db and db != ":memory:":
                 Path(db).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(url, connect_args={"check_same_thread": False})

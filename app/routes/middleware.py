@@ -126,10 +126,11 @@ class BodyLimit:
             return
         length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            request_id = scope.get("state", {}).get("request_id")
             if length.isdigit():
-                response = error_response(413, self._message(), request_id=scope.get("state", {}).get("request_id"))
+                response = error_response(413, self._message(), request_id=request_id)
             else:
-                response = error_response(400, "Content-Length is not a number.")
+                response = error_response(400, "Content-Length is not a number.", request_id=request_id)
             await response(scope, receive, send)
             return
         received = 0
