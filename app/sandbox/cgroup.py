@@ -43,10 +43,22 @@ class Cgroup:
                     time.sleep(0.01)
 
 
+def _sweep(parent: Path, prefix: str) -> None:
+    """Remove empty cgroups left by services of ours that died without closing (named prefix-PID-...)."""
+    for d in parent.glob(prefix + "-*"):
+        pid = d.name[len(prefix) + 1:].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
 def create(name: str, memory_bytes: int, max_pids: int) -> tuple[Cgroup | None, str]:
-    """A fresh cgroup (v2) or pair of cgroups (v1) with both limits, or None and the reason."""
+    """A fresh cgroup (v2) or pair of cgroups (v1) named `prefix-PID-...`, with both limits, or None and the reason."""
     if os.geteuid() != 0:
         return None, "cgroups are managed as root only"
+    prefix = name.split("-")[0]
     made: list[Path] = []
     try:
         v2 = ROOT / "cgroup.controllers"
@@ -55,6 +67,7 @@ def create(name: str, memory_bytes: int, max_pids: int) -> tuple[Cgroup | None, 
             parent = ROOT / (own or "/").lstrip("/")
             if not {"memory", "pids"} <= set((parent / "cgroup.controllers").read_text().split()):
                 return None, "the memory and pids controllers are not delegated to this cgroup (v2)"
+            _sweep(parent, prefix)
             d = parent / name
             d.mkdir()
             made.append(d)
@@ -66,10 +79,12 @@ def create(name: str, memory_bytes: int, max_pids: int) -> tuple[Cgroup | None, 
         if mem is None or pids is None or not (ROOT / "memory").is_dir() or not (ROOT / "pids").is_dir():
             return None, "no cgroup v2, and no v1 memory and pids hierarchies"
         dm = ROOT / "memory" / mem.lstrip("/") / name
+        _sweep(dm.parent, prefix)
         dm.mkdir()
         made.append(dm)
         (dm / "memory.limit_in_bytes").write_text(str(memory_bytes))
         dp = ROOT / "pids" / pids.lstrip("/") / name
+        _sweep(dp.parent, prefix)
         dp.mkdir()
         made.append(dp)
         (dp / "pids.max").write_text(str(max_pids))

@@ -64,8 +64,8 @@ def _errno(value: int) -> bytes:
     return _ins(_RET, _RET_ERRNO | value)
 
 
-def build(own_pid: int) -> bytes:
-    """The filter for the child whose pid (as it sees itself) is `own_pid`."""
+def _static() -> bytes:
+    """Everything but the signal rules, which name the child's pid: built once, at import."""
     allow, eperm = _ins(_RET, _RET_ALLOW), _errno(errno.EPERM)
     kill = _ins(_RET, _RET_KILL_PROCESS)
     prog = [
@@ -82,6 +82,16 @@ def build(own_pid: int) -> bytes:
     prog += [_ins(_JEQ, _NR_CLONE3, 0, 1), _errno(errno.ENOSYS)]
     # clone: threads (CLONE_THREAD) only.
     prog += [_ins(_JEQ, _NR_CLONE, 0, 4), _ins(_LD_ABS, _OFF_ARG0), _ins(_JSET, CLONE_THREAD, 0, 1), allow, eperm]
+    return b"".join(prog)
+
+
+_STATIC = _static()
+
+
+def build(own_pid: int) -> bytes:
+    """The filter for the child whose pid (as it sees itself) is `own_pid`."""
+    allow, eperm = _ins(_RET, _RET_ALLOW), _errno(errno.EPERM)
+    prog = [_STATIC]
     for nr in _SELF_ONLY.values():
         prog += [_ins(_JEQ, nr, 0, 4), _ins(_LD_ABS, _OFF_ARG0), _ins(_JEQ, own_pid, 0, 1), allow, eperm]
     prog.append(allow)

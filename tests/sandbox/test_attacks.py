@@ -288,7 +288,7 @@ def test_huge_tensor(pool: SyncPool) -> None:
 
 
 def test_slow_memory_leak(pool: SyncPool) -> None:
-    t = pool.run("import time\nhoard = []\nwhile True:\n    hoard.append(bytearray(16 * 2**20))\n    time.sleep(0.001)\n")
+    t = pool.run("import time\nhoard = []\nwhile True:\n    hoard.append(bytearray(4 * 2**20))\n    time.sleep(0.002)\n")
     assert t.status == "memory", t.error
     assert_normal(pool)
 
