@@ -6,6 +6,7 @@ import { t } from "./i18n.js";
 import { GraphView } from "./render.js";
 import { Player, afterPaint, ticker, urlStep } from "./player.js";
 import { Inspector } from "./inspector.js";
+import { OutputPanel, problems } from "./output.js";
 import { describe } from "./caption.js";
 import { layoutAsync } from "./layout_client.js";
 import { passStarts, timeline } from "./timeline.js";
@@ -58,6 +59,7 @@ function storedDirection() {
 const graph = new GraphView($("graph"), { onSelect: (id) => inspect(id) });
 const inspector = $("inspector") ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }) }) : null;
 const player = new Player({ onFrame: showFrame, onState: showState });
+const output = new OutputPanel($("output"));
 
 function inspect(id) {
   if (!inspector || !state.trace) return;
@@ -71,14 +73,14 @@ function showFrame(f) {
   document.body.dataset.stepType = f.entry.type;
   graph.paint(f);
   inspector?.update(f);
-  showOutput(f);
+  output.show(state.trace, f);
   showCaption(f);
   if (editor) {
     editor.mark({
       line: f.line,
       lineKind: f.phase === "backward" ? "bwd" : "fwd",
       nodeLine: f.nodeLine,
-      problems: problems(f),
+      problems: problems(state.trace, f),
     });
   }
   const s = $("scrubber");
@@ -111,76 +113,6 @@ function showState(p) {
 function showCaption(f) {
   const c = $("caption");
   c.textContent = describe(state.trace, f);
-}
-
-// --- output panel --------------------------------------------------------------------------------
-
-let outputKey = "";
-function showOutput(f) {
-  const out = $("output");
-  if (!out) return;
-  const warnCount = f.warnings.length;
-  const key = JSON.stringify([f.stdout.length, f.displays.length, warnCount, !!f.error, f.last, i18n.lang()]);
-  if (key === outputKey) return;
-  outputKey = key;
-  const trace = state.trace;
-  const items = [];
-  const add = (cls, text, hint) => {
-    const div = document.createElement(cls === "out-print" ? "pre" : "div");
-    div.className = cls;
-    div.textContent = text;
-    if (hint) {
-      const h = document.createElement("span");
-      h.className = "hint";
-      h.textContent = hint;
-      div.appendChild(h);
-    }
-    items.push(div);
-  };
-  // Program output in the order it happened.
-  let printed = 0;
-  for (const e of timeline(trace).slice(0, f.step + 1)) {
-    if (e.type === "print") {
-      add("out-print", e.text ?? "");
-      printed++;
-    } else if (e.type === "display") add("out-print out-display", e.text ?? "");
-    else if (e.type === "warning") {
-      const w = warningInfo(trace, e);
-      add("out-warning", `${e.category || "Warning"}: ${firstSentence(e.text ?? "")}`, i18n.hint(w?.hint_id, w?.hint));
-    }
-  }
-  if (!printed && f.last && trace.stdout) add("out-print", trace.stdout);
-  if (f.error) add("out-error", `${f.error.type || "Error"}${f.error.line ? ` (line ${f.error.line})` : ""}: ${f.error.message ?? f.error.text ?? ""}`, i18n.hint(f.error.hint_id, f.error.hint));
-  if (f.last && trace.status !== "ok" && trace.status !== "error") add("out-status", t(`status.${trace.status}`));
-  if (f.last && trace.truncated) add("out-status", t("status.truncated", { notice: trace.notice || "" }));
-  if (!items.length) add("empty", t("output.empty"));
-  out.replaceChildren(...items);
-  out.scrollTop = out.scrollHeight;
-}
-
-function warningInfo(trace, e) {
-  const ws = trace.warnings || [];
-  return ws.find((w) => w.line === e.line && w.message === e.text) || ws.find((w) => w.line === e.line) || null;
-}
-
-function problems(f) {
-  const trace = state.trace;
-  const out = [];
-  f.warnings.forEach((e, i) => {
-    const w = warningInfo(trace, e);
-    out.push({ key: `w${i}`, kind: "warning", line: e.line, title: `${e.category || "Warning"}:`, text: firstSentence(e.text || ""), hint: i18n.hint(w?.hint_id, w?.hint) });
-  });
-  if (f.error) {
-    out.push({ key: "e", kind: "error", line: f.error.line, title: `${f.error.type || "Error"}:`, text: f.error.message ?? f.error.text ?? "", hint: i18n.hint(f.error.hint_id, f.error.hint) });
-  } else if (f.last && trace.status !== "ok" && trace.status !== "error") {
-    out.push({ key: "s", kind: "error", line: trace.error?.line ?? null, title: t(`status.${trace.status}`), text: "", hint: null });
-  }
-  return out;
-}
-
-function firstSentence(s) {
-  const i = s.indexOf(". ");
-  return i > 0 && i < 160 ? s.slice(0, i + 1) : s.slice(0, 200);
 }
 
 // --- loading a trace -------------------------------------------------------------------------------
@@ -273,13 +205,7 @@ async function run() {
 }
 
 function showServerProblem(message) {
-  const out = $("output");
-  const div = document.createElement("div");
-  div.className = "out-status";
-  div.setAttribute("role", "alert");
-  div.textContent = message;
-  out.replaceChildren(div);
-  outputKey = "";
+  output.message(message);
 }
 
 // --- controls and keys -----------------------------------------------------------------------------
@@ -402,7 +328,7 @@ async function start() {
       explain();
       if (state.trace) {
         fillJump(state.trace);
-        outputKey = "";
+        output.refresh();
         showFrame(state.frame);
         showState(player);
       }
@@ -421,7 +347,7 @@ async function start() {
       const { createEditor } = await import("./editor.js");
       editor = createEditor($("editor"), { doc: shared?.source ?? embedded?.source ?? "", readOnly: true });
     }
-    onLangChange = () => state.trace && (outputKey = "", fillJump(state.trace), showFrame(state.frame), showState(player));
+    onLangChange = () => state.trace && (output.refresh(), fillJump(state.trace), showFrame(state.frame), showState(player));
     if (embedded) {
       const params = new URL(location.href).searchParams;
       await load(embedded, { step: urlStep() ?? 0, autoplay: params.get("autoplay") === "1" });
