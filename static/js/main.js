@@ -350,6 +350,13 @@ async function start() {
     onLangChange = () => state.trace && (output.refresh(), fillJump(state.trace), showFrame(state.frame), showState(player));
     if (embedded) {
       const params = new URL(location.href).searchParams;
+      const speed = Number(params.get("speed"));
+      if (speed > 0) {
+        player.setSpeed(speed);
+        const sel = $("speed");
+        if (![...sel.options].some((o) => Number(o.value) === speed)) sel.add(new Option(`${speed}×`, String(speed)));
+        sel.value = String(speed);
+      }
       await load(embedded, { step: urlStep() ?? 0, autoplay: params.get("autoplay") === "1" });
     }
   }
