@@ -24,6 +24,7 @@ from app.config import Settings
 from app.routes import api, pages
 from app.routes.middleware import PAGE_CSP, BodyLimit, RequestContext
 from app.routes.ratelimit import RateLimiter
+from app.sandbox import SandboxPool
 from app.store import Store
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -36,8 +37,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        from app.sandbox import SandboxPool
-
         store = Store.from_settings(settings)
         try:
             await run_in_threadpool(store.migrate)

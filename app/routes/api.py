@@ -15,6 +15,7 @@ from app.errors import ErrorBody
 from app.models import Trace
 from app.routes.examples import Example, examples
 from app.routes.ratelimit import RateLimiter
+from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable
 from app.store import TITLE_MAX_CHARS, Share, Store
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -28,13 +29,13 @@ def get_store(request: Request) -> Store:
     return request.app.state.store
 
 
-def get_pool(request: Request) -> Any:
+def get_pool(request: Request) -> SandboxPool:
     return request.app.state.pool
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[Store, Depends(get_store)]
-PoolDep = Annotated[Any, Depends(get_pool)]  # app.sandbox.SandboxPool
+PoolDep = Annotated[SandboxPool, Depends(get_pool)]
 
 
 def rate_limit(request: Request) -> None:
@@ -122,9 +123,7 @@ def _json(text: str, status: int = 200) -> Response:
     return Response(content=text, status_code=status, media_type="application/json")
 
 
-async def _run(pool: Any, source: str) -> Trace:
-    from app.sandbox import QueueFull, SandboxUnavailable
-
+async def _run(pool: SandboxPool, source: str) -> Trace:
     try:
         return await pool.run(source)
     except QueueFull as e:
