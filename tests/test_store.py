@@ -167,3 +167,26 @@ def test_default_is_sqlite_in_wal_mode_under_data_dir(tmp_path: Path) -> None:
 def test_database_url_setting_wins(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(database_url="postgresql+psycopg://u@127.0.0.1:1/x")
     assert database_url(settings) == "postgresql+psycopg://u@127.0.0.1:1/x"
+
+
+def test_alembic_command_line_migrates_the_configured_database(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRADWALK_")}
+    env["GRADWALK_DATA_DIR"] = str(tmp_path / "data")
+
+    def alembic(*args: str) -> None:
+        command = [sys.executable, "-m", "alembic", "-c", str(root / "alembic.ini"), *args]
+        result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+
+    db = tmp_path / "data" / "gradwalk.sqlite3"
+    alembic("upgrade", "head")
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+    alembic("downgrade", "base")
+    with sqlite3.connect(db) as raw:
+        assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'shares'").fetchone() == (0,)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine
-
-from app.store import metadata
+from app.store import Store, metadata
 
 config = context.config
 
@@ -33,12 +31,12 @@ def run_migrations_online() -> None:
         with context.begin_transaction():
             context.run_migrations()
         return
-    engine = create_engine(_url())
-    with engine.connect() as connection:
+    store = Store(_url())  # creates data_dir and sets SQLite's pragmas, as the app does
+    with store.engine.connect() as connection:
         context.configure(connection=connection, target_metadata=metadata)
         with context.begin_transaction():
             context.run_migrations()
-    engine.dispose()
+    store.close()
 
 
 if context.is_offline_mode():
