@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import string
 import threading
@@ -159,7 +160,7 @@ def test_default_is_sqlite_in_wal_mode_under_data_dir(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA synchronous")).scalar_one() == 2  # FULL
     s.close()
     db = tmp_path / "nested" / "data" / "gradwalk.sqlite3"
-    with sqlite3.connect(db) as raw:
+    with contextlib.closing(sqlite3.connect(db)) as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert raw.execute("SELECT count(*) FROM shares WHERE id = ?", (saved.id,)).fetchone()[0] == 1
 
@@ -185,8 +186,8 @@ def test_alembic_command_line_migrates_the_configured_database(tmp_path: Path) -
 
     db = tmp_path / "data" / "gradwalk.sqlite3"
     alembic("upgrade", "head")
-    with sqlite3.connect(db) as raw:
+    with contextlib.closing(sqlite3.connect(db)) as raw:
         assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
     alembic("downgrade", "base")
-    with sqlite3.connect(db) as raw:
+    with contextlib.closing(sqlite3.connect(db)) as raw:
         assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'shares'").fetchone() == (0,)
