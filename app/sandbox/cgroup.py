@@ -72,7 +72,8 @@ def create(name: str, memory_bytes: int, max_pids: int) -> tuple[Cgroup | None, 
             d.mkdir()
             made.append(d)
             (d / "memory.max").write_text(str(memory_bytes))
-            (d / "memory.swap.max").write_text("0") if (d / "memory.swap.max").exists() else None
+            if (d / "memory.swap.max").exists():
+                (d / "memory.swap.max").write_text("0")
             (d / "pids.max").write_text(str(max_pids))
             return Cgroup(made), ""
         mem, pids = _own("memory"), _own("pids")

@@ -370,3 +370,20 @@ def test_result_larger_than_the_limit(pool: SyncPool) -> None:
     t = pool.run("import os\nos.write(3, b'[' * 10)\nwhile True:\n    os.write(3, b' ' * 65536)\n")
     assert t.status == "killed" and t.error is not None and "byte limit" in t.error.message
     assert_normal(pool)
+
+
+def test_ipc_objects_do_not_outlive_the_run(pool: SyncPool) -> None:
+    """System V shared memory would persist after the child; each child has its own IPC namespace."""
+    src = """\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmget.restype = ctypes.c_int
+ids = [libc.shmget(0x6761 + i, 64 * 2**20, 0o1666) for i in range(4)]
+print(ids)
+"""
+    t = pool.run(src)
+    assert t.status == "ok", t.error
+    assert "-1" not in t.stdout  # created: the namespace, not seccomp, is what contains them
+    t2 = pool.run("import ctypes\nlibc = ctypes.CDLL(None)\nprint(libc.shmget(0x6761, 0, 0o666))\n")
+    assert t2.stdout == "-1\n"  # the key the previous run created does not exist here
+    assert_normal(pool)
