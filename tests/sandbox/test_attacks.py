@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.sandbox.policy import PROJECT_ROOT
-from tests.sandbox.conftest import CANARY, SyncPool, assert_normal
+from .conftest import CANARY, SyncPool, assert_normal
 
 
 def _dump(trace: object) -> str:

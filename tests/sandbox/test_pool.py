@@ -10,7 +10,7 @@ import pytest
 from app.config import Settings
 from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable, policy, run_once
 from app.sandbox.zygote import ALL_PROTECTIONS
-from tests.sandbox.conftest import IN_CI, NORMAL, SyncPool, assert_normal, require_root, sandbox_settings
+from .conftest import IN_CI, NORMAL, SyncPool, assert_normal, require_root, sandbox_settings
 
 
 def test_protections_reported(pool: SyncPool) -> None:
