@@ -43,6 +43,7 @@ def serve(args: argparse.Namespace) -> int:
         "class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stdout"
     }
     logging_config["loggers"]["gradwalk.access"] = {"handlers": ["gradwalk_access"], "level": "INFO", "propagate": False}
+    logging_config["loggers"]["gradwalk"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run(
         "app.main:create_app",
         factory=True,
