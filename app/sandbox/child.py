@@ -122,7 +122,11 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
     if p.get("unprivileged_uid"):
         os.setgroups([])
         os.setresgid(uid, uid, uid)
-        os.setresuid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)  # drops every capability, and makes the child non-dumpable
+    else:  # not root: uid 0 of the zygote's user namespace, so shed its capabilities by hand
+        linux.prctl(linux.PR_SET_DUMPABLE, 0)
+        if p.get("namespaces"):
+            linux.drop_capabilities()
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     if p.get("seccomp"):
         linux.install_seccomp(seccomp.build(os.getpid()))

@@ -36,33 +36,46 @@ def _bind(host: str, inside: str, *, read_only: bool = True) -> None:
 
 
 def build_view() -> list[str]:
-    """Pivot into a root holding only the interpreter, libraries, the app, /dev basics, /proc, /tmp.
+    """Pivot into a root holding only the interpreter, libraries, the app, /dev basics, /proc, a scratch dir.
 
     Returns the paths visible inside (for Landlock and for the self-test).
     """
     linux.mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
+    # Hold every source open before the new root covers /tmp: the app or its venv may live under
+    # /tmp (a CI checkout), and a bind from /proc/self/fd/N still reaches the covered directory.
+    paths = policy.view_paths()  # before the mount: it drops paths that do not exist
+    held: dict[str, int] = {}
+    for path in [*paths, *policy.VIEW_FILES, *policy.DEVICES]:
+        if os.path.exists(path) and not os.path.islink(path) and path not in held:
+            held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
+
+    def source(path: str) -> str:
+        return f"/proc/self/fd/{held[path]}"
+
     linux.mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
     visible: list[str] = []
-    for path in policy.view_paths():
+    for path in paths:
         inside = NEW_ROOT + path
         if os.path.islink(path):  # /lib -> usr/lib on merged-/usr systems: the same link inside
             os.makedirs(os.path.dirname(inside), exist_ok=True)
             if not os.path.lexists(inside):
                 os.symlink(os.readlink(path), inside)
             continue
-        if any(path.startswith(v + "/") for v in visible):
-            continue  # already inside a bound directory
-        _bind(path, inside)
+        if any(path.startswith(v + "/") for v in visible) or path not in held:
+            continue  # already inside a bound directory, or missing on this host
+        _bind(source(path), inside)
         visible.append(path)
     for path in policy.VIEW_FILES:
         if os.path.islink(path):
             os.makedirs(os.path.dirname(NEW_ROOT + path), exist_ok=True)
             os.symlink(os.readlink(path), NEW_ROOT + path)
-        elif os.path.isfile(path):
-            _bind(path, NEW_ROOT + path)
+        elif path in held and os.path.isfile(source(path)):
+            _bind(source(path), NEW_ROOT + path)
     for dev in policy.DEVICES:
-        if os.path.exists(dev):
-            _bind(dev, NEW_ROOT + dev, read_only=False)
+        if dev in held:
+            _bind(source(dev), NEW_ROOT + dev, read_only=False)
+    for fd in held.values():
+        os.close(fd)
     os.makedirs(NEW_ROOT + "/proc")
     # hidepid=2: a child sees only processes of its own uid, that is, itself.
     linux.mount("proc", NEW_ROOT + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
@@ -88,10 +101,10 @@ _SCOPE_ABSTRACT_UNIX, _SCOPE_SIGNAL = 1, 2
 
 
 class Landlock:
-    """The ruleset, as data, that each child builds and enforces after mounting its own /tmp.
+    """The ruleset, as data, that each child builds and enforces after mounting its own scratch dir.
 
-    Built per child because a rule on the zygote's /tmp would not cover the tmpfs a child
-    mounts over it. Read the view, write /tmp, no TCP; with ABI 6, no abstract unix sockets
+    Built per child because a rule on the zygote's scratch dir would not cover the tmpfs a child
+    mounts over it. Read the view, write the scratch dir, no TCP; with ABI 6, no abstract unix sockets
     and no signals outside the child's own domain.
     """
 

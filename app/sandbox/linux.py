@@ -46,6 +46,7 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 
 # x86_64 numbers of the calls made here (the seccomp table lives in seccomp.py).
+_NR_CAPSET = 126
 _NR_PIVOT_ROOT = 155
 _NR_LANDLOCK_CREATE_RULESET = 444
 _NR_LANDLOCK_ADD_RULE = 445
@@ -78,6 +79,13 @@ def pivot_root(new_root: str, put_old: str) -> None:
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0) -> int:
     return _check(_libc.prctl(option, arg2, arg3, 0, 0), f"prctl {option}")
+
+
+def drop_capabilities() -> None:
+    """Clear the effective, permitted and inheritable capability sets (all 64 bits)."""
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    data = (ctypes.c_uint32 * 6)()
+    _check(_libc.syscall(_NR_CAPSET, header, data), "capset")
 
 
 def install_seccomp(program: bytes) -> None:

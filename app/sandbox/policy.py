@@ -15,7 +15,10 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # reaped), so children cannot signal, trace or read each other. Below 65534 (nobody) so that
 # hosts whose root is itself mapped to 65,536 ids (rootless containers) can still use them.
 UID_BASE = 60_100
-SCRATCH_DIR = "/tmp"
+# The children's private writable directory (TMPDIR and HOME point there). Not /tmp: a checkout,
+# and so the app and its venv, may live under /tmp (CI clones there), and a tmpfs over /tmp would
+# hide them inside the view.
+SCRATCH_DIR = "/scratch"
 # The zygote keeps only these variables; everything else (secrets included) is gone before it
 # starts, since a child can read its own /proc/self/environ even after os.environ.clear().
 ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -25,6 +28,7 @@ ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 ENV_SET = {
     "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    "TMPDIR": SCRATCH_DIR,  # tempfile (and torch, at import) must find a writable directory
 }
 # Protections `sandbox_mode="strict"` refuses to start without. "landlock" and "cgroup" are
 # extra layers where the kernel or host allows them; the mount namespace already hides the host.
