@@ -41,7 +41,9 @@ ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 VIEWPORT = {"width": 1400, "height": 860}
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it holds an event loop in the main
+# thread, and later test modules that call asyncio.run() would fail.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     try:
         from playwright.sync_api import sync_playwright
