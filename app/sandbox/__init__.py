@@ -3,7 +3,8 @@
 What it isolates. Each child runs as a uid of its own (never root), in the zygote's pid, network
 (no interface up, loopback included), UTS and cgroup namespaces and in mount and IPC namespaces
 of its own, with a read-only root that holds only the interpreter, its libraries, `app/` and a
-few devices, a private size-capped tmpfs at /tmp, and /proc showing only itself. It has no secrets in its environment
+few devices, a private size-capped tmpfs at /scratch (TMPDIR, HOME, the working directory;
+/tmp links there unless the app itself lives under /tmp), and /proc showing only itself. It has no secrets in its environment
 (the zygote starts from a cleared one), no_new_privs, rlimits on address space, CPU time, file
 size, open files, threads and core dumps, a seccomp filter that denies sockets, process creation
 (threads allowed), exec, ptrace, signals to others, mounts, namespaces, io_uring, BPF and kernel

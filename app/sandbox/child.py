@@ -96,7 +96,7 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)
     if p.get("namespaces"):
-        # A private /tmp that vanishes with the child (own mount namespace, own size-capped tmpfs),
+        # A private scratch dir that vanishes with the child (own mount namespace, own size-capped tmpfs),
         # and System V IPC objects that vanish with it too, instead of outliving it in the zygote's.
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC)
         linux.mount(

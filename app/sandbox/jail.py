@@ -80,6 +80,8 @@ def build_view() -> list[str]:
     # hidepid=2: a child sees only processes of its own uid, that is, itself.
     linux.mount("proc", NEW_ROOT + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
     os.makedirs(NEW_ROOT + policy.SCRATCH_DIR, exist_ok=True)
+    if not os.path.lexists(NEW_ROOT + "/tmp"):  # programs that write to /tmp/... land in their scratch
+        os.symlink(policy.SCRATCH_DIR, NEW_ROOT + "/tmp")
     os.makedirs(NEW_ROOT + "/.old")
     linux.pivot_root(NEW_ROOT, NEW_ROOT + "/.old")
     os.chdir("/")

@@ -83,8 +83,12 @@ class _Zygote:
                 fut = self.started.pop(rid, None)
                 if fut is not None and not fut.done():
                     fut.set_result(fds[0])
-                else:
+                else:  # nobody waits for this run any more (cancelled): stop it
                     for f in fds:
+                        try:
+                            signal.pidfd_send_signal(f, signal.SIGKILL)
+                        except OSError:
+                            pass
                         os.close(f)
             elif "failed" in m:
                 fut = self.started.pop(rid, None)
@@ -176,6 +180,7 @@ class SandboxPool:
             "limits": self._limits.to_dict(),
             "max_children": 4 * s.max_concurrent_runs + 16,  # running, idle and still exiting
             "idle_children": s.max_concurrent_runs,
+            "kill_after_s": self._limits.timeout_s + KILL_GRACE_S + 2.0,  # the zygote's own backstop
             "cgroup_procs": self._cgroup.procs if self._cgroup else [],
         }
         theirs.set_inheritable(True)

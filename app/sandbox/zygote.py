@@ -22,6 +22,7 @@ import select
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from app.sandbox import jail, linux, policy
@@ -197,7 +198,7 @@ def main() -> None:
     gc.freeze()  # children share these objects copy-on-write; their GC will not touch them
     linux.collapse_to_huge_pages()  # fewer page-table entries for every fork and exit to copy
     _send(ctrl, {"ready": protections, "errors": errors})
-    _serve(ctrl, child_jail, cfg["max_children"], cfg["idle_children"])
+    _serve(ctrl, child_jail, cfg["max_children"], cfg["idle_children"], cfg["kill_after_s"])
 
 
 class _Child:
@@ -207,12 +208,13 @@ class _Child:
         self.pid, self.pidfd, self.job, self.uid = pid, pidfd, job, uid
 
 
-def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target: int) -> None:
+def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target: int, kill_after_s: float) -> None:
     from app.sandbox import child
 
     uids = collections.deque(range(policy.UID_BASE, policy.UID_BASE + max_children))
     idle: collections.deque[_Child] = collections.deque()
     running: dict[int, tuple[int, int]] = {}  # pid -> (run id, uid)
+    deadlines: dict[int, float] = {}  # pid -> monotonic time to SIGKILL it, whatever the pool does
     idle_uid: dict[int, int] = {}  # pid -> uid, for idle children that die before a job
     waiting: collections.deque[tuple[int, list[int]]] = collections.deque()  # jobs without a child yet
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -242,8 +244,22 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
 
     while True:
         # Requests first; top the idle pool up only when none is waiting.
-        events = poller.poll(0 if len(idle) < idle_target and uids and not waiting else None)
-        if not events and not waiting:
+        if deadlines:
+            now = time.monotonic()
+            for pid in [p for p, t in deadlines.items() if t <= now]:
+                del deadlines[pid]
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if len(idle) < idle_target and uids and not waiting:
+            timeout_ms: float | None = 0
+        elif deadlines:
+            timeout_ms = max(0.0, (min(deadlines.values()) - time.monotonic()) * 1000) + 1
+        else:
+            timeout_ms = None
+        events = poller.poll(timeout_ms)
+        if not events and not waiting and timeout_ms == 0:
             c = fork()
             if c is not None:
                 idle.append(c)
@@ -284,6 +300,7 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
             c.job.close()
             idle_uid.pop(c.pid, None)
             running[c.pid] = (rid, c.uid)
+            deadlines[c.pid] = time.monotonic() + kill_after_s
             _send(ctrl, {"id": rid, "pid": c.pid}, [c.pidfd])
             os.close(c.pidfd)
         while True:  # reap children, and any orphan: we are pid 1
@@ -295,6 +312,7 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
                 break
             if pid in running:
                 rid, uid = running.pop(pid)
+                deadlines.pop(pid, None)
                 uids.append(uid)
                 cpu = ru.ru_utime + ru.ru_stime
                 _send(ctrl, {"id": rid, "status": status, "cpu_s": round(cpu, 4), "maxrss_kb": ru.ru_maxrss})

@@ -147,30 +147,28 @@ print("socketpair", libc.socketpair(1, 1, 0, (ctypes.c_int * 2)()))
 
 
 def test_write_host_tmp_and_app(pool: SyncPool) -> None:
-    name = f"/tmp/gradwalk-attack-{uuid.uuid4().hex}"
+    name = f"gradwalk-attack-{uuid.uuid4().hex}"
     src = f"""\
-open({name!r}, "w").write("pwned")
-print("scratch", open({name!r}).read())
-try:
-    open({str(PROJECT_ROOT / 'app' / 'pwned.py')!r}, "w").write("x")
-    print("wrote app")
-except OSError as e:
-    print("app", type(e).__name__)
-try:
-    open("/usr/lib/pwned", "w")
-    print("wrote usr")
-except OSError as e:
-    print("usr", type(e).__name__)
+import os, tempfile
+scratch = os.path.join(tempfile.gettempdir(), {name!r})
+open(scratch, "w").write("pwned")
+print("scratch", open(scratch).read(), os.path.abspath({name!r}) == scratch)
+for path in ["/tmp/{name}", {str(PROJECT_ROOT / 'app' / 'pwned.py')!r}, "/usr/lib/pwned", "/pwned"]:
+    try:
+        open(path, "w").write("pwned")
+        print("wrote", path)
+    except OSError as e:
+        print("refused", type(e).__name__)
 """
     t = pool.run(src)
     assert t.status == "ok", t.error
-    assert "scratch pwned" in t.stdout  # the child's private /tmp works ...
-    assert not os.path.exists(name)  # ... and is not the host's
-    assert "wrote" not in t.stdout
+    assert "scratch pwned True" in t.stdout  # the private scratch dir (TMPDIR, cwd) works ...
+    assert not os.path.exists(f"/tmp/{name}")  # ... and nothing reached the host's /tmp
+    assert t.stdout.count("refused") >= 3 and "wrote /usr" not in t.stdout and "wrote /work" not in t.stdout
     assert not (PROJECT_ROOT / "app" / "pwned.py").exists()
-    # and the next child does not see the previous child's scratch files
-    t2 = pool.run(f"import os\nprint(os.path.exists({name!r}), os.listdir('/tmp'))\n")
-    assert t2.stdout == "False []\n"
+    # and the next child does not see the previous child's files
+    t2 = pool.run(f"import os, tempfile\nprint(os.listdir(tempfile.gettempdir()), os.path.exists('/tmp/{name}'))\n")
+    assert t2.stdout == "[] False\n"
     assert_normal(pool)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
@@ -104,3 +105,38 @@ def test_run_once() -> None:
 def test_not_started() -> None:
     with pytest.raises(SandboxUnavailable):
         asyncio.run(SandboxPool(Settings()).run(NORMAL))
+
+
+def test_zygote_kills_a_child_the_pool_forgot() -> None:
+    """A backstop independent of the parent: a run nobody waits for dies at the zygote's own deadline."""
+    require_root()
+    sp = SyncPool(sandbox_settings(max_concurrent_runs=1, timeout_s=1.0))
+    sleeper = "import time\nwhile True:\n    try:\n        time.sleep(100)\n    except BaseException:\n        pass\n"
+
+    async def forgotten() -> dict:
+        z = sp.pool._zygote
+        assert z is not None
+        loop = asyncio.get_running_loop()
+        r, w = os.pipe()
+        src = os.memfd_create("src")
+        os.write(src, sleeper.encode())
+        z.started[-1] = loop.create_future()
+        exited = z.exited[-1] = loop.create_future()
+        z.send({"id": -1}, [w, src])
+        os.close(w)
+        os.close(src)
+        pidfd = await z.started[-1]
+        os.close(pidfd)  # from here on, nobody in the pool will kill it
+        try:
+            return await asyncio.wait_for(exited, 10)
+        finally:
+            os.close(r)
+
+    try:
+        t0 = time.monotonic()
+        report = sp.call(forgotten())
+        assert os.WIFSIGNALED(report["status"]) and os.WTERMSIG(report["status"]) == 9
+        assert 3.5 < time.monotonic() - t0 < 8
+        assert_normal(sp)
+    finally:
+        sp.close()
