@@ -62,10 +62,12 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
         sent = 0
+        started_response = False
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status, sent
+            nonlocal status, sent, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
@@ -79,21 +81,14 @@ class RequestContext:
                 sent += len(message.get("body", b""))
             await send(message)
 
-        started_response = False
-
-        async def send_tracked(message: Message) -> None:
-            nonlocal started_response
-            started_response = started_response or message["type"] == "http.response.start"
-            await send_with_headers(message)
-
         try:
-            await self.app(scope, receive, send_tracked)
+            await self.app(scope, receive, send_with_headers)
         except Exception:
             # Answered here, inside this middleware, so that a 500 carries the request id and headers too.
             error_log.exception("unhandled error", extra={"request_id": request_id})
             if started_response:
                 raise
-            await error_response(500, "Internal server error.", request_id=request_id)(scope, receive, send_tracked)
+            await error_response(500, "Internal server error.", request_id=request_id)(scope, receive, send_with_headers)
         finally:
             if access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
