@@ -128,7 +128,8 @@ export class Inspector {
     const flow = f.phase === "backward" && f.flow.has(id) ? f.flow.get(id) : null;
     const passIndex = this._shownPass(f, id);
     const step = passIndex === null ? null : this._step(passIndex, id);
-    const key = JSON.stringify([id, present, value, grad, flow, passIndex, document.documentElement.lang]);
+    const fanIn = f.phase === "backward" ? (f.received.get(id) || []).length : 0;
+    const key = JSON.stringify([id, present, value, grad, flow, fanIn, passIndex, document.documentElement.lang]);
     if (!force && key === this.key) return;
     this.key = key;
     this.empty.hidden = true;
@@ -173,6 +174,14 @@ export class Inspector {
     if (flow !== null) {
       b.appendChild(h("h4", null, t("inspector.flow")));
       b.appendChild(matrix(flow, "grad flow"));
+    }
+    // Fan-in: every consumer sent its own gradient; autograd adds them up before this node runs.
+    const parts = f.phase === "backward" ? f.received.get(id) || [] : [];
+    if (parts.length > 1) {
+      b.appendChild(h("h4", null, t("inspector.received", { n: parts.length })));
+      const ul = h("ul", "parts");
+      for (const p of parts) ul.appendChild(h("li", "grad", fmtValue(p, 6)));
+      b.appendChild(ul);
     }
 
     const lines = derivative(this.trace, id, step);

@@ -283,7 +283,16 @@ async function start() {
   const embedded = readJSON("trace");
   if (mode === "app") {
     const { createEditor } = await import("./editor.js");
-    const examples = readJSON("examples-data") || [];
+    // The gallery comes with the page (the same list as GET /api/examples); ask the API if it did not.
+    let examples = readJSON("examples-data") || [];
+    if (!examples.length) {
+      try {
+        const res = await fetch("/api/examples", { headers: { accept: "application/json" } });
+        if (res.ok) examples = await res.json();
+      } catch {
+        /* no gallery: the editor still works */
+      }
+    }
     const select = $("examples");
     let copied = null;
     try {
