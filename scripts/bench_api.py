@@ -1,6 +1,7 @@
 """Benchmark the API over HTTP against a real `gradwalk serve` (not a timed test).
 
-Prints p50/p95 latency of POST /api/trace for each seed program (one client, sequential), then
+Prints p50/p95 latency of POST /api/trace for each seed program (one client, sequential), split into
+the sandbox's run and the web layer by the server's Server-Timing header, then
 sustained throughput with 16 and 64 concurrent clients, each next to `GET /api/health` measured
 the same way in the same run: the floor of the HTTP stack, so the ratio is what a run costs.
 Targets on the 2-core reference machine: p50 <= 15 ms, >= 100 traces/s at 16 clients, no 5xx at 64
@@ -69,60 +70,38 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     sys.exit("server did not start")
 
 
-def sequential(url: str, method: str, path: str, body: dict | None, n: int) -> list[float]:
-    """Latencies in ms of n requests, one after another on one keep-alive connection (all must be 200)."""
+def server_timing(header: str) -> dict[str, float]:
+    """`sandbox;dur=12.3, app;dur=13.0` -> {"sandbox": 12.3, "app": 13.0} (ms)."""
+    out = {}
+    for metric in header.split(","):
+        name, _, params = metric.strip().partition(";")
+        if params.strip().startswith("dur="):
+            out[name.strip()] = float(params.strip()[4:])
+    return out
+
+
+def sequential(url: str, method: str, path: str, body: dict | None, n: int) -> tuple[list[float], list[dict[str, float]]]:
+    """Latencies in ms of n requests, one after another on one keep-alive connection (all must be 200),
+    with each response's Server-Timing."""
     parsed = urllib.parse.urlsplit(url)
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     raw = raw_request(host, port, method, path, body)
 
-    async def go() -> list[float]:
-        conn, out = Connection(host, port), []
+    async def go() -> tuple[list[float], list[dict[str, float]]]:
+        conn, out, timings = Connection(host, port), [], []
         try:
             for _ in range(n):
                 t0 = time.perf_counter()
-                status, _ = await conn.request(raw)
+                status, headers = await conn.request(raw)
                 out.append((time.perf_counter() - t0) * 1000)
+                timings.append(server_timing(headers.get("server-timing", "")))
                 if status != 200:
                     sys.exit(f"{method} {path}: {status}")
         finally:
             await conn.close()
-        return out
+        return out, timings
 
     return asyncio.run(go())
-
-
-async def paired_latencies(url: str, sources: list[str], n: int) -> list[tuple[list[float], list[float]]]:
-    """For each program, n x (POST /api/trace over HTTP, then SandboxPool.run in this process), interleaved
-    so that both see the same machine load: the sandbox's share of a request, and the web layer's."""
-    from app.config import Settings
-    from app.sandbox import SandboxPool
-
-    parsed = urllib.parse.urlsplit(url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
-    pool = SandboxPool(Settings(_env_file=None))  # type: ignore[call-arg]
-    await pool.start()
-    conn = Connection(host, port)
-    try:
-        out = []
-        for source in sources:
-            raw = raw_request(host, port, "POST", "/api/trace", {"source": source})
-            for _ in range(3):
-                await pool.run(source)
-            http, direct = [], []
-            for _ in range(n):
-                t0 = time.perf_counter()
-                status, _ = await conn.request(raw)
-                http.append((time.perf_counter() - t0) * 1000)
-                if status != 200:
-                    sys.exit(f"POST /api/trace: {status}")
-                t0 = time.perf_counter()
-                await pool.run(source)
-                direct.append((time.perf_counter() - t0) * 1000)
-            out.append((http, direct))
-        return out
-    finally:
-        await conn.close()
-        await pool.close()
 
 
 class Connection:
@@ -143,7 +122,10 @@ class Connection:
         head = await self.reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
+        headers: dict[str, str] = {}
+        for name, _, value in (line.partition(":") for line in lines[1:] if line):
+            key = name.strip().lower()
+            headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
         await self.reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("connection", "").lower() == "close":
             await self.close()
@@ -228,21 +210,21 @@ def main() -> int:
             sequential(url, "POST", "/api/trace", body, 3)
         sequential(url, "GET", "/api/health", None, 20)
 
-        print(f"\nlatency, 1 client, {args.requests} sequential requests each (ms); 'sandbox' is the same program")
-        print("through SandboxPool.run in this process, interleaved with the HTTP requests; 'web layer' is the")
-        print("median of the paired differences: what HTTP, routing, validation, JSON and logging add")
+        print(f"\nlatency, 1 client, {args.requests} sequential requests each (ms); 'sandbox' is the run as the server")
+        print("reports it (Server-Timing), 'web layer' the rest: HTTP, routing, validation, JSON, logging (median)")
         print(f"{'request':40} {'p50':>8} {'p95':>8} {'p50 / floor':>12} {'sandbox p50':>12} {'web layer':>10}")
-        floor = sequential(url, "GET", "/api/health", None, args.requests)
+        floor, _ = sequential(url, "GET", "/api/health", None, args.requests)
         floor_p50 = percentile(floor, 0.5)
         print(f"{'GET /api/health (floor)':40} {floor_p50:8.2f} {percentile(floor, 0.95):8.2f} {1.0:12.1f}")
-        paired = asyncio.run(paired_latencies(url, [body["source"] for _, body in seeds], args.requests))
         all_p50 = []
-        for (name, _), (lat, direct) in zip(seeds, paired):
+        for name, body in seeds:
+            lat, timings = sequential(url, "POST", "/api/trace", body, args.requests)
+            sandbox = [t.get("sandbox", float("nan")) for t in timings]
             p50 = percentile(lat, 0.5)
             all_p50.append(p50)
-            gap = statistics.median(h - d for h, d in zip(lat, direct))
+            web = statistics.median(total - run for total, run in zip(lat, sandbox))
             print(f"{'POST /api/trace ' + name:40} {p50:8.2f} {percentile(lat, 0.95):8.2f} {p50 / floor_p50:12.1f}"
-                  f" {percentile(direct, 0.5):12.2f} {gap:10.2f}")
+                  f" {percentile(sandbox, 0.5):12.2f} {web:10.2f}")
         worst = max(all_p50)
         print(f"worst seed p50 {worst:.2f} ms (target <= {P50_TARGET_MS:.0f} ms): "
               f"{'met' if worst <= P50_TARGET_MS else 'MISSED'}")

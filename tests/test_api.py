@@ -62,6 +62,9 @@ def test_trace_returns_the_trace_document(api: Any) -> None:
     assert trace.status == "ok" and trace.source == source
     assert "tensor(3.) tensor(6.)" in trace.stdout
     assert trace.torch_version
+    timing = response.headers["server-timing"]  # the run's share of the request, for clients and bench_api
+    sandbox_ms, app_ms = (float(re.search(rf"{m};dur=([\d.]+)", timing).group(1)) for m in ("sandbox", "app"))
+    assert 0 < sandbox_ms <= app_ms
 
 
 @pytest.mark.parametrize(

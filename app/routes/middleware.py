@@ -71,6 +71,8 @@ class RequestContext:
                 status = message["status"]
                 headers = MutableHeaders(scope=message)
                 headers["x-request-id"] = request_id
+                # Server-Timing (ms): `app` is the whole request inside the app, up to its first byte.
+                headers.append("server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
                 if "content-security-policy" not in headers:  # /docs sets its own
                     headers["content-security-policy"] = csp_for(path)
                 if not path.startswith("/embed/"):
