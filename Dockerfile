@@ -1,5 +1,14 @@
-# gradwalk: `docker build -t gradwalk .` then `docker run -p 8000:8000 gradwalk`.
-# Stage 1 builds the front-end assets with Node; stage 2 is a slim Python with the CPU torch wheel.
+# gradwalk: Stage 1 builds the front-end assets with Node; stage 2 is a slim Python with the CPU torch wheel.
+#
+# The image runs as the unprivileged user `gradwalk` and in sandbox_mode=strict, which refuses to start
+# without every sandbox protection. Giving each run a uid of its own needs root, namespaces need
+# CAP_SYS_ADMIN and a seccomp profile that allows unshare/mount/pivot_root (see README, "Sandbox"):
+# those privileges are granted by whoever deploys, explicitly, never baked in:
+#   docker build -t gradwalk .
+#   docker run -p 8000:8000 --user root --cap-add SYS_ADMIN \
+#     --security-opt seccomp=unconfined --security-opt apparmor=unconfined gradwalk
+# (deploy/compose.yaml does the same). Without them the container exits at start, saying which
+# protection is missing, rather than run untrusted programs with less isolation than promised.
 
 FROM node:20-bookworm-slim AS frontend
 WORKDIR /src
