@@ -2,6 +2,7 @@
 // Pan and zoom are a CSS transform on the <svg> element (an SVG transform attribute is far slower
 // on big graphs). Every string from the trace goes in through textContent.
 
+import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
 import { nodeIndex } from "./timeline.js";
 import { fmtValue } from "./values.js";
@@ -266,7 +267,10 @@ export class GraphView {
     let gt = "";
     if (f.grads.has(id)) gt = "grad " + fmtValue(f.grads.get(id), 4);
     else if (backward && f.flow.has(id)) gt = "∂ " + fmtValue(f.flow.get(id), 4);
-    else if (backward && (f.received.get(id) || []).length > 1) gt = "Σ " + f.received.get(id).map((g) => fmtValue(g, 2)).join(" + ");
+    else if (backward && (f.received.get(id) || []).length > 1) {
+      const parts = f.received.get(id);
+      gt = parts.length <= 3 && parts.every((g) => !Array.isArray(g)) ? "Σ " + parts.map((g) => fmtValue(g)).join(" + ") : t("graph.fanin", { n: parts.length });
+    }
     gt = short(gt, 34);
     if (gt !== item.gradText) {
       item.grad.textContent = gt;
