@@ -71,9 +71,13 @@ export function layout(trace, options = {}) {
       continue;
     }
     const uses = outs.get(n.id);
-    const layers = uses.map((e) => layerOf.get(e.target));
-    const lo = layers.length ? Math.min(...layers) : 1;
-    const hi = layers.length ? Math.max(...layers) : 1;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const e of uses) {
+      lo = Math.min(lo, layerOf.get(e.target));
+      hi = Math.max(hi, layerOf.get(e.target));
+    }
+    if (!uses.length) lo = hi = 1;
     if (uses.length > 1 && hi - lo > COPY_SPAN) {
       const first = items.length;
       uses.forEach((e, k) => {

@@ -168,9 +168,14 @@ export class GraphView {
       put(x - w / 2, y - h / 2, x + w / 2, y + h / 2, item);
     }
     for (const e of this.edgeEls) {
-      const xs = e.e.points.map((p) => p[0]);
-      const ys = e.e.points.map((p) => p[1]);
-      put(Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys), e);
+      let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+      for (const [x, y] of e.e.points) {
+        x0 = Math.min(x0, x);
+        y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x);
+        y1 = Math.max(y1, y);
+      }
+      put(x0, y0, x1, y1, e);
     }
   }
 
