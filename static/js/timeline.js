@@ -165,7 +165,10 @@ export function frame(trace, step) {
         done.push(s.node);
         current = [s.node];
         const node = nodes.get(s.node);
-        if (node && (node.kind === "leaf" || node.retains_grad)) {
+        // torch.autograd.grad returns its gradients instead of adding them to .grad, and
+        // backward(inputs=[...]) adds only to those inputs.
+        const accumulates = p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(s.node));
+        if (node && accumulates && (node.kind === "leaf" || node.retains_grad)) {
           grads.set(s.node, addValues(grads.has(s.node) ? grads.get(s.node) : null, s.grad ?? null));
         }
         for (const edge of incoming.get(s.node) || []) {
