@@ -50,11 +50,15 @@ export function timeline(trace) {
 }
 
 /** Index of the first entry of each pass: where "jump to pass" goes. */
+const startsCache = new WeakMap();
 export function passStarts(trace) {
-  const out = [];
+  let out = startsCache.get(trace);
+  if (out) return out;
+  out = [];
   timeline(trace).forEach((e, i) => {
     if (e.type === "backward_start") out.push({ pass: e.pass, step: i });
   });
+  startsCache.set(trace, out);
   return out;
 }
 
