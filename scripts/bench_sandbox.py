@@ -7,9 +7,11 @@ For the seed programs (app/examples/seed_*.py) it prints p50/p95 latency through
 through a cold `python -c` subprocess; throughput with 16 concurrent clients; and memory: the
 zygote's resident size and each child's private (unshared) memory.
 
-Sandboxed latency is measured twice: with a short think time between runs (requests from a
-classroom, the pool's pre-forked children are ready) and back to back (each run also waits for
-the next child to be forked and hardened).
+Sandboxed latency is measured twice: with a think time of 100 ms between runs (a classroom's
+pace: the pool's pre-forked children are hardened and warmed up when a request comes) and back
+to back (each run also waits for the next child to be forked and hardened, and finds it cold).
+Throughput also prints the CPU time per run, which, unlike runs/s, does not depend on what else
+the machine is doing.
 
 Targets (issue 3, on a 2-core machine): sandboxed p50 <= 12 ms and p95 <= 25 ms; >= 100x faster
 than the cold subprocess; >= 100 runs/s with no failures under 16 concurrent clients; zygote
@@ -34,7 +36,7 @@ from app.config import Settings  # noqa: E402
 from app.sandbox import SandboxPool  # noqa: E402
 
 SEEDS = sorted((ROOT / "app" / "examples").glob("seed_*.py"))
-THINK_S = 0.02
+THINK_S = 0.1  # a classroom's pace: the pool has time to fork, harden and warm children up
 CLIENTS = 16
 
 
@@ -81,8 +83,18 @@ async def sandboxed(pool: SandboxPool, sources: list[str], rounds: int, think_s:
     return ms, bad
 
 
-async def throughput(pool: SandboxPool, sources: list[str], seconds: float) -> tuple[int, int, float]:
+def cpu_s(pid: int) -> float:
+    """CPU time of a process and of its reaped children (the zygote: every finished run)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+async def throughput(pool: SandboxPool, sources: list[str], seconds: float) -> tuple[int, int, float, float, float]:
+    """Runs done and failed, wall seconds, and CPU seconds spent by the sandbox and by this process."""
     done = failed = 0
+    assert pool._zygote is not None
+    zygote = children(pool._zygote.proc.pid)[0]
+    cpu0, own0 = cpu_s(zygote), time.process_time()
     end = time.perf_counter() + seconds
 
     async def client(i: int) -> None:
@@ -99,7 +111,9 @@ async def throughput(pool: SandboxPool, sources: list[str], seconds: float) -> t
 
     t = time.perf_counter()
     await asyncio.gather(*(client(i) for i in range(CLIENTS)))
-    return done, failed, time.perf_counter() - t
+    took = time.perf_counter() - t
+    await asyncio.sleep(0.5)  # let the last children be reaped
+    return done, failed, took, cpu_s(zygote) - cpu0, time.process_time() - own0
 
 
 async def memory(pool: SandboxPool, sources: list[str]) -> tuple[int, int, int]:
@@ -158,7 +172,7 @@ async def main(rounds: int, seconds: float) -> None:
         await sandboxed(pool, sources, 2, THINK_S)  # warm
         think, bad1 = await sandboxed(pool, sources, rounds, THINK_S)
         b2b, bad2 = await sandboxed(pool, sources, rounds, 0)
-        done, failed, took = await throughput(pool, sources, seconds)
+        done, failed, took, sandbox_cpu, own_cpu = await throughput(pool, sources, seconds)
         rss, idle, running = await memory(pool, sources)
     finally:
         await pool.close()
@@ -172,6 +186,11 @@ async def main(rounds: int, seconds: float) -> None:
     print(f"  sandboxed vs cold subprocess: {pct(coldms, 50) / pct(think, 50):.0f}x faster at p50 "
           f"({pct(coldms, 50) / pct(b2b, 50):.0f}x back to back); unexpected statuses: {bad1 + bad2}")
     print(f"\nthroughput, {CLIENTS} concurrent clients for {took:.1f} s: {done / took:.0f} runs/s, {failed} failed")
+    per_run = (sandbox_cpu + own_cpu) / max(done, 1) * 1000
+    print(f"  CPU per run: {sandbox_cpu / max(done, 1) * 1000:.1f} ms in the sandbox (zygote and children), "
+          f"{own_cpu / max(done, 1) * 1000:.1f} ms in this process: at most {(os.cpu_count() or 1) * 1000 / per_run:.0f} runs/s "
+          f"on {os.cpu_count()} otherwise idle cores")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine lowers the runs/s above)")
     print("\nmemory:")
     print(f"  zygote resident (RSS)               {rss / 1024:8.1f} MiB   (target <= 400)")
     print(f"  idle pre-forked child, private      {idle / 1024:8.1f} MiB   (target <= 64)")

@@ -1,16 +1,16 @@
 """One run, inside a child of the zygote: harden, wait for the job, trace, write the result, exit.
 
-Children are forked ahead of demand when the zygote is idle: they harden themselves and warm
-the tracer up (paying fork, the hardening and the first copy-on-write faults off the request's
-path), then block on a private socket until the zygote hands them a job: the result pipe and the
-program (a memfd). This is the hottest path of the product: a handful of system calls, no imports.
+Children are forked ahead of demand when the zygote is idle: they harden themselves (paying fork
+and the hardening off the request's path), then block on a private socket until the zygote hands
+them a job: the result pipe and the program (a memfd). When the zygote has been idle a while it
+first tells them to warm the tracer up, which pays the first copy-on-write faults too; under load
+it does not, since a warm-up costs more CPU than it saves. This is the hottest path of the product: a handful of system calls, no imports.
 """
 
 from __future__ import annotations
 
 import os
 import resource
-import select
 import signal
 import socket
 import sys
@@ -22,6 +22,7 @@ from app.sandbox.jail import Landlock
 from app.sandbox.policy import SCRATCH_DIR, Limits
 from app.tracer import Interrupted, run_json
 
+WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
 RESULT_FD = 3
 JOB_FD = 4
 PROGRAM = "<program>"  # the file name the tracer compiles the program under
@@ -179,12 +180,11 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
     try:
         harden(jail, uid, job_fd)
         job = socket.socket(fileno=JOB_FD)  # before the audit hook, which forbids sockets
-        # Warm up (paying the first copy-on-write faults before a request waits on them) only when
-        # no job comes within 20 ms: under load the warm-up would cost more CPU than it saves.
-        if not select.select([job], [], [], 0.02)[0]:
-            run_json(WARM_UP, jail.limits.trace_limits())
         code = EXIT_NO_RESULT
         msg, fds, _, _ = socket.recv_fds(job, 16, 2)
+        if msg == WARM and not fds:  # the zygote is idle: pay the first copy-on-write faults now
+            run_json(WARM_UP, jail.limits.trace_limits())
+            msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         job.close()
         if len(fds) != 2:  # the zygote is retiring this child
             os._exit(0)

@@ -202,10 +202,14 @@ def main() -> None:
 
 
 class _Child:
-    __slots__ = ("pid", "pidfd", "job", "uid")
+    __slots__ = ("pid", "pidfd", "job", "uid", "warm")
 
     def __init__(self, pid: int, pidfd: int, job: socket.socket, uid: int) -> None:
         self.pid, self.pidfd, self.job, self.uid = pid, pidfd, job, uid
+        self.warm = False
+
+
+_IDLE_BEFORE_WARM_UP_MS = 50  # idle this long: under load, a warm-up costs more CPU than it saves
 
 
 def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target: int, kill_after_s: float) -> None:
@@ -252,17 +256,27 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+        cold = [c for c in idle if not c.warm]
+        timeout_ms: float | None = None
         if len(idle) < idle_target and uids and not waiting:
-            timeout_ms: float | None = 0
-        elif deadlines:
-            timeout_ms = max(0.0, (min(deadlines.values()) - time.monotonic()) * 1000) + 1
-        else:
-            timeout_ms = None
+            timeout_ms = 0
+        elif cold:
+            timeout_ms = _IDLE_BEFORE_WARM_UP_MS
+        if deadlines:
+            until = max(0.0, (min(deadlines.values()) - time.monotonic()) * 1000) + 1
+            timeout_ms = until if timeout_ms is None else min(timeout_ms, until)
         events = poller.poll(timeout_ms)
-        if not events and not waiting and timeout_ms == 0:
-            c = fork()
-            if c is not None:
-                idle.append(c)
+        if not events and not waiting:
+            if len(idle) < idle_target and uids:
+                c = fork()
+                if c is not None:
+                    idle.append(c)
+            elif cold and timeout_ms == _IDLE_BEFORE_WARM_UP_MS:  # idle a while: warm one child up
+                cold[0].warm = True
+                try:
+                    cold[0].job.send(child.WARM)
+                except OSError:
+                    pass
             continue
         for fd, _ in events:
             if fd == wake_r:
