@@ -145,7 +145,7 @@ export function derivative(trace, nodeId, step = null) {
   return lines;
 }
 
-function powExponent(trace, node, x) {
+export function powExponent(trace, node, x) {
   // The exponent is not in the trace: read it from the source line (x**2, pow(x, 3)) ...
   const src = (trace.source || "").split("\n")[(node.line || 0) - 1] || "";
   const m = [...src.matchAll(/\*\*\s*\(?\s*(-?\d+(?:\.\d+)?)/g)];
@@ -168,6 +168,18 @@ function powNumber(x, n) {
   const u = uniform(x);
   if (u === null) return null;
   return fmtNum(n * u ** (n - 1));
+}
+
+const SUP = { "0": "⁰", "1": "¹", "2": "²", "3": "³", "4": "⁴", "5": "⁵", "6": "⁶", "7": "⁷", "8": "⁸", "9": "⁹", "-": "⁻" };
+
+/** "x²" for a Pow node whose exponent is known (from its line or its values), else null. */
+export function powSymbol(trace, node) {
+  if (opBase(node.op) !== "Pow") return null;
+  const input = (trace.edges || []).find((e) => e.target === node.id && e.slot === 0);
+  const x = input ? (trace.nodes || []).find((n) => n.id === input.source)?.value : null;
+  const n = powExponent(trace, node, x ?? null);
+  if (n === null) return null;
+  return Number.isInteger(n) ? "x" + [...String(n)].map((c) => SUP[c]).join("") : `x^${n}`;
 }
 
 export { shapeOf };

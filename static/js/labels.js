@@ -30,10 +30,10 @@ export function opSymbol(op) {
 }
 
 /** The lines of a node's box: title, a subtitle, and its value (or stats) in one line. */
-export function nodeLines(node, value = node.value) {
+export function nodeLines(node, value = node.value, symbol = null) {
   let title, sub;
   if (node.kind === "op") {
-    const sym = opSymbol(node.op);
+    const sym = symbol ?? opSymbol(node.op);
     title = node.name ? `${node.label} = ${sym}` : sym;
     sub = node.op ?? "";
   } else {

@@ -3,6 +3,7 @@
 // on big graphs). Every string from the trace goes in through textContent.
 
 import { t } from "./i18n.js";
+import { powSymbol } from "./formulas.js";
 import { nodeLines } from "./labels.js";
 import { nodeIndex } from "./timeline.js";
 import { fmtValue } from "./values.js";
@@ -74,7 +75,7 @@ export class GraphView {
     this.edgeByKey = new Map(this.edgeEls.map((x) => [x.key, x]));
     this.items = layout.items.map((it) => {
       const node = this.nodes.get(it.id);
-      return { it, node, lines: nodeLines(node), g: null, val: null, grad: null, cls: "", gradText: "", valText: "", label: "" };
+      return { it, node, lines: nodeLines(node, node.value, powSymbol(trace, node)), g: null, val: null, grad: null, cls: "", gradText: "", valText: "", label: "" };
     });
     this.itemsById = new Map();
     for (const item of this.items) {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { derivative, texName } from "../../static/js/formulas.js";
+import { derivative, powSymbol, texName } from "../../static/js/formulas.js";
 import { fixture } from "./helpers.mjs";
 
 test("l3 = l2 * w2: ∂l3/∂w2 = l2 = 6, and w2 gets 0.2 × 6 summed over 5 = 6", () => {
@@ -30,4 +30,10 @@ test("names that are not plain identifiers never reach TeX", () => {
 test("leaves and unknown ops have no formula", () => {
   const trace = fixture("seed_5_chain");
   assert.deepEqual(derivative(trace, trace.nodes.find((n) => n.name === "w1").id), []);
+});
+
+test("Pow nodes read as x² / x³ on the graph", () => {
+  const jac = fixture("seed_4_jacobian");
+  const pows = jac.nodes.filter((n) => n.op === "PowBackward0").map((n) => powSymbol(jac, n));
+  assert.deepEqual(pows, ["x²", "x³"]);
 });
