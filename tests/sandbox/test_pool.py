@@ -136,7 +136,7 @@ def test_zygote_kills_a_child_the_pool_forgot() -> None:
         t0 = time.monotonic()
         report = sp.call(forgotten())
         assert os.WIFSIGNALED(report["status"]) and os.WTERMSIG(report["status"]) == 9
-        assert 3.5 < time.monotonic() - t0 < 8
+        assert 3.5 < time.monotonic() - t0 < 15  # killed at 4 s (timeout 1 + grace 1 + 2)
         assert_normal(sp)
     finally:
         sp.close()
