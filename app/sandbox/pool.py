@@ -278,7 +278,9 @@ class SandboxPool:
         except OSError:
             pass
         src = os.memfd_create("gradwalk-source", os.MFD_CLOEXEC)
-        os.write(src, source.encode("utf-8", "surrogatepass"))
+        body = memoryview(source.encode("utf-8", "surrogatepass"))
+        while body:
+            body = body[os.write(src, body):]
         started = z.started[rid] = loop.create_future()
         exited = z.exited[rid] = loop.create_future()
         deadline = loop.time() + self._limits.timeout_s + KILL_GRACE_S
