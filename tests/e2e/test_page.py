@@ -233,3 +233,16 @@ def test_reduced_motion_keeps_the_meaning(watched) -> None:  # type: ignore[no-u
     assert pulse.evaluate("(e) => getComputedStyle(e).animationName") == "none"
     assert page.locator(".edge-label").count() >= 1, "the gradient on the edge is still shown as text"
     watched.shot("reduced-motion")
+
+
+def test_language_from_accept_language(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-mode]")
+        assert page.text_content("#run") == "运行"
+        assert page.get_attribute("html", "lang") == "zh-Hans"
+        assert "标量" in page.inner_text("#examples") or "雅可比" in page.inner_text("#examples")
+    finally:
+        context.close()
