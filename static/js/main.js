@@ -135,6 +135,7 @@ async function load(trace, { step = 0, autoplay = false, t0 = performance.now() 
   } else graph.fit();
   fillJump(trace);
   inspector?.clear();
+  autoSpeed(timeline(trace).length);
   player.load(trace, step);
   await afterPaint();
   if (state.trace !== trace) return;
@@ -142,6 +143,17 @@ async function load(trace, { step = 0, autoplay = false, t0 = performance.now() 
   window.gradwalk.ready = true;
   document.body.dataset.ready = "true";
   if (autoplay) player.play();
+}
+
+// Until the student picks a speed, a whole run plays in about half a minute (at least 2 steps/s).
+function autoSpeed(steps) {
+  if (state.speedChosen) return;
+  const sel = $("speed");
+  const want = steps / 30;
+  const options = [...sel.options].map((o) => Number(o.value)).sort((a, b) => a - b);
+  const pick = options.find((v) => v >= want) ?? options[options.length - 1];
+  sel.value = String(Math.max(2, pick));
+  player.setSpeed(sel.value);
 }
 
 function fillJump(trace) {
@@ -217,7 +229,10 @@ function bindControls() {
   $("first").addEventListener("click", () => (player.pause(), player.seek(0)));
   $("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
   $("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
-  $("speed").addEventListener("change", (e) => player.setSpeed(e.target.value));
+  $("speed").addEventListener("change", (e) => {
+    state.speedChosen = true;
+    player.setSpeed(e.target.value);
+  });
   player.setSpeed($("speed").value);
   $("jump").addEventListener("change", (e) => {
     if (e.target.value !== "") {
@@ -361,6 +376,7 @@ async function start() {
       const params = new URL(location.href).searchParams;
       const speed = Number(params.get("speed"));
       if (speed > 0) {
+        state.speedChosen = true;
         player.setSpeed(speed);
         const sel = $("speed");
         if (![...sel.options].some((o) => Number(o.value) === speed)) sel.add(new Option(`${speed}×`, String(speed)));
