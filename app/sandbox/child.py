@@ -100,9 +100,10 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         # A private scratch dir that vanishes with the child (own mount namespace, own size-capped tmpfs),
         # and System V IPC objects that vanish with it too, instead of outliving it in the zygote's.
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC)
+        owner = uid if p.get("unprivileged_uid") else os.getuid()  # without root, only our own id is mapped
         linux.mount(
             "tmpfs", SCRATCH_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
-            f"size={jail.limits.scratch_mb}m,nr_inodes=4096,mode=0700,uid={uid},gid={uid}",
+            f"size={jail.limits.scratch_mb}m,nr_inodes=4096,mode=0700,uid={owner},gid={owner}",
         )
     try:
         with open("/proc/self/oom_score_adj", "w") as f:  # under memory pressure, children go first
@@ -124,10 +125,9 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)  # drops every capability, and makes the child non-dumpable
-    else:  # not root: uid 0 of the zygote's user namespace, so shed its capabilities by hand
+    else:  # not root: perhaps uid 0 of the zygote's user namespace, so shed any capabilities by hand
         linux.prctl(linux.PR_SET_DUMPABLE, 0)
-        if p.get("namespaces"):
-            linux.drop_capabilities()
+        linux.drop_capabilities()
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     if p.get("seccomp"):
         linux.install_seccomp(seccomp.build(os.getpid()))

@@ -38,8 +38,8 @@ def _send(ctrl: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None
         os._exit(0)
 
 
-def _write_uid_map() -> None:
-    uid, gid = os.getuid(), os.getgid()
+def _write_uid_map(uid: int, gid: int) -> None:
+    """Map uid and gid 0 of the new user namespace to ours outside (read before unshare: inside they are unmapped)."""
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
@@ -52,8 +52,9 @@ def _enter(errors: dict[str, str]) -> bool:
     """Enter the namespaces (as root, or through a user namespace when not); True on success."""
     try:
         if os.geteuid() != 0:
+            uid, gid = os.getuid(), os.getgid()
             linux.unshare(linux.CLONE_NEWUSER)
-            _write_uid_map()
+            _write_uid_map(uid, gid)
         jail.enter_namespaces()
         return True
     except OSError as e:

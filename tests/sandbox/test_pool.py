@@ -140,3 +140,49 @@ def test_zygote_kills_a_child_the_pool_forgot() -> None:
         assert_normal(sp)
     finally:
         sp.close()
+
+
+WITHOUT_ROOT = """\
+import asyncio, json, os
+from app.config import Settings
+from app.sandbox import SandboxPool
+
+async def main():
+    pool = SandboxPool(Settings(sandbox_mode="dev", max_concurrent_runs=1, timeout_s=2.0))
+    await pool.start()
+    try:
+        t = await pool.run(NORMAL)
+        caps = await pool.run("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+        print(json.dumps({"euid": os.geteuid(), "protections": pool.protections(), "status": t.status,
+                          "stdout": t.stdout, "caps": caps.stdout.strip()}))
+    finally:
+        await pool.close()
+
+asyncio.run(main())
+"""
+
+
+def test_without_root_in_a_user_namespace() -> None:
+    """A developer's laptop: not root, but user namespaces; every layer but per-child uids holds."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    from app.sandbox.policy import PROJECT_ROOT
+
+    require_root()  # to map a non-root uid onto ourselves, so that the venv under /root stays readable
+    if shutil.which("unshare") is None:
+        pytest.fail("util-linux's unshare is missing") if IN_CI else pytest.skip("no unshare(1)")
+    out = subprocess.run(
+        ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c",
+         f"NORMAL = {NORMAL!r}\n" + WITHOUT_ROOT],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["euid"] == 1000
+    assert report["status"] == "ok" and report["stdout"] == "tensor([2., 4., 6.])\n"
+    assert report["caps"] == "0000000000000000"  # uid 0 of the zygote's user namespace, without capabilities
+    missing = sorted(k for k, ok in report["protections"].items() if not ok)
+    assert missing == ["cgroup", "unprivileged_uid"]
