@@ -16,9 +16,10 @@ and process count of the whole subtree where the host allows it.
 
 What it does not. A program can replace its own trace with any valid `Trace` of its own source
 (it owns the result pipe): that changes nothing for anyone else. It shares CPU caches and the
-kernel with the service: kernel bugs and side channels are out of scope. Without root (or user
-namespaces) the layers that need them are missing; `protections()` says which, and
-`sandbox_mode="strict"` refuses to start without all of `policy.REQUIRED`.
+kernel with the service: kernel bugs and side channels are out of scope. Without root, user
+namespaces give every layer but per-child uids (children then share the service's uid, without
+capabilities); without those either, the namespace layers are missing. `protections()` says
+which, and `sandbox_mode="strict"` refuses to start without all of `policy.REQUIRED`.
 
 Contract for the web service: `SandboxPool(settings)`, `await start()`, `await run(source) ->
 Trace` (never raises for anything a program does; raises `QueueFull` when saturated),
