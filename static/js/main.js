@@ -176,6 +176,7 @@ async function run() {
   if (!editor) return;
   if (state.abort) state.abort.abort();
   const source = editor.getSource();
+  const fromButton = document.activeElement === $("run") || document.activeElement === document.body;
   const abort = new AbortController();
   state.abort = abort;
   const id = ++state.runId;
@@ -201,6 +202,8 @@ async function run() {
       return;
     }
     const t0 = performance.now();
+    // Started with the button: hand the keys to the player (Space would otherwise run it again).
+    if (fromButton) $("graph").focus({ preventScroll: true });
     await load(body, { autoplay: true, t0 });
   } catch (err) {
     if (id !== state.runId) return;

@@ -176,8 +176,11 @@ def test_hostile_content_is_text(watched, server) -> None:  # type: ignore[no-un
 
 def test_keyboard_only_and_url_step(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
-    run_program(page, example="seed_3_scalar_backward")
-    page.focus("#graph")
+    page.select_option("#examples", "seed_3_scalar_backward")
+    page.focus("#run")
+    page.keyboard.press("Enter")  # Run, from the keyboard
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert page.evaluate("document.activeElement.id") == "graph", "the player has the keys after a run"
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
@@ -185,6 +188,7 @@ def test_keyboard_only_and_url_step(watched) -> None:  # type: ignore[no-untyped
     page.keyboard.press("Space")
     assert page.get_attribute("#play", "aria-pressed") == "true"
     page.keyboard.press("Space")
+    assert page.get_attribute("#play", "aria-pressed") == "false"
     # Tab reaches graph nodes; Enter opens one in the inspector.
     page.focus("[data-node-id]")
     page.keyboard.press("Enter")
