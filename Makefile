@@ -6,10 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the app and its tests use: the sandbox (bubblewrap), teacher exports (graphviz),
+# Debian packages the app and its tests use: teacher exports (graphviz),
 # browser tests (chromium, CJK fonts), the scale-out storage tests (postgresql).
-APT_PACKAGES := bubblewrap graphviz chromium fonts-noto-cjk postgresql
-APT_COMMANDS := /usr/bin/bwrap /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+APT_PACKAGES := graphviz chromium fonts-noto-cjk postgresql
+APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
 .PHONY: setup system python frontend run test test-py test-js bench schema clean
 
