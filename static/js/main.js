@@ -99,7 +99,8 @@ function showFrame(f) {
   const jump = $("jump");
   const starts = passStarts(state.trace);
   const idx = f.pass ? starts.findIndex((p) => p.pass === f.pass.index) : -1;
-  jump.value = idx >= 0 ? String(starts[idx].step) : "";
+  const firstNode = timeline(state.trace).findIndex((e) => e.type === "node");
+  jump.value = idx >= 0 ? String(starts[idx].step) : f.phase === "forward" && firstNode >= 0 ? String(firstNode) : "";
 }
 
 function showState(p) {
