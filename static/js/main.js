@@ -124,7 +124,11 @@ async function load(trace, { step = 0, autoplay = false, t0 = performance.now() 
   state.trace = trace;
   state.lastSource = trace.source;
   $("graph-empty").hidden = trace.nodes.length > 0;
-  if (!trace.nodes.length) $("graph-empty").textContent = t(trace.status === "ok" ? "graph.none" : "graph.error");
+  if (!trace.nodes.length) {
+    const key = trace.status === "ok" ? "graph.none" : "graph.error";
+    $("graph-empty").dataset.i18n = key; // so that a language switch keeps this message
+    $("graph-empty").textContent = t(key);
+  }
   const keepView = sameProgram ? { ...graph.view, moved: graph.userMoved } : null;
   const L = await layoutAsync(trace, { direction: state.direction });
   if (state.trace !== trace) return; // a newer run replaced it
