@@ -84,6 +84,9 @@ def test_chain_gradients_in_the_inspector(watched) -> None:  # type: ignore[no-u
     # l3 = l2 * w2: the local derivative with the numbers, rendered by KaTeX.
     page.click(f"[data-node-id='{node_id(page, 'l3')}']")
     assert page.locator("#inspector .formula .katex").count() >= 2
+    tex = " ".join(page.locator("#inspector .formula annotation").all_text_contents())
+    assert "\\frac{\\partial \\mathrm{l3}}{\\partial \\mathrm{w2}} = \\mathrm{l2} = 6" in tex  # ∂l3/∂w2 = l2 = 6
+    assert "\\sum_{5} 0.2 \\times 6 = 6" in tex  # w2's gradient: 0.2 × 6 summed over 5 = 6
     assert "None" in page.text_content("#inspector")  # l3.grad: not a leaf
     watched.shot("inspector")
     assert "tensor(3.) tensor(6.)" in page.text_content("#output")
