@@ -267,3 +267,9 @@ def test_exits_end_the_program_not_the_tracer(tail: str, status: str) -> None:
     trace = run(f"import sys, torch\nx = torch.ones(1, requires_grad=True)\nprint('before')\n{tail}\nprint('after')\n")
     assert (trace.status, trace.stdout) == (status, "before\n")
     assert [n.name for n in trace.nodes] == ["x"]
+
+
+def test_refused_allocation_is_a_memory_status() -> None:
+    trace = run("import torch\nx = torch.ones(2, requires_grad=True)\nbig = torch.zeros(10**13)\n")
+    assert trace.status == "memory" and trace.error.line == 3 and trace.error.hint_id == "out_of_memory"
+    assert [n.name for n in trace.nodes] == ["x"]

@@ -39,6 +39,10 @@ HINTS: dict[str, tuple[str, str]] = {
         "Only leaf tensors (made by you with requires_grad=True) keep .grad; autograd frees the "
         "gradients of intermediate results. Call .retain_grad() on it before backward() to keep it.",
     ),
+    "out_of_memory": (
+        "can't allocate memory",
+        "The program asked for more memory than a run may use: make the tensors smaller.",
+    ),
     "grad_dtype": (
         "only real floating point outputs",
         "Gradients exist only for floating-point results: make the tensors float.",

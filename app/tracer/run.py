@@ -141,7 +141,9 @@ class _Tracer:
         except MemoryError as e:
             self._fail(e, _program_line(e), status="memory")
         except BaseException as e:  # KeyboardInterrupt, GeneratorExit...: still the program's own doing
-            self._fail(e, _program_line(e))
+            # torch's allocator reports a refused allocation as a RuntimeError, not MemoryError
+            out_of_memory = isinstance(e, RuntimeError) and "can't allocate memory" in str(e)
+            self._fail(e, _program_line(e), status="memory" if out_of_memory else "error")
         finally:
             sys.stdout, sys.stderr, warnings.showwarning = saved
         return self._finish()
