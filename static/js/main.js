@@ -46,12 +46,23 @@ window.gradwalk = {
   },
 };
 
+// The student's choice of direction, if they made one (else each graph gets the one that fits best).
 function storedDirection() {
   try {
-    return localStorage.getItem("gradwalk.direction") === "LR" ? "LR" : "TB";
+    const d = localStorage.getItem("gradwalk.direction");
+    return d === "LR" || d === "TB" ? d : null;
   } catch {
-    return "TB";
+    return null;
   }
+}
+
+/** Top-to-bottom unless left-to-right shows this graph bigger in this pane (wide embeds, long chains). */
+async function layoutFor(trace) {
+  if (state.direction || trace.nodes.length > 1000) return layoutAsync(trace, { direction: state.direction || "TB" });
+  const [tb, lr] = await Promise.all([layoutAsync(trace, { direction: "TB" }), layoutAsync(trace, { direction: "LR" })]);
+  const r = $("graph").getBoundingClientRect();
+  const scale = (L) => Math.min(r.width / L.width, r.height / L.height);
+  return scale(lr) > scale(tb) * 1.15 ? lr : tb;
 }
 
 // --- graph, inspector, player ------------------------------------------------------------------
@@ -130,7 +141,7 @@ async function load(trace, { step = 0, autoplay = false, t0 = performance.now() 
     $("graph-empty").textContent = t(key);
   }
   const keepView = sameProgram ? { ...graph.view, moved: graph.userMoved } : null;
-  const L = await layoutAsync(trace, { direction: state.direction });
+  const L = await layoutFor(trace);
   if (state.trace !== trace) return; // a newer run replaced it
   graph.draw(trace, L);
   if (keepView) {
@@ -252,7 +263,7 @@ function bindControls() {
   $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
   $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
   $("direction").addEventListener("click", async () => {
-    state.direction = state.direction === "TB" ? "LR" : "TB";
+    state.direction = (graph.layout?.direction ?? "TB") === "TB" ? "LR" : "TB";
     try {
       localStorage.setItem("gradwalk.direction", state.direction);
     } catch {
