@@ -58,6 +58,7 @@ schema: python
 bench: setup
 	$(BIN)/python scripts/bench_trace.py
 	$(BIN)/python scripts/bench_page.py
+	$(BIN)/python scripts/bench_sandbox.py
 	$(BIN)/python scripts/bench_api.py
 
 clean:
