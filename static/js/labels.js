@@ -7,7 +7,7 @@ const OPS = {
   Add: "+", Sub: "−", Rsub: "−", Mul: "×", Div: "÷", Neg: "−x", Pow: "xⁿ", PowTensorTensor: "xʸ",
   Sum: "sum", Mean: "mean", Exp: "exp", Log: "log", Tanh: "tanh", Sigmoid: "σ", Relu: "ReLU",
   Mm: "@", Mv: "@", Bmm: "@", MatMul: "@", Addmm: "x@Wᵀ+b", Dot: "·", Select: "[i]", Slice: "[:]",
-  Index: "[ ]", CopySlices: "[ ]=", Copy: "copy", T: "ᵀ", Transpose: "ᵀ", Permute: "permute",
+  Index: "[ ]", CopySlices: "[i] ←", Copy: "copy", T: "ᵀ", Transpose: "ᵀ", Permute: "permute",
   View: "view", Reshape: "reshape", UnsafeView: "view", Expand: "expand", Squeeze: "squeeze",
   Unsqueeze: "unsqueeze", Clone: "clone", Cat: "cat", Stack: "stack", Sqrt: "√", Abs: "|x|",
   Max: "max", Min: "min", Maximum: "max", Minimum: "min", Softmax: "softmax", LogSoftmax: "log softmax",

@@ -44,5 +44,5 @@ test("the chain's captions tell the story", () => {
   const w2 = trace.nodes.find((n) => n.name === "w2").id;
   const at = timeline(trace).findIndex((e) => e.type === "step" && e.node === w2);
   assert.equal(describe(trace, frame(trace, at)), "AccumulateGrad: w2.grad += 6");
-  assert.equal(describe(trace, frame(trace, 0)), "Press ▶ (or Space) to run the program step by step.");
+  assert.equal(describe(trace, frame(trace, 0)), "Press ▶ (or Space) to play the program; ← and → go one step at a time.");
 });
