@@ -273,3 +273,9 @@ def test_refused_allocation_is_a_memory_status() -> None:
     trace = run("import torch\nx = torch.ones(2, requires_grad=True)\nbig = torch.zeros(10**13)\n")
     assert trace.status == "memory" and trace.error.line == 3 and trace.error.hint_id == "out_of_memory"
     assert [n.name for n in trace.nodes] == ["x"]
+
+
+def test_lone_surrogates_are_shown_escaped() -> None:
+    trace = run('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
+    assert trace.stdout == "a\\ud800b\n" and trace.error.message == "\\udcff"
+    trace.model_dump_json().encode("utf-8")

@@ -188,6 +188,16 @@ def _program_line(e: BaseException) -> int | None:
     return line
 
 
+def _utf8(v: Any) -> Any:
+    if isinstance(v, str):
+        return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(v, list):
+        return [_utf8(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _utf8(x) for k, x in v.items()}
+    return v
+
+
 def run_json(source: str, limits: TraceLimits | None = None) -> str:
     """Run `source` with tracing and return the trace as strict JSON; never raises for anything the program does."""
     # The recorded graph is many small long-lived objects: cyclic collections would walk all of
@@ -196,7 +206,12 @@ def run_json(source: str, limits: TraceLimits | None = None) -> str:
     gc.disable()
     try:
         doc_ = _Tracer(source, limits or TraceLimits()).run()
-        return json.dumps(doc_, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = json.dumps(doc_, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # print("\ud800"): a lone surrogate has no UTF-8; show it escaped
+            text = json.dumps(_utf8(doc_), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text
     finally:
         if was_enabled:
             gc.enable()
