@@ -1,4 +1,4 @@
-"""The `gradwalk` command: trace programs from the shell, serve the web app (and, later, export)."""
+"""The `gradwalk` command: trace programs from the shell, serve the web app, export graphs for slides."""
 
 from __future__ import annotations
 
@@ -58,6 +58,36 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def export(args: argparse.Namespace) -> int:
+    """Run one program in the sandbox and write its graph as SVG, PNG or a self-contained HTML file."""
+    import time
+
+    from app import export as exporter
+    from app.config import Settings
+    from app.sandbox import run_once
+
+    t0 = time.monotonic()
+    trace = run_once(_read(args.file), Settings())
+    t1 = time.monotonic()
+    if trace.status != "ok":
+        print(f"gradwalk export: the program did not finish ({trace.status}); exporting what it built", file=sys.stderr)
+    try:
+        if args.format == "html":
+            data: bytes = exporter.html(trace, args.step, args.lang, args.direction).encode("utf-8")
+        elif args.format == "svg":
+            data = exporter.svg(trace, args.step, args.lang, args.direction).encode("utf-8")
+        else:
+            data = exporter.png(trace, args.step, args.lang, args.direction)
+    except exporter.ExportError as e:
+        print(f"gradwalk export: {e}", file=sys.stderr)
+        return 2
+    out = args.output or f"{args.file.rsplit('.', 1)[0] if args.file != '-' else 'graph'}.{args.format}"
+    with open(out, "wb") as f:
+        f.write(data)
+    print(f"{out}: {len(data):,} bytes (sandbox {t1 - t0:.1f} s, render {time.monotonic() - t1:.1f} s)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradwalk", description="Watch PyTorch autograd run.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -69,6 +99,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own sandbox pool (default: 1)")
     p.set_defaults(func=serve)
+    p = commands.add_parser("export", help="write a program's graph as SVG, PNG (2x) or a self-contained HTML player")
+    p.add_argument("file", metavar="FILE.py", help="program file; - reads stdin")
+    p.add_argument("--format", choices=["svg", "png", "html"], default="svg", help="output format (default: svg)")
+    p.add_argument("--step", type=int, default=None, help="step to show (default: the last; negative counts from the end)")
+    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.<format>)")
+    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the captions and controls (default: en)")
+    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="layout direction (default: TB, top to bottom)")
+    p.set_defaults(func=export)
     return parser
 
 

@@ -19,6 +19,17 @@ await build({
   legalComments: "linked",
 });
 
+// The exported page (app/export.py) inlines this bundle of static/js/standalone.js as a classic script.
+await build({
+  entryPoints: [join(here, "..", "static", "js", "standalone.js")],
+  bundle: true,
+  format: "iife",
+  minify: true,
+  target: "es2020",
+  outfile: join(dist, "standalone.js"),
+  legalComments: "none",
+});
+
 // KaTeX: keep only the woff2 fonts (every browser we support reads them) so nothing else is fetched.
 const katexDist = join(here, "node_modules", "katex", "dist");
 for (const f of readdirSync(join(katexDist, "fonts"))) {
@@ -29,4 +40,4 @@ const css = readFileSync(join(katexDist, "katex.min.css"), "utf8").replace(
   'src:url($1) format("woff2")',
 );
 writeFileSync(join(dist, "katex.css"), css);
-console.log("static/dist: vendor.js, katex.css, fonts/*.woff2");
+console.log("static/dist: vendor.js, standalone.js, katex.css, fonts/*.woff2");

@@ -1,0 +1,145 @@
+"""Teacher exports of a trace: one self-contained HTML file, and SVG / PNG of one step.
+
+All three come from the page's own code. The HTML inlines static/dist/standalone.js (the page's
+layout, render, timeline, player and caption modules, bundled at set-up time by `make frontend`),
+static/css/app.css and the trace. SVG and PNG open that same file in headless Chromium, go to the
+step, and serialize (or screenshot) the graph it draws: no second renderer that could drift from
+the page. Never imports torch; the trace comes from the sandbox (app.sandbox.run_once).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.models import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "static"
+BUNDLE = STATIC_DIR / "dist" / "standalone.js"
+STYLESHEETS = [STATIC_DIR / "css" / "app.css", STATIC_DIR / "css" / "standalone.css"]
+CHROMIUM = os.environ.get("GRADWALK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORT = {"width": 1280, "height": 800}
+PNG_SCALE = 2  # device pixels per CSS pixel: sharp on projectors and in slide software
+LOAD_TIMEOUT_MS = 60_000
+
+
+class ExportError(Exception):
+    """The export could not be made (a missing bundle or browser, or a step out of range)."""
+
+
+def _json_in_html(value: Any) -> str:
+    # As Jinja's tojson: nothing in the data can close the <script> element that carries it.
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
+
+
+def _csp_hash(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> str:
+    """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
+    if not BUNDLE.exists():
+        raise ExportError(f"missing {BUNDLE.relative_to(ROOT)}: run `make frontend` first")
+    script = BUNDLE.read_text(encoding="utf-8")
+    if "</script" in script.lower():
+        raise ExportError("the bundle contains </script and cannot be inlined")
+    style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
+    options = {"step": step, "lang": "zh" if lang == "zh" else "en", "direction": direction}
+    # Inline script and style are allowed by hash only; nothing may be fetched (no network, no file).
+    csp = (
+        f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    return (
+        "<!doctype html>\n"
+        f'<html lang="{"zh-Hans" if options["lang"] == "zh" else "en"}">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{csp}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        '<meta name="color-scheme" content="light">\n'
+        '<meta name="generator" content="gradwalk export">\n'
+        "<title>gradwalk</title>\n"
+        '<link rel="icon" href="data:,">\n'
+        f"<style>{style}</style>\n</head>\n<body class=\"embed standalone\">\n"
+        f'<script type="application/json" id="trace">{_json_in_html(json.loads(trace.model_dump_json()))}</script>\n'
+        f'<script type="application/json" id="options">{_json_in_html(options)}</script>\n'
+        f"<script>{script}</script>\n</body>\n</html>\n"
+    )
+
+
+@contextmanager
+def _browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as e:
+        raise ExportError("SVG and PNG exports need Playwright (pip install playwright)") from e
+    if not Path(CHROMIUM).exists():
+        raise ExportError(f"SVG and PNG exports need Chromium at {CHROMIUM} (Debian package chromium; or set GRADWALK_CHROMIUM)")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def _offline_page(browser: Any, url: str, scale: int = 1) -> Any:
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=scale, offline=True, service_workers="block")
+    # Only the file itself is read: any other request (network or file) is refused.
+    context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+    page = context.new_page()
+    page.goto(url)
+    return page
+
+
+def _svg_in(browser: Any, document: str, step: int | None) -> str:
+    with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
+        path = Path(tmp) / "graph.html"
+        path.write_text(document, encoding="utf-8")
+        page = _offline_page(browser, path.as_uri())
+        try:
+            page.wait_for_function("document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
+            if page.evaluate("document.body.dataset.ready") != "true":
+                raise ExportError("the exported page failed: " + page.evaluate("document.body.textContent"))
+            try:
+                return str(page.evaluate("(n) => window.gradwalk.svg(n)", step))
+            except Exception as e:  # the page's RangeError, as Playwright's Error
+                raise ExportError(str(e).split("\n")[0].removeprefix("Error: ").removeprefix("RangeError: ")) from e
+        finally:
+            page.context.close()
+
+
+def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> str:
+    """The graph at `step` as an SVG document, exactly as the page paints it (text as text)."""
+    with _browser() as browser:
+        return _svg_in(browser, html(trace, step, lang, direction), step)
+
+
+def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> bytes:
+    """The SVG export rendered by the same Chromium at device scale factor 2."""
+    with _browser() as browser:
+        image = _svg_in(browser, html(trace, step, lang, direction), step)
+        with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
+            path = Path(tmp) / "graph.svg"
+            path.write_text(image, encoding="utf-8")
+            page = _offline_page(browser, path.as_uri(), scale=PNG_SCALE)
+            try:
+                return bytes(page.locator("svg").first.screenshot(type="png"))
+            finally:
+                page.context.close()

@@ -1,0 +1,253 @@
+// The exported page (app/export.py): one trace, played offline from a single HTML file. It wires the
+// page's own modules (layout, render, timeline, player, caption, i18n) to a minimal chrome: graph,
+// caption and controls. No worker, no fetch, no URL state: everything is in the file.
+// Bundled by esbuild into static/dist/standalone.js (an IIFE, so it can be inlined as a classic script).
+
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { describe } from "./caption.js";
+import { layout } from "./layout.js";
+import { Player, afterPaint } from "./player.js";
+import { GraphView } from "./render.js";
+import { timeline } from "./timeline.js";
+
+// The exported file keeps no state in the URL (file:// history, shared copies of the file).
+class StandalonePlayer extends Player {
+  _syncUrl() {}
+}
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const readJSON = (id) => JSON.parse(document.getElementById(id).textContent);
+
+/** Python's indexing: null is the last step, -1 the last, -2 the one before; out of range throws. */
+export function resolveStep(n, total) {
+  if (n === null || n === undefined) return total - 1;
+  const s = n < 0 ? total + n : n;
+  if (!Number.isInteger(s) || s < 0 || s >= total) throw new RangeError(`step ${n} is out of range: the trace has ${total} steps (0 to ${total - 1})`);
+  return s;
+}
+
+function icon(d) {
+  return `<svg viewBox="0 0 16 16" aria-hidden="true"><path d="${d}"/></svg>`;
+}
+
+/** The chrome, built once; every string goes in through t() and textContent/attributes. */
+function chrome() {
+  const pane = document.createElement("main");
+  pane.className = "graph-pane standalone";
+  pane.innerHTML = `
+    <div class="graph-toolbar">
+      <span id="pass-label" class="pass-label" aria-live="polite"></span>
+      <span class="toolbar-spacer"></span>
+      <button type="button" id="zoom-out" class="icon">−</button>
+      <button type="button" id="zoom-in" class="icon">+</button>
+      <button type="button" id="fit"></button>
+    </div>
+    <div id="graph" class="graph" tabindex="0"></div>
+    <p id="caption" class="caption" aria-live="polite"></p>
+    <div class="controls" role="group">
+      <button type="button" id="first" class="icon">${icon("M1 2h2v12H1zM9 2v12L3 8zM15 2v12L9 8z")}</button>
+      <button type="button" id="back" class="icon">${icon("M2 2h2v12H2zM13 2v12L5 8z")}</button>
+      <button type="button" id="play" class="icon play">${icon("M4 2v12l10-6z").replace("<svg", '<svg class="i-play"')}${icon("M3 2h4v12H3zM9 2h4v12H9z").replace("<svg", '<svg class="i-pause" hidden')}</button>
+      <button type="button" id="forward" class="icon">${icon("M3 2v12l8-6zM12 2h2v12h-2z")}</button>
+      <button type="button" id="last" class="icon">${icon("M1 2v12l6-6zM7 2v12l6-6zM13 2h2v12h-2z")}</button>
+      <input type="range" id="scrubber" min="0" max="0" value="0" step="1">
+      <output id="step-label" class="step-label" for="scrubber">0 / 0</output>
+      <label class="inline"><span id="speed-label"></span>
+        <select id="speed">
+          <option value="1">1×</option><option value="2">2×</option><option value="4">4×</option>
+          <option value="8">8×</option><option value="30">30×</option><option value="120">120×</option>
+        </select>
+      </label>
+    </div>`;
+  document.body.appendChild(pane);
+  const $ = (id) => document.getElementById(id);
+  const aria = { "zoom-out": "graph.zoomOut", "zoom-in": "graph.zoomIn", graph: "graph.region", first: "player.first", back: "player.back", play: "player.play", forward: "player.forward", last: "player.last", scrubber: "player.scrubber" };
+  for (const [id, key] of Object.entries(aria)) $(id).setAttribute("aria-label", t(key));
+  pane.querySelector(".controls").setAttribute("aria-label", t("player.controls"));
+  $("fit").textContent = t("graph.fit");
+  $("speed-label").textContent = t("player.speed");
+  return $;
+}
+
+async function start() {
+  const trace = readJSON("trace");
+  const options = readJSON("options");
+  i18n.setLang(options.lang || "en");
+  document.documentElement.lang = i18n.lang() === "zh" ? "zh-Hans" : "en";
+  const $ = chrome();
+  const graph = new GraphView($("graph"));
+  const total = timeline(trace).length;
+
+  const player = new StandalonePlayer({
+    onFrame(f) {
+      document.body.dataset.step = String(f.step);
+      graph.paint(f);
+      $("caption").textContent = describe(trace, f);
+      $("scrubber").max = String(f.total - 1);
+      $("scrubber").value = String(f.step);
+      $("scrubber").setAttribute("aria-valuetext", t("player.step", { n: f.step, total: f.total - 1 }));
+      $("step-label").textContent = `${f.step} / ${f.total - 1}`;
+      const pl = $("pass-label");
+      pl.textContent = f.pass ? t("player.passN", { n: f.pass.number, of: f.pass.of }) : f.phase === "forward" ? t("player.forwardPass") : "";
+      pl.className = f.pass ? "pass-label" : "pass-label forward";
+    },
+    onState(p) {
+      const b = $("play");
+      b.querySelector(".i-play").toggleAttribute("hidden", p.playing);
+      b.querySelector(".i-pause").toggleAttribute("hidden", !p.playing);
+      b.setAttribute("aria-pressed", String(p.playing));
+      b.setAttribute("aria-label", t(p.playing ? "player.pause" : "player.play"));
+    },
+  });
+
+  $("play").addEventListener("click", () => player.toggle());
+  $("back").addEventListener("click", () => player.stepBy(-1));
+  $("forward").addEventListener("click", () => player.stepBy(1));
+  $("first").addEventListener("click", () => (player.pause(), player.seek(0)));
+  $("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
+  $("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
+  $("speed").addEventListener("change", (e) => player.setSpeed(e.target.value));
+  $("fit").addEventListener("click", () => graph.fit());
+  $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
+  $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
+  document.addEventListener("keydown", (e) => {
+    if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+    const tag = e.target.tagName;
+    if (tag === "INPUT" || tag === "SELECT" || (tag === "BUTTON" && (e.key === " " || e.key === "Enter"))) return;
+    const keys = {
+      ArrowRight: () => player.stepBy(1),
+      ArrowLeft: () => player.stepBy(-1),
+      PageDown: () => player.stepBy(1),
+      PageUp: () => player.stepBy(-1),
+      " ": () => player.toggle(),
+      Home: () => (player.pause(), player.seek(0)),
+      End: () => (player.pause(), player.seek(Infinity)),
+    };
+    if (keys[e.key]) {
+      e.preventDefault();
+      keys[e.key]();
+    }
+  });
+
+  // As on the page: a whole run plays in about half a minute, at least 2 steps/s.
+  const speeds = [...$("speed").options].map((o) => Number(o.value));
+  $("speed").value = String(Math.max(2, speeds.find((v) => v >= total / 30) ?? speeds[speeds.length - 1]));
+  player.setSpeed($("speed").value);
+
+  const L = layout(trace, { direction: options.direction === "LR" ? "LR" : "TB" });
+  graph.draw(trace, L);
+  graph.fit();
+  player.load(trace, Math.max(0, Math.min(total - 1, options.step === null ? total - 1 : options.step < 0 ? total + options.step : options.step)));
+  await afterPaint();
+
+  window.gradwalk = {
+    ready: true,
+    total,
+    get step() {
+      return player.step;
+    },
+    seek: (n) => (player.pause(), player.seek(n)),
+    /** The graph at step n (null: the last; negative: from the end) as a standalone SVG document. */
+    async svg(n = null) {
+      player.pause();
+      player.seek(resolveStep(n, total));
+      await afterPaint();
+      return serialize(graph);
+    },
+  };
+  document.body.dataset.ready = "true";
+}
+
+// --- SVG export -------------------------------------------------------------------------------------
+
+const INHERITED = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-dasharray", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "font-family", "font-size", "font-style", "font-weight", "text-anchor"];
+const OWN = { opacity: "1" };
+const MARGIN = 12; // px around the layout
+
+/**
+ * The graph as it is painted now, as one SVG document: every box and edge (a virtual graph's too),
+ * the styles it needs inlined from the computed style (so no stylesheet is needed), in layout order,
+ * without the view's pan and zoom. Deterministic: the same trace and step give the same bytes.
+ */
+function serialize(graph) {
+  const saved = { ...graph.view };
+  const moved = graph.userMoved;
+  document.body.classList.add("exporting");
+  // Zoomed far out, the culling window covers everything: every box and edge is in the DOM.
+  graph.view = { x: 0, y: 0, k: 1e-4 };
+  graph._apply();
+  graph.svg.classList.remove("lod");
+  try {
+    const live = graph.svg;
+    const { width, height } = graph.layout;
+    const out = document.createElementNS(SVGNS, "svg");
+    const w = Math.ceil(width) + 2 * MARGIN;
+    const h = Math.ceil(height) + 2 * MARGIN;
+    out.setAttribute("xmlns", SVGNS);
+    out.setAttribute("width", String(w));
+    out.setAttribute("height", String(h));
+    out.setAttribute("viewBox", `${-MARGIN} ${-MARGIN} ${w} ${h}`);
+    out.setAttribute("role", "img");
+    out.setAttribute("aria-label", live.getAttribute("aria-label") || "autograd graph");
+    const rootStyle = getComputedStyle(live);
+    out.setAttribute("style", INHERITED.map((p) => `${p}: ${rootStyle.getPropertyValue(p)}`).join("; "));
+    const bg = document.createElementNS(SVGNS, "rect");
+    for (const [k, v] of Object.entries({ x: -MARGIN, y: -MARGIN, width: w, height: h, fill: "#fbfcfd" })) bg.setAttribute(k, String(v));
+    out.appendChild(bg);
+    const layer = (cls, els) => {
+      const g = styled(live.querySelector(`:scope > .${cls}`), rootStyle, false);
+      for (const e of els) if (e) appendStyled(g, e, getComputedStyle(live.querySelector(`:scope > .${cls}`)));
+      out.appendChild(g);
+    };
+    appendStyled(out, live.querySelector(":scope > defs"), rootStyle);
+    layer("edges", graph.edgeEls.map((x) => x.el));
+    layer("nodes", graph.items.map((it) => it.g));
+    layer("edge-labels", [...graph.labelLayer.children]);
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n";
+  } finally {
+    document.body.classList.remove("exporting");
+    graph.view = saved;
+    graph.userMoved = moved;
+    graph._apply();
+  }
+}
+
+/** A shallow copy of a live element with its computed style as a style attribute (only what differs from its parent). */
+function styled(el, parentStyle, withStyle = true) {
+  const copy = document.createElementNS(SVGNS, el.localName);
+  for (const a of el.attributes) {
+    if (a.name === "style" || a.name === "tabindex" || a.name === "role" || a.name.startsWith("data-")) continue;
+    copy.setAttribute(a.name, a.value);
+  }
+  if (withStyle) {
+    const cs = getComputedStyle(el);
+    const decl = [];
+    for (const p of INHERITED) {
+      const v = cs.getPropertyValue(p);
+      if (v !== parentStyle.getPropertyValue(p)) decl.push(`${p}: ${v}`);
+    }
+    for (const [p, initial] of Object.entries(OWN)) {
+      const v = cs.getPropertyValue(p);
+      if (v !== initial) decl.push(`${p}: ${v}`);
+    }
+    if (decl.length) copy.setAttribute("style", decl.join("; "));
+  }
+  return copy;
+}
+
+function appendStyled(parent, el, parentStyle) {
+  const cs = getComputedStyle(el);
+  if (cs.display === "none" || cs.visibility === "hidden") return;
+  const copy = styled(el, parentStyle);
+  for (const child of el.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE) copy.appendChild(document.createTextNode(child.data));
+    else if (child.nodeType === Node.ELEMENT_NODE) appendStyled(copy, child, cs);
+  }
+  parent.appendChild(copy);
+}
+
+start().catch((err) => {
+  document.body.dataset.ready = "error";
+  document.body.textContent = String(err?.message || err);
+});
