@@ -84,7 +84,10 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
 
 
 @contextmanager
-def _browser() -> Iterator[Any]:
+def _browser(browser: Any = None) -> Iterator[Any]:
+    if browser is not None:  # the caller's (a test's, or a script exporting many figures)
+        yield browser
+        return
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
@@ -114,7 +117,7 @@ def _svg_in(browser: Any, document: str, step: int | None) -> str:
         path.write_text(document, encoding="utf-8")
         page = _offline_page(browser, path.as_uri())
         try:
-            page.wait_for_function("document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
+            page.wait_for_function("() => document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
             if page.evaluate("document.body.dataset.ready") != "true":
                 raise ExportError("the exported page failed: " + page.evaluate("document.body.textContent"))
             try:
@@ -125,15 +128,15 @@ def _svg_in(browser: Any, document: str, step: int | None) -> str:
             page.context.close()
 
 
-def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> str:
+def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB", browser: Any = None) -> str:
     """The graph at `step` as an SVG document, exactly as the page paints it (text as text)."""
-    with _browser() as browser:
+    with _browser(browser) as browser:
         return _svg_in(browser, html(trace, step, lang, direction), step)
 
 
-def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> bytes:
-    """The SVG export rendered by the same Chromium at device scale factor 2."""
-    with _browser() as browser:
+def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB", browser: Any = None) -> bytes:
+    """The SVG export rendered by the same Chromium at device scale factor 2 (Playwright's browser, or a new one)."""
+    with _browser(browser) as browser:
         image = _svg_in(browser, html(trace, step, lang, direction), step)
         with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
             path = Path(tmp) / "graph.svg"

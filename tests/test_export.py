@@ -1,0 +1,207 @@
+"""Teacher exports (app/export.py, `gradwalk export`): the real sandbox, the real bundle, real Chromium.
+
+A missing Chromium, Playwright or front-end bundle skips on a developer machine and fails in CI.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import export
+from app.models import Trace
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "app" / "examples" / "seed_5_chain.py"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+pytestmark = pytest.mark.slow
+
+
+def need(what: str) -> None:
+    """Skip on a developer machine without it; fail in CI, where a skip would hide a hole."""
+    message = f"missing: {what} (`make setup` installs it)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tools() -> None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        need("playwright (pip install -e '.[test]')")
+    if not (Path(export.CHROMIUM).exists() or shutil.which(export.CHROMIUM)):
+        need(f"Chromium at {export.CHROMIUM} (Debian package chromium)")
+    if not export.BUNDLE.exists():
+        need("the front-end bundle static/dist/standalone.js (`make frontend`)")
+
+
+@pytest.fixture(scope="module")
+def trace() -> Trace:
+    from app.sandbox import run_once
+
+    t = run_once(SEED.read_text())
+    assert t.status == "ok"
+    return t
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=export.CHROMIUM, args=export.CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def texts(svg: str) -> list[str]:
+    root = ET.fromstring(svg.encode("utf-8"))
+    assert root.tag == SVG_NS + "svg"
+    return ["".join(t.itertext()) for t in root.iter(SVG_NS + "text")]
+
+
+def node_texts(svg: str) -> dict[str, list[str]]:
+    """Title of each node box -> the lines under it, as drawn."""
+    root = ET.fromstring(svg.encode("utf-8"))
+    out = {}
+    for g in root.iter(SVG_NS + "g"):
+        if "node" in (g.get("class") or "").split():
+            lines = {t.get("class"): "".join(t.itertext()) for t in g.iter(SVG_NS + "text")}
+            out[lines["title"]] = lines
+    return out
+
+
+def test_html_plays_offline_to_the_end(trace: Trace, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "seed.html"
+    path.write_text(export.html(trace, step=0), encoding="utf-8")
+    url = path.as_uri()
+    context = browser.new_context(viewport={"width": 1000, "height": 700}, offline=True)
+    requests: list[str] = []
+    problems: list[str] = []
+    # Networking off, and nothing but the file itself may be read.
+    context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    try:
+        page.goto(url)
+        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
+        total = page.evaluate("window.gradwalk.total")
+        assert page.evaluate("window.gradwalk.step") == 0
+        w1 = page.locator("#graph .node", has=page.locator("text.title", has_text="w1")).first
+        assert w1.locator("text.grad").text_content() == ""
+        page.select_option("#speed", "120")
+        page.click("#play")
+        page.wait_for_function(f"() => document.body.dataset.step === '{total - 1}'", timeout=30_000)
+        assert page.get_attribute("#play", "aria-pressed") == "false"  # stopped at the end
+        assert w1.locator("text.grad").text_content() == "grad 3"
+        assert page.text_content("#step-label") == f"{total - 1} / {total - 1}"
+        page.keyboard.press("Home")
+        assert w1.locator("text.grad").text_content() == ""
+    finally:
+        context.close()
+    assert set(requests) == {url}, requests
+    assert problems == []
+
+
+def test_html_is_one_file_under_a_strict_csp(trace: Trace) -> None:
+    doc = export.html(trace)
+    assert "default-src 'none'" in doc and "unsafe-inline" not in doc
+    for ref in ("src=", "href=\"/", "@import", "url(http"):
+        assert ref not in doc.replace('href="data:,"', ""), ref
+    assert doc.count("</script>") == 3  # the trace, the options, the bundle
+
+
+def test_svg_shows_labels_and_gradients_at_the_step(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    image = export.svg(trace, browser=browser)  # default: the last step
+    nodes = node_texts(image)
+    assert {"x", "w1", "w2", "b", "l1 = ×", "l2 = +", "l3 = ×", "y = mean"} <= set(nodes)
+    assert nodes["w1"]["grad"] == "grad 3"
+    assert nodes["w2"]["grad"] == "grad 6"
+    assert nodes["x"]["grad"] == "grad [1.2, 1.2, …, 1.2]"
+    assert nodes["y = mean"]["val"] == "18"
+    root = ET.fromstring(image.encode("utf-8"))
+    assert root.get("viewBox") and "transform" not in (root.get("style") or "")
+    # Text as text, styled without a stylesheet: every node's gradient line carries its colour.
+    assert not list(root.iter(SVG_NS + "style"))
+    assert image == export.svg(trace, step=-1, browser=browser)
+
+
+def test_svg_at_the_first_step_has_no_gradients(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    first = texts(export.svg(trace, step=0, browser=browser))
+    assert not any(t.startswith("grad ") for t in first)
+
+
+def test_step_out_of_range_is_an_error(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(export.ExportError, match="out of range"):
+        export.svg(trace, step=10_000, browser=browser)
+
+
+def test_png_is_a_2x_picture_that_is_not_blank(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    data = export.png(trace, browser=browser)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    root = ET.fromstring(export.svg(trace, browser=browser).encode("utf-8"))
+    assert (width, height) == (2 * int(root.get("width")), 2 * int(root.get("height")))
+    assert 10_000 < len(data) < 5_000_000
+    # Decoded by Chromium: the grey level varies across the picture (boxes, text, edges on a light ground).
+    page = browser.new_page()
+    try:
+        stats = page.evaluate(
+            """async (src) => {
+              const img = new Image(); img.src = src; await img.decode();
+              const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+              const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+              const d = ctx.getImageData(0, 0, c.width, c.height).data;
+              let n = 0, s = 0, s2 = 0, dark = 0;
+              for (let i = 0; i < d.length; i += 4) {
+                const g = (d[i] + d[i + 1] + d[i + 2]) / 3; n++; s += g; s2 += g * g; if (g < 128) dark++;
+              }
+              return { mean: s / n, variance: s2 / n - (s / n) ** 2, dark: dark / n };
+            }""",
+            "data:image/png;base64," + base64.b64encode(data).decode(),
+        )
+    finally:
+        page.close()
+    assert stats["variance"] > 100, stats
+    assert 0.005 < stats["dark"] < 0.5, stats
+
+
+def gradwalk(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def test_cli_export_is_byte_identical_for_the_same_program_and_step(tmp_path: Path) -> None:
+    outs = []
+    for i in range(2):
+        out = tmp_path / f"seed{i}.svg"
+        result = gradwalk("export", str(SEED), "--format", "svg", "--step", "-1", "-o", str(out))
+        assert result.returncode == 0, result.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert "grad 3" in texts(outs[0].decode("utf-8"))
+    html_out = tmp_path / "seed.html"
+    result = gradwalk("export", str(SEED), "--format", "html", "-o", str(html_out))
+    assert result.returncode == 0, result.stderr
+    assert html_out.read_text(encoding="utf-8").startswith("<!doctype html>")
+
+
+def test_cli_export_refuses_a_step_out_of_range(tmp_path: Path) -> None:
+    result = gradwalk("export", str(SEED), "--format", "png", "--step", "-1000", "-o", str(tmp_path / "x.png"))
+    assert result.returncode == 2
+    assert "out of range" in result.stderr
+    assert not (tmp_path / "x.png").exists()
