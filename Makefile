@@ -6,8 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# Debian packages the app and its tests use: teacher exports (graphviz),
-# browser tests (chromium, CJK fonts), the scale-out storage tests (postgresql).
+# Debian packages the app and its tests use: the torchviz baseline of `make bench` (graphviz),
+# browser tests and teacher exports (chromium, CJK fonts), the scale-out storage tests (postgresql).
 APT_PACKAGES := graphviz chromium fonts-noto-cjk postgresql
 APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
