@@ -174,8 +174,9 @@ function serialize(graph) {
   const saved = { ...graph.view };
   const moved = graph.userMoved;
   document.body.classList.add("exporting");
-  // Zoomed far out, the culling window covers everything: every box and edge is in the DOM.
-  graph.view = { x: 0, y: 0, k: 1e-4 };
+  // Zoomed out until the culling window covers the layout: every box and edge is in the DOM.
+  const r = graph.container.getBoundingClientRect();
+  graph.view = { x: 0, y: 0, k: Math.min((r.width || 800) / (graph.layout.width + 1), (r.height || 600) / (graph.layout.height + 1), 1) };
   graph._apply();
   graph.svg.classList.remove("lod");
   try {
