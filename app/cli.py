@@ -105,7 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--step", type=int, default=None, help="step to show (default: the last; negative counts from the end)")
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.<format>)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the captions and controls (default: en)")
-    p.add_argument("--direction", choices=["TB", "LR"], default="TB", help="layout direction (default: TB, top to bottom)")
+    p.add_argument(
+        "--direction", choices=["auto", "TB", "LR"], default="auto",
+        help="layout: top to bottom, left to right, or auto as the page picks for a 1280x800 window (default: auto)",
+    )
     p.set_defaults(func=export)
     return parser
 

@@ -53,7 +53,7 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB") -> str:
+def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto") -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
     if not BUNDLE.exists():
         raise ExportError(f"missing {BUNDLE.relative_to(ROOT)}: run `make frontend` first")
@@ -128,13 +128,13 @@ def _svg_in(browser: Any, document: str, step: int | None) -> str:
             page.context.close()
 
 
-def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB", browser: Any = None) -> str:
+def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> str:
     """The graph at `step` as an SVG document, exactly as the page paints it (text as text)."""
     with _browser(browser) as browser:
         return _svg_in(browser, html(trace, step, lang, direction), step)
 
 
-def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "TB", browser: Any = None) -> bytes:
+def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> bytes:
     """The SVG export rendered by the same Chromium at device scale factor 2 (Playwright's browser, or a new one)."""
     with _browser(browser) as browser:
         image = _svg_in(browser, html(trace, step, lang, direction), step)

@@ -27,6 +27,15 @@ export function resolveStep(n, total) {
   return s;
 }
 
+/** TB or LR as asked; "auto" picks as the page does: left-to-right when it shows the graph clearly bigger in this pane. */
+function chooseLayout(trace, direction, pane) {
+  if (direction === "TB" || direction === "LR" || trace.nodes.length > 1000) return layout(trace, { direction: direction === "LR" ? "LR" : "TB" });
+  const tb = layout(trace, { direction: "TB" });
+  const lr = layout(trace, { direction: "LR" });
+  const scale = (L) => Math.min(pane.width / L.width, pane.height / L.height);
+  return scale(lr) > scale(tb) * 1.15 ? lr : tb;
+}
+
 function icon(d) {
   return `<svg viewBox="0 0 16 16" aria-hidden="true"><path d="${d}"/></svg>`;
 }
@@ -135,7 +144,7 @@ async function start() {
   $("speed").value = String(Math.max(2, speeds.find((v) => v >= total / 30) ?? speeds[speeds.length - 1]));
   player.setSpeed($("speed").value);
 
-  const L = layout(trace, { direction: options.direction === "LR" ? "LR" : "TB" });
+  const L = chooseLayout(trace, options.direction, $("graph").getBoundingClientRect());
   graph.draw(trace, L);
   graph.fit();
   player.load(trace, Math.max(0, Math.min(total - 1, options.step === null ? total - 1 : options.step < 0 ? total + options.step : options.step)));
