@@ -91,7 +91,7 @@ def _browser(browser: Any = None) -> Iterator[Any]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError as e:
-        raise ExportError("SVG and PNG exports need Playwright (pip install playwright)") from e
+        raise ExportError("SVG and PNG exports need Playwright: pip install -e '.[export]'") from e
     if not Path(CHROMIUM).exists():
         raise ExportError(f"SVG and PNG exports need Chromium at {CHROMIUM} (Debian package chromium; or set GRADWALK_CHROMIUM)")
     with sync_playwright() as p:
