@@ -279,3 +279,13 @@ def test_lone_surrogates_are_shown_escaped() -> None:
     trace = run('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
     assert trace.stdout == "a\\ud800b\n" and trace.error.message == "\\udcff"
     trace.model_dump_json().encode("utf-8")
+
+
+def test_grad_changes_outside_backward_are_events() -> None:
+    trace = run((ROOT / "tests/programs/accumulate_and_zero.py").read_text())
+    assert [(e.kind, e.line, e.value) for e in trace.events if e.kind == "grad"] == [("grad", 8, [0.0, 0.0]), ("grad", 12, None)]
+    trace = run((ROOT / "tests/programs/optimizer_loop.py").read_text())
+    # opt.zero_grad() sets .grad to None (no event while it already is None); opt.step() updates w
+    assert [(e.kind, e.line) for e in trace.events if e.kind in ("grad", "update")] == [
+        ("update", 10), ("grad", 7), ("update", 10), ("grad", 7), ("update", 10),
+    ]

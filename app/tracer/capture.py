@@ -67,12 +67,12 @@ class Capture(TorchFunctionMode):
         kwargs = kwargs or {}
         if self.paused or func in _QUIET:
             return func(*args, **kwargs)
-        if func is _GRAD_SET:
+        if func == _GRAD_SET:  # a fresh method-wrapper per attribute access: equal, not identical
             before = _GRAD_GET(args[0])
             out = func(*args, **kwargs)
             self._grad_changed(args[0], before, user_line(2))
             return out
-        if func is _GRAD_GET:
+        if func == _GRAD_GET:
             return func(*args, **kwargs)
         name = getattr(func, "__name__", "")
         inplace = _is_inplace(name)

@@ -12,19 +12,12 @@ const close = (a, b) => {
   else assert.ok(Math.abs(num(a) - num(b)) < 1e-5 || num(a) === num(b), `${a} != ${b}`);
 };
 
-// Programs whose trace does not yet say everything the last frame needs (a gap in the tracer, not in
-// the player): reported, and kept here as todo so that they pass on their own once it is closed.
-const TRACER_GAPS = {
-  accumulate_and_zero: "no grad event for `w.grad = None`",
-  optimizer_loop: "no grad event for optimizer.zero_grad() (set_to_none)",
-};
-
 function stepsOf(trace, type) {
   return timeline(trace).flatMap((e, i) => (e.type === type ? [i] : []));
 }
 
 for (const name of fixtureNames()) {
-  test(`${name}: the last frame shows every leaf's final .grad and all output`, { todo: TRACER_GAPS[name] }, () => {
+  test(`${name}: the last frame shows every leaf's final .grad and all output`, () => {
     const trace = fixture(name);
     const f = frame(trace, Infinity);
     assert.ok(f.last);
