@@ -229,3 +229,42 @@ def test_svg_of_a_big_graph_has_every_box(big: Trace, browser) -> None:  # type:
     boxes = [g for g in root.iter(SVG_NS + "g") if "node" in (g.get("class") or "").split()]
     assert len(boxes) >= len(big.nodes)
     assert "lod" not in (root.get("class") or "")
+
+
+PAGE_NODES = """() => [...document.querySelectorAll('#graph .node')].map((g) => [
+  g.querySelector('.title').textContent,
+  g.getAttribute('class'),
+  [...g.querySelectorAll('text')].filter((t) => getComputedStyle(t).visibility !== 'hidden' && t.textContent)
+    .map((t) => t.getAttribute('class') + ':' + t.textContent),
+]).sort()"""
+
+
+def svg_nodes(svg: str) -> list[list[object]]:
+    root = ET.fromstring(svg.encode("utf-8"))
+    out = []
+    for g in root.iter(SVG_NS + "g"):
+        if "node" in (g.get("class") or "").split():
+            ts = list(g.iter(SVG_NS + "text"))
+            title = next("".join(t.itertext()) for t in ts if t.get("class") == "title")
+            out.append([title, g.get("class"), [f"{t.get('class')}:{''.join(t.itertext())}" for t in ts if "".join(t.itertext())]])
+    return sorted(out)
+
+
+def test_svg_shows_what_the_page_shows_at_each_step(trace: Trace, browser, module_serve) -> None:  # type: ignore[no-untyped-def]
+    """Every box's state and visible text, in the export and in the served embed page of the same program."""
+    import httpx
+
+    server = module_serve()
+    created = httpx.post(server.url + "/api/share", json={"source": SEED.read_text()}, timeout=60).json()
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    try:
+        for step in (0, 5, 13, 15, -1):
+            page.goto(server.url + f"/embed/{created['id']}?step={step if step >= 0 else 0}")
+            page.wait_for_selector("body[data-ready=true]")
+            if step < 0:
+                page.keyboard.press("End")
+            total = page.evaluate("() => Number(document.getElementById('scrubber').max) + 1")
+            assert page.get_attribute("body", "data-step") == str(step % total)
+            assert svg_nodes(export.svg(trace, step=step, browser=browser)) == page.evaluate(PAGE_NODES), step
+    finally:
+        page.close()
