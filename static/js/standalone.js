@@ -147,6 +147,8 @@ async function start() {
   const L = chooseLayout(trace, options.direction, $("graph").getBoundingClientRect());
   graph.draw(trace, L);
   graph.fit();
+  // Full screen, a resized slide or iframe: fit again unless the viewer has panned or zoomed.
+  window.addEventListener("resize", () => graph.userMoved || graph.fit());
   player.load(trace, Math.max(0, Math.min(total - 1, options.step === null ? total - 1 : options.step < 0 ? total + options.step : options.step)));
   await afterPaint();
 
