@@ -268,3 +268,11 @@ def test_svg_shows_what_the_page_shows_at_each_step(trace: Trace, browser, modul
             assert svg_nodes(export.svg(trace, step=step, browser=browser)) == page.evaluate(PAGE_NODES), step
     finally:
         page.close()
+
+
+def test_svg_is_the_settled_picture(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    # Boxes fade in over 0.25 s on the page; the export is taken at the end of every transition.
+    import re
+
+    image = export.svg(trace, step=5, browser=browser)
+    assert set(re.findall(r"(?<![-\w])opacity: ([\d.]+)", image)) <= {"0.15", "0.16"}

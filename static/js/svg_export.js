@@ -1,0 +1,90 @@
+// The graph a GraphView (render.js) has painted, as one standalone SVG document: for exports (the
+// exported HTML file, `gradwalk export --format svg|png`, and a page's own export button).
+
+const SVGNS = "http://www.w3.org/2000/svg";
+const INHERITED = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-dasharray", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "font-family", "font-size", "font-style", "font-weight", "text-anchor"];
+const OWN = { opacity: "1" };
+const MARGIN = 12; // px around the layout
+
+/**
+ * The graph as it is painted now, as one SVG document: every box and edge (a virtual graph's too),
+ * the styles it needs inlined from the computed style (so no stylesheet is needed), in layout order,
+ * without the view's pan and zoom. Deterministic: the same trace and step give the same bytes.
+ */
+export function toSVG(graph) {
+  const saved = { ...graph.view };
+  const moved = graph.userMoved;
+  // Zoomed out until the culling window covers the layout: every box and edge is in the DOM.
+  const r = graph.container.getBoundingClientRect();
+  graph.view = { x: 0, y: 0, k: Math.min((r.width || 800) / (graph.layout.width + 1), (r.height || 600) / (graph.layout.height + 1), 1) };
+  graph._apply();
+  graph.svg.classList.remove("lod"); // far out, the page draws boxes without text
+  // The end state of every transition (a box fading in): what the picture shows once it has settled.
+  for (const a of graph.svg.getAnimations({ subtree: true })) if ("transitionProperty" in a) a.finish();
+  try {
+    const live = graph.svg;
+    const { width, height } = graph.layout;
+    const out = document.createElementNS(SVGNS, "svg");
+    const w = Math.ceil(width) + 2 * MARGIN;
+    const h = Math.ceil(height) + 2 * MARGIN;
+    out.setAttribute("xmlns", SVGNS);
+    out.setAttribute("width", String(w));
+    out.setAttribute("height", String(h));
+    out.setAttribute("viewBox", `${-MARGIN} ${-MARGIN} ${w} ${h}`);
+    out.setAttribute("role", "img");
+    out.setAttribute("aria-label", live.getAttribute("aria-label") || "autograd graph");
+    const rootStyle = getComputedStyle(live);
+    out.setAttribute("style", INHERITED.map((p) => `${p}: ${rootStyle.getPropertyValue(p)}`).join("; "));
+    const bg = document.createElementNS(SVGNS, "rect");
+    for (const [k, v] of Object.entries({ x: -MARGIN, y: -MARGIN, width: w, height: h, fill: "#fbfcfd" })) bg.setAttribute(k, String(v));
+    out.appendChild(bg);
+    const layer = (cls, els) => {
+      const g = styled(live.querySelector(`:scope > .${cls}`), rootStyle, false);
+      for (const e of els) if (e) appendStyled(g, e, getComputedStyle(live.querySelector(`:scope > .${cls}`)));
+      out.appendChild(g);
+    };
+    appendStyled(out, live.querySelector(":scope > defs"), rootStyle);
+    layer("edges", graph.edgeEls.map((x) => x.el));
+    layer("nodes", graph.items.map((it) => it.g));
+    layer("edge-labels", [...graph.labelLayer.children]);
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n";
+  } finally {
+    graph.view = saved;
+    graph.userMoved = moved;
+    graph._apply();
+  }
+}
+
+/** A shallow copy of a live element with its computed style as a style attribute (only what differs from its parent). */
+function styled(el, parentStyle, withStyle = true) {
+  const copy = document.createElementNS(SVGNS, el.localName);
+  for (const a of el.attributes) {
+    if (a.name === "style" || a.name === "tabindex" || a.name === "role" || a.name.startsWith("data-")) continue;
+    copy.setAttribute(a.name, a.value);
+  }
+  if (withStyle) {
+    const cs = getComputedStyle(el);
+    const decl = [];
+    for (const p of INHERITED) {
+      const v = cs.getPropertyValue(p);
+      if (v !== parentStyle.getPropertyValue(p)) decl.push(`${p}: ${v}`);
+    }
+    for (const [p, initial] of Object.entries(OWN)) {
+      const v = cs.getPropertyValue(p);
+      if (v !== initial) decl.push(`${p}: ${v}`);
+    }
+    if (decl.length) copy.setAttribute("style", decl.join("; "));
+  }
+  return copy;
+}
+
+function appendStyled(parent, el, parentStyle) {
+  const cs = getComputedStyle(el);
+  if (cs.display === "none" || cs.visibility === "hidden") return;
+  const copy = styled(el, parentStyle);
+  for (const child of el.childNodes) {
+    if (child.nodeType === Node.TEXT_NODE) copy.appendChild(document.createTextNode(child.data));
+    else if (child.nodeType === Node.ELEMENT_NODE) appendStyled(copy, child, cs);
+  }
+  parent.appendChild(copy);
+}
