@@ -123,7 +123,7 @@ def _svg_in(browser: Any, document: str, step: int | None) -> str:
             try:
                 return str(page.evaluate("(n) => window.gradwalk.svg(n)", step))
             except Exception as e:  # the page's RangeError, as Playwright's Error
-                raise ExportError(str(e).split("\n")[0].removeprefix("Error: ").removeprefix("RangeError: ")) from e
+                raise ExportError(str(e).split("\n")[0].rpartition("Error: ")[2]) from e
         finally:
             page.context.close()
 
