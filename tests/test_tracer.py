@@ -289,3 +289,9 @@ def test_grad_changes_outside_backward_are_events() -> None:
     assert [(e.kind, e.line) for e in trace.events if e.kind in ("grad", "update")] == [
         ("update", 10), ("grad", 7), ("update", 10), ("grad", 7), ("update", 10),
     ]
+
+
+@pytest.mark.parametrize("source", ["x = 1\0\n", "y = " + "(" * 300 + ")" * 300 + "\n", "z = " + "-" * 100_000 + "1\n"])
+def test_sources_python_refuses_are_errors(source: str) -> None:
+    trace = run(source)
+    assert trace.status == "error" and trace.error is not None and trace.nodes == []

@@ -61,7 +61,7 @@ class Capture(TorchFunctionMode):
     def __init__(self, graph: Graph) -> None:
         super().__init__()
         self.graph = graph
-        self.paused = 0  # >0 while the tracer itself runs torch code, or during a backward pass
+        self.paused = 0  # >0 while the tracer's own code runs torch (bookkeeping, hooks, reprs)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}

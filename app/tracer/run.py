@@ -122,8 +122,9 @@ class _Tracer:
     def run(self) -> dict[str, Any]:
         try:
             code = instrument(self.trace["source"], PROGRAM)
-        except SyntaxError as e:
-            return self._fail(e, e.lineno)
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
+            self._fail(e, e.lineno if isinstance(e, SyntaxError) else None)
+            return self._finish()
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__, BIND: self.bind, DISPLAY: self.display}
         saved = sys.stdout, sys.stderr, warnings.showwarning
         sys.stdout, sys.stderr = _Output(self, "stdout"), _Output(self, "stderr")
@@ -148,7 +149,7 @@ class _Tracer:
             sys.stdout, sys.stderr, warnings.showwarning = saved
         return self._finish()
 
-    def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> dict[str, Any]:
+    def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
         text = message or (e.msg if isinstance(e, SyntaxError) else str(e))
         hint_id, hint = hint_for(text)
         tb = None
@@ -162,9 +163,6 @@ class _Tracer:
         self.trace["status"] = status
         self.trace["error"] = doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
         self.graph.event(kind="error", line=line, text=f"{type(e).__name__}: {text}")
-        if isinstance(e, SyntaxError):
-            return self._finish()
-        return self.trace
 
     def _finish(self) -> dict[str, Any]:
         g, trace = self.graph, self.trace
