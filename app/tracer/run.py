@@ -123,7 +123,10 @@ class _Tracer:
         try:
             code = instrument(self.trace["source"], PROGRAM)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
-            self._fail(e, e.lineno if isinstance(e, SyntaxError) else None)
+            if isinstance(e, SyntaxError):
+                self._fail(e, e.lineno)
+            else:
+                self._fail(e, None, message=str(e) or "the program is nested too deeply to compile")
             return self._finish()
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__, BIND: self.bind, DISPLAY: self.display}
         saved = sys.stdout, sys.stderr, warnings.showwarning
