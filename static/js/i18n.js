@@ -91,6 +91,21 @@ const STRINGS = {
     "inspector.sum": "summed over {n} elements (broadcast)",
     "inspector.barNote": "x̄ is the gradient arriving at x in the last backward pass shown (∂ root / ∂ x).",
     "share.editCopy": "Edit a copy",
+    "share.button": "Share",
+    "share.heading": "Share this graph",
+    "share.saving": "Saving… (the program runs once more on the server)",
+    "share.failed": "Could not save the share: {message}",
+    "share.link": "Link (opens read-only, with Edit a copy)",
+    "share.embed": "Embed in a slide or course page (opens at step {n})",
+    "share.copy": "Copy",
+    "share.copied": "Copied",
+    "share.copyManual": "Selected: press Ctrl+C",
+    "share.close": "Close",
+    "present.button": "Present",
+    "present.title": "Presentation mode (P): ←/→ or PageUp/PageDown step, B blacks out, Esc leaves",
+    "present.leave": "Leave presentation (Esc)",
+    "theme.toDark": "Dark theme",
+    "theme.toLight": "Light theme",
   },
   zh: {
     "run.button": "运行",
@@ -181,6 +196,21 @@ const STRINGS = {
     "inspector.sum": "对 {n} 个元素求和（广播）",
     "inspector.barNote": "x̄ 表示所显示的反向传播中到达 x 的梯度（∂ 根 / ∂ x）。",
     "share.editCopy": "编辑副本",
+    "share.button": "分享",
+    "share.heading": "分享这张图",
+    "share.saving": "正在保存…（程序会在服务器上再运行一次）",
+    "share.failed": "无法保存分享：{message}",
+    "share.link": "链接（只读打开，可“编辑副本”）",
+    "share.embed": "嵌入幻灯片或课程页面（从第 {n} 步开始）",
+    "share.copy": "复制",
+    "share.copied": "已复制",
+    "share.copyManual": "已选中：请按 Ctrl+C",
+    "share.close": "关闭",
+    "present.button": "演示",
+    "present.title": "演示模式（P）：←/→ 或 PageUp/PageDown 逐步，B 黑屏，Esc 退出",
+    "present.leave": "退出演示（Esc）",
+    "theme.toDark": "深色主题",
+    "theme.toLight": "浅色主题",
     // The tracer's hints (app/tracer/hints.py), by hint_id; English comes with the trace.
     "hint.int_requires_grad": "只有浮点张量才能求梯度：把数值写成浮点数（torch.tensor([1.0, 2.0, 3.0], requires_grad=True)），或传入 dtype=torch.float32。",
     "hint.nonscalar_backward": "不带参数的 backward() 需要一个标量：先把输出归约（y.sum()），或传入与输出同形状的梯度，例如 y.backward(torch.ones_like(y))。",
@@ -219,6 +249,7 @@ export function hint(hintId, english) {
 export function apply(root = document) {
   for (const el of root.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
   for (const el of root.querySelectorAll("[data-i18n-aria]")) el.setAttribute("aria-label", t(el.dataset.i18nAria));
+  for (const el of root.querySelectorAll("[data-i18n-title]")) el.title = t(el.dataset.i18nTitle);
   document.documentElement.lang = current === "zh" ? "zh-Hans" : "en";
   document.documentElement.dataset.lang = current;
 }

@@ -10,6 +10,9 @@ import { OutputPanel, problems } from "./output.js";
 import { describe } from "./caption.js";
 import { layoutAsync } from "./layout_client.js";
 import { passStarts, timeline } from "./timeline.js";
+import * as theme from "./theme.js";
+import { Presentation } from "./present.js";
+import { ShareDialog } from "./sharing.js";
 
 const $ = (id) => document.getElementById(id);
 const mode = document.body.dataset.mode || "app";
@@ -23,8 +26,18 @@ const readJSON = (id) => {
   }
 };
 
+theme.init({ onChange: () => labelTheme() });
 i18n.setLang(document.documentElement.dataset.lang || "en");
 i18n.apply();
+
+function labelTheme() {
+  const b = $("theme");
+  if (!b) return;
+  b.dataset.i18nAria = theme.current() === "dark" ? "theme.toLight" : "theme.toDark";
+  b.setAttribute("aria-label", t(b.dataset.i18nAria));
+  b.setAttribute("aria-pressed", String(theme.current() === "dark"));
+}
+labelTheme();
 
 const state = { trace: null, frame: null, direction: storedDirection(), runId: 0, abort: null, lastSource: null };
 // For tests and the benchmark: when the current trace's first complete frame was painted, and a way
@@ -39,6 +52,9 @@ window.gradwalk = {
     return window.gradwalk.firstFrameMs;
   },
   seek: (n) => player.seek(n),
+  get presenting() {
+    return presentation.active;
+  },
   view(x, y, k) {
     graph.view = { x, y, k };
     graph.userMoved = true;
@@ -71,6 +87,13 @@ const graph = new GraphView($("graph"), { onSelect: (id) => inspect(id) });
 const inspector = $("inspector") ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }) }) : null;
 const player = new Player({ onFrame: showFrame, onState: showState });
 const output = new OutputPanel($("output"));
+// Entering or leaving changes the graph pane's size: fit the graph to it once the layout has settled.
+const presentation = new Presentation({
+  onChange: (on) => {
+    if (on) $("graph").focus({ preventScroll: true });
+    requestAnimationFrame(() => requestAnimationFrame(() => graph.layout && graph.fit()));
+  },
+});
 
 function inspect(id) {
   if (!inspector || !state.trace) return;
@@ -280,10 +303,22 @@ function bindControls() {
     const tag = e.target.tagName;
     if (e.target.closest?.(".cm-editor") || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
     if (tag === "BUTTON" && (e.key === " " || e.key === "Enter")) return;
+    if (e.key === "Escape" && presentation.active) {
+      e.preventDefault();
+      presentation.leave();
+      return;
+    }
     if (!state.trace) return;
     const keys = {
       ArrowRight: () => player.stepBy(1),
       ArrowLeft: () => player.stepBy(-1),
+      // A presenter's clicker sends PageDown / PageUp.
+      PageDown: () => player.stepBy(1),
+      PageUp: () => player.stepBy(-1),
+      p: () => presentation.toggle(),
+      P: () => presentation.toggle(),
+      b: () => presentation.active && presentation.blackout(),
+      B: () => presentation.active && presentation.blackout(),
       " ": () => player.toggle(),
       Home: () => (player.pause(), player.seek(0)),
       End: () => (player.pause(), player.seek(Infinity)),
@@ -292,6 +327,13 @@ function bindControls() {
       e.preventDefault();
       keys[e.key]();
     }
+  });
+  $("present").addEventListener("click", () => state.trace && presentation.enter());
+  $("present-leave").addEventListener("click", () => presentation.leave());
+  $("blackout").addEventListener("click", () => presentation.blackout(false));
+  $("theme")?.addEventListener("click", () => {
+    theme.toggle();
+    labelTheme();
   });
   const langBtn = $("lang");
   if (langBtn) {
@@ -365,6 +407,11 @@ async function start() {
       explain();
     });
     $("run").addEventListener("click", run);
+    const share = new ShareDialog($("share-dialog"));
+    $("share-open").addEventListener("click", () => {
+      const ex = examples.find((e) => e.id === select.value);
+      share.open({ source: editor.getSource(), step: state.trace ? player.step : 0, title: ex ? ex.title[i18n.lang()] || ex.id : null });
+    });
     $("cancel").addEventListener("click", () => state.abort?.abort());
     onLangChange = () => {
       fill();
@@ -400,6 +447,13 @@ async function start() {
         const sel = $("speed");
         if (![...sel.options].some((o) => Number(o.value) === speed)) sel.add(new Option(`${speed}×`, String(speed)));
         sel.value = String(speed);
+      }
+      // code=1: the program beside the graph (as text; read-only).
+      const code = $("embed-code");
+      if (code && params.get("code") === "1") {
+        code.textContent = shared?.source ?? embedded.source ?? "";
+        code.hidden = false;
+        document.body.classList.add("with-code");
       }
       await load(embedded, { step: urlStep() ?? 0, autoplay: params.get("autoplay") === "1" });
     }

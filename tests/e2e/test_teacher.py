@@ -1,0 +1,170 @@
+"""For teachers (issue 6) in a real Chromium: Share from /, the shared page at ?step=N, the embed framed
+by another origin, presentation mode by keyboard, and the theme toggle."""
+
+from __future__ import annotations
+
+import html
+import http.server
+import re
+import socket
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from tests.e2e.test_page import run_program, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+def step(page) -> int:  # type: ignore[no-untyped-def]
+    return int(page.get_attribute("body", "data-step") or -1)
+
+
+def share_from_app(page) -> str:  # type: ignore[no-untyped-def]
+    """Run the seed, press Share, and return the link the dialog offers."""
+    run_program(page, example="seed_5_chain")
+    page.get_by_role("button", name=re.compile("^(Share|分享)$")).click()
+    page.wait_for_selector("#share-result:not([hidden])", timeout=60_000)
+    return page.input_value("#share-link")
+
+
+@pytest.fixture
+def other_origin() -> Iterator[tuple[str, dict[str, str]]]:
+    """A tiny http.server on another loopback port; tests put pages in its dict by path."""
+    pages: dict[str, str] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            body = pages.get(self.path, "").encode()
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("content-type", "text/html; charset=utf-8")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}", pages
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_share_link_opens_at_step(watched, browser) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    link = share_from_app(page)
+    assert re.fullmatch(re.escape(watched.base) + r"/s/[\w-]+", link), link
+    snippet = page.input_value("#share-embed")
+    assert snippet.startswith(f'<iframe src="{watched.base}/embed/') and "?step=" in snippet
+    watched.shot("dialog")
+    page.click("#share-close")
+    page.goto(link + "?step=5")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("body", "data-mode") == "share"
+    assert step(page) == 5
+    assert page.input_value("#scrubber") == "5"
+    assert page.text_content("#step-label").startswith("5 /")
+    assert page.is_visible("#edit-copy")
+    watched.shot("shared-step5")
+
+
+def test_embed_in_another_origin(watched, other_origin) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    link = share_from_app(page)
+    embed = link.replace("/s/", "/embed/") + "?step=7&theme=dark&code=1"
+    origin, pages = other_origin
+    assert origin != watched.base
+    pages["/slide.html"] = (
+        "<!doctype html><title>slide</title><h1>Lecture 3</h1>"
+        f'<iframe id="g" src="{html.escape(embed)}" width="960" height="540" style="border:0"></iframe>'
+    )
+    page.goto(origin + "/slide.html")
+    frame = page.frame_locator("#g")
+    frame.locator("body[data-ready=true]").wait_for(timeout=60_000)
+    assert frame.locator(".node").count() >= 5
+    inner = next(f for f in page.frames if "/embed/" in f.url)
+    assert inner.evaluate("document.body.dataset.step") == "7"
+    assert inner.evaluate("document.documentElement.dataset.theme") == "dark"
+    assert "backward()" in (frame.locator("#embed-code").text_content() or "")
+    watched.shot("embed-other-origin")
+
+
+def test_presentation_by_keyboard(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.focus("#graph")
+    page.keyboard.press("Home")
+    assert step(page) == 0
+    page.keyboard.press("p")
+    wait_until(page, "document.body.classList.contains('presenting')")
+    assert not page.is_visible(".code-pane") and not page.is_visible(".topbar")
+    for _ in range(3):
+        page.keyboard.press("PageDown")
+    assert step(page) == 3
+    page.keyboard.press("PageUp")
+    page.keyboard.press("ArrowRight")
+    assert step(page) == 3
+    size = page.evaluate("parseFloat(getComputedStyle(document.getElementById('caption')).fontSize)")
+    assert size >= 22, size
+    assert (page.text_content("#caption") or "").strip()
+    page.keyboard.press("End")
+    for _ in range(40):  # back from the end to the last backward step: "AccumulateGrad: w1.grad += 3"
+        if "AccumulateGrad" in (page.text_content("#caption") or ""):
+            break
+        page.keyboard.press("PageUp")
+    assert ".grad += " in (page.text_content("#caption") or "")
+    watched.shot("presenting")
+    page.keyboard.press("b")
+    assert page.is_visible("#blackout")
+    watched.shot("blackout")
+    page.keyboard.press("b")
+    assert not page.is_visible("#blackout")
+    page.keyboard.press("Escape")
+    wait_until(page, "!document.body.classList.contains('presenting')")
+    assert page.is_visible(".code-pane")
+    page.keyboard.press("b")  # outside presentation B does nothing
+    assert not page.is_visible("#blackout")
+
+
+def test_theme_toggle_persists(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    assert page.get_attribute("html", "data-theme") == "light"  # the context prefers light
+    run_program(page, example="seed_5_chain")
+    page.click("#theme")
+    assert page.get_attribute("html", "data-theme") == "dark"
+    page.reload()
+    page.wait_for_selector("body[data-mode]")
+    wait_until(page, "document.documentElement.dataset.theme === 'dark'")
+    run_program(page, example="seed_5_chain")
+    page.keyboard.press("End")
+    bg = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert bg == "rgb(15, 18, 22)", bg
+    watched.shot("dark")
+    page.keyboard.press("p")
+    wait_until(page, "document.body.classList.contains('presenting')")
+    watched.shot("dark-presenting")
+    page.keyboard.press("Escape")
+    page.click("#theme")
+    page.reload()
+    page.wait_for_selector("body[data-mode]")
+    wait_until(page, "document.documentElement.dataset.theme === 'light'")
+
+
+def test_prefers_dark_by_default(browser, server) -> None:  # type: ignore[no-untyped-def]
+    context = browser.new_context(color_scheme="dark")
+    try:
+        page = context.new_page()
+        page.goto(server.url + "/")
+        page.wait_for_selector("body[data-mode]")
+        wait_until(page, "document.documentElement.dataset.theme === 'dark'")
+    finally:
+        context.close()
