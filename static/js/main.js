@@ -91,9 +91,11 @@ const output = new OutputPanel($("output"));
 const presentation = new Presentation({
   onChange: (on) => {
     if (on) $("graph").focus({ preventScroll: true });
-    requestAnimationFrame(() => requestAnimationFrame(() => graph.layout && graph.fit()));
+    requestAnimationFrame(() => requestAnimationFrame(() => graph.layout && graph.fit(on ? PRESENT_ZOOM : undefined)));
   },
 });
+const PRESENT_ZOOM = 2.5; // node text at up to 2.5× (30 px) for the back of the room
+addEventListener("resize", () => presentation.active && graph.layout && !graph.userMoved && graph.fit(PRESENT_ZOOM));
 
 function inspect(id) {
   if (!inspector || !state.trace) return;
@@ -282,7 +284,7 @@ function bindControls() {
       player.seek(Number(e.target.value));
     }
   });
-  $("fit").addEventListener("click", () => graph.fit());
+  $("fit").addEventListener("click", () => graph.fit(presentation.active ? PRESENT_ZOOM : undefined));
   $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
   $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
   $("direction").addEventListener("click", async () => {

@@ -316,11 +316,12 @@ export class GraphView {
     this._cull();
   }
 
-  fit() {
+  /** Centre the whole graph, as large as fits up to `maxZoom` (presentation mode allows more). */
+  fit(maxZoom = 1.25) {
     if (!this.layout) return;
     const r = this.container.getBoundingClientRect();
     const { width, height } = this.layout;
-    const k = Math.min(1.25, Math.max(0.02, Math.min((r.width - 24) / width, (r.height - 24) / height)));
+    const k = Math.min(maxZoom, Math.max(0.02, Math.min((r.width - 24) / width, (r.height - 24) / height)));
     // Very deep graphs: fitting would shrink everything to dots; show the start at a readable size.
     const readable = k < 0.35 ? Math.min(1, (r.width - 24) / width) : k;
     this.view = { k: readable, x: (r.width - width * readable) / 2, y: readable === k ? (r.height - height * k) / 2 : 12 };

@@ -43,6 +43,7 @@ export class ShareDialog {
   async open({ source, step, title }) {
     this.el.showModal();
     this.step = step;
+    this.title = title;
     if (this.saved?.source === source) return this._show(this.saved.created);
     this.result.hidden = true;
     this.status.hidden = false;
@@ -68,7 +69,7 @@ export class ShareDialog {
     this.status.hidden = true;
     this.result.hidden = false;
     this.link.value = created.url;
-    this.embed.value = embedSnippet(created.embed_url, this.step);
+    this.embed.value = embedSnippet(created.embed_url, this.step, this.title || "gradwalk");
     this.embedLabel.textContent = t("share.embed", { n: this.step });
     this.el.dataset.shareId = created.id;
   }

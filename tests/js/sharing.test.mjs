@@ -1,0 +1,17 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { embedSnippet } from "../../static/js/sharing.js";
+
+test("the snippet opens the embed at the step, its attributes escaped", () => {
+  const s = embedSnippet("http://127.0.0.1:8000/embed/abc", 5, 'a "quoted" <title> & more');
+  assert.match(s, /^<iframe src="http:\/\/127\.0\.0\.1:8000\/embed\/abc\?step=5" /);
+  assert.ok(s.includes('title="a &quot;quoted&quot; &lt;title> &amp; more"'));
+  assert.ok(s.includes('allow="fullscreen"'));
+  assert.ok(s.endsWith("></iframe>"));
+});
+
+test("a step already in the URL is replaced, not repeated", () => {
+  const s = embedSnippet("http://h/embed/abc?step=2&theme=dark", 9);
+  assert.ok(s.includes("/embed/abc?step=9&amp;theme=dark"));
+});
