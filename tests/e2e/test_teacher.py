@@ -168,3 +168,21 @@ def test_prefers_dark_by_default(browser, server) -> None:  # type: ignore[no-un
         wait_until(page, "document.documentElement.dataset.theme === 'dark'")
     finally:
         context.close()
+
+
+def test_embed_options(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    link = share_from_app(page)
+    embed = link.replace("/s/", "/embed/")
+    page.set_viewport_size({"width": 640, "height": 360})  # the smallest embed the issue asks for
+    page.goto(embed + "?lang=zh&autoplay=1&speed=30&theme=light")
+    page.wait_for_selector("body[data-ready=true]")
+    assert page.get_attribute("html", "data-lang") == "zh"
+    assert page.get_attribute("html", "data-theme") == "light"
+    assert page.input_value("#speed") == "30"
+    assert not page.is_visible("#embed-code")  # code=0 is the default
+    wait_until(page, "Number(document.body.dataset.step) > 3")  # autoplay plays
+    assert page.locator(".node").count() >= 5
+    box = page.locator("#graph").bounding_box()
+    assert box and box["height"] >= 200, box
+    watched.shot("embed-640x360")
