@@ -13,6 +13,7 @@ import { passStarts, timeline } from "./timeline.js";
 import * as theme from "./theme.js";
 import { Presentation } from "./present.js";
 import { ShareDialog } from "./sharing.js";
+import { downloadPNG, downloadSVG } from "./download.js";
 
 const $ = (id) => document.getElementById(id);
 const mode = document.body.dataset.mode || "app";
@@ -330,6 +331,9 @@ function bindControls() {
       keys[e.key]();
     }
   });
+  const basename = () => `gradwalk-step-${player.step}`;
+  $("export-svg").addEventListener("click", () => graph.layout && downloadSVG(graph, basename()));
+  $("export-png").addEventListener("click", () => graph.layout && downloadPNG(graph, basename()));
   $("present").addEventListener("click", () => state.trace && presentation.enter());
   $("present-leave").addEventListener("click", () => presentation.leave());
   $("blackout").addEventListener("click", () => presentation.blackout(false));

@@ -36,7 +36,9 @@ export function toSVG(graph) {
     const rootStyle = getComputedStyle(live);
     out.setAttribute("style", INHERITED.map((p) => `${p}: ${rootStyle.getPropertyValue(p)}`).join("; "));
     const bg = document.createElementNS(SVGNS, "rect");
-    for (const [k, v] of Object.entries({ x: -MARGIN, y: -MARGIN, width: w, height: h, fill: "#fbfcfd" })) bg.setAttribute(k, String(v));
+    // The theme's graph background (light: #fbfcfd), so a dark export keeps its light text readable.
+    const fill = getComputedStyle(graph.container).getPropertyValue("--graph-bg").trim() || "#fbfcfd";
+    for (const [k, v] of Object.entries({ x: -MARGIN, y: -MARGIN, width: w, height: h, fill })) bg.setAttribute(k, String(v));
     out.appendChild(bg);
     const layer = (cls, els) => {
       const g = styled(live.querySelector(`:scope > .${cls}`), rootStyle, false);

@@ -9,6 +9,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -186,3 +187,28 @@ def test_embed_options(watched) -> None:  # type: ignore[no-untyped-def]
     box = page.locator("#graph").bounding_box()
     assert box and box["height"] >= 200, box
     watched.shot("embed-640x360")
+
+
+def test_export_buttons(watched) -> None:  # type: ignore[no-untyped-def]
+    import xml.etree.ElementTree as ET
+
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.keyboard.press("End")
+    last = step(page)
+    with page.expect_download() as d:
+        page.click("#export-svg")
+    assert d.value.suggested_filename == f"gradwalk-step-{last}.svg"
+    svg = Path(d.value.path()).read_text(encoding="utf-8")
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg")
+    text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+    for want in ("w1", "w2", "grad 3", "grad 6"):
+        assert want in text, (want, text)
+    with page.expect_download() as d:
+        page.click("#export-png")
+    png = Path(d.value.path()).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width == 2 * int(root.get("width")) and height == 2 * int(root.get("height")), (width, height)
+    assert len(png) > 10_000  # not blank
