@@ -197,6 +197,7 @@ def main() -> None:
             errors[name] = "not active (self-test)"
     gc.collect()
     gc.freeze()  # children share these objects copy-on-write; their GC will not touch them
+    linux.drain_malloc_free_lists()  # children's malloc then writes to fresh pages, not scattered shared ones
     linux.collapse_to_huge_pages()  # fewer page-table entries for every fork and exit to copy
     _send(ctrl, {"ready": protections, "errors": errors})
     _serve(ctrl, child_jail, cfg["max_children"], cfg["idle_children"], cfg["kill_after_s"])
