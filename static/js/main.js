@@ -306,6 +306,7 @@ function bindControls() {
     const tag = e.target.tagName;
     if (e.target.closest?.(".cm-editor") || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
     if (tag === "BUTTON" && (e.key === " " || e.key === "Enter")) return;
+    if (document.querySelector("dialog[open]")) return; // the Share dialog has the keys (Esc closes it)
     if (e.key === "Escape" && presentation.active) {
       e.preventDefault();
       presentation.leave();
