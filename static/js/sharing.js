@@ -33,22 +33,39 @@ export class ShareDialog {
     this.embed = dialog.querySelector("#share-embed");
     this.embedLabel = dialog.querySelector("#share-embed-label");
     this.result = dialog.querySelector("#share-result");
-    this.saved = null; // {source, created} of the last share, so the same program is not saved twice
+    this.saved = null; // {source, title, created} of the last share: reopening offers it again
+    this.titleInput = dialog.querySelector("#share-title-input");
+    this.createButton = dialog.querySelector("#share-create");
+    dialog.querySelector("#share-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.create();
+    });
     dialog.querySelector("#share-copy-link").addEventListener("click", (e) => copy(this.link, e.currentTarget));
     dialog.querySelector("#share-copy-embed").addEventListener("click", (e) => copy(this.embed, e.currentTarget));
     dialog.querySelector("#share-close").addEventListener("click", () => dialog.close());
   }
 
-  /** Open the dialog, saving `source` unless it was just saved; the snippet opens at `step`. */
-  async open({ source, step, title }) {
-    this.el.showModal();
+  /** Open the dialog for `source` (title prefilled); the snippet opens at `step`. */
+  open({ source, step, title }) {
+    this.source = source;
     this.step = step;
-    this.title = title;
-    if (this.saved?.source === source) return this._show(this.saved.created);
+    this.status.hidden = true;
+    const same = this.saved?.source === source;
+    this.titleInput.value = same ? this.saved.title : title || "";
+    this.result.hidden = !same;
+    if (same) this._show(this.saved.created);
+    this.el.showModal();
+    this.titleInput.focus();
+  }
+
+  async create() {
+    const source = this.source;
+    const title = this.titleInput.value.trim();
     this.result.hidden = true;
     this.status.hidden = false;
     this.status.textContent = t("share.saving");
     this.status.classList.remove("error");
+    this.createButton.disabled = true;
     try {
       const res = await fetch("/api/share", {
         method: "POST",
@@ -57,11 +74,13 @@ export class ShareDialog {
       });
       const body = await res.json().catch(() => null);
       if (!res.ok || !body?.url) throw new Error(body?.message || res.statusText);
-      this.saved = { source, created: body };
+      this.saved = { source, title, created: body };
       this._show(body);
     } catch (err) {
       this.status.textContent = t("share.failed", { message: err?.message || "" });
       this.status.classList.add("error");
+    } finally {
+      this.createButton.disabled = false;
     }
   }
 
@@ -69,7 +88,7 @@ export class ShareDialog {
     this.status.hidden = true;
     this.result.hidden = false;
     this.link.value = created.url;
-    this.embed.value = embedSnippet(created.embed_url, this.step, this.title || "gradwalk");
+    this.embed.value = embedSnippet(created.embed_url, this.step, this.saved?.title || "gradwalk");
     this.embedLabel.textContent = t("share.embed", { n: this.step });
     this.el.dataset.shareId = created.id;
   }

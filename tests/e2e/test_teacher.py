@@ -22,10 +22,12 @@ def step(page) -> int:  # type: ignore[no-untyped-def]
     return int(page.get_attribute("body", "data-step") or -1)
 
 
-def share_from_app(page) -> str:  # type: ignore[no-untyped-def]
+def share_from_app(page, title: str = "Lecture 3: the chain rule") -> str:  # type: ignore[no-untyped-def]
     """Run the seed, press Share, and return the link the dialog offers."""
     run_program(page, example="seed_5_chain")
     page.get_by_role("button", name=re.compile("^(Share|分享)$")).click()
+    page.fill("#share-title-input", title)
+    page.click("#share-create")
     page.wait_for_selector("#share-result:not([hidden])", timeout=60_000)
     return page.input_value("#share-link")
 
@@ -66,6 +68,7 @@ def test_share_link_opens_at_step(watched, browser) -> None:  # type: ignore[no-
     assert re.fullmatch(re.escape(watched.base) + r"/s/[\w-]+", link), link
     snippet = page.input_value("#share-embed")
     assert snippet.startswith(f'<iframe src="{watched.base}/embed/') and "?step=" in snippet
+    assert 'title="Lecture 3: the chain rule"' in snippet
     watched.shot("dialog")
     page.click("#share-close")
     page.goto(link + "?step=5")
@@ -75,6 +78,7 @@ def test_share_link_opens_at_step(watched, browser) -> None:  # type: ignore[no-
     assert page.input_value("#scrubber") == "5"
     assert page.text_content("#step-label").startswith("5 /")
     assert page.is_visible("#edit-copy")
+    assert page.text_content("#share-title") == "Lecture 3: the chain rule"
     watched.shot("shared-step5")
 
 
