@@ -143,13 +143,17 @@ def collapse_to_huge_pages() -> None:
             _libc.madvise(lo, hi - lo, _MADV_COLLAPSE)  # failures (EINVAL, EAGAIN) just leave 4 KiB pages
 
 
-_libc.malloc.restype = ctypes.c_void_p
-_libc.malloc.argtypes = [ctypes.c_size_t]
-_libc.open_memstream.restype = ctypes.c_void_p
-_libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
-_libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
-_libc.fclose.argtypes = [ctypes.c_void_p]
-_libc.free.argtypes = [ctypes.c_void_p]
+try:  # glibc's; another libc (musl) lacks malloc_info, and the zygote then simply does not drain
+    _libc.malloc.restype = ctypes.c_void_p
+    _libc.malloc.argtypes = [ctypes.c_size_t]
+    _libc.open_memstream.restype = ctypes.c_void_p
+    _libc.open_memstream.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_size_t)]
+    _libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    _libc.fclose.argtypes = [ctypes.c_void_p]
+    _libc.free.argtypes = [ctypes.c_void_p]
+    _HAVE_MALLOC_INFO = True
+except AttributeError:
+    _HAVE_MALLOC_INFO = False
 
 
 def _malloc_free_chunks() -> list[tuple[int, int]]:
@@ -178,6 +182,8 @@ def drain_malloc_free_lists(passes: int = 4) -> int:
     of the heap (fresh, contiguous pages) instead of unlinking chunks scattered over the zygote's
     ~200 MiB heap, each unlink a write (so a copy-on-write page fault) to one or two more pages.
     The chunks' untouched pages stay as they are; nothing is written to them."""
+    if not _HAVE_MALLOC_INFO:
+        return 0
     taken = 0
     for request in range(24, 1033, 16):  # the per-thread cache first: up to 7 chunks of each small size
         for _ in range(8):
