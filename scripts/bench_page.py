@@ -25,14 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 SEEDS = ["seed_3_scalar_backward", "seed_4_jacobian", "seed_5_chain", "mlp_step", "recurrence"]
 RECURRENCE = """import torch
 
@@ -144,7 +137,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="timed loads per trace (median reported)")
     parser.add_argument("--steps", type=int, default=1000, help="iterations of the big recurrence")
-    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright

@@ -28,15 +28,7 @@ def need(what: str) -> None:
         pytest.fail(message)
     pytest.skip(message)
 
-CHROMIUM = os.environ.get("GRADWALK_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place says how we start Chromium)
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 VIEWPORT = {"width": 1400, "height": 860}
 
