@@ -141,9 +141,9 @@ class Capture(TorchFunctionMode):
             base = g.constant_of(t) if fn_before is None else None
             if nid is not None and base is not None and t.grad_fn.next_functions[0][0] is None:
                 g.edge(base, nid, 0)  # the constant this tensor was before autograd took over
-            bound = g.names.get(id(t))
-            if nid is not None and bound is not None and g.nodes[nid]["name"] is None:
-                g.bind(bound[0], t, line)
+            name_of_t = g.names.get(id(t))
+            if nid is not None and name_of_t is not None and g.nodes[nid]["name"] is None:
+                g.bind(name_of_t, t, line)
             return
         nid = g.node_of_tensor(t)
         if name == "requires_grad_" and t.grad_fn is None and t.requires_grad and (nid is None or g.nodes[nid]["kind"] == "constant"):

@@ -26,7 +26,7 @@ class Graph:
         self._by_tensor: dict[int, int] = {}  # id(leaf or constant tensor) -> node id
         self._keep: list[Any] = []  # strong refs: ids above stay valid for the whole run
         self.tensors: dict[int, torch.Tensor] = {}  # node id -> leaf / retain_grad tensor, for final .grad
-        self.names: dict[int, tuple[str, int]] = {}  # id(tensor) -> (name, node id) of its latest binding
+        self.names: dict[int, str] = {}  # id(tensor) -> the name it was last bound to
         self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
         self._binding_counts: dict[str, int] = {}
         self.fns: dict[int, Any] = {}  # node id -> its grad_fn (AccumulateGrad for leaves), for hooks
@@ -189,7 +189,7 @@ class Graph:
             return
         if self.nodes[nid]["name"] is None:
             self._name(nid, name)
-        self.names[id(t)] = (name, nid)
+        self.names[id(t)] = name
         self._keep.append(t)
 
     def name_parameter(self, p: torch.Tensor, path: str) -> None:
