@@ -4,7 +4,7 @@
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { GraphView } from "./render.js";
-import { Player, afterPaint, ticker, urlStep } from "./player.js";
+import { Player, afterPaint, stepKeys, ticker, urlStep } from "./player.js";
 import { Inspector } from "./inspector.js";
 import { OutputPanel, problems } from "./output.js";
 import { describe } from "./caption.js";
@@ -314,18 +314,11 @@ function bindControls() {
     }
     if (!state.trace) return;
     const keys = {
-      ArrowRight: () => player.stepBy(1),
-      ArrowLeft: () => player.stepBy(-1),
-      // A presenter's clicker sends PageDown / PageUp.
-      PageDown: () => player.stepBy(1),
-      PageUp: () => player.stepBy(-1),
+      ...stepKeys(player),
       p: () => presentation.toggle(),
       P: () => presentation.toggle(),
       b: () => presentation.active && presentation.blackout(),
       B: () => presentation.active && presentation.blackout(),
-      " ": () => player.toggle(),
-      Home: () => (player.pause(), player.seek(0)),
-      End: () => (player.pause(), player.seek(Infinity)),
     };
     if (keys[e.key]) {
       e.preventDefault();

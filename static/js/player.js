@@ -91,6 +91,19 @@ export class Player {
 }
 
 /** The step requested by the page's URL, or null. */
+/** The stepping keys every player page shares: arrows, a presenter's clicker (PageDown / PageUp), Space, Home/End. */
+export function stepKeys(player) {
+  return {
+    ArrowRight: () => player.stepBy(1),
+    ArrowLeft: () => player.stepBy(-1),
+    PageDown: () => player.stepBy(1),
+    PageUp: () => player.stepBy(-1),
+    " ": () => player.toggle(),
+    Home: () => (player.pause(), player.seek(0)),
+    End: () => (player.pause(), player.seek(Infinity)),
+  };
+}
+
 export function urlStep() {
   const s = new URL(location.href).searchParams.get("step");
   return s !== null && /^\d+$/.test(s) ? Number(s) : null;

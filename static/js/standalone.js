@@ -7,7 +7,7 @@ import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { describe } from "./caption.js";
 import { layout } from "./layout.js";
-import { Player, afterPaint } from "./player.js";
+import { Player, afterPaint, stepKeys } from "./player.js";
 import { GraphView } from "./render.js";
 import { toSVG } from "./svg_export.js";
 import { timeline } from "./timeline.js";
@@ -124,15 +124,7 @@ async function start() {
     if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
     const tag = e.target.tagName;
     if (tag === "INPUT" || tag === "SELECT" || (tag === "BUTTON" && (e.key === " " || e.key === "Enter"))) return;
-    const keys = {
-      ArrowRight: () => player.stepBy(1),
-      ArrowLeft: () => player.stepBy(-1),
-      PageDown: () => player.stepBy(1),
-      PageUp: () => player.stepBy(-1),
-      " ": () => player.toggle(),
-      Home: () => (player.pause(), player.seek(0)),
-      End: () => (player.pause(), player.seek(Infinity)),
-    };
+    const keys = stepKeys(player);
     if (keys[e.key]) {
       e.preventDefault();
       keys[e.key]();
