@@ -144,6 +144,10 @@ def _write_all(data: bytes) -> None:
 
 def _on_alarm(limits: Limits) -> Any:
     def handler(signum: int, frame: Any) -> None:
+        # One stop per run: the other deadline must not interrupt the tracer saving the first one's trace.
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_IGN)
+        signal.signal(signal.SIGXCPU, signal.SIG_IGN)
         if signum == signal.SIGXCPU:
             raise Interrupted("timeout", f"Time limit: the program used more than {limits.cpu_s} s of CPU time{_at(frame)}.")
         raise Interrupted("timeout", f"Time limit: the program ran longer than {limits.timeout_s:g} s{_at(frame)}.")
