@@ -2,7 +2,8 @@
 
 All three come from the page's own code. The HTML inlines static/dist/standalone.js (the page's
 layout, render, timeline, player and caption modules, bundled at set-up time by `make frontend`),
-static/css/app.css and the trace. SVG and PNG open that same file in headless Chromium, go to the
+static/css/app.css, the bundled fonts its text needs (static/dist/fonts.css, as data: URLs) and the
+trace. SVG and PNG open that same file in headless Chromium, go to the
 step, and serialize (or screenshot) the graph it draws: no second renderer that could drift from
 the page. Never imports torch; the trace comes from the sandbox (app.sandbox.run_once).
 """
@@ -13,6 +14,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
 BUNDLE = STATIC_DIR / "dist" / "standalone.js"
 STYLESHEETS = [STATIC_DIR / "css" / "app.css", STATIC_DIR / "css" / "standalone.css"]
+FONTS = STATIC_DIR / "dist" / "fonts.css"  # one @font-face per line, written by frontend/build.mjs
 CHROMIUM = os.environ.get("GRADWALK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -53,6 +56,44 @@ def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
+def _ranges(text: str) -> list[tuple[int, int]]:
+    out = []
+    for part in text.split(","):
+        lo, _, hi = part.strip()[2:].partition("-")
+        out.append((int(lo, 16), int(hi or lo, 16)))
+    return out
+
+
+def _fonts(style: str, text: str) -> str:
+    """The bundled @font-face rules that draw `text` under the font stacks of `style` (its --font and --mono),
+    each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
+    (fonts.js picks the same faces for an SVG's text)."""
+    if not FONTS.exists():
+        raise ExportError(f"missing {FONTS.relative_to(ROOT)}: run `make frontend` first")
+    faces = []
+    for rule in FONTS.read_text(encoding="utf-8").splitlines():
+        family = re.search(r'font-family:"([^"]+)"', rule)
+        ranges = re.search(r"unicode-range:([^;}]+)", rule)
+        if family and ranges:
+            faces.append((family[1], _ranges(ranges[1]), rule))
+    stacks = [[f.strip().strip("\"'") for f in s.split(",")] for s in re.findall(r"--(?:font|mono):\s*([^;]+);", style)]
+    chars = {ord(c) for c in set(text) if ord(c) > 32}
+    keep: set[str] = set()
+    for stack in stacks:
+        for c in chars:
+            for family in stack:
+                hits = [rule for name, ranges, rule in faces if name == family and any(lo <= c <= hi for lo, hi in ranges)]
+                if hits:
+                    keep.add(hits[-1])  # of faces that overlap, the browser takes the one declared last
+                    break
+
+    def inline(m: re.Match[str]) -> str:
+        data = (FONTS.parent / m[1]).read_bytes()
+        return "url(data:font/woff2;base64," + base64.b64encode(data).decode() + ")"
+
+    return "\n".join(re.sub(r"url\(([^)]+)\)", inline, rule) for _, _, rule in faces if rule in keep)
+
+
 def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto") -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
     if not BUNDLE.exists():
@@ -62,10 +103,15 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
         raise ExportError("the bundle contains </script and cannot be inlined")
     style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
     options = {"step": step, "lang": "zh" if lang == "zh" else "en", "direction": direction}
+    data = _json_in_html(json.loads(trace.model_dump_json()))
+    # The fonts for every character the file can show: the trace's and the bundle's (whose Chinese
+    # strings only a Chinese file shows), so the file looks the same on any machine, offline.
+    shown = data + "".join(c for c in script if options["lang"] == "zh" or ord(c) < 0x2E80)
+    style = _fonts(style, shown) + "\n" + style
     # Inline script and style are allowed by hash only; nothing may be fetched (no network, no file).
     csp = (
         f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
+        "img-src data:; font-src data:; base-uri 'none'; form-action 'none'"
     )
     return (
         "<!doctype html>\n"
@@ -77,7 +123,7 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
         "<title>gradwalk</title>\n"
         '<link rel="icon" href="data:,">\n'
         f"<style>{style}</style>\n</head>\n<body class=\"embed standalone\">\n"
-        f'<script type="application/json" id="trace">{_json_in_html(json.loads(trace.model_dump_json()))}</script>\n'
+        f'<script type="application/json" id="trace">{data}</script>\n'
         f'<script type="application/json" id="options">{_json_in_html(options)}</script>\n'
         f"<script>{script}</script>\n</body>\n</html>\n"
     )
@@ -143,6 +189,7 @@ def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str 
             path.write_text(image, encoding="utf-8")
             page = _offline_page(browser, path.as_uri(), scale=PNG_SCALE)
             try:
+                page.evaluate("document.fonts.ready.then(() => true)")  # the embedded faces, before the picture
                 return bytes(page.locator("svg").first.screenshot(type="png"))
             finally:
                 page.context.close()

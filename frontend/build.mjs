@@ -1,6 +1,8 @@
 // Bundles the npm dependencies into static/dist/ (git-ignored): vendor.js (CodeMirror 6 + Python
-// mode + KaTeX as one ES module) and KaTeX's stylesheet with its woff2 fonts, served by the app.
+// mode + KaTeX as one ES module), KaTeX's stylesheet with its woff2 fonts, and the page's own fonts
+// (fonts.css + fonts/*.woff2), served by the app.
 import { build } from "esbuild";
+import subsetFont from "subset-font";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,6 +30,7 @@ await build({
   target: "es2020",
   outfile: join(dist, "standalone.js"),
   legalComments: "none",
+  charset: "utf8", // the exported file is UTF-8, and app/export.py reads the characters it may show
 });
 
 // KaTeX: keep only the woff2 fonts (every browser we support reads them) so nothing else is fetched.
@@ -40,4 +43,42 @@ const css = readFileSync(join(katexDist, "katex.min.css"), "utf8").replace(
   'src:url($1) format("woff2")',
 );
 writeFileSync(join(dist, "katex.css"), css);
-console.log("static/dist: vendor.js, standalone.js, katex.css, fonts/*.woff2");
+
+// The page's fonts, so that the page and its SVG exports (svg_export.js embeds the faces its text
+// uses) look the same on every machine. static/dist/fonts.css has one @font-face per line, in the
+// order a face is looked for; app/export.py and fonts.js read it back. Families, first match wins:
+//   "gradwalk Symbols": the operator glyphs the graph draws that Noto's Latin/Greek slices lack
+//     (∂ √ ← ⁿ ⁵ ᵀ …): DejaVu Sans cut down at build time to those blocks, a few kB;
+//   "Noto Sans Variable" / "Noto Sans Mono Variable": text and numbers, one file per script, every weight;
+//   "Noto Sans SC": Chinese (names, labels and the zh interface), in ~100 chunks loaded by unicode-range.
+const modules = join(here, "node_modules");
+const faces = [];
+const face = (family, weight, file, range) =>
+  faces.push(`@font-face{font-family:"${family}";font-style:normal;font-weight:${weight};font-display:swap;src:url(fonts/${file}) format("woff2");unicode-range:${range}}`);
+
+const SYMBOLS = [[0x02b0, 0x02ff], [0x1d2c, 0x1d6a], [0x2070, 0x209f], [0x2190, 0x21ff], [0x2200, 0x22ff], [0x25a0, 0x25ff]];
+const symbolText = SYMBOLS.flatMap(([a, b]) => Array.from({ length: b - a + 1 }, (_, i) => String.fromCodePoint(a + i))).join("");
+const dejavu = readFileSync(join(modules, "@fontsource", "dejavu-sans", "files", "dejavu-sans-latin-400-normal.woff2"));
+writeFileSync(join(dist, "fonts", "gradwalk-symbols.woff2"), await subsetFont(dejavu, symbolText, { targetFormat: "woff2" }));
+const hex = (n) => n.toString(16).toUpperCase().padStart(4, "0");
+face("gradwalk Symbols", 400, "gradwalk-symbols.woff2", SYMBOLS.map(([a, b]) => `U+${hex(a)}-${hex(b)}`).join(","));
+
+// Fontsource's own stylesheets say which file holds which characters; keep the woff2 and the normal style.
+function fontsource(pkg, cssFile, family, keep = () => true) {
+  const text = readFileSync(join(modules, pkg, cssFile), "utf8");
+  for (const rule of text.match(/@font-face\s*{[^}]*}/g)) {
+    if (!/font-style:\s*normal/.test(rule)) continue;
+    const file = rule.match(/url\(\.\/files\/([^)]+\.woff2)\)/)[1];
+    if (!keep(file)) continue;
+    const weight = rule.match(/font-weight:\s*([^;]+);/)[1].trim();
+    const range = rule.match(/unicode-range:\s*([^;]+);/)[1].replace(/\s+/g, "");
+    cpSync(join(modules, pkg, "files", file), join(dist, "fonts", file));
+    face(family, weight, file, range);
+  }
+}
+fontsource("@fontsource-variable/noto-sans", "index.css", "Noto Sans Variable");
+fontsource("@fontsource-variable/noto-sans-mono", "index.css", "Noto Sans Mono Variable");
+// Only the Chinese chunks (noto-sans-sc-<n>-400-normal): Latin and the rest come from Noto Sans.
+fontsource("@fontsource/noto-sans-sc", "400.css", "Noto Sans SC", (file) => /^noto-sans-sc-\d+-400-normal\.woff2$/.test(file));
+writeFileSync(join(dist, "fonts.css"), faces.join("\n") + "\n");
+console.log(`static/dist: vendor.js, standalone.js, katex.css, fonts.css (${faces.length} faces), fonts/*.woff2`);

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -19,6 +20,7 @@ import pytest
 
 from app import export
 from app.models import Trace
+from tests.export_checks import embedded_fonts, plays_offline_to_the_end
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "app" / "examples" / "seed_5_chain.py"
@@ -61,6 +63,18 @@ BIG = "import torch\nw = torch.tensor(0.5, requires_grad=True)\nh = torch.tensor
 BIG += "for i in range(150):\n    h = torch.tanh(h * w + 0.1)\nh.backward()\n"
 
 
+CJK = "import torch\n权重 = torch.tensor(2.0, requires_grad=True)\n损失 = 权重 * 3\n损失.backward()\n"
+
+
+@pytest.fixture(scope="module")
+def cjk() -> Trace:
+    from app.sandbox import run_once
+
+    t = run_once(CJK)
+    assert t.status == "ok"
+    return t
+
+
 @pytest.fixture(scope="module")
 def big() -> Trace:
     from app.sandbox import run_once
@@ -73,7 +87,7 @@ def big() -> Trace:
 # Depends on the traces: while Playwright's sync API is open it holds an event loop in this thread,
 # and the sandbox's run_once (asyncio.run) could not start.
 @pytest.fixture(scope="module")
-def browser(trace: Trace, big: Trace) -> Iterator[object]:
+def browser(trace: Trace, big: Trace, cjk: Trace) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -102,43 +116,22 @@ def node_texts(svg: str) -> dict[str, list[str]]:
 def test_html_plays_offline_to_the_end(trace: Trace, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "seed.html"
     path.write_text(export.html(trace, step=0), encoding="utf-8")
-    url = path.as_uri()
-    context = browser.new_context(viewport={"width": 1000, "height": 700}, offline=True)
-    requests: list[str] = []
-    problems: list[str] = []
-    # Networking off, and nothing but the file itself may be read.
-    context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
-    page = context.new_page()
-    page.on("request", lambda r: requests.append(r.url))
-    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    try:
-        page.goto(url)
-        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
-        total = page.evaluate("window.gradwalk.total")
-        assert page.evaluate("window.gradwalk.step") == 0
-        w1 = page.locator("#graph .node", has=page.locator("text.title", has_text="w1")).first
-        assert w1.locator("text.grad").text_content() == ""
-        page.select_option("#speed", "120")
-        page.click("#play")
-        page.wait_for_function(f"() => document.body.dataset.step === '{total - 1}'", timeout=30_000)
-        assert page.get_attribute("#play", "aria-pressed") == "false"  # stopped at the end
-        assert w1.locator("text.grad").text_content() == "grad 3"
-        assert page.text_content("#step-label") == f"{total - 1} / {total - 1}"
-        page.keyboard.press("Home")
-        assert w1.locator("text.grad").text_content() == ""
-    finally:
-        context.close()
-    assert set(requests) == {url}, requests
-    assert problems == []
+    assert plays_offline_to_the_end(browser, path) == 0
 
 
 def test_html_is_one_file_under_a_strict_csp(trace: Trace) -> None:
     doc = export.html(trace)
     assert "default-src 'none'" in doc and "unsafe-inline" not in doc
-    for ref in ("src=", "href=\"/", "@import", "url(http"):
+    assert "font-src data:;" in doc
+    for ref in ("src=", "href=\"/", "@import", "url(http", "url(fonts/"):
         assert ref not in doc.replace('href="data:,"', ""), ref
     assert doc.count("</script>") == 3  # the trace, the options, the bundle
+    style = re.search(r"<style>(.*?)</style>", doc, re.S)[1]  # type: ignore[index]
+    families = set(re.findall(r'@font-face\{font-family:"([^"]+)"[^}]*src:url\(data:font/woff2;base64,', style))
+    assert families == {"gradwalk Symbols", "Noto Sans Variable", "Noto Sans Mono Variable"}
+    # Chinese glyphs only where Chinese is shown: the zh interface, or a Chinese name in the trace.
+    assert '@font-face{font-family:"Noto Sans SC"' not in style
+    assert '@font-face{font-family:"Noto Sans SC"' in export.html(trace, lang="zh")
 
 
 def test_svg_shows_labels_and_gradients_at_the_step(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]
@@ -151,9 +144,39 @@ def test_svg_shows_labels_and_gradients_at_the_step(trace: Trace, browser) -> No
     assert nodes["y = mean"]["val"] == "18"
     root = ET.fromstring(image.encode("utf-8"))
     assert root.get("viewBox") and "transform" not in (root.get("style") or "")
-    # Text as text, styled without a stylesheet: every node's gradient line carries its colour.
-    assert not list(root.iter(SVG_NS + "style"))
+    # Text as text, styled without a stylesheet (every node's gradient line carries its colour); the
+    # one <style> holds only the fonts the text is drawn in.
+    assert set(embedded_fonts(image)) == {"Noto Sans Variable", "Noto Sans Mono Variable"}
     assert image == export.svg(trace, step=-1, browser=browser)
+
+
+def test_svg_embeds_only_the_fonts_its_text_needs(trace: Trace, cjk: Trace, browser) -> None:  # type: ignore[no-untyped-def]
+    # At step 0 nothing is computed yet: no value or gradient is shown, so no monospace face either.
+    first = export.svg(trace, step=0, browser=browser)
+    assert set(embedded_fonts(first)) == {"Noto Sans Variable"}
+    last = export.svg(trace, browser=browser)
+    assert len(last) < 150_000  # two Latin slices, not the 3.6 MB of bundled fonts
+    # Chinese names: the SC chunks that hold their characters (not all ~100), and the operator glyphs
+    # Noto's slices lack (∂ of a backward step) from the symbols face.
+    chinese = export.svg(cjk, step=-2, browser=browser)
+    assert {"权重", "损失 = ×"} <= set(node_texts(chinese))
+    fonts = embedded_fonts(chinese)
+    assert 1 <= len(fonts.get("Noto Sans SC", [])) <= len(set("权重损失")), list(fonts)  # at most one per character
+    assert "gradwalk Symbols" in fonts
+    assert chinese == export.svg(cjk, step=-2, browser=browser)
+
+
+def test_svg_fonts_render_the_same_without_system_fonts(trace: Trace, browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # Opened on its own, the SVG draws its text in the embedded faces: the browser reports them loaded.
+    path = tmp_path / "seed.svg"
+    path.write_text(export.svg(trace, browser=browser), encoding="utf-8")
+    page = browser.new_page()
+    try:
+        page.goto(path.as_uri())
+        loaded = page.evaluate("document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family))")
+    finally:
+        page.close()
+    assert {"Noto Sans Variable", "Noto Sans Mono Variable"} <= {f.strip('"') for f in loaded}, loaded
 
 
 def test_svg_at_the_first_step_has_no_gradients(trace: Trace, browser) -> None:  # type: ignore[no-untyped-def]

@@ -13,15 +13,13 @@ function save(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-const svgText = (graph) => toSVG(graph);
-
-export function downloadSVG(graph, basename) {
-  save(new Blob([svgText(graph)], { type: "image/svg+xml" }), `${basename}.svg`);
+export async function downloadSVG(graph, basename) {
+  save(new Blob([await toSVG(graph)], { type: "image/svg+xml" }), `${basename}.svg`);
 }
 
 /** The SVG drawn on a canvas at `scale`× (img-src allows blob:, so no CSP exception is needed). */
 export async function downloadPNG(graph, basename, scale = 2) {
-  const url = URL.createObjectURL(new Blob([svgText(graph)], { type: "image/svg+xml" }));
+  const url = URL.createObjectURL(new Blob([await toSVG(graph)], { type: "image/svg+xml" }));
   try {
     const img = new Image();
     img.src = url;

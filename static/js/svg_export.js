@@ -1,6 +1,8 @@
 // The graph a GraphView (render.js) has painted, as one standalone SVG document: for exports (the
 // exported HTML file, `gradwalk export --format svg|png`, and a page's own export button).
 
+import { documentFaces, facesFor, fontFaceCSS } from "./fonts.js";
+
 const SVGNS = "http://www.w3.org/2000/svg";
 const INHERITED = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-dasharray", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "font-family", "font-size", "font-style", "font-weight", "text-anchor"];
 const OWN = { opacity: "1" };
@@ -9,9 +11,20 @@ const MARGIN = 12; // px around the layout
 /**
  * The graph as it is painted now, as one SVG document: every box and edge (a virtual graph's too),
  * the styles it needs inlined from the computed style (so no stylesheet is needed), in layout order,
- * without the view's pan and zoom. Deterministic: the same trace and step give the same bytes.
+ * without the view's pan and zoom, and the fonts its text uses embedded (fonts.js). Deterministic:
+ * the same trace and step give the same bytes.
  */
-export function toSVG(graph) {
+export async function toSVG(graph) {
+  const { svg, runs } = serialize(graph);
+  const css = await fontFaceCSS(facesFor(runs, documentFaces()));
+  if (!css) return svg;
+  // The fonts go first, before the background: <style> is plain text here (no markup in CSS).
+  const at = svg.indexOf(">", svg.indexOf("<svg")) + 1;
+  return svg.slice(0, at) + `<style>${css}</style>` + svg.slice(at);
+}
+
+/** The SVG text (without fonts) and the text runs it draws, each with its computed font. */
+function serialize(graph) {
   const saved = { ...graph.view };
   const moved = graph.userMoved;
   // Zoomed out until the culling window covers the layout: every box and edge is in the DOM.
@@ -40,16 +53,17 @@ export function toSVG(graph) {
     const fill = getComputedStyle(graph.container).getPropertyValue("--graph-bg").trim() || "#fbfcfd";
     for (const [k, v] of Object.entries({ x: -MARGIN, y: -MARGIN, width: w, height: h, fill })) bg.setAttribute(k, String(v));
     out.appendChild(bg);
+    const runs = [];
     const layer = (cls, els) => {
       const g = styled(live.querySelector(`:scope > .${cls}`), rootStyle, false);
-      for (const e of els) if (e) appendStyled(g, e, getComputedStyle(live.querySelector(`:scope > .${cls}`)));
+      for (const e of els) if (e) appendStyled(g, e, getComputedStyle(live.querySelector(`:scope > .${cls}`)), runs);
       out.appendChild(g);
     };
-    appendStyled(out, live.querySelector(":scope > defs"), rootStyle);
+    appendStyled(out, live.querySelector(":scope > defs"), rootStyle, runs);
     layer("edges", graph.edgeEls.map((x) => x.el));
     layer("nodes", graph.items.map((it) => it.g));
     layer("edge-labels", [...graph.labelLayer.children]);
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n";
+    return { svg: '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n", runs };
   } finally {
     graph.view = saved;
     graph.userMoved = moved;
@@ -80,13 +94,15 @@ function styled(el, parentStyle, withStyle = true) {
   return copy;
 }
 
-function appendStyled(parent, el, parentStyle) {
+function appendStyled(parent, el, parentStyle, runs) {
   const cs = getComputedStyle(el);
   if (cs.display === "none" || cs.visibility === "hidden") return;
   const copy = styled(el, parentStyle);
   for (const child of el.childNodes) {
-    if (child.nodeType === Node.TEXT_NODE) copy.appendChild(document.createTextNode(child.data));
-    else if (child.nodeType === Node.ELEMENT_NODE) appendStyled(copy, child, cs);
+    if (child.nodeType === Node.TEXT_NODE) {
+      copy.appendChild(document.createTextNode(child.data));
+      runs.push({ text: child.data, fontFamily: cs.fontFamily, fontWeight: cs.fontWeight, fontStyle: cs.fontStyle });
+    } else if (child.nodeType === Node.ELEMENT_NODE) appendStyled(copy, child, cs, runs);
   }
   parent.appendChild(copy);
 }

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_page import run_program, wait_until
+from tests.export_checks import embedded_fonts
 
 pytestmark = pytest.mark.slow
 
@@ -204,6 +205,7 @@ def test_export_buttons(watched) -> None:  # type: ignore[no-untyped-def]
         page.click("#export-svg")
     assert d.value.suggested_filename == f"gradwalk-step-{last}.svg"
     svg = Path(d.value.path()).read_text(encoding="utf-8")
+    assert set(embedded_fonts(svg)) == {"Noto Sans Variable", "Noto Sans Mono Variable"}  # the page's own faces
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
@@ -216,3 +218,21 @@ def test_export_buttons(watched) -> None:  # type: ignore[no-untyped-def]
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width == 2 * int(root.get("width")) and height == 2 * int(root.get("height")), (width, height)
     assert len(png) > 10_000  # not blank
+
+
+LOADED_FONTS = "document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family.replace(/\"/g, '')))"
+
+
+def test_page_draws_in_the_bundled_fonts(watched) -> None:  # type: ignore[no-untyped-def]
+    fetched: list[str] = []
+    watched.page.on("request", lambda r: "/static/dist/fonts/" in r.url and fetched.append(r.url.rsplit("/", 1)[1]))
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.keyboard.press("End")
+    title = "getComputedStyle(document.querySelector('#graph .node .title')).fontFamily"
+    assert page.evaluate(title).startswith('"gradwalk Symbols", "Noto Sans Variable"'), page.evaluate(title)
+    assert {"Noto Sans Variable", "Noto Sans Mono Variable"} <= set(page.evaluate(LOADED_FONTS))
+    assert page.evaluate("document.fonts.check('13px \"Noto Sans Variable\"', 'w1 = ×')")
+    # From our own origin (font-src 'self'), and only the slices the page's text needs.
+    assert {"noto-sans-latin-wght-normal.woff2", "noto-sans-mono-latin-wght-normal.woff2"} <= set(fetched), fetched
+    assert len([f for f in fetched if f.startswith("noto-sans-sc-")]) <= 3, fetched  # "中文" on the language button
