@@ -17,12 +17,13 @@ def _read(path: str) -> str:
 def trace(args: argparse.Namespace) -> int:
     """Print one trace JSON document per program (JSON Lines)."""
     from app.config import Settings
-    from app.tracer import run_json
+    from app.tracer import run_bytes
 
     limits = Settings().trace_limits()
     for path in args.files:
-        sys.stdout.write(run_json(_read(path), limits) + "\n")
         sys.stdout.flush()
+        sys.stdout.buffer.write(run_bytes(_read(path), limits) + b"\n")
+        sys.stdout.buffer.flush()
     return 0
 
 

@@ -199,6 +199,42 @@ def test_nan_and_inf_survive_strict_json() -> None:
     assert y["stats"]["nan_count"] == 1 and y["stats"]["inf_count"] == 1
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        "z = y.detach()\nz.mul_(10)\n",  # an alias, changed in place
+        "y.data.add_(100)\n",  # through .data, which keeps no version
+        "n = y.detach().numpy()\nn += 5\n",  # through numpy, which torch never sees
+        "y.data = torch.zeros(2)\n",  # the tensor's memory replaced
+    ],
+)
+def test_values_are_those_of_their_moment(change: str) -> None:
+    """Values are read in batches (values.Deferred); a later change to the tensor must not leak into them."""
+    source = "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\nw = y * 3\n" + change + "w.sum().backward()\n"
+    trace = run(source)
+    assert trace.status == "ok", trace.error
+    assert _latest(trace, "y").value == [2.0, 2.0]
+    assert _latest(trace, "w").value == [6.0, 6.0]
+
+
+def test_a_change_the_tracer_cannot_see_leaves_no_value_rather_than_a_wrong_one() -> None:
+    source = (
+        "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\n"
+        "with torch._C.DisableTorchFunction():\n    y.detach().add_(100)\n"
+    )
+    trace = run(source)
+    y = _latest(trace, "y")
+    assert trace.status == "ok" and y.value is None and y.stats is None
+
+
+def test_one_gradient_read_once_shows_in_every_place() -> None:
+    """A node's output gradient is the next node's input gradient: one tensor, the same value in both steps."""
+    trace = run("import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).exp()\ny.sum().backward()\n")
+    steps = {trace.nodes[s.node].op: s for s in trace.passes[0].steps}
+    assert steps["ExpBackward0"].grad_inputs == [steps["MulBackward0"].grad]
+    assert_close(steps["MulBackward0"].grad, (torch.ones(3) * 2).exp(), "exp's input gradient")
+
+
 def test_big_tensors_carry_stats_not_values() -> None:
     trace = run("import torch\nx = torch.arange(2000.0, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n")
     x = next(n for n in trace.nodes if n.name == "x")

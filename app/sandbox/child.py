@@ -20,7 +20,7 @@ from app.models import Error, Trace
 from app.sandbox import linux, seccomp
 from app.sandbox.jail import Landlock
 from app.sandbox.policy import SCRATCH_DIR, Limits
-from app.tracer import Interrupted, run_json
+from app.tracer import Interrupted, run_bytes
 
 WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
 RESULT_FD = 3
@@ -155,18 +155,18 @@ def _on_alarm(limits: Limits) -> Any:
     return handler
 
 
-def _doc(source: str, status: str, type_: str, message: str) -> str:
-    return Trace(source=source, status=status, error=Error(type=type_, message=message)).model_dump_json()  # type: ignore[arg-type]
+def _doc(source: str, status: str, type_: str, message: str) -> bytes:
+    return Trace(source=source, status=status, error=Error(type=type_, message=message)).model_dump_json().encode()  # type: ignore[arg-type]
 
 
-def trace(source: str, limits: Limits) -> str:
+def trace(source: str, limits: Limits) -> bytes:
     """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
     handler = _on_alarm(limits)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return run_json(source, limits.trace_limits())
+        return run_bytes(source, limits.trace_limits())
     except Interrupted as e:  # fired after the program, while the tracer was finishing
         return _doc(source, e.status, e.status, e.message)
     except MemoryError:
@@ -187,7 +187,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         code = EXIT_NO_RESULT
         msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         if msg == WARM and not fds:  # the zygote is idle: pay the first copy-on-write faults now
-            run_json(WARM_UP, jail.limits.trace_limits())
+            run_bytes(WARM_UP, jail.limits.trace_limits())
             msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         job.close()
         if len(fds) != 2:  # the zygote is retiring this child
@@ -199,7 +199,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
         os.close(source_fd)
         sys.addaudithook(_audit)
-        _write_all(trace(source, jail.limits).encode())
+        _write_all(trace(source, jail.limits))
         os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

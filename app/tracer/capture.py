@@ -16,6 +16,10 @@ from app.tracer import values
 from app.tracer.graph import Graph
 
 PROGRAM = "<program>"
+# The tracer's own torch calls outside the mode's handler (hooks, bindings, reading values): no
+# dispatch to the mode at all, so nothing is recorded, and reading a tensor's attribute costs
+# 0.1 µs instead of 1.1 µs. (Inside __torch_function__ torch already keeps the mode off.)
+untraced = torch._C.DisableTorchFunction
 
 _GRAD_GET = torch.Tensor.grad.__get__
 _GRAD_SET = torch.Tensor.grad.__set__
@@ -30,6 +34,10 @@ _QUIET = frozenset(
         torch.Tensor.data_ptr, torch.Tensor.storage_offset, torch.Tensor.is_contiguous,
     }
 )
+
+# Calls that hand out a tensor's memory (to numpy, DLPack, a storage) or replace it (`x.data = ...`,
+# any property set): held values are read before them, as before an in-place call.
+_EXPOSES_MEMORY = frozenset({"numpy", "__array__", "__dlpack__", "untyped_storage", "storage", "__set__"})
 
 
 def user_line(depth: int = 1) -> int | None:
@@ -61,7 +69,7 @@ class Capture(TorchFunctionMode):
     def __init__(self, graph: Graph) -> None:
         super().__init__()
         self.graph = graph
-        self.paused = 0  # >0 while the tracer's own code runs torch (bookkeeping, hooks, reprs)
+        self.paused = 0  # >0 while the program's own objects are shown (repr): their torch calls are not the program's
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -77,16 +85,14 @@ class Capture(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         inplace = _is_inplace(name)
         targets: list[torch.Tensor] = []
+        if inplace or name in _EXPOSES_MEMORY:
+            self.graph.deferred.flush()  # the values read so far, before anything can change them
         if inplace:  # torch.nn.init passes its tensor by keyword
             first = args[0] if args else next(iter(kwargs.values()), None)
             targets = _flat_tensors(first, [])
         before = [t.grad_fn for t in targets]
         out = func(*args, **kwargs)
-        self.paused += 1
-        try:
-            self._record(args, kwargs, out, targets, before, name)
-        finally:
-            self.paused -= 1
+        self._record(args, kwargs, out, targets, before, name)  # torch keeps the mode off in here
         return out
 
     def _record(self, args: tuple, kwargs: dict, out: Any, targets: list, before: list, name: str) -> None:
@@ -168,11 +174,7 @@ class Capture(TorchFunctionMode):
     def _grad_changed(self, owner: torch.Tensor, before: Any, line: int | None) -> None:
         nid = self.graph.node_of_tensor(owner)
         if nid is not None and nid in self.graph.tensors and not (before is None and _GRAD_GET(owner) is None):
-            self.paused += 1
-            try:
-                self._grad_event(nid, _GRAD_GET(owner), line)
-            finally:
-                self.paused -= 1
+            self._grad_event(nid, _GRAD_GET(owner), line)
 
     def _grad_event(self, nid: int, grad: torch.Tensor | None, line: int | None) -> None:
         v = None if grad is None else values.value(grad, self.graph.limits.max_value_elements)

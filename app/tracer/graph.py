@@ -31,6 +31,7 @@ class Graph:
         self._binding_counts: dict[str, int] = {}
         self.fns: dict[int, Any] = {}  # node id -> its grad_fn (AccumulateGrad for leaves), for hooks
         self.autograd_inputs: dict[int, list[int]] = {}  # node id -> ids of its grad_fn's next_functions
+        self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
 
     def __del__(self) -> None:
         # Let go of the grad_fns newest first: a consumer is freed while its inputs are still held,
@@ -73,14 +74,12 @@ class Graph:
         return nid
 
     def _tensor_fields(self, t: torch.Tensor) -> dict[str, Any]:
-        value, stats = values.encode(t, self.limits.max_value_elements)
-        return {
-            "shape": list(t.shape),
-            "dtype": values.dtype_name(t.dtype),
-            "requires_grad": t.requires_grad,
-            "value": value,
-            "stats": stats,
-        }
+        """What a node shows of its tensor; the value and stats follow from `_read_value` after _add."""
+        return {"shape": list(t.shape), "dtype": values.dtype_name(t.dtype), "requires_grad": t.requires_grad}
+
+    def _read_value(self, nid: int | None, t: torch.Tensor) -> None:
+        if nid is not None:
+            self.deferred.encode(t, self.nodes[nid], "value", "stats")
 
     def leaf(self, t: torch.Tensor, line: int | None) -> int | None:
         """The node of a tensor without grad_fn: a leaf if it requires grad, else a constant."""
@@ -97,6 +96,7 @@ class Graph:
         else:
             fields.update(kind="constant", op=None)
         nid = self._add(fields | {"label": ""}, line, key_tensor=t)
+        self._read_value(nid, t)
         if nid is not None:
             if t.requires_grad:
                 self.tensors[nid] = t
@@ -137,6 +137,8 @@ class Graph:
                     self._keep.append(f)
             else:
                 nid = self._add(fields | {"kind": "op", "op": type(f).__name__, "label": ""}, line, key_fn=f)
+                if f is root and output is not None:
+                    self._read_value(nid, output)
             if nid is None:
                 return None
             inputs = self.autograd_inputs.setdefault(nid, [])

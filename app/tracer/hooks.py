@@ -6,12 +6,13 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 import torch
 
 from app.tracer import doc, values
-from app.tracer.capture import Capture, user_line
+from app.tracer.capture import Capture, untraced, user_line
 
 _ORIGINAL = {
     "Tensor.backward": torch.Tensor.backward,
@@ -29,14 +30,19 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return [t for t in x if isinstance(t, torch.Tensor)]
 
 
-def _grad_of(grads: tuple, limit: int) -> dict[str, Any]:
-    """A step's gradient; stats only where the value itself is too big to carry."""
-    if len(grads) == 1 and isinstance(grads[0], torch.Tensor):
-        g = grads[0]
-        if g.numel() <= limit:
-            return {"grad": values.value(g, limit)}
-        return {"grad": None, "grad_stats": values.encode(g, limit)[1]}
-    return {"grad": [None if x is None else values.value(x, limit) for x in grads]}
+def _read_grads(step: dict[str, Any], grad_inputs: tuple, grad_outputs: tuple, deferred: values.Deferred) -> None:
+    """A step's gradients, read when the pass ends (values.Deferred); stats only where a value is too big."""
+    step["grad_inputs"] = gi = [None] * len(grad_inputs)
+    for i, x in enumerate(grad_inputs):
+        if x is not None:
+            deferred.value(x, gi, i)
+    if len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor):
+        deferred.value(grad_outputs[0], step, "grad", big_stats_key="grad_stats")
+    else:
+        step["grad"] = go = [None] * len(grad_outputs)
+        for i, x in enumerate(grad_outputs):
+            if x is not None:
+                deferred.value(x, go, i)
 
 
 class Passes:
@@ -70,11 +76,8 @@ class Passes:
                 bound = _SIGNATURES[api].bind(*args, **kwargs)
             except TypeError:
                 return original(*args, **kwargs)
-            self.capture.paused += 1
-            try:
+            with untraced():
                 p, handles = self._begin(api, bound.arguments, line)
-            finally:
-                self.capture.paused -= 1
             try:
                 result = original(*args, **kwargs)
             except BaseException as e:
@@ -89,6 +92,7 @@ class Passes:
 
     def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[dict[str, Any], list[Any]]:
         g = self.graph
+        g.deferred.flush()  # the forward values, before the engine writes any .grad
         limit = g.limits.max_value_elements
         if api == "Tensor.backward":
             roots, gradient, inputs = [a["self"]], a.get("gradient"), a.get("inputs")
@@ -133,49 +137,41 @@ class Passes:
             f = g.fns.get(nid)
             if f is None:
                 continue
-            handles.append(f.register_hook(self._hook(nid)))
+            handles.append(f.register_hook(partial(self._step, nid)))
             for child in g.autograd_inputs.get(nid, ()):
                 if child not in seen:
                     seen.add(child)
                     stack.append(child)
         return handles
 
-    def _hook(self, nid: int) -> Callable[[tuple, tuple], None]:
+    def _step(self, nid: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
         """Runs right after the engine executed the node: the steps come in the engine's order."""
-        limit = self.graph.limits.max_value_elements
-
-        def hook(grad_inputs: tuple, grad_outputs: tuple) -> None:
-            p = self._active
-            if p is None or len(p["steps"]) >= self.graph.limits.max_nodes:
-                return
-            self.capture.paused += 1
-            try:
-                p["steps"].append(
-                    doc.step(
-                        node=nid,
-                        grad_inputs=[None if x is None else values.value(x, limit) for x in grad_inputs],
-                        **_grad_of(grad_outputs, limit),
-                    )
-                )
-            finally:
-                self.capture.paused -= 1
-
-        return hook
+        p = self._active
+        if p is None or len(p["steps"]) >= self.graph.limits.max_nodes:
+            return
+        with untraced():
+            step = doc.step(node=nid)
+            _read_grads(step, grad_inputs, grad_outputs, self.graph.deferred)
+            p["steps"].append(step)
 
     def _end(self, p: dict[str, Any], handles: list[Any], result: Any, error: str | None) -> None:
-        self.capture.paused += 1
         try:
-            for h in handles:
-                h.remove()
-            if p["api"] == "torch.autograd.grad" and result is not None:
-                # the engine does not run AccumulateGrad here: record what was returned for each input
-                limit = self.graph.limits.max_value_elements
-                for t, grad in zip(self._inputs, result):
-                    nid = self.graph.node_of_tensor(t)
-                    if nid is not None and grad is not None:
-                        p["steps"].append(doc.step(node=nid, **_grad_of((grad,), limit)))
-            p["error"] = error
-            self.graph.event(kind="backward_end", pass_index=p["index"], line=p["line"])
+            with untraced():
+                self._close(p, handles, result, error)
         finally:
             self._active = None
-            self.capture.paused -= 1
+
+    def _close(self, p: dict[str, Any], handles: list[Any], result: Any, error: str | None) -> None:
+        for h in handles:
+            h.remove()
+        if p["api"] == "torch.autograd.grad" and result is not None:
+            # the engine does not run AccumulateGrad here: record what was returned for each input
+            for t, grad in zip(self._inputs, result):
+                nid = self.graph.node_of_tensor(t)
+                if nid is not None and grad is not None:
+                    step = doc.step(node=nid)
+                    _read_grads(step, (), (grad,), self.graph.deferred)
+                    p["steps"].append(step)
+        self.graph.deferred.flush()  # the pass's gradients, before the program can change any of them
+        p["error"] = error
+        self.graph.event(kind="backward_end", pass_index=p["index"], line=p["line"])

@@ -9,12 +9,13 @@ import traceback
 import warnings
 from typing import Any
 
+import orjson
 import torch
 
 from app.config import TraceLimits
 from app.models import Trace
-from app.tracer import doc, values
-from app.tracer.capture import PROGRAM, Capture, user_line
+from app.tracer import doc
+from app.tracer.capture import PROGRAM, Capture, untraced, user_line
 from app.tracer.graph import Graph
 from app.tracer.hints import hint_for
 from app.tracer.hooks import Passes
@@ -66,16 +67,13 @@ class _Tracer:
 
     def bind(self, line: int, *pairs: tuple[str, Any]) -> None:
         g = self.graph
-        self.capture.paused += 1
-        try:
+        with untraced():
             for name, obj in pairs:
                 if isinstance(obj, torch.Tensor):
                     g.bind(name, obj, line)
                 elif isinstance(obj, torch.nn.Module):
                     for path, p in obj.named_parameters():
                         g.name_parameter(p, f"{name}.{path}")
-        finally:
-            self.capture.paused -= 1
 
     def display(self, line: int, obj: Any) -> Any:
         if obj is not None:
@@ -169,11 +167,11 @@ class _Tracer:
 
     def _finish(self) -> dict[str, Any]:
         g, trace = self.graph, self.trace
-        limit = self.limits.max_value_elements
         for nid, t in g.tensors.items():
             grad = t.grad if (t.is_leaf or t.retains_grad) else None
             if grad is not None:
-                g.nodes[nid]["grad"], g.nodes[nid]["grad_stats"] = values.encode(grad, limit)
+                g.deferred.encode(grad, g.nodes[nid], "grad", "grad_stats")
+        g.deferred.flush()
         g.label_all()
         trace.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout="".join(self._stdout))
         if g.truncated_by is not None:
@@ -199,23 +197,28 @@ def _utf8(v: Any) -> Any:
     return v
 
 
-def run_json(source: str, limits: TraceLimits | None = None) -> str:
-    """Run `source` with tracing and return the trace as strict JSON; never raises for anything the program does."""
+def run_bytes(source: str, limits: TraceLimits | None = None) -> bytes:
+    """Run `source` with tracing and return the trace as strict UTF-8 JSON; never raises for anything the program does."""
     # The recorded graph is many small long-lived objects: cyclic collections would walk all of
     # them again and again (a third of the time on a 5,000-node graph). A run is short; collect after.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         doc_ = _Tracer(source, limits or TraceLimits()).run()
-        text = json.dumps(doc_, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
         try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:  # print("\ud800"): a lone surrogate has no UTF-8; show it escaped
-            text = json.dumps(_utf8(doc_), ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        return text
+            # orjson: a fifth of json's time on big graphs (80 ms -> 13 ms on 5,000 nodes). Values are
+            # already strict (NaN and Inf are strings, see values.py), so its NaN-as-null never applies.
+            return orjson.dumps(doc_)
+        except orjson.JSONEncodeError:  # print("\ud800"): a lone surrogate has no UTF-8; show it escaped
+            return json.dumps(_utf8(doc_), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
     finally:
         if was_enabled:
             gc.enable()
+
+
+def run_json(source: str, limits: TraceLimits | None = None) -> str:
+    """The trace as a JSON string (run_bytes, decoded)."""
+    return run_bytes(source, limits).decode()
 
 
 def run(source: str, limits: TraceLimits | None = None) -> Trace:
