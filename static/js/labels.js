@@ -55,11 +55,11 @@ export function textWidth(s) {
 
 export const NODE_H = 58;
 
-/** Box size in px for a node (grad line included so boxes don't grow during play). */
-export function nodeSize(node) {
+/** Box size in px for a node (grad line included so boxes don't grow during play), its text `scale`× as large. */
+export function nodeSize(node, scale = 1) {
   const l = nodeLines(node);
   // Title 13px bold, subtitle 10.5px, value and gradient 11px monospace (the gradient line is
   // "grad " + a value of the same shape, so it is sized now and boxes never grow during play).
   const px = Math.max(textWidth(l.title) * 8, textWidth(l.sub) * 6.2, (textWidth(l.value) * 1.25 + 6) * 6.8, 40);
-  return { w: Math.round(Math.min(240, Math.max(64, px + 20))), h: NODE_H };
+  return { w: Math.round(Math.min(240, Math.max(64, px + 20)) * scale), h: Math.round(NODE_H * scale) };
 }

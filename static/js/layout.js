@@ -12,13 +12,15 @@ const SWEEPS = 4;
 const COPY_SPAN = 2; // a shared leaf whose consumers are more than this many layers apart is copied
 
 /**
- * layout(trace, {direction: "TB"|"LR"}) ->
+ * layout(trace, {direction: "TB"|"LR", scale: 1}) ->
  * {items: [{key, id, copy, copies, x, y, w, h, layer}], edges: [{key, source, target, slot, from, to, points}],
- *  width, height, direction}
- * x, y are box centres; points run from the source box to the target box.
+ *  width, height, direction, scale}
+ * x, y are box centres; points run from the source box to the target box. `scale` multiplies the boxes
+ * (presentation mode's larger text), not the gaps between them.
  */
 export function layout(trace, options = {}) {
   const direction = options.direction === "LR" ? "LR" : "TB";
+  const scale = Number(options.scale) > 0 ? Number(options.scale) : 1;
   const nodes = trace.nodes || [];
   const byId = new Map(nodes.map((n) => [n.id, n]));
   const edges = (trace.edges || []).filter((e) => byId.has(e.source) && byId.has(e.target) && e.source !== e.target);
@@ -61,7 +63,7 @@ export function layout(trace, options = {}) {
   const itemOf = new Map(); // node id -> item index (first copy)
   const edgeSourceItem = new Array(edges.length);
   const addItem = (n, layer, copy) => {
-    const { w, h } = nodeSize(n);
+    const { w, h } = nodeSize(n, scale);
     items.push({ key: copy ? `${n.id}:${copy}` : `${n.id}`, id: n.id, copy, copies: 1, layer, w, h, x: 0, y: 0 });
     return items.length - 1;
   };
@@ -229,6 +231,7 @@ export function layout(trace, options = {}) {
   const real = items.filter((it) => !it.dummy);
   return {
     direction,
+    scale,
     items: real,
     edges: outEdges,
     width: direction === "TB" ? extentA : extentB,

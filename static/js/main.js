@@ -75,11 +75,13 @@ function storedDirection() {
 
 /** Top-to-bottom unless left-to-right shows this graph bigger in this pane (wide embeds, long chains). */
 async function layoutFor(trace) {
-  if (state.direction || trace.nodes.length > 1000) return layoutAsync(trace, { direction: state.direction || "TB" });
-  const [tb, lr] = await Promise.all([layoutAsync(trace, { direction: "TB" }), layoutAsync(trace, { direction: "LR" })]);
+  // Boxes as large as app.css draws their text now (presentation mode: --node-scale 1.6).
+  const scale = parseFloat(getComputedStyle($("graph")).getPropertyValue("--node-scale")) || 1;
+  if (state.direction || trace.nodes.length > 1000) return layoutAsync(trace, { direction: state.direction || "TB", scale });
+  const [tb, lr] = await Promise.all([layoutAsync(trace, { direction: "TB", scale }), layoutAsync(trace, { direction: "LR", scale })]);
   const r = $("graph").getBoundingClientRect();
-  const scale = (L) => Math.min(r.width / L.width, r.height / L.height);
-  return scale(lr) > scale(tb) * 1.15 ? lr : tb;
+  const fits = (L) => Math.min(r.width / L.width, r.height / L.height);
+  return fits(lr) > fits(tb) * 1.15 ? lr : tb;
 }
 
 // --- graph, inspector, player ------------------------------------------------------------------
@@ -88,14 +90,15 @@ const graph = new GraphView($("graph"), { onSelect: (id) => inspect(id) });
 const inspector = $("inspector") ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }) }) : null;
 const player = new Player({ onFrame: showFrame, onState: showState });
 const output = new OutputPanel($("output"));
-// Entering or leaving changes the graph pane's size: fit the graph to it once the layout has settled.
+// Entering or leaving changes the pane's size and the boxes' (--node-scale): lay out and fit again.
 const presentation = new Presentation({
   onChange: (on) => {
     if (on) $("graph").focus({ preventScroll: true });
-    requestAnimationFrame(() => requestAnimationFrame(() => graph.layout && graph.fit(on ? PRESENT_ZOOM : undefined)));
+    redraw();
   },
 });
-const PRESENT_ZOOM = 2.5; // node text at up to 2.5× (30 px) for the back of the room
+const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
+const fitZoom = () => (presentation.active ? PRESENT_ZOOM : undefined);
 addEventListener("resize", () => presentation.active && graph.layout && !graph.userMoved && graph.fit(PRESENT_ZOOM));
 
 function inspect(id) {
@@ -174,7 +177,7 @@ async function load(trace, { step = 0, autoplay = false, t0 = performance.now() 
     graph.view = { x: keepView.x, y: keepView.y, k: keepView.k };
     graph.userMoved = keepView.moved;
     graph._apply();
-  } else graph.fit();
+  } else graph.fit(fitZoom());
   fillJump(trace);
   inspector?.clear();
   autoSpeed(timeline(trace).length);
@@ -261,6 +264,17 @@ async function run() {
   }
 }
 
+/** The same trace laid out and drawn again at the current step: another direction, or presentation's larger boxes. */
+async function redraw() {
+  const trace = state.trace;
+  if (!trace) return;
+  const L = await layoutFor(trace);
+  if (state.trace !== trace) return;
+  graph.draw(trace, L);
+  graph.fit(fitZoom());
+  if (state.frame) graph.paint(state.frame);
+}
+
 function showServerProblem(message) {
   output.message(message);
 }
@@ -285,7 +299,7 @@ function bindControls() {
       player.seek(Number(e.target.value));
     }
   });
-  $("fit").addEventListener("click", () => graph.fit(presentation.active ? PRESENT_ZOOM : undefined));
+  $("fit").addEventListener("click", () => graph.fit(fitZoom()));
   $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
   $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
   $("direction").addEventListener("click", async () => {
@@ -295,11 +309,7 @@ function bindControls() {
     } catch {
       /* not persisted */
     }
-    if (state.trace) {
-      const step = player.step;
-      state.lastSource = null;
-      await load(state.trace, { step });
-    }
+    await redraw();
   });
   document.addEventListener("keydown", (e) => {
     if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;

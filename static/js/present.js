@@ -20,8 +20,7 @@ export class Presentation {
     try {
       if (document.fullscreenEnabled && !document.fullscreenElement) {
         await document.documentElement.requestFullscreen({ navigationUI: "hide" });
-        this._wasFull = true;
-        this.onChange(true); // the window's size changed: fit again
+        this._wasFull = true; // the window's size changed: main.js fits again on resize
       }
     } catch {
       /* not allowed here (an iframe without allow="fullscreen"): the page still fills its window */

@@ -111,12 +111,13 @@ export class GraphView {
   _showItem(item) {
     if (!item.g) {
       const { it, node, lines } = item;
+      const s = this.layout.scale || 1; // presentation's larger boxes; app.css scales the text by --node-scale
       const g = el("g", { class: `node ${node.kind} future`, transform: `translate(${it.x - it.w / 2},${it.y - it.h / 2})`, tabindex: 0, role: "button" });
       g.dataset.nodeId = it.id;
       g.dataset.key = it.key;
-      el("rect", { width: it.w, height: it.h, rx: node.kind === "op" ? 14 : 6 }, g);
+      el("rect", { width: it.w, height: it.h, rx: (node.kind === "op" ? 14 : 6) * s }, g);
       const text = (cls, y, str) => {
-        const t = el("text", { class: cls, x: it.w / 2, y }, g);
+        const t = el("text", { class: cls, x: it.w / 2, y: y * s }, g);
         t.textContent = short(str, 34);
         return t;
       };
@@ -125,7 +126,7 @@ export class GraphView {
       item.val = text("val", 42, lines.value);
       item.grad = text("grad", 54, "");
       if (it.copies > 1) {
-        const m = el("text", { class: "copy-mark", x: it.w - 4, y: 10 }, g);
+        const m = el("text", { class: "copy-mark", x: it.w - 4 * s, y: 10 * s }, g);
         m.textContent = `${it.copy + 1}/${it.copies}`;
       }
       item.g = g;
@@ -239,15 +240,16 @@ export class GraphView {
     for (const item of this.shown.items) this._paintItem(item, ctx);
     for (const x of this.shown.edges) this._paintEdge(x, ctx);
     this.labelLayer.replaceChildren();
+    const s = this.layout.scale || 1;
     for (const p of f.pulses) {
       const x = this.edgeByKey.get(`${p.source}>${p.target}:${p.slot}`);
       if (!x) continue;
       const [mx, my] = midpoint(x.e.points);
       const g = el("g", { class: "edge-label" }, this.labelLayer);
       const str = short(fmtValue(p.grad, 3), 24);
-      const w = str.length * 7 + 10;
-      el("rect", { x: mx - w / 2, y: my - 9, width: w, height: 18, rx: 9 }, g);
-      const t = el("text", { x: mx, y: my + 4 }, g);
+      const w = (str.length * 7 + 10) * s;
+      el("rect", { x: mx - w / 2, y: my - 9 * s, width: w, height: 18 * s, rx: 9 * s }, g);
+      const t = el("text", { x: mx, y: my + 4 * s }, g);
       t.textContent = str;
     }
   }

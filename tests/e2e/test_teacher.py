@@ -141,6 +141,46 @@ def test_presentation_by_keyboard(watched) -> None:  # type: ignore[no-untyped-d
     assert not page.is_visible("#blackout")
 
 
+SIZES = """() => {
+  const g = document.getElementById('graph').getBoundingClientRect();
+  const w1 = [...document.querySelectorAll('#graph .node')].find((n) => n.querySelector('.title').textContent === 'w1');
+  const title = w1.querySelector('.title');
+  const edge = document.querySelector('#graph .edge');
+  const boxes = [...document.querySelectorAll('#graph .node')].map((n) => n.getBoundingClientRect());
+  return {
+    font: parseFloat(getComputedStyle(title).fontSize),
+    value: parseFloat(getComputedStyle(w1.querySelector('.val')).fontSize),
+    stroke: parseFloat(getComputedStyle(edge).strokeWidth),
+    box: parseFloat(getComputedStyle(w1.querySelector('rect')).strokeWidth),
+    shown: title.getBoundingClientRect().height,
+    fits: boxes.every((b) => b.left >= g.left - 1 && b.right <= g.right + 1 && b.top >= g.top - 1 && b.bottom <= g.bottom + 1),
+  };
+}"""
+
+
+def test_presentation_draws_larger_text_and_strokes(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.focus("#graph")
+    page.keyboard.press("End")
+    normal = page.evaluate(SIZES)
+    page.keyboard.press("p")
+    wait_until(page, "document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') > 80")
+    page.wait_for_timeout(300)  # the fit after full screen's resize
+    big = page.evaluate(SIZES)
+    watched.shot("presenting-large")
+    # Same viewport: node labels, values and strokes at least 1.5x as large, and the graph still fits. On
+    # screen the chain's labels grow less (1.3x, from 1.1x by zoom alone before), as this tall graph is
+    # fitted to the pane's height, and the larger boxes leave less room for zoom.
+    for key in ("font", "value", "stroke", "box"):
+        assert big[key] >= 1.5 * normal[key], (key, normal, big)
+    assert big["shown"] >= 1.25 * normal["shown"], (normal, big)
+    assert big["fits"] and normal["fits"], (normal, big)
+    page.keyboard.press("Escape")
+    wait_until(page, "!document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') < 80")
+    assert page.evaluate(SIZES)["font"] == normal["font"]
+
+
 def test_theme_toggle_persists(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
     assert page.get_attribute("html", "data-theme") == "light"  # the context prefers light

@@ -76,3 +76,16 @@ test("empty and edge-less traces", () => {
   const one = layout({ nodes: [{ id: 0, kind: "leaf", label: "a", value: 1 }], edges: [] });
   assert.equal(one.items.length, 1);
 });
+
+test("scale enlarges the boxes (presentation mode), not the order or the gaps", () => {
+  const trace = fixture("seed_5_chain");
+  const a = layout(trace);
+  const b = layout(trace, { scale: 1.6 });
+  assert.equal(b.scale, 1.6);
+  assert.deepEqual(b.items.map((it) => it.key), a.items.map((it) => it.key));
+  for (const [i, it] of b.items.entries()) {
+    assert.ok(Math.abs(it.w - a.items[i].w * 1.6) <= 1 && Math.abs(it.h - a.items[i].h * 1.6) <= 1, it.key);
+  }
+  assert.ok(b.height > a.height && b.height < a.height * 1.6, [a.height, b.height]);
+  checkLayout(trace, b);
+});
