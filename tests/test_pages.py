@@ -159,3 +159,32 @@ def test_static_files_are_served(web: Any) -> None:
     response = web.get(f"/static/{path}")
     assert response.status_code == 200 and response.content == files[0].read_bytes()
     assert web.get("/static/../app/config.py").status_code == 404
+
+
+def _options(html: str) -> Any:
+    return json.loads(next(text for attrs, text in scripts(html) if attrs.get("id") == "options"))
+
+
+def test_share_export_is_the_stored_trace_as_one_file(web: Any, shared: dict[str, Any]) -> None:
+    response = web.get(f"/s/{shared['id']}/export.html", params={"step": 3, "lang": "zh", "direction": "LR"})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-disposition"] == f'attachment; filename="gradwalk-{shared["id"]}.html"'
+    assert embedded_trace(response.text) == shared["trace"]  # not run again
+    assert _options(response.text) == {"step": 3, "lang": "zh", "direction": "LR"}
+    assert "default-src 'none'" in response.text
+    assert web.get("/s/nope/export.html").status_code == 404
+    assert web.get(f"/s/{shared['id']}/export.html", params={"direction": "up"}).status_code == 422
+
+
+def test_program_export_runs_the_source_in_the_sandbox(web: Any) -> None:
+    source = "import torch\nw = torch.tensor(2.0, requires_grad=True)\n(w * 3).backward()\n"
+    response = web.post("/export.html", json={"source": source, "step": -1})
+    assert response.status_code == 200
+    assert response.headers["content-disposition"] == 'attachment; filename="gradwalk.html"'
+    trace = embedded_trace(response.text)
+    assert trace["source"] == source and trace["status"] == "ok"
+    assert [n["grad"] for n in trace["nodes"] if n["name"] == "w"] == [3.0]
+    assert _options(response.text) == {"step": -1, "lang": "en", "direction": "auto"}
+    bad = web.post("/export.html", json={"step": 1})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_request"

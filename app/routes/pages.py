@@ -1,15 +1,20 @@
-"""The HTML pages: the app, a shared graph, and the chrome-less embed. The trace is embedded once as JSON."""
+"""The HTML pages: the app, a shared graph, and the chrome-less embed (the trace is embedded once as JSON),
+and the page's download of the one-file offline player, built by app/export.py like the CLI's."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
+from app import export
+from app.models import Trace
+from app.routes.api import PoolDep, TraceRequest, _run, rate_limit
 from app.routes.examples import examples
 from app.store import Share, Store
 
@@ -94,3 +99,47 @@ async def share_page(request: Request, share_id: str) -> HTMLResponse:
 @router.get("/embed/{share_id}", response_class=HTMLResponse, name="embed_page")
 async def embed_page(request: Request, share_id: str) -> HTMLResponse:
     return render(request, "embed.html", await _load(request, share_id))
+
+
+# --- the offline player as one HTML file (the page's HTML button) -------------------------------------
+
+Lang = Literal["en", "zh"]
+Direction = Literal["auto", "TB", "LR"]
+
+
+class ExportRequest(TraceRequest):
+    step: int | None = Field(None, description="the step the file opens at (None: the last; negative: from the end)")
+    lang: Lang = "en"
+    direction: Direction = "auto"
+
+
+async def _export(trace: Trace, step: int | None, lang: str, direction: str, name: str) -> Response:
+    try:
+        document = await run_in_threadpool(export.html, trace, step, lang, direction)
+    except export.ExportError as e:  # the front-end bundle is missing: the server was set up without it
+        raise HTTPException(503, f"The export is unavailable: {e}") from None
+    return Response(
+        document,
+        media_type="text/html; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}.html"'},
+    )
+
+
+@router.get("/s/{share_id}/export.html", name="share_export")
+async def share_export(
+    request: Request,
+    share_id: str,
+    step: Annotated[int | None, Query()] = None,
+    lang: Lang = "en",
+    direction: Direction = "auto",
+) -> Response:
+    """A saved share's trace (not run again) as the offline player."""
+    share = await _load(request, share_id)
+    return await _export(share.trace, step, lang, direction, f"gradwalk-{share.id}")
+
+
+@router.post("/export.html", name="program_export", dependencies=[Depends(rate_limit)])
+async def program_export(body: ExportRequest, pool: PoolDep) -> Response:
+    """The page's current program, run again in the sandbox (as Share does), as the offline player."""
+    trace = await _run(pool, body.source)
+    return await _export(trace, body.step, body.lang, body.direction, "gradwalk")

@@ -1,5 +1,6 @@
 // The page's own export buttons: the graph at the current step as SVG (svg_export.js, the same
-// serializer as `gradwalk export`) or as PNG at 2× for slide software, saved through a blob: link.
+// serializer as `gradwalk export`) or as PNG at 2× for slide software, and the whole animation as one
+// offline HTML file (built by the server's app/export.py, as the CLI's), saved through a blob: link.
 
 import { toSVG } from "./svg_export.js";
 
@@ -35,4 +36,24 @@ export async function downloadPNG(graph, basename, scale = 2) {
   } finally {
     URL.revokeObjectURL(url);
   }
+}
+
+/**
+ * The one-file offline player of this trace, opening at `step`: a saved share's as stored
+ * (GET /s/{id}/export.html), else the program run again on the server (POST /export.html).
+ */
+export async function downloadHTML({ shareId, source, step, lang, direction }, basename) {
+  const options = { step, lang, direction };
+  const res = shareId
+    ? await fetch(`/s/${encodeURIComponent(shareId)}/export.html?${new URLSearchParams(options)}`)
+    : await fetch("/export.html", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ source, ...options }),
+      });
+  if (!res.ok) {
+    const body = await res.json().catch(() => null);
+    throw new Error(body?.message || res.statusText);
+  }
+  save(new Blob([await res.arrayBuffer()], { type: "text/html" }), `${basename}.html`);
 }

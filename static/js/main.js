@@ -13,7 +13,7 @@ import { passStarts, timeline } from "./timeline.js";
 import * as theme from "./theme.js";
 import { Presentation } from "./present.js";
 import { ShareDialog } from "./sharing.js";
-import { downloadPNG, downloadSVG } from "./download.js";
+import { downloadHTML, downloadPNG, downloadSVG } from "./download.js";
 
 const $ = (id) => document.getElementById(id);
 const mode = document.body.dataset.mode || "app";
@@ -338,6 +338,19 @@ function bindControls() {
   const basename = () => `gradwalk-step-${player.step}`;
   $("export-svg").addEventListener("click", () => graph.layout && downloadSVG(graph, basename()));
   $("export-png").addEventListener("click", () => graph.layout && downloadPNG(graph, basename()));
+  $("export-html").addEventListener("click", async (e) => {
+    if (!state.trace) return;
+    const button = e.currentTarget;
+    button.disabled = true;
+    const options = { shareId: readJSON("share")?.id, source: state.trace.source, step: player.step, lang: i18n.lang(), direction: graph.layout?.direction ?? "auto" };
+    try {
+      await downloadHTML(options, basename());
+    } catch (err) {
+      output.message(t("export.failed", { message: err?.message || "" }));
+    } finally {
+      button.disabled = false;
+    }
+  });
   $("present").addEventListener("click", () => state.trace && presentation.enter());
   $("present-leave").addEventListener("click", () => presentation.leave());
   $("blackout").addEventListener("click", () => presentation.blackout(false));

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_page import run_program, wait_until
-from tests.export_checks import embedded_fonts
+from tests.export_checks import embedded_fonts, plays_offline_to_the_end
 
 pytestmark = pytest.mark.slow
 
@@ -276,3 +276,29 @@ def test_page_draws_in_the_bundled_fonts(watched) -> None:  # type: ignore[no-un
     # From our own origin (font-src 'self'), and only the slices the page's text needs.
     assert {"noto-sans-latin-wght-normal.woff2", "noto-sans-mono-latin-wght-normal.woff2"} <= set(fetched), fetched
     assert len([f for f in fetched if f.startswith("noto-sans-sc-")]) <= 3, fetched  # "中文" on the language button
+
+
+@pytest.mark.parametrize("where", ["app", "share"])
+def test_html_button_downloads_the_offline_player(watched, browser, where, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The page's HTML button: the same one-file player as `gradwalk export --format html`, opening at the
+    page's step; on / the program is run again on the server, on /s/{id} the saved trace is used."""
+    page = watched.open("/")
+    if where == "app":
+        run_program(page, example="seed_5_chain")
+        page.focus("#graph")
+        page.keyboard.press("Home")
+        for _ in range(7):
+            page.keyboard.press("ArrowRight")
+    else:
+        link = share_from_app(page)
+        page.click("#share-close")
+        page.goto(link + "?step=7")
+        page.wait_for_selector("body[data-ready=true]")
+    assert step(page) == 7
+    with page.expect_download(timeout=60_000) as d:
+        page.click("#export-html")
+    assert d.value.suggested_filename == "gradwalk-step-7.html"
+    path = tmp_path / "lecture.html"
+    d.value.save_as(path)
+    assert path.read_text(encoding="utf-8").startswith("<!doctype html>")
+    assert plays_offline_to_the_end(browser, path) == 7
