@@ -83,6 +83,22 @@ def test_share_link_opens_at_step(watched, browser) -> None:  # type: ignore[no-
     watched.shot("shared-step5")
 
 
+def test_copy_buttons_write_the_clipboard(watched) -> None:  # type: ignore[no-untyped-def]
+    """The real Clipboard API (permission granted, as a browser does for a click on a secure origin)."""
+    watched.page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=watched.base)
+    page = watched.open("/")
+    link = share_from_app(page)
+    snippet = page.input_value("#share-embed")
+    page.evaluate("navigator.clipboard.writeText('')")
+    page.click("#share-copy-link")
+    wait_until(page, "document.getElementById('share-copy-link').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == link
+    page.click("#share-copy-embed")
+    wait_until(page, "document.getElementById('share-copy-embed').textContent === 'Copied'")
+    assert page.evaluate("navigator.clipboard.readText()") == snippet
+    assert snippet.startswith("<iframe ") and 'allow="fullscreen"' in snippet
+
+
 def test_embed_in_another_origin(watched, other_origin) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
     link = share_from_app(page)
@@ -104,6 +120,25 @@ def test_embed_in_another_origin(watched, other_origin) -> None:  # type: ignore
     watched.shot("embed-other-origin")
 
 
+def test_snippet_presents_full_screen_in_a_course_page(watched, other_origin) -> None:  # type: ignore[no-untyped-def]
+    """The Share dialog's snippet pasted as is into another origin's page: P in the frame goes full screen."""
+    page = watched.open("/")
+    share_from_app(page)
+    snippet = page.input_value("#share-embed")
+    origin, pages = other_origin
+    pages["/course.html"] = f"<!doctype html><title>course</title><h1>Week 3</h1>{snippet}"
+    page.goto(origin + "/course.html")
+    frame = page.frame_locator("iframe")
+    frame.locator("body[data-ready=true]").wait_for(timeout=60_000)
+    inner = next(f for f in page.frames if "/embed/" in f.url)
+    frame.locator("#graph").click()
+    page.keyboard.press("p")
+    wait_until(inner, "document.body.classList.contains('presenting') && document.fullscreenElement !== null")
+    watched.shot("embed-fullscreen")
+    page.keyboard.press("Escape")
+    wait_until(inner, "document.fullscreenElement === null && !document.body.classList.contains('presenting')")
+
+
 def test_presentation_by_keyboard(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
     run_program(page, example="seed_5_chain")
@@ -112,6 +147,8 @@ def test_presentation_by_keyboard(watched) -> None:  # type: ignore[no-untyped-d
     assert step(page) == 0
     page.keyboard.press("p")
     wait_until(page, "document.body.classList.contains('presenting')")
+    # The real Fullscreen API (a key press is a user gesture), not only a page that fills its window.
+    wait_until(page, "document.fullscreenElement === document.documentElement")
     assert not page.is_visible(".code-pane") and not page.is_visible(".topbar")
     for _ in range(3):
         page.keyboard.press("PageDown")
@@ -136,6 +173,7 @@ def test_presentation_by_keyboard(watched) -> None:  # type: ignore[no-untyped-d
     assert not page.is_visible("#blackout")
     page.keyboard.press("Escape")
     wait_until(page, "!document.body.classList.contains('presenting')")
+    wait_until(page, "document.fullscreenElement === null")
     assert page.is_visible(".code-pane")
     page.keyboard.press("b")  # outside presentation B does nothing
     assert not page.is_visible("#blackout")
