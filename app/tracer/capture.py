@@ -59,6 +59,21 @@ def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+_PASS = object()  # metadata reads, .grad reads: answered without any bookkeeping
+_GRAD_SETTER = object()  # `x.grad = ...`
+_NONE: list = []  # no in-place targets (never appended to)
+_KINDS: dict[Any, Any] = {}  # func -> _PASS, _GRAD_SETTER or (name, in place, exposes memory)
+
+
+def _kind_of(func: Any) -> Any:
+    if func in _QUIET or func == _GRAD_GET:  # a fresh method-wrapper per attribute access: equal, not identical
+        return _PASS
+    if func == _GRAD_SET:
+        return _GRAD_SETTER
+    name = getattr(func, "__name__", "")
+    return name, _is_inplace(name), name in _EXPOSES_MEMORY
+
+
 def _is_inplace(name: str) -> bool:
     if name.startswith("__i") and name.endswith("__"):  # __iadd__, __imul__, ...
         return True
@@ -73,26 +88,33 @@ class Capture(TorchFunctionMode):
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if self.paused or func in _QUIET:
+        if self.paused:
             return func(*args, **kwargs)
-        if func == _GRAD_SET:  # a fresh method-wrapper per attribute access: equal, not identical
+        try:
+            kind = _KINDS[func]
+        except KeyError:
+            kind = _KINDS[func] = _kind_of(func)
+        except TypeError:  # an unhashable callable
+            kind = _kind_of(func)
+        if kind is _PASS:
+            return func(*args, **kwargs)
+        if kind is _GRAD_SETTER:
             before = _GRAD_GET(args[0])
             out = func(*args, **kwargs)
             self._grad_changed(args[0], before, user_line(2))
             return out
-        if func == _GRAD_GET:
-            return func(*args, **kwargs)
-        name = getattr(func, "__name__", "")
-        inplace = _is_inplace(name)
-        targets: list[torch.Tensor] = []
-        if inplace or name in _EXPOSES_MEMORY:
+        name, inplace, exposes = kind
+        if inplace or exposes:
             self.graph.deferred.flush()  # the values read so far, before anything can change them
         if inplace:  # torch.nn.init passes its tensor by keyword
             first = args[0] if args else next(iter(kwargs.values()), None)
             targets = _flat_tensors(first, [])
-        before = [t.grad_fn for t in targets]
+            before = [t.grad_fn for t in targets]
+            out = func(*args, **kwargs)
+            self._record(args, kwargs, out, targets, before, name)  # torch keeps the mode off in here
+            return out
         out = func(*args, **kwargs)
-        self._record(args, kwargs, out, targets, before, name)  # torch keeps the mode off in here
+        self._record(args, kwargs, out, _NONE, _NONE, name)
         return out
 
     def _record(self, args: tuple, kwargs: dict, out: Any, targets: list, before: list, name: str) -> None:
@@ -103,14 +125,16 @@ class Capture(TorchFunctionMode):
             for t, fn_before in zip(targets, before):
                 self._mutated(t, fn_before, line, name)
             return
-        outputs = _flat_tensors(out, [])
+        outputs = (out,) if type(out) is torch.Tensor else _flat_tensors(out, [])
         for o in outputs:
-            if o.grad_fn is not None and g.node_of_fn(o.grad_fn) is None:
-                line = line or user_line(3)
-                nid = g.fn(o.grad_fn, line, output=o)
-                if nid is not None:
-                    self._constant_inputs(o.grad_fn, nid, args, kwargs, line)
-            elif o.requires_grad and o.grad_fn is None and g.node_of_tensor(o) is None:
+            fn = o.grad_fn
+            if fn is not None:
+                if g.node_of_fn(fn) is None:
+                    line = line or user_line(3)
+                    nid = g.fn(fn, line, output=o)
+                    if nid is not None:
+                        self._constant_inputs(fn, nid, args, kwargs, line)
+            elif o.requires_grad and g.node_of_tensor(o) is None:
                 line = line or user_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
                 g.leaf(o, line)
         if name == "retain_grad" and args and isinstance(args[0], torch.Tensor):
@@ -121,7 +145,9 @@ class Capture(TorchFunctionMode):
 
     def _constant_inputs(self, fn: Any, nid: int, args: tuple, kwargs: dict, line: int | None) -> None:
         """Edges from inputs that do not require grad (autograd keeps no trace of them)."""
-        inputs = _flat_tensors(list(args) + list(kwargs.values()), [])
+        inputs = _flat_tensors(args, [])
+        if kwargs:
+            _flat_tensors(list(kwargs.values()), inputs)
         consts = [t for t in inputs if not t.requires_grad]
         if not consts:
             return

@@ -23,8 +23,11 @@ class _Shape:
                 self.template[name] = field.default
 
     def __call__(self, **fields: Any) -> dict[str, Any]:
-        d = self.template.copy()
-        d.update(fields)
+        return self.of(fields)
+
+    def of(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """As calling it, from a dict the caller built already (the tracer's per-node path)."""
+        d = {**self.template, **fields}
         for name in self.lists:
             if d[name] is None:
                 d[name] = []

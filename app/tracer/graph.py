@@ -14,6 +14,10 @@ from app.config import TraceLimits
 from app.tracer import doc, values
 
 
+# The grad_fn of a leaf: the one node type that stands for a tensor, not an operation.
+_ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).expand(1).grad_fn.next_functions[0][0])
+
+
 class Graph:
     def __init__(self, limits: TraceLimits) -> None:
         self.limits = limits
@@ -57,12 +61,14 @@ class Graph:
 
     # -- nodes --------------------------------------------------------------------------------
 
-    def _add(self, node_fields: dict[str, Any], line: int | None, key_fn: Any = None, key_tensor: Any = None) -> int | None:
+    def _add(self, fields: dict[str, Any], line: int | None, key_fn: Any = None, key_tensor: Any = None) -> int | None:
+        """A new node from `fields` (the caller's dict, completed in place); its id, or None past max_nodes."""
         if len(self.nodes) >= self.limits.max_nodes:
             self.truncate(f"the graph was cut at {self.limits.max_nodes} nodes (max_nodes)")
             return None
         nid = len(self.nodes)
-        self.nodes.append(doc.node(id=nid, line=line, **node_fields))
+        fields["id"], fields["line"] = nid, line
+        self.nodes.append(doc.node.of(fields))
         if key_fn is not None:
             self._by_fn[id(key_fn)] = nid
             self.fns[nid] = key_fn
@@ -95,7 +101,8 @@ class Graph:
             fields.update(kind="leaf", op="AccumulateGrad")
         else:
             fields.update(kind="constant", op=None)
-        nid = self._add(fields | {"label": ""}, line, key_tensor=t)
+        fields["label"] = ""
+        nid = self._add(fields, line, key_tensor=t)
         self._read_value(nid, t)
         if nid is not None:
             if t.requires_grad:
@@ -107,48 +114,65 @@ class Graph:
 
     def fn(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
         """The node of a grad_fn, registering it and every unseen node below it (inputs first)."""
-        known = self._by_fn.get(id(root))
+        by_fn = self._by_fn
+        known = by_fn.get(id(root))
         if known is not None:
             return known
-        nexts: dict[int, tuple] = {}  # next_functions builds a new tuple per call: read each once
+        children = root.next_functions  # a new tuple per call: read once per node
+        if type(root) is not _ACCUMULATE_GRAD and all(child is None or id(child) in by_fn for child, _ in children):
+            # the usual case: an operation on tensors the graph knows already
+            return self._op(root, children, line, output, inplace)
+        nexts: dict[int, tuple] = {id(root): children}
         stack: list[tuple[Any, bool]] = [(root, False)]
         while stack:
             f, expanded = stack.pop()
-            if id(f) in self._by_fn:
+            if id(f) in by_fn:
                 continue
             if not expanded:
                 stack.append((f, True))
-                nexts[id(f)] = children = f.next_functions
-                for child, _ in reversed(children):
-                    if child is not None and id(child) not in self._by_fn:
+                if id(f) not in nexts:
+                    nexts[id(f)] = f.next_functions
+                for child, _ in reversed(nexts[id(f)]):
+                    if child is not None and id(child) not in by_fn:
                         stack.append((child, False))
                 continue
-            if f is root and output is not None:
-                fields = self._tensor_fields(output)
-                fields["inplace"] = inplace
-            else:
-                fields = self._hidden_fields(f)
-            variable = getattr(f, "variable", None)
-            if isinstance(variable, torch.Tensor):  # AccumulateGrad: the leaf itself
-                nid = self.leaf(variable, line)
+            if type(f) is _ACCUMULATE_GRAD:  # the leaf itself
+                nid = self.leaf(f.variable, line)
                 if nid is not None:
-                    self._by_fn[id(f)] = nid
+                    by_fn[id(f)] = nid
                     self.fns[nid] = f
                     self._keep.append(f)
+                    self.autograd_inputs.setdefault(nid, [])
+            elif f is root:
+                nid = self._op(f, nexts[id(f)], line, output, inplace)
             else:
-                nid = self._add(fields | {"kind": "op", "op": type(f).__name__, "label": ""}, line, key_fn=f)
-                if f is root and output is not None:
-                    self._read_value(nid, output)
+                nid = self._op(f, nexts[id(f)], line, None, False)
             if nid is None:
                 return None
-            inputs = self.autograd_inputs.setdefault(nid, [])
-            for slot, (child, _) in enumerate(nexts[id(f)]):
-                if child is not None:
-                    cid = self._by_fn.get(id(child))
-                    if cid is not None:
-                        self.edge(cid, nid, slot)
-                        inputs.append(cid)
-        return self._by_fn.get(id(root))
+        return by_fn.get(id(root))
+
+    def _op(self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool) -> int | None:
+        """A grad_fn node whose inputs are all registered, with its edges; its value is `output`'s, if given."""
+        if output is not None:
+            fields = self._tensor_fields(output)
+            fields["inplace"] = inplace
+        else:
+            fields = self._hidden_fields(f)
+        fields["kind"], fields["op"], fields["label"] = "op", type(f).__name__, ""
+        nid = self._add(fields, line, key_fn=f)
+        if nid is None:
+            return None
+        if output is not None:
+            self._read_value(nid, output)
+        by_fn = self._by_fn
+        self.autograd_inputs[nid] = inputs = []
+        for slot, (child, _) in enumerate(children):
+            if child is not None:
+                cid = by_fn.get(id(child))
+                if cid is not None:
+                    self.edge(cid, nid, slot)
+                    inputs.append(cid)
+        return nid
 
     def _hidden_fields(self, f: Any) -> dict[str, Any]:
         """A node the program never saw as a tensor (e.g. TBackward0 inside nn.Linear): shape only."""
@@ -181,7 +205,7 @@ class Graph:
         key = (source, target, slot)
         if key not in self._edge_keys:
             self._edge_keys.add(key)
-            self.edges.append(doc.edge(source=source, target=target, slot=slot))
+            self.edges.append(doc.edge.of({"source": source, "target": target, "slot": slot}))
 
     # -- names --------------------------------------------------------------------------------
 
