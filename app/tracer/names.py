@@ -20,22 +20,25 @@ def _stored_names(target: ast.AST) -> list[str]:
     return names
 
 
-def _bind_call(names: list[str], line: int, like: ast.AST) -> ast.stmt:
-    pairs = [ast.Tuple([ast.Constant(n), ast.Name(n, ast.Load())], ast.Load()) for n in names]
-    call = ast.Call(ast.Name(BIND, ast.Load()), [ast.Constant(line), *pairs], [])
-    return ast.copy_location(ast.Expr(call), like)
+def _new(node: ast.AST, line: int) -> ast.AST:
+    """A node the rewrite adds, placed at `line` (only new nodes: the program's own keep theirs)."""
+    node.lineno = node.end_lineno = line  # type: ignore[attr-defined]
+    node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    return node
 
 
-def _fix_locations(stmt: ast.stmt) -> ast.stmt:
-    for node in ast.walk(stmt):
-        for attr, default in (("lineno", stmt.lineno), ("col_offset", 0)):
-            if not hasattr(node, attr):
-                setattr(node, attr, default)
-        if not hasattr(node, "end_lineno"):
-            node.end_lineno = node.lineno
-        if not hasattr(node, "end_col_offset"):
-            node.end_col_offset = node.col_offset
-    return stmt
+def _bind_call(names: list[str], line: int, at: int) -> ast.stmt:
+    pairs = [
+        _new(ast.Tuple([_new(ast.Constant(n), at), _new(ast.Name(n, ast.Load()), at)], ast.Load()), at) for n in names
+    ]
+    call = _new(ast.Call(_new(ast.Name(BIND, ast.Load()), at), [_new(ast.Constant(line), at), *pairs], []), at)
+    return _new(ast.Expr(call), at)  # type: ignore[return-value]
+
+
+def _display_call(stmt: ast.Expr) -> ast.stmt:
+    at = stmt.lineno
+    call = _new(ast.Call(_new(ast.Name(DISPLAY, ast.Load()), at), [_new(ast.Constant(at), at), stmt.value], []), at)
+    return _new(ast.Expr(call), at)  # type: ignore[return-value]
 
 
 def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
@@ -45,8 +48,7 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
         _rewrite_children(stmt)
         if top_level and isinstance(stmt, ast.Expr) and (i == last or not isinstance(stmt.value, (ast.Call, ast.Await))):
             if not isinstance(stmt.value, ast.Constant):  # docstrings and stray strings are not outputs
-                call = ast.Call(ast.Name(DISPLAY, ast.Load()), [ast.Constant(stmt.lineno), stmt.value], [])
-                out.append(_fix_locations(ast.copy_location(ast.Expr(call), stmt)))
+                out.append(_display_call(stmt))
                 continue
         out.append(stmt)
         if isinstance(stmt, ast.Assign):
@@ -56,7 +58,7 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
         else:
             names = []
         if names:
-            out.append(_fix_locations(_bind_call(names, stmt.lineno, stmt)))
+            out.append(_bind_call(names, stmt.lineno, stmt.lineno))
     return out
 
 
@@ -65,14 +67,14 @@ def _rewrite_children(node: ast.AST) -> None:
         names = _stored_names(node.target)
         node.body = _rewrite_body(node.body, False)
         if names:
-            node.body.insert(0, _fix_locations(_bind_call(names, node.lineno, node)))
+            node.body.insert(0, _bind_call(names, node.lineno, node.lineno))
         node.orelse = _rewrite_body(node.orelse, False)
         return
     if isinstance(node, (ast.With, ast.AsyncWith)):
         names = [n for item in node.items if item.optional_vars is not None for n in _stored_names(item.optional_vars)]
         node.body = _rewrite_body(node.body, False)
         if names:
-            node.body.insert(0, _fix_locations(_bind_call(names, node.lineno, node)))
+            node.body.insert(0, _bind_call(names, node.lineno, node.lineno))
         return
     for field in ("body", "orelse", "finalbody"):
         stmts = getattr(node, field, None)

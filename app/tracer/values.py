@@ -105,6 +105,9 @@ def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
+_MIN_BATCH = 8  # tensors of one dtype and shape below which reading them one by one is faster
+
+
 class Deferred:
     """Small tensors read later, many at once: one stack, one tolist and a few row-wise kernels per
     dtype and shape instead of a handful of calls per tensor (most of a big trace's value cost).
@@ -171,11 +174,12 @@ class Deferred:
                     _read_group(items)
                 except Exception:  # noqa: BLE001 - sparse, meta, quantized...: one at a time
                     for item in items:
-                        _read_one(item[0], item[4])
+                        _read_one(item)
 
 
-def _read_one(t: torch.Tensor, targets: list[tuple[Any, Any, Any]]) -> None:
-    v, stats = encode(t, t.numel())
+def _read_one(item: list[Any]) -> None:
+    t, targets = item[0], item[4]
+    v, stats = encode(t, t.numel()) if item[3] else (value(t, t.numel()), None)
     for into, key, stats_key in targets:
         into[key] = v
         if stats_key is not None:
@@ -187,13 +191,17 @@ def _read_group(items: list[list[Any]]) -> None:
     first = items[0][0]
     if first.layout != torch.strided or first.device.type == "meta":
         raise ValueError("not a dense tensor")
+    if len(items) < _MIN_BATCH:  # a few kernels cost more than Python's arithmetic on a few tensors
+        for item in items:
+            _read_one(item)
+        return
     stacked = torch.stack([item[0] for item in items])
     floating = stacked.is_floating_point()
     flat = stacked.reshape(len(items), -1).to(torch.float64) if floating else stacked
     k = flat.shape[1] if floating else 0
     if stacked.is_complex() or (floating and (k == 0 or not bool(torch.isfinite(flat).all()))):
         for item in items:  # NaN, Inf, empty or complex: the careful path, one by one
-            _read_one(item[0], item[4])
+            _read_one(item)
         return
     for item, v in zip(items, stacked.tolist()):
         for into, key, _ in item[4]:
