@@ -18,9 +18,18 @@ export async function downloadSVG(graph, basename) {
   save(new Blob([await toSVG(graph)], { type: "image/svg+xml" }), `${basename}.svg`);
 }
 
+// An SVG drawn as an image starts loading its embedded fonts only as it paints, so the first PNG
+// would have no text: load the same data: URLs here first, and the image finds them loaded.
+async function loadFonts(svg) {
+  const urls = [...svg.matchAll(/url\((data:font\/woff2;base64,[A-Za-z0-9+/=]+)\)/g)].map((m) => m[1]);
+  await Promise.all(urls.map((u, i) => new FontFace(`gradwalk-export-${i}`, `url(${u})`).load()));
+}
+
 /** The SVG drawn on a canvas at `scale`× (img-src allows blob:, so no CSP exception is needed). */
 export async function downloadPNG(graph, basename, scale = 2) {
-  const url = URL.createObjectURL(new Blob([await toSVG(graph)], { type: "image/svg+xml" }));
+  const svg = await toSVG(graph);
+  await loadFonts(svg);
+  const url = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
   try {
     const img = new Image();
     img.src = url;

@@ -3,6 +3,7 @@ by another origin, presentation mode by keyboard, and the theme toggle."""
 
 from __future__ import annotations
 
+import base64
 import html
 import http.server
 import re
@@ -292,10 +293,28 @@ def test_export_buttons(watched) -> None:  # type: ignore[no-untyped-def]
     with page.expect_download() as d:
         page.click("#export-png")
     png = Path(d.value.path()).read_bytes()
+    d.value.save_as(watched.shot("page").with_name(f"{watched.name}-export.png"))  # to look at
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
     assert width == 2 * int(root.get("width")) and height == 2 * int(root.get("height")), (width, height)
     assert len(png) > 10_000  # not blank
+    # With its text, from the first click (an SVG image loads its embedded fonts only as it paints).
+    ink = page.evaluate(
+        """async (src) => {
+          const img = new Image(); img.src = src; await img.decode();
+          const c = document.createElement('canvas'); c.width = img.width; c.height = img.height;
+          const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
+          const d = ctx.getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4) if (d[i] < 70 && d[i + 1] < 70 && d[i + 2] < 70) n++;
+          return n / (c.width * c.height);
+        }""",
+        "data:image/png;base64," + base64.b64encode(png).decode(),
+    )
+    assert ink > 0.001, ink  # the labels' near-black ink (boxes and edges are grey and green)
+    with page.expect_download() as d:
+        page.click("#export-png")
+    assert Path(d.value.path()).read_bytes() == png
 
 
 LOADED_FONTS = "document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family.replace(/\"/g, '')))"
