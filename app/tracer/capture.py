@@ -66,7 +66,11 @@ _KINDS: dict[Any, Any] = {}  # func -> _PASS, _GRAD_SETTER or (name, in place, e
 
 
 def _kind_of(func: Any) -> Any:
-    if func in _QUIET or func == _GRAD_GET:  # a fresh method-wrapper per attribute access: equal, not identical
+    try:
+        quiet = func in _QUIET
+    except TypeError:  # an unhashable callable
+        quiet = False
+    if quiet or func == _GRAD_GET:  # a fresh method-wrapper per attribute access: equal, not identical
         return _PASS
     if func == _GRAD_SET:
         return _GRAD_SETTER
