@@ -235,6 +235,15 @@ def test_one_gradient_read_once_shows_in_every_place() -> None:
     assert_close(steps["MulBackward0"].grad, (torch.ones(3) * 2).exp(), "exp's input gradient")
 
 
+def test_tensors_held_by_a_bound_list_or_dict_are_named_by_their_place() -> None:
+    source = (
+        "import torch\nws = [torch.ones(2, requires_grad=True) for _ in range(2)]\n"
+        "outs = {'a': ws[0] * 2}\ny = outs['a'].sum() + ws[1].sum()\nfor w in ws:\n    pass\n"
+    )
+    labels = {n.label for n in run(source).nodes}
+    assert {"ws[0]", "ws[1]", "outs['a']", "y"} <= labels and "leaf" not in labels
+
+
 def test_big_tensors_carry_stats_not_values() -> None:
     trace = run("import torch\nx = torch.arange(2000.0, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n")
     x = next(n for n in trace.nodes if n.name == "x")

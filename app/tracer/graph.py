@@ -228,6 +228,16 @@ class Graph:
         if nid is not None and self.nodes[nid]["name"] is None:
             self._name(nid, path)
 
+    def name_element(self, t: torch.Tensor, name: str) -> None:
+        """`ws[0]`: a tensor held by a list, tuple or dict bound to a name, if it has no name of its own."""
+        nid = self.node_of_tensor(t)
+        if nid is None:
+            if t.grad_fn is None:
+                self.name_parameter(t, name)  # named when first used
+            return
+        if self.nodes[nid]["name"] is None:
+            self._name(nid, name)
+
     def _name(self, nid: int, name: str) -> None:
         count = self._binding_counts.get(name, 0) + 1
         self._binding_counts[name] = count

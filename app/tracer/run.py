@@ -22,6 +22,7 @@ from app.tracer.hooks import Passes
 from app.tracer.names import BIND, DISPLAY, instrument
 
 _DISPLAY_CHARS = 2_000
+_NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
 
 
 class Interrupted(BaseException):
@@ -74,6 +75,11 @@ class _Tracer:
                 elif isinstance(obj, torch.nn.Module):
                     for path, p in obj.named_parameters():
                         g.name_parameter(p, f"{name}.{path}")
+                elif isinstance(obj, (list, tuple, dict)) and len(obj) <= _NAMED_ITEMS:
+                    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+                    for key, x in items:
+                        if isinstance(x, torch.Tensor) and isinstance(key, (int, str)):
+                            g.name_element(x, f"{name}[{key!r}]")
 
     def display(self, line: int, obj: Any) -> Any:
         if obj is not None:
