@@ -23,6 +23,8 @@ untraced = torch._C.DisableTorchFunction
 
 _GRAD_GET = torch.Tensor.grad.__get__
 _GRAD_SET = torch.Tensor.grad.__set__
+_DATA_GET = torch.Tensor.data.__get__
+_ALIASES = ("data", "detach")  # calls whose result shares the tensor's memory, with no autograd link back
 # Calls that only read metadata: answered without any bookkeeping.
 _QUIET = frozenset(
     {
@@ -74,7 +76,7 @@ def _kind_of(func: Any) -> Any:
         return _PASS
     if func == _GRAD_SET:
         return _GRAD_SETTER
-    name = getattr(func, "__name__", "")
+    name = "data" if func == _DATA_GET else getattr(func, "__name__", "")
     return name, _is_inplace(name), name in _EXPOSES_MEMORY
 
 
@@ -89,6 +91,7 @@ class Capture(TorchFunctionMode):
         super().__init__()
         self.graph = graph
         self.paused = 0  # >0 while the program's own objects are shown (repr): their torch calls are not the program's
+        self._aliases: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(w.data) -> (w.data, w)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -141,6 +144,8 @@ class Capture(TorchFunctionMode):
             elif o.requires_grad and g.node_of_tensor(o) is None:
                 line = line or user_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
                 g.leaf(o, line)
+        if name in _ALIASES and type(out) is torch.Tensor and args and isinstance(args[0], torch.Tensor):
+            self._aliases[id(out)] = (out, args[0])  # `w.data -= ...` changes w
         if name == "retain_grad" and args and isinstance(args[0], torch.Tensor):
             nid = g.tensor(args[0], line or user_line(3))
             if nid is not None:
@@ -191,6 +196,10 @@ class Capture(TorchFunctionMode):
             node = g.nodes[nid]
             if node["kind"] == "leaf":  # optimizer.step(), or an update under torch.no_grad()
                 g.event(kind="update", node=nid, line=line, value=values.value(t, g.limits.max_value_elements))
+            return
+        alias = self._aliases.get(id(t))
+        if alias is not None and alias[0] is t and nid is None:  # w.data -= lr * w.grad: w's update
+            self._mutated(alias[1], alias[1].grad_fn, line, name)
             return
         self._grad_changed_by_identity(t, line)
 
