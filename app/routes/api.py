@@ -124,7 +124,8 @@ def _json(text: str, status: int = 200) -> Response:
     return Response(content=text, status_code=status, media_type="application/json")
 
 
-async def _run(pool: SandboxPool, source: str) -> Trace:
+async def run_program(pool: SandboxPool, source: str) -> Trace:
+    """The program's trace from the sandbox; a full queue is a 429, a broken sandbox a 503 (for every route that runs one)."""
     try:
         return await pool.run(source)
     except QueueFull as e:
@@ -146,7 +147,7 @@ async def _run(pool: SandboxPool, source: str) -> Trace:
 async def trace(body: TraceRequest, pool: PoolDep) -> Response:
     """A program that raises, times out or is killed still gets 200, with `status` saying so."""
     started = time.perf_counter()
-    result = await _run(pool, body.source)
+    result = await run_program(pool, body.source)
     sandbox_ms = (time.perf_counter() - started) * 1000
     response = _json(result.model_dump_json())  # already validated at the sandbox boundary: no second pass
     response.headers["server-timing"] = f"sandbox;dur={sandbox_ms:.2f}"  # the rest of `app` is the web layer
@@ -162,7 +163,7 @@ async def trace(body: TraceRequest, pool: PoolDep) -> Response:
     summary="Run a program, save it with its trace, and return its links",
 )
 async def share(body: ShareRequest, request: Request, pool: PoolDep, store: StoreDep) -> ShareCreated:
-    result = await _run(pool, body.source)
+    result = await run_program(pool, body.source)
     saved: Share = await run_in_threadpool(store.save, body.source, body.title, result)
     return ShareCreated(
         id=saved.id,

@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from app import export
 from app.models import Trace
-from app.routes.api import PoolDep, TraceRequest, _run, rate_limit
+from app.routes.api import PoolDep, TraceRequest, rate_limit, run_program
 from app.routes.examples import examples
 from app.store import Share, Store
 
@@ -141,5 +141,5 @@ async def share_export(
 @router.post("/export.html", name="program_export", dependencies=[Depends(rate_limit)])
 async def program_export(body: ExportRequest, pool: PoolDep) -> Response:
     """The page's current program, run again in the sandbox (as Share does), as the offline player."""
-    trace = await _run(pool, body.source)
+    trace = await run_program(pool, body.source)
     return await _export(trace, body.step, body.lang, body.direction, "gradwalk")
