@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -76,9 +77,25 @@ def _request_id(request: Request) -> str | None:
     return request.scope.get("state", {}).get("request_id")
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    message = exc.detail if isinstance(exc.detail, str) and exc.detail else code_for(exc.status_code).replace("_", " ")
-    return error_response(exc.status_code, message, headers=exc.headers, request_id=_request_id(request))
+def wants_page(request: Request) -> bool:
+    """A browser opening a page (not the API, not a script): it gets an HTML page for an error."""
+    path = request.url.path
+    if request.method != "GET" or path.startswith(("/api/", "/openapi", "/docs", "/static/")):
+        return False
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept
+
+
+def _http_error_with(page: Callable[[Request, int, str], Response] | None) -> Callable[..., Any]:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) and exc.detail else code_for(exc.status_code).replace("_", " ")
+        if page is not None and wants_page(request):
+            response = page(request, exc.status_code, message)
+            response.headers.update(exc.headers or {})
+            return response
+        return error_response(exc.status_code, message, headers=exc.headers, request_id=_request_id(request))
+
+    return _http_error
 
 
 def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,8 +113,9 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "Internal server error.", request_id=_request_id(request))
 
 
-def install(app: FastAPI) -> None:
-    """Route every error the app can raise through `error_body`."""
-    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
+def install(app: FastAPI, page: Callable[[Request, int, str], Response] | None = None) -> None:
+    """Route every error the app can raise through `error_body`; with `page`, a browser opening a
+    page gets `page(request, status, message)` instead (the same status and sentence, as HTML)."""
+    app.add_exception_handler(StarletteHTTPException, _http_error_with(page))  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)

@@ -90,6 +90,21 @@ def test_unknown_share_pages_are_404(web: Any) -> None:
         assert web.get(path).status_code == 404
 
 
+def test_a_browser_gets_an_error_page_and_a_script_the_error_shape(web: Any) -> None:
+    browser = {"accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/s/nope", "/embed/nope", "/no-such-page"):
+        page = web.get(path, headers=browser)
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html"), path
+        assert "Nothing here" in page.text and 'href="/"' in page.text and "<script" not in page.text
+        assert page.headers["content-security-policy"]
+        api = web.get(path, headers={"accept": "application/json"})
+        assert api.status_code == 404 and api.json()["error"] == "not_found", path
+    zh = web.get("/s/nope?lang=zh", headers=browser)
+    assert "这里什么也没有" in zh.text and zh.headers["content-language"] == "zh"
+    # the API stays JSON whatever the client accepts
+    assert web.get("/api/share/nope", headers=browser).json()["error"] == "not_found"
+
+
 def test_pages_send_a_strict_csp_and_embed_alone_may_be_framed(web: Any, shared: dict[str, Any]) -> None:
     for path in ("/", f"/s/{shared['id']}", f"/embed/{shared['id']}"):
         headers = web.get(path).headers

@@ -78,6 +78,22 @@ def render(request: Request, template: str, share: Share | None) -> HTMLResponse
     return response
 
 
+_ERROR_TEXT = {  # (heading, link home) by language; the message itself is the error's own sentence
+    "en": {404: "Nothing here", None: "Something went wrong", "home": "Open gradwalk"},
+    "zh": {404: "这里什么也没有", None: "出了点问题", "home": "打开 gradwalk"},
+}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """What a browser opening a page gets for an error (REST clients keep the JSON error shape)."""
+    lang, _ = pick_lang(request)
+    text = _ERROR_TEXT[lang]
+    context = {"lang": lang, "status": status, "message": message, "heading": text.get(status, text[None]), "home": text["home"]}
+    response = templates.TemplateResponse(request, "error.html", context, status_code=status)
+    response.headers["content-language"] = lang
+    return response
+
+
 async def _load(request: Request, share_id: str) -> Share:
     store: Store = request.app.state.store
     share = await run_in_threadpool(store.load, share_id)
