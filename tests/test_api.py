@@ -129,9 +129,22 @@ def test_examples_cover_every_program_in_both_languages(api: Any) -> None:
     assert {e["id"] for e in examples} == set(files)
     assert {"linear_loss", "mlp_step", "recurrence", "custom_function"} <= set(files)
     cjk = re.compile(r"[\u4e00-\u9fff]")
+    # the comments of the course notebook (autograd_tutorial_zh), as it wrote them
+    seed_comments = {
+        "由用户创建，为叶子张量", "反向传播（求导），对于叶子张量的导数会被保存，其他中间量的导数会被释放。",
+        "定义张量", "执行正向操作", "反向传播",
+    }
     for example in examples:
-        assert set(example) == {"id", "title", "explanation", "source"}
-        assert example["source"] == files[example["id"]]
+        assert set(example) == {"id", "title", "explanation", "source", "sources"}
+        assert example["source"] == example["sources"]["en"] == files[example["id"]]
+        en, zh = example["sources"]["en"].splitlines(), example["sources"]["zh"].splitlines()
+        assert [line.split("#")[0] for line in en] == [line.split("#")[0] for line in zh], "only comments differ"
+        for line in zh:  # every English comment of an example has its Chinese one: the seed notebook's own
+            comment = line.split("# ", 1)[1] if "# " in line else ""
+            if re.search(r"[a-z]{3,}", comment.replace("d b_", "")):
+                raise AssertionError(f"{example['id']}: untranslated comment {comment!r}")
+            if cjk.search(comment) and example["id"].startswith("seed_"):
+                assert comment in seed_comments, f"{example['id']}: {comment!r} is not the seed notebook's"
         for field in ("title", "explanation"):
             assert set(example[field]) == {"en", "zh"}
             assert example[field]["en"].strip() and not cjk.search(example[field]["en"]), example["id"]

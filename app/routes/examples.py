@@ -20,7 +20,20 @@ class Example(BaseModel):
     id: str = Field(description="the program's file name without .py")
     title: Text
     explanation: Text
-    source: str
+    source: str = Field(description="the program, its comments in English")
+    sources: Text = Field(description="the program with its comments in each language (the code is the same)")
+
+
+def _translated(source: str, comments: dict[str, str]) -> str:
+    """The source with each `# comment` of the table in the other language (whole comments only)."""
+    lines = []
+    for line in source.splitlines(keepends=True):
+        code, sep, comment = line.partition("# ")
+        text = comment.rstrip("\n")
+        if sep and text in comments:
+            line = f"{code}# {comments[text]}" + line[len(code) + 2 + len(text):]
+        lines.append(line)
+    return "".join(lines)
 
 
 @functools.cache
@@ -32,12 +45,15 @@ def examples() -> tuple[Example, ...]:
     out = []
     for name in order:
         entry = catalog.get(name, {})
+        source = files[name].read_text(encoding="utf-8")
+        zh = _translated(source, entry.get("comments", {}).get("zh", {}))
         out.append(
             Example(
                 id=name,
                 title=Text(**entry.get("title", {"en": name, "zh": name})),
                 explanation=Text(**entry.get("explanation", {"en": "", "zh": ""})),
-                source=files[name].read_text(encoding="utf-8"),
+                source=source,
+                sources=Text(en=source, zh=zh),
             )
         )
     return tuple(out)

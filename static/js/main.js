@@ -401,12 +401,15 @@ async function start() {
       /* no storage: start from the example */
     }
     const initial = copied === null ? examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1] : null;
+    // An example's program with its comments in the page's language (the seed notebook's own Chinese ones).
+    const sourceOf = (ex, lang = i18n.lang()) => ex.sources?.[lang] ?? ex.source;
+    const isExample = (ex, text) => text === ex.source || Object.values(ex.sources ?? {}).includes(text);
     editor = createEditor($("editor"), {
-      doc: copied ?? initial?.source ?? "import torch\n",
+      doc: copied ?? (initial ? sourceOf(initial) : "import torch\n"),
       onRun: run,
       onChange: (text) => {
         const ex = examples.find((e) => e.id === select.value);
-        if (ex && ex.source !== text) {
+        if (ex && !isExample(ex, text)) {
           select.value = "";
           explain();
         }
@@ -426,7 +429,7 @@ async function start() {
     explain();
     select.addEventListener("change", () => {
       const ex = examples.find((e) => e.id === select.value);
-      if (ex) editor.setSource(ex.source);
+      if (ex) editor.setSource(sourceOf(ex));
       explain();
     });
     $("run").addEventListener("click", run);
@@ -439,6 +442,8 @@ async function start() {
     onLangChange = () => {
       fill();
       explain();
+      const ex = examples.find((e) => e.id === select.value);
+      if (ex && isExample(ex, editor.getSource()) && editor.getSource() !== sourceOf(ex)) editor.setSource(sourceOf(ex));
       if (state.trace) {
         fillJump(state.trace);
         output.refresh();

@@ -125,6 +125,22 @@ def test_chinese_toggle_persists(watched) -> None:  # type: ignore[no-untyped-de
     assert page.text_content("#run") == "运行", "the choice survives a reload"
 
 
+def test_examples_speak_the_pages_language(watched) -> None:  # type: ignore[no-untyped-def]
+    """The seed cells carry the course notebook's own Chinese comments in Chinese, English ones in English."""
+    page = watched.open("/?lang=zh")
+    page.wait_for_selector(".cm-content")
+    assert "# 定义张量" in page.inner_text(".cm-content")  # the default example, seed_5_chain
+    page.click("#lang")
+    page.wait_for_function("document.querySelector('.cm-content').innerText.includes('# define the tensors')")
+    assert page.input_value("#examples") == "seed_5_chain", "still the example, not a custom program"
+    page.select_option("#examples", "seed_3_scalar_backward")
+    page.click("#lang")
+    page.wait_for_function("document.querySelector('.cm-content').innerText.includes('由用户创建，为叶子张量')")
+    run_program(page)
+    page.keyboard.press("End")
+    assert page.evaluate("window.gradwalk.state.trace.status") == "ok"
+
+
 HOSTILE = """import torch
 __proto__ = torch.tensor([1.0, 2.0], requires_grad=True)
 print("<img src=x onerror=alert(1)>")
