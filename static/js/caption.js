@@ -3,7 +3,7 @@
 
 import { t } from "./i18n.js";
 import { opSymbol } from "./labels.js";
-import { nodeIndex } from "./timeline.js";
+import { asShown, nodeIndex } from "./timeline.js";
 import { fmtValue } from "./values.js";
 
 export function describe(trace, f) {
@@ -14,7 +14,7 @@ export function describe(trace, f) {
     case "start":
       return t("caption.start");
     case "node": {
-      const n = nodes.get(e.node);
+      const n = asShown(nodes.get(e.node), f);
       if (!n) return "";
       if (n.kind === "leaf") return t("caption.node.leaf", { name: n.label, rg: n.requires_grad ? t("caption.node.rg") : "" });
       if (n.kind === "constant") return t("caption.node.constant", { name: n.label });

@@ -5,7 +5,7 @@ import { katex } from "../dist/vendor.js";
 import { derivative } from "./formulas.js";
 import { opSymbol } from "./labels.js";
 import { t } from "./i18n.js";
-import { nodeIndex, passStarts } from "./timeline.js";
+import { asShown, nodeIndex, passStarts } from "./timeline.js";
 import { flat, fmtNum, fmtShape, fmtValue, shapeOf } from "./values.js";
 
 const h = (tag, cls, text) => {
@@ -119,7 +119,7 @@ export class Inspector {
   /** Re-render for a new frame if anything shown about the node changed. */
   update(f, force = false) {
     if (this.id === null || !this.trace) return;
-    const node = nodeIndex(this.trace).get(this.id);
+    const node = asShown(nodeIndex(this.trace).get(this.id), f);
     if (!node) return this.clear();
     const id = this.id;
     const present = f.present.includes(id);
@@ -129,7 +129,7 @@ export class Inspector {
     const passIndex = this._shownPass(f, id);
     const step = passIndex === null ? null : this._step(passIndex, id);
     const fanIn = f.phase === "backward" ? (f.received.get(id) || []).length : 0;
-    const key = JSON.stringify([id, present, value, grad, flow, fanIn, passIndex, document.documentElement.lang]);
+    const key = JSON.stringify([id, node.kind, present, value, grad, flow, fanIn, passIndex, document.documentElement.lang]);
     if (!force && key === this.key) return;
     this.key = key;
     this.empty.hidden = true;

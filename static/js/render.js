@@ -5,7 +5,7 @@
 import { t } from "./i18n.js";
 import { powSymbol } from "./formulas.js";
 import { nodeLines } from "./labels.js";
-import { nodeIndex } from "./timeline.js";
+import { asShown, nodeIndex } from "./timeline.js";
 import { fmtValue } from "./values.js";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -122,7 +122,8 @@ export class GraphView {
         return t;
       };
       text("title", 16, lines.title);
-      text("sub", 29, lines.sub);
+      item.sub = text("sub", 29, lines.sub);
+      item.subText = lines.sub;
       item.val = text("val", 42, lines.value);
       item.grad = text("grad", 54, "");
       if (it.copies > 1) {
@@ -212,10 +213,9 @@ export class GraphView {
     this.svg.classList.toggle("lod", k < 0.3);
   }
 
-  _label(item, value, grad) {
-    const n = item.node;
+  _label(item, value, grad, n = item.node) {
     const lines = item.lines;
-    let label = `${n.kind === "op" ? lines.title + " (" + (n.op || "") + ")" : lines.title}, ${n.kind}, shape ${lines.sub}`;
+    let label = `${n.kind === "op" ? lines.title + " (" + (n.op || "") + ")" : lines.title}, ${n.kind}, shape ${item.subText ?? lines.sub}`;
     if (value) label += `, value ${value}`;
     if (grad) label += `, ${grad}`;
     if (label !== item.label) {
@@ -256,8 +256,13 @@ export class GraphView {
 
   _paintItem(item, { f, present, current, done, backward }) {
     const id = item.it.id;
-    const n = item.node;
+    const n = asShown(item.node, f); // a leaf-to-be is drawn as the constant it still is
     let cls = `node ${n.kind}`;
+    const sub = n === item.node ? item.lines.sub : nodeLines(n).sub;
+    if (sub !== item.subText) {
+      item.sub.textContent = sub;
+      item.subText = sub;
+    }
     if (item.it.copies > 1) cls += " copy";
     if (!present.has(id)) cls += " future";
     if (current.has(id)) cls += backward ? " bwd-current" : " current";
@@ -284,7 +289,7 @@ export class GraphView {
       item.grad.textContent = gt;
       item.gradText = gt;
     }
-    this._label(item, present.has(id) ? vt : "", gt);
+    this._label(item, present.has(id) ? vt : "", gt, n);
   }
 
   _paintEdge(x, { present, pulsing, done, backward }) {

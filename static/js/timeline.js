@@ -49,6 +49,26 @@ export function timeline(trace) {
   return entries;
 }
 
+/** Leaves that were constants until a `requires_grad_()` (an update event saying so): ids. */
+const laterLeavesCache = new WeakMap();
+function laterLeaves(trace) {
+  let out = laterLeavesCache.get(trace);
+  if (out) return out;
+  const nodes = nodeIndex(trace);
+  out = new Set();
+  for (const ev of trace.events || []) {
+    if (ev.kind === "update" && ev.text === "requires_grad" && nodes.get(ev.node)?.kind === "leaf") out.add(ev.node);
+  }
+  laterLeavesCache.set(trace, out);
+  return out;
+}
+
+/** The node as the frame shows it: a later leaf is still a constant before its requires_grad_(). */
+export function asShown(node, f) {
+  if (!node || f.kinds?.get(node.id) !== "constant") return node;
+  return { ...node, kind: "constant", op: null, requires_grad: false };
+}
+
 /** Index of the first entry of each pass: where "jump to pass" goes. */
 const startsCache = new WeakMap();
 export function passStarts(trace) {
@@ -80,6 +100,8 @@ function passOf(trace, index) {
  * stdout     program output printed by now; displays: notebook-style values shown by now
  * warnings   warning entries reached; error: the error entry if reached (with trace.error's details)
  * pass       {index, number, of, stepIndex, steps} while a backward pass is shown, else null
+ * kinds      Map id -> the kind shown now where it is not the node's final one (a constant until
+ *            its requires_grad_(); see asShown)
  */
 export function frame(trace, step) {
   const entries = timeline(trace);
@@ -103,6 +125,7 @@ export function frame(trace, step) {
   const incoming = incomingEdges(trace);
   const nodes = nodeIndex(trace);
   let sawPrint = false;
+  const becameLeaf = new Set();
 
   for (let i = 0; i <= at; i++) {
     const e = entries[i];
@@ -134,6 +157,7 @@ export function frame(trace, step) {
         pass = null;
         break;
       case "update":
+        if (e.text === "requires_grad") becameLeaf.add(e.node);
         // null: the tensor changed in another way (requires_grad_()) or is too big to carry.
         if (e.value !== null && e.value !== undefined) values.set(e.node, e.value);
         current = [e.node];
@@ -207,6 +231,8 @@ export function frame(trace, step) {
     if (phase !== "backward") phase = "end";
   }
   const entry = entries[at];
+  const kinds = new Map();
+  for (const id of laterLeaves(trace)) if (!becameLeaf.has(id)) kinds.set(id, "constant");
   return {
     step: at,
     total: entries.length,
@@ -228,6 +254,7 @@ export function frame(trace, step) {
     warnings,
     error,
     pass,
+    kinds,
   };
 }
 

@@ -125,6 +125,28 @@ def test_chinese_toggle_persists(watched) -> None:  # type: ignore[no-untyped-de
     assert page.text_content("#run") == "运行", "the choice survives a reload"
 
 
+def test_a_tensor_becomes_a_leaf_at_its_requires_grad_call(watched) -> None:  # type: ignore[no-untyped-def]
+    """The seed's first lesson: `a` is a constant until a.requires_grad_(), and the graph says so at each step."""
+    page = watched.open("/?lang=en")
+    run_program(page, example="seed_1_requires_grad")
+    a = page.locator('g.node[data-node-id="0"]')
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")  # a = torch.tensor([1.0, 2.0, 3.0])
+    assert "constant" in page.text_content("#caption")
+    assert "constant" in (a.get_attribute("class") or "") and "leaf" not in (a.get_attribute("class") or "")
+    assert "const" in a.locator("text.sub").text_content()
+    steps = page.evaluate("window.gradwalk.state.trace.events.length")
+    for _ in range(steps):
+        page.keyboard.press("ArrowRight")
+        if "requires_grad_()" in page.text_content("#caption"):
+            break
+    else:
+        raise AssertionError("no requires_grad_() step")
+    assert "leaf" in (a.get_attribute("class") or "")
+    assert "grad" in a.locator("text.sub").text_content()
+    watched.shot("requires-grad")
+
+
 def test_examples_speak_the_pages_language(watched) -> None:  # type: ignore[no-untyped-def]
     """The seed cells carry the course notebook's own Chinese comments in Chinese, English ones in English."""
     page = watched.open("/?lang=zh")

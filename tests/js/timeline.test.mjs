@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { frame, passStarts, timeline } from "../../static/js/timeline.js";
+import { asShown, frame, passStarts, timeline } from "../../static/js/timeline.js";
 import { fixture, fixtureNames } from "./helpers.mjs";
 import { num } from "../../static/js/values.js";
 
@@ -129,6 +129,20 @@ test("requires_grad_() is an update without a value: the shown value stays", () 
   const f = frame(trace, 2);
   assert.equal(f.values.has(0), false);
   assert.deepEqual(f.current, [0]);
+});
+
+test("a tensor is shown as the constant it is until its requires_grad_(), then as a leaf", () => {
+  const a = { id: 0, kind: "leaf", op: "AccumulateGrad", label: "a", requires_grad: true, value: [1, 2] };
+  const b = { id: 1, kind: "leaf", op: "AccumulateGrad", label: "b", requires_grad: true, value: [3] };
+  const trace = { status: "ok", nodes: [a, b], edges: [], passes: [],
+    events: [{ kind: "node", node: 0, line: 1 }, { kind: "node", node: 1, line: 2 }, { kind: "update", node: 0, line: 3, text: "requires_grad", value: null }] };
+  const before = frame(trace, 2);
+  assert.equal(asShown(a, before).kind, "constant");
+  assert.equal(asShown(a, before).requires_grad, false);
+  assert.equal(asShown(b, before), b, "a leaf from the start is untouched");
+  const after = frame(trace, 3);
+  assert.equal(asShown(a, after), a);
+  assert.equal(after.kinds.size, 0);
 });
 
 test("torch.autograd.grad leaves .grad alone; backward(inputs=[w]) fills only w.grad", () => {
