@@ -48,10 +48,14 @@ class Graph:
     # -- events -------------------------------------------------------------------------------
 
     def event(self, **fields: Any) -> dict[str, Any] | None:
+        return self.event_of(fields)
+
+    def event_of(self, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """As `event`, from a dict the caller built (the per-node path)."""
         if len(self.events) >= self.limits.max_events:
             self.truncate(f"the program's story was cut after {self.limits.max_events} events (max_events)")
             return None
-        e = doc.event(**fields)
+        e = doc.event.of(fields)
         self.events.append(e)
         return e
 
@@ -76,7 +80,7 @@ class Graph:
         if key_tensor is not None:
             self._by_tensor[id(key_tensor)] = nid
             self._keep.append(key_tensor)
-        self.event(kind="node", node=nid, line=line)
+        self.event_of({"kind": "node", "node": nid, "line": line})
         return nid
 
     def _tensor_fields(self, t: torch.Tensor) -> dict[str, Any]:

@@ -101,8 +101,14 @@ def value(t: torch.Tensor, max_elements: int) -> Any:
     return v
 
 
+_DTYPE_NAMES: dict[torch.dtype, str] = {}
+
+
 def dtype_name(dtype: torch.dtype) -> str:
-    return str(dtype).removeprefix("torch.")
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = str(dtype).removeprefix("torch.")
+    return name
 
 
 _MIN_BATCH = 8  # tensors of one dtype and shape below which reading them one by one is faster
