@@ -1,6 +1,6 @@
 // Bundles the npm dependencies into static/dist/ (git-ignored): vendor.js (CodeMirror 6 + Python
 // mode + KaTeX as one ES module), KaTeX's stylesheet with its woff2 fonts, and the page's own fonts
-// (fonts.css + fonts/*.woff2), served by the app.
+// (fonts.css + fonts/*.woff2), and Swagger UI for /docs, all served by the app.
 import { build } from "esbuild";
 import subsetFont from "subset-font";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -81,4 +81,8 @@ fontsource("@fontsource-variable/noto-sans-mono", "index.css", "Noto Sans Mono V
 // Only the Chinese chunks (noto-sans-sc-<n>-400-normal): Latin and the rest come from Noto Sans.
 fontsource("@fontsource/noto-sans-sc", "400.css", "Noto Sans SC", (file) => /^noto-sans-sc-\d+-400-normal\.woff2$/.test(file));
 writeFileSync(join(dist, "fonts.css"), faces.join("\n") + "\n");
-console.log(`static/dist: vendor.js, standalone.js, katex.css, fonts.css (${faces.length} faces), fonts/*.woff2`);
+
+// The API docs at /docs: Swagger UI's own bundle and stylesheet, served by the app (no CDN).
+mkdirSync(join(dist, "swagger"), { recursive: true });
+for (const f of ["swagger-ui-bundle.js", "swagger-ui.css"]) cpSync(join(modules, "swagger-ui-dist", f), join(dist, "swagger", f));
+console.log(`static/dist: vendor.js, standalone.js, katex.css, fonts.css (${faces.length} faces), fonts/*.woff2, swagger/`);

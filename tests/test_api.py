@@ -304,6 +304,16 @@ def test_api_responses_carry_the_security_headers(api: Any) -> None:
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
 
 
+def test_big_answers_travel_compressed(api: Any) -> None:
+    source = "import torch\nh = torch.ones(4, requires_grad=True)\nfor i in range(50):\n    h = torch.tanh(h * 1.01)\nh.sum().backward()\n"
+    packed = api.post("/api/trace", json={"source": source}, headers={"accept-encoding": "gzip"})
+    assert packed.status_code == 200 and packed.headers["content-encoding"] == "gzip"
+    assert int(packed.headers["content-length"]) * 4 < len(packed.content)  # httpx has unpacked it
+    assert packed.json()["status"] == "ok" and "accept-encoding" in packed.headers["vary"].lower()
+    plain = api.post("/api/trace", json={"source": source}, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.json()["nodes"] == packed.json()["nodes"]
+
+
 def test_openapi_and_docs(api: Any) -> None:
     schema = api.get("/openapi.json").json()
     assert {"/api/trace", "/api/share", "/api/share/{share_id}", "/api/examples", "/api/health"} <= set(schema["paths"])
@@ -316,6 +326,11 @@ def test_openapi_and_docs(api: Any) -> None:
     csp = docs.headers["content-security-policy"]
     script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
     assert "'unsafe-inline'" not in script_src and "'unsafe-eval'" not in script_src and "'sha256-" in script_src
+    assert "https:" not in csp and "http:" not in csp, "the docs come from the app, not a CDN"
+    assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    for asset in assets:
+        assert api.get(asset).status_code == 200, asset
 
 
 # ---- the rate limiter itself -----------------------------------------------------------------

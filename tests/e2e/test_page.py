@@ -291,3 +291,11 @@ def test_language_from_accept_language(browser, server) -> None:  # type: ignore
         assert "标量" in page.inner_text("#examples") or "雅可比" in page.inner_text("#examples")
     finally:
         context.close()
+
+
+def test_api_docs_work_offline(watched) -> None:  # type: ignore[no-untyped-def]
+    """/docs is Swagger UI from the app's own assets: it renders with the outside world blocked."""
+    page = watched.page
+    page.goto(watched.base + "/docs")  # not the app: no body[data-mode] to wait for
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    assert "/api/trace" in page.inner_text(".swagger-ui")
