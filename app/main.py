@@ -24,7 +24,7 @@ from app import errors
 from app.config import Settings
 from app.routes import api, pages
 from app.routes.middleware import PAGE_CSP, BodyLimit, RequestContext
-from app.routes.ratelimit import RateLimiter
+from app.routes.ratelimit import RateLimiter, SharedRateLimiter
 from app.sandbox import SandboxPool
 from app.store import Store
 
@@ -43,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         store = Store.from_settings(settings)
         try:
             await run_in_threadpool(store.migrate)
+            if store.dialect == "postgresql":  # replicas share one budget per client
+                app.state.rate_limiter = SharedRateLimiter(store.engine, settings.rate_limit_per_minute)
             pool = SandboxPool(settings)
             await pool.start()  # strict mode: raises SandboxUnavailable, and the server does not start
             try:

@@ -60,6 +60,23 @@ def test_two_servers_on_one_postgresql_serve_each_others_shares(serve: Any, post
 
 
 @pytest.mark.slow
+def test_two_servers_on_one_postgresql_share_each_clients_run_budget(serve: Any, postgres: Any) -> None:
+    url = postgres.create_database()
+    a, b = (serve(database_url=url, rate_limit_per_minute=3, forwarded_allow_ips="127.0.0.1") for _ in range(2))
+    student = {"x-forwarded-for": "203.0.113.9"}
+    with httpx.Client(timeout=30) as http:
+
+        def post(server: Any, headers: dict[str, str] = student) -> httpx.Response:
+            return http.post(server.url + "/api/trace", json={"source": "x = 1\n"}, headers=headers)
+
+        assert [post(s).status_code for s in (a, b, a)] == [200, 200, 200]  # three runs, two servers
+        refused = post(b)
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 20
+        assert refused.json()["error"] == "rate_limited"
+        assert post(a, {"x-forwarded-for": "203.0.113.10"}).status_code == 200  # another student
+
+
+@pytest.mark.slow
 def test_workers_option_and_json_access_log(serve: Any) -> None:
     server = serve(workers=2)
     with httpx.Client(base_url=server.url, timeout=30) as http:

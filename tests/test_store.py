@@ -91,8 +91,8 @@ def test_migrate_is_idempotent_and_at_head(store: Store) -> None:
     store.migrate()
     store.migrate()
     with store.engine.connect() as connection:
-        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
-    assert set(inspect(store.engine).get_table_names()) >= {"shares", "alembic_version"}
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
+    assert set(inspect(store.engine).get_table_names()) >= {"shares", "rate_buckets", "alembic_version"}
 
 
 def test_many_processes_can_migrate_at_once(url: str) -> None:
@@ -187,7 +187,7 @@ def test_alembic_command_line_migrates_the_configured_database(tmp_path: Path) -
     db = tmp_path / "data" / "gradwalk.sqlite3"
     alembic("upgrade", "head")
     with contextlib.closing(sqlite3.connect(db)) as raw:
-        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0001",)
+        assert raw.execute("SELECT version_num FROM alembic_version").fetchone() == ("0002",)
     alembic("downgrade", "base")
     with contextlib.closing(sqlite3.connect(db)) as raw:
         assert raw.execute("SELECT count(*) FROM sqlite_master WHERE name = 'shares'").fetchone() == (0,)

@@ -15,7 +15,7 @@ from app.config import Settings
 from app.errors import ErrorBody
 from app.models import Trace
 from app.routes.examples import Example, examples
-from app.routes.ratelimit import RateLimiter
+from app.routes.ratelimit import RateLimiter, SharedRateLimiter
 from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable
 from app.store import TITLE_MAX_CHARS, Share, Store
 
@@ -41,7 +41,7 @@ PoolDep = Annotated[SandboxPool, Depends(get_pool)]
 
 def rate_limit(request: Request) -> None:
     """Spend one run of this client address's budget, or answer 429."""
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter: RateLimiter | SharedRateLimiter = request.app.state.rate_limiter
     client = request.client.host if request.client else "unknown"
     retry_after_s = limiter.take(client)
     if retry_after_s is not None:
