@@ -16,13 +16,16 @@ APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/No
 setup: system python frontend
 
 # apt-get only when something is missing, so a ready machine does not touch the network.
+# Also, only where missing: Node and npm (the front-end build), and Debian's venv module for $(PYTHON).
 system:
-	@missing=""; for f in $(APT_COMMANDS); do [ -e $$f ] || missing=1; done; \
+	@missing=""; packages="$(APT_PACKAGES)"; for f in $(APT_COMMANDS); do [ -e $$f ] || missing=1; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
+	command -v npm >/dev/null 2>&1 || { missing=1; packages="$$packages nodejs npm"; }; \
+	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || { missing=1; packages="$$packages python3-venv"; }; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing system packages: $(APT_PACKAGES)"; \
+	  echo "installing system packages: $$packages"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $(APT_PACKAGES); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$packages; \
 	fi
 
 python: $(VENV)/.installed
