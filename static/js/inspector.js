@@ -16,6 +16,23 @@ const h = (tag, cls, text) => {
 };
 
 const TABLE_MAX = 64; // elements shown as a table; more become a heatmap
+const NEIGHBOURS_MAX = 12; // inputs or users listed; W of a 1,000-step recurrence has 1,000 users
+
+const neighbourCache = new WeakMap();
+/** A node's inputs (in slot order) and the nodes that use it, from the trace's edges. */
+function neighbours(trace, id) {
+  let m = neighbourCache.get(trace);
+  if (!m) {
+    m = new Map();
+    const at = (n) => m.get(n) ?? m.set(n, { inputs: [], users: [] }).get(n);
+    for (const e of [...(trace.edges || [])].sort((a, b) => a.slot - b.slot)) {
+      if (!at(e.target).inputs.includes(e.source)) at(e.target).inputs.push(e.source);
+      if (!at(e.source).users.includes(e.target)) at(e.source).users.push(e.target);
+    }
+    neighbourCache.set(trace, m);
+  }
+  return m.get(id) ?? { inputs: [], users: [] };
+}
 
 function matrix(value, cls) {
   const shape = shapeOf(value);
@@ -92,11 +109,12 @@ function tex(target, source) {
 }
 
 export class Inspector {
-  constructor(root, { onLine } = {}) {
+  constructor(root, { onLine, onNode } = {}) {
     this.root = root;
     this.body = root.querySelector("#inspector-body");
     this.empty = root.querySelector("#inspector-empty");
     this.onLine = onLine || (() => {});
+    this.onNode = onNode || (() => {}); // go to a neighbour: the graph from node to node by keyboard too
     this.id = null;
     this.key = "";
   }
@@ -181,6 +199,28 @@ export class Inspector {
       b.appendChild(h("h4", null, t("inspector.received", { n: parts.length })));
       const ul = h("ul", "parts");
       for (const p of parts) ul.appendChild(h("li", "grad", fmtValue(p, 6)));
+      b.appendChild(ul);
+    }
+
+    // The node's neighbours, as buttons: follow the chain from l3 to l2 and w2, in a graph of any size.
+    const nodes = nodeIndex(this.trace);
+    const { inputs, users } = neighbours(this.trace, id);
+    for (const [key, ids] of [["inspector.inputs", inputs], ["inspector.users", users]]) {
+      const shown = ids.filter((n) => f.present.includes(n));
+      if (!shown.length) continue;
+      b.appendChild(h("h4", null, t(key)));
+      const ul = h("ul", "neighbours");
+      for (const n of shown.slice(0, NEIGHBOURS_MAX)) {
+        const other = asShown(nodes.get(n), f);
+        const button = h("button", "link", other.kind === "op" && !other.name ? `${opSymbol(other.op)} (${other.op})` : other.label);
+        button.type = "button";
+        button.dataset.goto = String(n);
+        button.addEventListener("click", () => this.onNode(n));
+        const li = h("li");
+        li.appendChild(button);
+        ul.appendChild(li);
+      }
+      if (shown.length > NEIGHBOURS_MAX) ul.appendChild(h("li", "muted", t("inspector.more", { n: shown.length - NEIGHBOURS_MAX })));
       b.appendChild(ul);
     }
 

@@ -87,7 +87,9 @@ async function layoutFor(trace) {
 // --- graph, inspector, player ------------------------------------------------------------------
 
 const graph = new GraphView($("graph"), { onSelect: (id) => inspect(id) });
-const inspector = $("inspector") ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }) }) : null;
+const inspector = $("inspector")
+  ? new Inspector($("inspector"), { onLine: (n) => editor?.mark({ line: n }), onNode: (id) => goTo(id) })
+  : null;
 const player = new Player({ onFrame: showFrame, onState: showState });
 const output = new OutputPanel($("output"));
 // Entering or leaving changes the pane's size and the boxes' (--node-scale): lay out and fit again.
@@ -100,6 +102,14 @@ const presentation = new Presentation({
 const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
 const fitZoom = () => (presentation.active ? PRESENT_ZOOM : undefined);
 addEventListener("resize", () => presentation.active && graph.layout && !graph.userMoved && graph.fit(PRESENT_ZOOM));
+
+/** Select a node from elsewhere (the inspector's neighbours): bring it into view, focus and inspect it. */
+function goTo(id) {
+  graph.select(id);
+  graph.reveal(id);
+  inspect(id);
+  requestAnimationFrame(() => $("graph").querySelector(`g.node[data-node-id="${id}"]`)?.focus({ preventScroll: true }));
+}
 
 function inspect(id) {
   if (!inspector || !state.trace) return;

@@ -46,6 +46,24 @@ def cells(page, selector: str) -> list[str]:  # type: ignore[no-untyped-def]
     return [c.strip() for c in page.locator(selector).all_inner_texts()]
 
 
+def test_inspector_walks_the_graph_by_keyboard(watched) -> None:  # type: ignore[no-untyped-def]
+    """From y to its input l3, then to l3's inputs l2 and w2: every node is reachable without the mouse."""
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.keyboard.press("End")
+    page.focus(f"[data-node-id='{node_id(page, 'y')}']")
+    page.keyboard.press("Enter")
+    assert cells(page, "#inspector ul.neighbours button") == ["l3"]  # y = l3.mean(): one input, no user
+    page.focus("#inspector ul.neighbours button")
+    page.keyboard.press("Enter")
+    l3 = node_id(page, "l3")
+    assert page.text_content("#inspector h3").startswith("l3")
+    assert page.evaluate("document.activeElement.dataset.nodeId") == str(l3)
+    assert "selected" in (page.get_attribute(f"g.node[data-node-id='{l3}']", "class") or "")
+    inputs, users = (cells(page, f"#inspector ul.neighbours:nth-of-type({i}) button") for i in (1, 2))
+    assert inputs == ["l2", "w2"] and users == ["y"]
+
+
 def test_jacobian_three_passes(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
     run_program(page, example="seed_4_jacobian")
