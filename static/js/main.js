@@ -4,7 +4,7 @@
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { GraphView } from "./render.js";
-import { Player, afterPaint, stepKeys, ticker, urlStep } from "./player.js";
+import { Player, afterPaint, bindButtons, stepKeys, ticker, urlStep } from "./player.js";
 import { Inspector } from "./inspector.js";
 import { OutputPanel, problems } from "./output.js";
 import { describe } from "./caption.js";
@@ -292,12 +292,7 @@ function showServerProblem(message) {
 // --- controls and keys -----------------------------------------------------------------------------
 
 function bindControls() {
-  $("play").addEventListener("click", () => player.toggle());
-  $("back").addEventListener("click", () => player.stepBy(-1));
-  $("forward").addEventListener("click", () => player.stepBy(1));
-  $("first").addEventListener("click", () => (player.pause(), player.seek(0)));
-  $("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
-  $("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
+  bindButtons(player, $);
   $("speed").addEventListener("change", (e) => {
     state.speedChosen = true;
     player.setSpeed(e.target.value);

@@ -90,7 +90,6 @@ export class Player {
   }
 }
 
-/** The step requested by the page's URL, or null. */
 /** The stepping keys every player page shares: arrows, a presenter's clicker (PageDown / PageUp), Space, Home/End. */
 export function stepKeys(player) {
   return {
@@ -104,6 +103,17 @@ export function stepKeys(player) {
   };
 }
 
+/** The transport controls every player page shares, found by id: play, back, forward, first, last, scrubber. */
+export function bindButtons(player, byId) {
+  byId("play").addEventListener("click", () => player.toggle());
+  byId("back").addEventListener("click", () => player.stepBy(-1));
+  byId("forward").addEventListener("click", () => player.stepBy(1));
+  byId("first").addEventListener("click", () => (player.pause(), player.seek(0)));
+  byId("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
+  byId("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
+}
+
+/** The step requested by the page's URL, or null. */
 export function urlStep() {
   const s = new URL(location.href).searchParams.get("step");
   return s !== null && /^\d+$/.test(s) ? Number(s) : null;

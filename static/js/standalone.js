@@ -7,7 +7,7 @@ import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { describe } from "./caption.js";
 import { layout } from "./layout.js";
-import { Player, afterPaint, stepKeys } from "./player.js";
+import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
 import { GraphView } from "./render.js";
 import { toSVG } from "./svg_export.js";
 import { timeline } from "./timeline.js";
@@ -110,12 +110,7 @@ async function start() {
     },
   });
 
-  $("play").addEventListener("click", () => player.toggle());
-  $("back").addEventListener("click", () => player.stepBy(-1));
-  $("forward").addEventListener("click", () => player.stepBy(1));
-  $("first").addEventListener("click", () => (player.pause(), player.seek(0)));
-  $("last").addEventListener("click", () => (player.pause(), player.seek(Infinity)));
-  $("scrubber").addEventListener("input", (e) => (player.pause(), player.seek(Number(e.target.value))));
+  bindButtons(player, $);
   $("speed").addEventListener("change", (e) => player.setSpeed(e.target.value));
   $("fit").addEventListener("click", () => graph.fit());
   $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
