@@ -336,6 +336,15 @@ def test_openapi_and_docs(api: Any) -> None:
 # ---- the rate limiter itself -----------------------------------------------------------------
 
 
+def test_shared_rate_limiter_lets_runs_through_when_the_database_is_away() -> None:
+    from sqlalchemy import create_engine
+
+    from app.routes.ratelimit import SharedRateLimiter
+
+    nowhere = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    assert SharedRateLimiter(nowhere, 1).take("203.0.113.1") is None  # a run, not a 500
+
+
 def test_rate_limiter_refills_over_time(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr("app.routes.ratelimit.time.monotonic", lambda: now[0])
