@@ -7,8 +7,8 @@ only a bad request, a missing resource, overload or a server fault come through 
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from collections.abc import Callable
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("gradwalk.errors")
@@ -108,6 +109,16 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return error_response(422, "The request body is not valid.", detail=detail, request_id=_request_id(request))
 
 
+def _database_error_with(http_error: Callable[..., Any]) -> Callable[..., Any]:
+    async def _database_error(request: Request, exc: SQLAlchemyError) -> Response:
+        """The share store did not answer: the server's trouble, for a while, not a crash (503)."""
+        log.warning("database unavailable", exc_info=True, extra={"request_id": _request_id(request)})
+        unavailable = StarletteHTTPException(503, "The share store is unavailable; try again shortly.", headers={"Retry-After": "5"})
+        return await http_error(request, unavailable)
+
+    return _database_error
+
+
 async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", extra={"request_id": _request_id(request)})
     return error_response(500, "Internal server error.", request_id=_request_id(request))
@@ -116,6 +127,8 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI, page: Callable[[Request, int, str], Response] | None = None) -> None:
     """Route every error the app can raise through `error_body`; with `page`, a browser opening a
     page gets `page(request, status, message)` instead (the same status and sentence, as HTML)."""
-    app.add_exception_handler(StarletteHTTPException, _http_error_with(page))  # type: ignore[arg-type]
+    http_error = _http_error_with(page)
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(OperationalError, _database_error_with(http_error))  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_error)

@@ -336,6 +336,23 @@ def test_openapi_and_docs(api: Any) -> None:
 # ---- the rate limiter itself -----------------------------------------------------------------
 
 
+def test_a_store_that_does_not_answer_is_a_503_not_a_500(module_client: Any) -> None:
+    from sqlalchemy import create_engine
+
+    web = module_client()
+    store = web.app.state.store
+    saved, store.engine = store.engine, create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    try:
+        api_answer = web.get("/api/share/abc")
+        assert api_answer.status_code == 503 and api_answer.headers["retry-after"] == "5"
+        assert api_answer.json()["error"] == "unavailable" and "share store" in api_answer.json()["message"]
+        page = web.get("/s/abc", headers={"accept": "text/html"})
+        assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
+        assert web.post("/api/trace", json={"source": "x = 1\n"}).status_code == 200  # runs need no store
+    finally:
+        store.engine = saved
+
+
 def test_shared_rate_limiter_lets_runs_through_when_the_database_is_away() -> None:
     from sqlalchemy import create_engine
 
