@@ -263,18 +263,17 @@ def test_full_run_queue_is_429_with_retry_after(narrow: Any) -> None:
 
 
 def test_server_error_has_the_shape_too(api: Any) -> None:
-    # A store that cannot open its database is the one fault a request can meet that is not its own.
+    # No route of the app fails on purpose: one that does is added for this test.
     from fastapi.testclient import TestClient
-    from sqlalchemy import create_engine
 
-    store = api.app.state.store
-    working = store.engine
-    store.engine = create_engine("sqlite:////proc/no-such-dir/gradwalk.sqlite3")
+    def boom() -> None:
+        raise RuntimeError("secret detail at /srv/no-such-dir")
+
+    api.app.add_api_route("/api/test-boom", boom, include_in_schema=False)
     try:
-        response = TestClient(api.app, raise_server_exceptions=False).get("/api/share/abcdefabcdef")
+        response = TestClient(api.app, raise_server_exceptions=False).get("/api/test-boom")
     finally:
-        store.engine.dispose()
-        store.engine = working
+        api.app.router.routes[:] = [r for r in api.app.router.routes if getattr(r, "path", None) != "/api/test-boom"]
     body = assert_error_shape(response, 500)
     assert body["error"] == "internal_error" and "no-such-dir" not in body["message"]
 
@@ -336,20 +335,27 @@ def test_openapi_and_docs(api: Any) -> None:
 # ---- the rate limiter itself -----------------------------------------------------------------
 
 
-def test_a_store_that_does_not_answer_is_a_503_not_a_500(module_client: Any) -> None:
+@pytest.mark.parametrize(
+    "unreachable",
+    ["sqlite:////proc/no-such-dir/gradwalk.sqlite3", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2"],
+    ids=["sqlite", "postgresql"],
+)
+def test_a_store_that_does_not_answer_is_a_503_not_a_500(api: Any, unreachable: str) -> None:
     from sqlalchemy import create_engine
 
-    web = module_client()
+    web = api
     store = web.app.state.store
-    saved, store.engine = store.engine, create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
+    saved, store.engine = store.engine, create_engine(unreachable)
     try:
-        api_answer = web.get("/api/share/abc")
-        assert api_answer.status_code == 503 and api_answer.headers["retry-after"] == "5"
-        assert api_answer.json()["error"] == "unavailable" and "share store" in api_answer.json()["message"]
+        api_answer = web.get("/api/share/abcdefabcdef")
+        body = assert_error_shape(api_answer, 503)
+        assert api_answer.headers["retry-after"] == "5" and body["error"] == "unavailable"
+        assert "share store" in body["message"] and "no-such-dir" not in body["message"]
         page = web.get("/s/abc", headers={"accept": "text/html"})
         assert page.status_code == 503 and page.headers["content-type"].startswith("text/html")
         assert web.post("/api/trace", json={"source": "x = 1\n"}).status_code == 200  # runs need no store
     finally:
+        store.engine.dispose()
         store.engine = saved
 
 
