@@ -12,16 +12,21 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
+def type_program(page, source: str) -> None:  # type: ignore[no-untyped-def]
+    """Replace the editor's program with `source`."""
+    page.click(".cm-content")
+    page.keyboard.press("Control+a")
+    page.keyboard.press("Delete")
+    # insertText, not type(): the editor would auto-indent and auto-close brackets as it goes.
+    page.keyboard.insert_text(source)
+
+
 def run_program(page, example: str | None = None, source: str | None = None) -> None:  # type: ignore[no-untyped-def]
     """Pick an example (or type a program), press Run, wait for the first frame, and stop autoplay."""
     if example:
         page.select_option("#examples", example)
     if source is not None:
-        page.click(".cm-content")
-        page.keyboard.press("Control+a")
-        page.keyboard.press("Delete")
-        # insertText, not type(): the editor would auto-indent and auto-close brackets as it goes.
-        page.keyboard.insert_text(source)
+        type_program(page, source)
     page.evaluate("document.body.dataset.ready = 'false'")
     page.get_by_role("button", name=re.compile("^(Run|运行)$")).click()
     page.wait_for_selector("body[data-ready=true]", timeout=60_000)
@@ -258,9 +263,7 @@ def test_keyboard_only_and_url_step(watched) -> None:  # type: ignore[no-untyped
 
 def test_timeout_in_plain_words(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
-    page.click(".cm-content")
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text("import torch\nx = torch.ones(2, requires_grad=True)\nwhile True:\n    pass\n")
+    type_program(page, "import torch\nx = torch.ones(2, requires_grad=True)\nwhile True:\n    pass\n")
     page.get_by_role("button", name="Run").click()
     progress = page.locator("#progress")
     progress.wait_for(state="visible")
@@ -276,9 +279,7 @@ def test_timeout_in_plain_words(watched) -> None:  # type: ignore[no-untyped-def
 
 def test_cancel_a_run(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
-    page.click(".cm-content")
-    page.keyboard.press("Control+a")
-    page.keyboard.insert_text("import time\ntime.sleep(3)\n")
+    type_program(page, "import time\ntime.sleep(3)\n")
     page.get_by_role("button", name="Run").click()
     page.get_by_role("button", name="Cancel").click()
     assert "cancelled" in page.text_content("#output")
