@@ -27,6 +27,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0+cpu
+# g++ builds the tracer's C++ part (app/tracer/native.cpp) against that torch.
+RUN apt-get update -q && apt-get install -y -q --no-install-recommends g++ && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /srv/gradwalk
 # Dependencies first, so that a code change does not reinstall them.
@@ -38,7 +40,9 @@ COPY static/ static/
 COPY alembic.ini ./
 COPY --from=frontend /src/static/dist/ static/dist/
 # Editable, so that templates/ and static/ beside app/ are found where the code expects them.
-RUN pip install --no-deps -e . \
+COPY scripts/build_native.py scripts/
+RUN python scripts/build_native.py \
+ && pip install --no-deps -e . \
  && useradd --system --uid 10001 --home-dir /srv/gradwalk --shell /usr/sbin/nologin gradwalk \
  && mkdir -p /var/lib/gradwalk && chown gradwalk:gradwalk /var/lib/gradwalk
 

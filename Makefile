@@ -11,17 +11,24 @@ PORT ?= 8000
 APT_PACKAGES := graphviz chromium fonts-noto-cjk postgresql
 APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
 
-.PHONY: setup system python frontend run test test-py test-js bench schema clean
+# The tracer's per-node work in C++ (app/tracer/native.cpp), built against the installed torch.
+NATIVE := app/tracer/_native$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null || echo .so)
 
-setup: system python frontend
+.PHONY: setup system python native frontend run test test-py test-js bench schema clean
+
+setup: system python native frontend
 
 # apt-get only when something is missing, so a ready machine does not touch the network.
-# Also, only where missing: Node and npm (the front-end build), and Debian's venv module for $(PYTHON).
+# Also, only where missing: Node and npm (the front-end build), Debian's venv module for $(PYTHON),
+# and a C++ compiler with Python's headers (app/tracer/native.cpp).
 system:
 	@missing=""; packages="$(APT_PACKAGES)"; for f in $(APT_COMMANDS); do [ -e $$f ] || missing=1; done; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing=1; \
 	command -v npm >/dev/null 2>&1 || { missing=1; packages="$$packages nodejs npm"; }; \
 	$(PYTHON) -c "import ensurepip" >/dev/null 2>&1 || { missing=1; packages="$$packages python3-venv"; }; \
+	command -v g++ >/dev/null 2>&1 || { missing=1; packages="$$packages g++"; }; \
+	$(PYTHON) -c "import os, sysconfig; assert os.path.exists(sysconfig.get_paths()['include'] + '/Python.h')" >/dev/null 2>&1 \
+	  || { missing=1; packages="$$packages python3-dev"; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages: $$packages"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -35,6 +42,11 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
+
+native: $(NATIVE)
+
+$(NATIVE): app/tracer/native.cpp scripts/build_native.py $(VENV)/.installed
+	$(BIN)/python scripts/build_native.py
 
 frontend: static/dist/.built
 
@@ -65,4 +77,4 @@ bench: setup
 	$(BIN)/python scripts/bench_api.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules static/dist
+	rm -rf $(VENV) frontend/node_modules static/dist $(NATIVE)

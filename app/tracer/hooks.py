@@ -31,7 +31,7 @@ def _tensors(x: Any) -> list[torch.Tensor]:
 
 
 def _read_grads(step: dict[str, Any], grad_inputs: tuple, grad_outputs: tuple, deferred: values.Deferred) -> None:
-    """A step's gradients, read when the pass ends (values.Deferred); stats only where a value is too big."""
+    """A step's gradients, read at the next flush (values.Deferred); stats only where a value is too big."""
     step["grad_inputs"] = gi = [None] * len(grad_inputs)
     for i, x in enumerate(grad_inputs):
         if x is not None:
@@ -43,6 +43,55 @@ def _read_grads(step: dict[str, Any], grad_inputs: tuple, grad_outputs: tuple, d
         for i, x in enumerate(grad_outputs):
             if x is not None:
                 deferred.value(x, go, i)
+
+
+def _grad_value(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
+    """(value, stats): the stats only for a gradient too big to send."""
+    if t.numel() > max_elements:
+        return None, values.encode(t, max_elements)[1]
+    return values.value(t, max_elements), None
+
+
+def _read(x: Any, max_elements: int) -> Any:
+    return _grad_value(x, max_elements)[0] if isinstance(x, torch.Tensor) else x
+
+
+class _PythonSteps:
+    """native.Steps with Python hooks: the same records, read the same way, one Python call per node.
+    The fallback where app/tracer/native.cpp was not built, and its reference in the tests."""
+
+    def __init__(self) -> None:
+        self._raw: list[tuple[int, tuple, tuple]] = []
+        self._handles: list[Any] = []
+
+    def add(self, grad_fns: list[Any], ids: list[int]) -> None:
+        for f, nid in zip(grad_fns, ids):
+            self._handles.append(f.register_hook(partial(self._record, nid)))
+
+    def _record(self, nid: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
+        self._raw.append((nid, grad_inputs, grad_outputs))
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    def take(self, max_elements: int) -> tuple[list[tuple], bool]:
+        raw, self._raw = self._raw, []
+        steps = []
+        for nid, grad_inputs, grad_outputs in raw:
+            gi = [None if x is None else _read(x, max_elements) for x in grad_inputs]
+            if len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor):
+                steps.append((nid, gi, True, *_grad_value(grad_outputs[0], max_elements)))
+            else:
+                go = [None if x is None else _read(x, max_elements) for x in grad_outputs]
+                steps.append((nid, gi, False, go, None))
+        return steps, False
+
+
+def _steps_recorder() -> Any:
+    native = values._native
+    return _PythonSteps() if native is None else native.Steps()
 
 
 class Passes:
@@ -77,20 +126,20 @@ class Passes:
             except TypeError:
                 return original(*args, **kwargs)
             with untraced():
-                p, handles = self._begin(api, bound.arguments, line)
+                p, recorder = self._begin(api, bound.arguments, line)
             try:
                 result = original(*args, **kwargs)
             except BaseException as e:
-                self._end(p, handles, None, str(e))
+                self._end(p, recorder, None, str(e))
                 raise
-            self._end(p, handles, result, None)
+            self._end(p, recorder, result, None)
             return result
 
         entry.__name__ = original.__name__
         entry.__doc__ = original.__doc__
         return entry
 
-    def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[dict[str, Any], list[Any]]:
+    def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[dict[str, Any], Any]:
         g = self.graph
         g.deferred.flush()  # the forward values, before the engine writes any .grad
         limit = g.limits.max_value_elements
@@ -121,15 +170,15 @@ class Passes:
         self.passes.append(p)
         self._active = p
         g.event(kind="backward_start", pass_index=p["index"], line=line)
-        handles = self._hook_all([t.grad_fn for t in roots if t.grad_fn is not None])
+        recorder = self._hook_all([t.grad_fn for t in roots if t.grad_fn is not None])
         if api == "torch.autograd.grad":
             self._inputs = _tensors(inputs)
-        return p, handles
+        return p, recorder
 
-    def _hook_all(self, roots: list[Any]) -> list[Any]:
+    def _hook_all(self, roots: list[Any]) -> Any:
         """Hooks on every node below the roots, walking the recorded graph (ints, not grad_fns)."""
         g = self.graph
-        handles: list[Any] = []
+        fns, ids = [], []
         stack = [nid for f in roots if (nid := g.fn(f, None)) is not None]
         seen: set[int] = set(stack)
         while stack:
@@ -137,33 +186,37 @@ class Passes:
             f = g.fns.get(nid)
             if f is None:
                 continue
-            handles.append(f.register_hook(partial(self._step, nid)))
+            fns.append(f)
+            ids.append(nid)
             for child in g.autograd_inputs.get(nid, ()):
                 if child not in seen:
                     seen.add(child)
                     stack.append(child)
-        return handles
+        recorder = _steps_recorder()
+        recorder.add(fns, ids)
+        return recorder
 
-    def _step(self, nid: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
-        """Runs right after the engine executed the node: the steps come in the engine's order."""
-        p = self._active
-        if p is None or len(p["steps"]) >= self.graph.limits.max_nodes:
-            return
-        with untraced():
-            step = doc.step(node=nid)
-            _read_grads(step, grad_inputs, grad_outputs, self.graph.deferred)
-            p["steps"].append(step)
-
-    def _end(self, p: dict[str, Any], handles: list[Any], result: Any, error: str | None) -> None:
+    def _end(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:
         try:
             with untraced():
-                self._close(p, handles, result, error)
+                self._close(p, recorder, result, error)
         finally:
             self._active = None
 
-    def _close(self, p: dict[str, Any], handles: list[Any], result: Any, error: str | None) -> None:
-        for h in handles:
-            h.remove()
+    def _close(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:
+        recorder.remove()
+        limit = self.graph.limits.max_value_elements
+        taken, handed_back = recorder.take(limit)
+        steps = p["steps"]
+        for nid, gi, one, grad, grad_stats in taken[: max(0, self.graph.limits.max_nodes - len(steps))]:
+            if handed_back:  # tensors native.cpp does not read (complex...): read here
+                gi = [_read(x, limit) for x in gi]
+                if one and isinstance(grad, torch.Tensor):
+                    grad, grad_stats = _grad_value(grad, limit)
+                elif not one:
+                    grad = [_read(x, limit) for x in grad]
+            # doc.step's keys, as a literal: thousands of these per pass
+            steps.append({"node": nid, "grad": grad, "grad_stats": grad_stats, "grad_inputs": gi})
         if p["api"] == "torch.autograd.grad" and result is not None:
             # the engine does not run AccumulateGrad here: record what was returned for each input
             for t, grad in zip(self._inputs, result):
@@ -171,7 +224,7 @@ class Passes:
                 if nid is not None and grad is not None:
                     step = doc.step(node=nid)
                     _read_grads(step, (), (grad,), self.graph.deferred)
-                    p["steps"].append(step)
+                    steps.append(step)
         self.graph.deferred.flush()  # the pass's gradients, before the program can change any of them
         p["error"] = error
         self.graph.event(kind="backward_end", pass_index=p["index"], line=p["line"])

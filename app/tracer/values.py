@@ -111,25 +111,21 @@ def dtype_name(dtype: torch.dtype) -> str:
     return name
 
 
-_MIN_BATCH = 8  # tensors of one dtype and shape below which reading them one by one is faster
-
-
 class Deferred:
-    """Small tensors read later, many at once: one stack, one tolist and a few row-wise kernels per
-    dtype and shape instead of a handful of calls per tensor (most of a big trace's value cost).
+    """Small tensors read later, many at once: one call into app/tracer/native.cpp per flush
+    instead of a handful of torch and Python calls per tensor (most of a big trace's value cost).
 
     A tensor is held, with its version counter, until the next flush. The tracer flushes before
     anything can change a held tensor: before every in-place torch call, around backward passes,
     and at the end. Should a tensor still have changed, its value is left out rather than shown wrong.
-    A tensor asked for twice (a gradient is one node's output and the next node's input) is read once.
+    A tensor asked for twice is read once.
     """
 
     _MAX_HELD_ELEMENTS = 1_000_000  # flush early beyond this: holding values must not cost real memory
 
     def __init__(self, max_elements: int) -> None:
         self.max_elements = max_elements
-        # [tensor, its version, (dtype, shape), stats wanted, [(into, key, stats_key or None)]]
-        self._held: list[list[Any]] = []
+        self._held: list[list[Any]] = []  # [tensor, its version, stats wanted, [(into, key, stats_key or None)]]
         self._index: dict[int, int] = {}  # id(held tensor) -> its place in _held
         self._held_elements = 0
 
@@ -153,80 +149,48 @@ class Deferred:
         if i is not None:  # held already (so its id is still its own)
             held = self._held[i]
             if held[1] == t._version:
-                held[3] = held[3] or small_stats
-                held[4].append(target)
+                held[2] = held[2] or small_stats
+                held[3].append(target)
                 return
         self._index[id(t)] = len(self._held)
-        # the group key now, while the tensor is fresh in the cache: at flush it costs several times more
-        self._held.append([t, t._version, (t.dtype, t.shape), small_stats, [target]])
+        self._held.append([t, t._version, small_stats, [target]])
         self._held_elements += n
         if self._held_elements > self._MAX_HELD_ELEMENTS:
             self.flush()
 
     def flush(self) -> None:
         held, self._held, self._index, self._held_elements = self._held, [], {}, 0
-        groups: dict[tuple, list[list[Any]]] = {}
+        fresh = []
         for item in held:
             if item[0]._version == item[1]:
-                groups.setdefault(item[2], []).append(item)
+                fresh.append(item)
             else:  # changed behind the tracer's back: no value rather than a wrong one
-                for into, key, stats_key in item[4]:
+                for into, key, stats_key in item[3]:
                     into[key] = None
                     if stats_key is not None:
                         into[stats_key] = None
-        with torch.no_grad():
-            for items in groups.values():
-                try:
-                    _read_group(items)
-                except Exception:  # noqa: BLE001 - sparse, meta, quantized...: one at a time
-                    for item in items:
-                        _read_one(item)
-
-
-def _read_one(item: list[Any]) -> None:
-    t, targets = item[0], item[4]
-    v, stats = encode(t, t.numel()) if item[3] else (value(t, t.numel()), None)
-    for into, key, stats_key in targets:
-        into[key] = v
-        if stats_key is not None:
-            into[stats_key] = stats
-
-
-def _read_group(items: list[list[Any]]) -> None:
-    """Tensors of one dtype and shape: values by one tolist, float stats by a few row-wise kernels."""
-    first = items[0][0]
-    if first.layout != torch.strided or first.device.type == "meta":
-        raise ValueError("not a dense tensor")
-    if len(items) < _MIN_BATCH:  # a few kernels cost more than Python's arithmetic on a few tensors
-        for item in items:
-            _read_one(item)
-        return
-    stacked = torch.stack([item[0] for item in items])
-    floating = stacked.is_floating_point()
-    flat = stacked.reshape(len(items), -1).to(torch.float64) if floating else stacked
-    k = flat.shape[1] if floating else 0
-    if stacked.is_complex() or (floating and (k == 0 or not bool(torch.isfinite(flat).all()))):
-        for item in items:  # NaN, Inf, empty or complex: the careful path, one by one
-            _read_one(item)
-        return
-    for item, v in zip(items, stacked.tolist()):
-        for into, key, _ in item[4]:
-            into[key] = v
-    rows = [i for i, item in enumerate(items) if item[3]]
-    if not rows:
-        return
-    if not floating:
-        for i in rows:
-            for into, _, stats_key in items[i][4]:
+        if not fresh:
+            return
+        if _native is None:
+            results: list[Any] = [_python_encode(item[0], item[2], self.max_elements) for item in fresh]
+        else:
+            results = _native.encode([item[0] for item in fresh], [item[2] for item in fresh], self.max_elements)
+        for item, result in zip(fresh, results):
+            if type(result) is not tuple:  # a tensor native.cpp does not read (complex, sparse...)
+                result = _python_encode(item[0], item[2], self.max_elements)
+            v, stats = result
+            for into, key, stats_key in item[3]:
+                into[key] = v
                 if stats_key is not None:
-                    into[stats_key] = None
-        return
-    picked = flat if len(rows) == len(items) else flat[rows]
-    mins, maxs, means = picked.amin(1).tolist(), picked.amax(1).tolist(), picked.mean(1).tolist()
-    stds = picked.std(1).tolist() if k > 1 else [0.0] * len(rows)
-    for i, lo, hi, mean, std in zip(rows, mins, maxs, means, stds):
-        # doc.stats' keys, as a literal: thousands of these per flush
-        stats = {"numel": k, "min": lo, "max": hi, "mean": mean, "std": std, "nan_count": 0, "inf_count": 0}
-        for into, _, stats_key in items[i][4]:
-            if stats_key is not None:
-                into[stats_key] = stats
+                    into[stats_key] = stats
+
+
+def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
+    """What native.encode gives for one tensor: (value, stats if wanted)."""
+    return encode(t, max_elements) if with_stats else (value(t, max_elements), None)
+
+
+try:  # built by `make` (scripts/build_native.py); this module's functions are the reference and the fallback
+    from app.tracer import _native
+except ImportError:  # pragma: no cover - a checkout that was never built
+    _native = None

@@ -1,0 +1,304 @@
+// The tracer's two per-node costs, done without a Python call per node:
+//   Steps:  one C++ hook per autograd node for the length of a backward pass, recording in the
+//           engine's own order which node ran and the gradients it got and gave;
+//   encode: tensors -> JSON-ready values (nested lists, NaN/Inf as strings) and stats.
+// Built by `make` (scripts/build_native.py). app/tracer/values.py holds the same rules in Python,
+// the reference the tests compare this against, and the path for what this file does not read
+// (complex, quantized, sparse, non-CPU tensors): for those it hands the tensor back.
+
+#include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/python_cpp_function.h>
+#include <torch/csrc/autograd/python_function.h>
+#include <torch/csrc/autograd/python_variable.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <mutex>
+#include <unordered_map>
+
+namespace py = pybind11;
+using torch::autograd::Node;
+using torch::autograd::variable_list;
+
+namespace {
+
+// -- values -----------------------------------------------------------------------------------
+
+PyObject* special(double x) {  // strict JSON has no NaN or Infinity: the trace spells them
+  static PyObject* nan = PyUnicode_InternFromString("NaN");
+  static PyObject* inf = PyUnicode_InternFromString("Infinity");
+  static PyObject* ninf = PyUnicode_InternFromString("-Infinity");
+  PyObject* s = std::isnan(x) ? nan : (x > 0 ? inf : ninf);
+  Py_INCREF(s);
+  return s;
+}
+
+PyObject* number(double x) { return std::isfinite(x) ? PyFloat_FromDouble(x) : special(x); }
+
+bool readable(const at::Tensor& t) {
+  if (!t.defined() || t.layout() != at::kStrided || !t.device().is_cpu() || t.is_neg() || t.is_conj()) {
+    return false;
+  }
+  switch (t.scalar_type()) {
+    case at::kFloat: case at::kDouble: case at::kHalf: case at::kBFloat16:
+    case at::kLong: case at::kInt: case at::kShort: case at::kChar: case at::kByte: case at::kBool:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// One element as Python sees it after tolist(), NaN/Inf spelled out.
+template <typename T>
+PyObject* element(T x) {
+  if constexpr (std::is_same_v<T, bool>) {
+    return PyBool_FromLong(x);
+  } else if constexpr (std::is_integral_v<T>) {
+    return PyLong_FromLongLong(static_cast<long long>(x));
+  } else {
+    return number(static_cast<double>(x));
+  }
+}
+
+template <typename T>
+PyObject* nested(const T* data, at::IntArrayRef sizes, size_t dim) {
+  if (dim == sizes.size()) {
+    return element(*data);
+  }
+  int64_t n = sizes[dim];
+  int64_t inner = 1;
+  for (size_t d = dim + 1; d < sizes.size(); ++d) inner *= sizes[d];
+  PyObject* list = PyList_New(n);
+  if (list == nullptr) throw py::error_already_set();
+  for (int64_t i = 0; i < n; ++i) {
+    PyObject* x = nested(data + i * inner, sizes, dim + 1);
+    if (x == nullptr) {
+      Py_DECREF(list);
+      throw py::error_already_set();
+    }
+    PyList_SET_ITEM(list, i, x);
+  }
+  return list;
+}
+
+// {numel, min, max, mean, std, nan_count, inf_count} over the finite elements, as values.py does:
+// in double, summed in order, std with Bessel's correction.
+template <typename T>
+PyObject* stats(const T* data, int64_t n) {
+  int64_t nan_count = 0, inf_count = 0, m = 0;
+  double total = 0, lo = 0, hi = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double x = static_cast<double>(data[i]);
+    if (std::isnan(x)) {
+      ++nan_count;
+    } else if (std::isinf(x)) {
+      ++inf_count;
+    } else {
+      if (m == 0 || x < lo) lo = x;
+      if (m == 0 || x > hi) hi = x;
+      total += x;
+      ++m;
+    }
+  }
+  // the keys in the model's order (app/models.py Stats), made once
+  static PyObject* keys[] = {
+      PyUnicode_InternFromString("numel"), PyUnicode_InternFromString("min"),
+      PyUnicode_InternFromString("max"), PyUnicode_InternFromString("mean"),
+      PyUnicode_InternFromString("std"), PyUnicode_InternFromString("nan_count"),
+      PyUnicode_InternFromString("inf_count")};
+  PyObject* vals[7];
+  vals[0] = PyLong_FromLongLong(n);
+  if (m == 0) {
+    for (int k = 1; k < 5; ++k) vals[k] = (Py_INCREF(Py_None), Py_None);
+  } else {
+    double mean = total / static_cast<double>(m);
+    double sq = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      double x = static_cast<double>(data[i]);
+      if (std::isfinite(x)) sq += (x - mean) * (x - mean);
+    }
+    vals[1] = PyFloat_FromDouble(lo);
+    vals[2] = PyFloat_FromDouble(hi);
+    vals[3] = number(mean);
+    vals[4] = number(m > 1 ? std::sqrt(sq / static_cast<double>(m - 1)) : 0.0);
+  }
+  vals[5] = PyLong_FromLongLong(nan_count);
+  vals[6] = PyLong_FromLongLong(inf_count);
+  PyObject* s = PyDict_New();
+  for (int k = 0; k < 7; ++k) {
+    if (s != nullptr && vals[k] != nullptr && PyDict_SetItem(s, keys[k], vals[k]) != 0) Py_CLEAR(s);
+    Py_XDECREF(vals[k]);
+  }
+  if (s == nullptr) throw py::error_already_set();
+  return s;
+}
+
+template <typename T>
+void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st) {
+  const T* data = c.const_data_ptr<T>();
+  int64_t n = c.numel();
+  *value = n > max_elements ? (Py_INCREF(Py_None), Py_None) : nested(data, c.sizes(), 0);
+  if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, c10::Half> || std::is_same_v<T, c10::BFloat16>) {
+    if (want_stats || n > max_elements) {
+      *st = stats(data, n);
+      return;
+    }
+  }
+  Py_INCREF(Py_None);
+  *st = Py_None;
+}
+
+// (value, stats): stats for floating tensors when wanted, and always when the value is too big to send.
+py::object read(const at::Tensor& t, int64_t max_elements, bool want_stats) {
+  at::Tensor c = t.is_contiguous() ? t : t.contiguous();
+  PyObject* value = nullptr;
+  PyObject* st = nullptr;
+  switch (c.scalar_type()) {
+    case at::kFloat: read_typed<float>(c, max_elements, want_stats, &value, &st); break;
+    case at::kDouble: read_typed<double>(c, max_elements, want_stats, &value, &st); break;
+    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, &value, &st); break;
+    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, &value, &st); break;
+    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, &value, &st); break;
+    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, &value, &st); break;
+    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, &value, &st); break;
+    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, &value, &st); break;
+    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, &value, &st); break;
+    case at::kBool: read_typed<bool>(c, max_elements, want_stats, &value, &st); break;
+    default: throw std::logic_error("unreadable dtype");  // readable() keeps these out
+  }
+  PyObject* pair = PyTuple_New(2);  // steals both
+  PyTuple_SET_ITEM(pair, 0, value);
+  PyTuple_SET_ITEM(pair, 1, st);
+  return py::reinterpret_steal<py::object>(pair);
+}
+
+// -- backward steps ---------------------------------------------------------------------------
+
+struct Step {
+  int64_t node;
+  variable_list grad_inputs;   // what the node passed to each of its inputs
+  variable_list grad_outputs;  // the gradient w.r.t. its output(s)
+};
+
+struct Log {
+  std::mutex mutex;
+  std::vector<Step> steps;
+};
+
+struct Record : torch::autograd::FunctionPostHook {
+  std::shared_ptr<Log> log;
+  int64_t node;
+  Record(std::shared_ptr<Log> l, int64_t n) : log(std::move(l)), node(n) {}
+  variable_list operator()(const variable_list& grad_inputs, const variable_list& grad_outputs) override {
+    std::lock_guard<std::mutex> lock(log->mutex);
+    log->steps.push_back(Step{node, grad_inputs, grad_outputs});
+    return grad_inputs;
+  }
+};
+
+c10::intrusive_ptr<Node> node_of(PyObject* fn) {
+  if (torch::autograd::THPCppFunction_Check(fn)) {
+    return reinterpret_cast<torch::autograd::THPCppFunction*>(fn)->cdata;
+  }
+  if (THPFunction_Check(fn)) {  // a custom autograd.Function's backward node
+    return reinterpret_cast<THPFunction*>(fn)->cdata;
+  }
+  throw py::type_error("not an autograd node");
+}
+
+class Steps {
+ public:
+  // A hook on each node (grad_fns[i] is recorded as ids[i]) until remove().
+  void add(const py::list& grad_fns, const py::list& ids) {
+    if (grad_fns.size() != ids.size()) throw py::value_error("one id per node");
+    hooked_.reserve(hooked_.size() + grad_fns.size());
+    for (size_t i = 0; i < grad_fns.size(); ++i) {
+      c10::intrusive_ptr<Node> node = node_of(grad_fns[i].ptr());
+      uintptr_t key = node->add_post_hook(std::make_unique<Record>(log_, ids[i].cast<int64_t>()));
+      hooked_.emplace_back(std::move(node), key);
+    }
+  }
+
+  void remove() {
+    for (auto& [node, key] : hooked_) node->del_post_hook(key);
+    hooked_.clear();
+  }
+
+  // The steps so far, in the order the engine ran them, read and emptied: ([(node, grad_inputs'
+  // values, one output?, its value (or the outputs' values), its stats if too big to send)], any
+  // tensor handed back). A gradient this file cannot read is handed back as the tensor, for
+  // values.py. A tensor met twice (one node's output, the next one's input) is read once.
+  py::tuple take(int64_t max_elements) {
+    std::vector<Step> steps;
+    {
+      std::lock_guard<std::mutex> lock(log_->mutex);
+      steps.swap(log_->steps);
+    }
+    std::unordered_map<const void*, py::tuple> seen;  // TensorImpl -> (value, stats)
+    bool handed_back = false;
+    auto get = [&](const at::Tensor& t) -> const py::tuple* {
+      if (!t.defined()) return nullptr;
+      auto [it, fresh] = seen.try_emplace(t.unsafeGetTensorImpl());
+      if (fresh) {
+        if (readable(t)) {
+          it->second = read(t, max_elements, false);
+        } else {
+          handed_back = true;
+          it->second = py::make_tuple(py::reinterpret_steal<py::object>(THPVariable_Wrap(t)), py::none());
+        }
+      }
+      return &it->second;
+    };
+    auto value = [](const py::tuple* v) -> py::object {
+      if (v == nullptr) return py::none();
+      return (*v)[0];
+    };
+    py::list out(steps.size());
+    for (size_t i = 0; i < steps.size(); ++i) {
+      const Step& s = steps[i];
+      py::list gi(s.grad_inputs.size());
+      for (size_t k = 0; k < s.grad_inputs.size(); ++k) gi[k] = value(get(s.grad_inputs[k]));
+      bool one = s.grad_outputs.size() == 1 && s.grad_outputs[0].defined();
+      if (one) {
+        const py::tuple* v = get(s.grad_outputs[0]);
+        out[i] = py::make_tuple(s.node, gi, true, (*v)[0], (*v)[1]);
+      } else {
+        py::list many(s.grad_outputs.size());
+        for (size_t k = 0; k < s.grad_outputs.size(); ++k) many[k] = value(get(s.grad_outputs[k]));
+        out[i] = py::make_tuple(s.node, gi, false, many, py::none());
+      }
+    }
+    return py::make_tuple(out, handed_back);
+  }
+
+  ~Steps() { remove(); }
+
+ private:
+  std::shared_ptr<Log> log_ = std::make_shared<Log>();
+  std::vector<std::pair<c10::intrusive_ptr<Node>, uintptr_t>> hooked_;
+};
+
+// [(value, stats) or the tensor itself where this file cannot read it], one per tensor.
+py::list encode(const py::list& tensors, const py::list& want_stats, int64_t max_elements) {
+  py::list out(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    PyObject* obj = tensors[i].ptr();
+    if (!THPVariable_Check(obj)) throw py::type_error("not a tensor");
+    const at::Tensor& t = THPVariable_Unpack(obj);
+    bool stats_wanted = PyList_GET_ITEM(want_stats.ptr(), i) == Py_True;
+    out[i] = readable(t) ? read(t, max_elements, stats_wanted) : py::reinterpret_borrow<py::object>(obj);
+  }
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_native, m) {
+  m.doc() = "gradwalk's per-node tracing costs in C++ (see native.cpp)";
+  py::class_<Steps>(m, "Steps")
+      .def(py::init<>())
+      .def("add", &Steps::add)
+      .def("remove", &Steps::remove)
+      .def("take", &Steps::take);
+  m.def("encode", &encode);
+}

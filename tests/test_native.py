@@ -1,0 +1,124 @@
+"""app/tracer/native.cpp against its Python reference (values.py, hooks._PythonSteps) and torch."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from app.tracer import hooks, run_json, values
+from tests.conftest import need
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAMS = sorted((ROOT / "app" / "examples").glob("*.py")) + sorted((ROOT / "tests" / "programs").glob("*.py"))
+LIMIT = 1_000
+
+
+@pytest.fixture
+def native() -> Any:
+    if values._native is None:
+        need("app/tracer/_native, built by `make native` (g++ and python3-dev)")
+    return values._native
+
+
+def _tensors() -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    nan, inf = float("nan"), float("inf")
+    return [
+        torch.tensor(3.5),
+        torch.tensor(-2),
+        torch.tensor(True),
+        torch.tensor([1.0, 2.0, 3.0]),
+        torch.randn(3, 4, generator=g),
+        torch.randn(2, 3, 4, generator=g).transpose(0, 2),  # not contiguous
+        torch.randn(4, 4, generator=g)[:, 1],  # strided
+        torch.randn(7, generator=g)[::2],
+        torch.tensor([1, 2, 3]),
+        torch.tensor([-5, 7], dtype=torch.int8),
+        torch.arange(6, dtype=torch.uint8).reshape(2, 3),
+        torch.tensor([True, False]),
+        torch.tensor([nan, 1.0, inf, -inf]),
+        torch.tensor([nan, nan]),
+        torch.tensor([inf]),
+        torch.randn(5, dtype=torch.float64, generator=g),
+        torch.tensor([1e308, 1e308], dtype=torch.float64),  # the mean overflows: "Infinity"
+        torch.randn(4, generator=g).half(),
+        torch.randn(4, generator=g).bfloat16(),
+        torch.zeros(0),
+        torch.zeros(2, 0),
+        torch.randn(70, generator=g),
+        torch.randn(2_000, generator=g),  # above the limit: stats only
+        torch.randn(3, generator=g, requires_grad=True) * 2,
+    ]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or math.isclose(a, b, rel_tol=1e-12)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+@pytest.mark.parametrize("stats", [True, False])
+def test_encode_matches_values_py(native: Any, stats: bool) -> None:
+    ts = _tensors()
+    got = native.encode(ts, [stats] * len(ts), LIMIT)
+    for t, result in zip(ts, got):
+        assert type(result) is tuple, t
+        if stats:
+            expected = values.encode(t, LIMIT)
+        else:
+            expected = (values.value(t, LIMIT), values.encode(t, LIMIT)[1] if t.numel() > LIMIT else None)
+        assert _same(list(result), list(expected)), (t, result, expected)
+
+
+def test_encode_hands_back_what_it_does_not_read(native: Any) -> None:
+    ts = [torch.tensor([1 + 2j]), torch.eye(2).to_sparse(), torch._neg_view(torch.ones(2))]
+    assert [r is t for r, t in zip(native.encode(ts, [True] * 3, LIMIT), ts)] == [True] * 3
+    # and the Deferred reads those in Python
+    node: dict[str, Any] = {}
+    d = values.Deferred(LIMIT)
+    d.encode(ts[2], node, "value", "stats")
+    d.flush()
+    assert node["value"] == [-1.0, -1.0] and node["stats"]["mean"] == -1.0
+
+
+def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
+    x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    y = (x * x).sum()
+    fns = [y.grad_fn, y.grad_fn.next_functions[0][0], y.grad_fn.next_functions[0][0].next_functions[0][0]]
+    steps = native.Steps()
+    steps.add(fns, [10, 11, 12])
+    y.backward()
+    steps.remove()
+    taken, handed_back = steps.take(LIMIT)
+    assert not handed_back
+    assert [s[0] for s in taken] == [10, 11, 12]  # sum, mul, x's AccumulateGrad
+    assert taken[0][3] == 1.0 and taken[1][3] == [1.0, 1.0, 1.0] and taken[2][3] == [2.0, 4.0, 6.0]
+    assert taken[1][1] == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]  # x*g to each input; the leaf sums them
+    # removed: a second pass records nothing
+    x.grad = None
+    (x * 2).sum().backward()
+    assert steps.take(LIMIT) == ([], False)
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_trace_is_the_same_without_native(native: Any, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The whole trace, native and pure Python: the same document (but for printed addresses)."""
+    source = path.read_text()
+
+    def trace() -> Any:
+        return json.loads(re.sub(r"0x[0-9a-f]+", "0x", run_json(source)))
+
+    fast = trace()
+    monkeypatch.setattr(values, "_native", None)
+    assert isinstance(hooks._steps_recorder(), hooks._PythonSteps)
+    assert _same(fast, trace())
