@@ -11,7 +11,7 @@ import torch
 
 from app.config import TraceLimits
 from app.models import Trace
-from app.tracer import Interrupted, run
+from app.tracer import Interrupted, run, run_json
 from app.tracer.graph import Graph
 from tests.reference import assert_close, normalize, run_reference
 
@@ -290,6 +290,20 @@ def test_same_program_same_bytes() -> None:
         if " at 0x" in first:  # the program prints object addresses
             continue
         assert run(source).model_dump_json() == first, path.stem
+
+
+@pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
+def test_document_keys_in_the_models_order(path: Path) -> None:
+    """The tracer builds its hottest dicts as literals (graph.new_op, hooks' steps): same keys, same order."""
+    from app.models import Edge, Event, Node, Pass, Step
+
+    trace = json.loads(run_json(path.read_text()))
+    for items, model in ((trace["nodes"], Node), (trace["edges"], Edge), (trace["events"], Event), (trace["passes"], Pass)):
+        for item in items:
+            assert list(item) == list(model.model_fields), (model.__name__, item)
+    for p in trace["passes"]:
+        for step in p["steps"]:
+            assert list(step) == list(Step.model_fields), step
 
 
 def test_higher_order_and_autograd_grad() -> None:

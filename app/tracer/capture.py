@@ -64,7 +64,7 @@ def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
 _PASS = object()  # metadata reads, .grad reads: answered without any bookkeeping
 _GRAD_SETTER = object()  # `x.grad = ...`
 _NONE: list = []  # no in-place targets (never appended to)
-_KINDS: dict[Any, Any] = {}  # func -> _PASS, _GRAD_SETTER or (name, in place, exposes memory)
+_KINDS: dict[Any, Any] = {}  # func -> _PASS, _GRAD_SETTER or (name, in place, exposes memory, plain)
 
 
 def _kind_of(func: Any) -> Any:
@@ -77,7 +77,9 @@ def _kind_of(func: Any) -> Any:
     if func == _GRAD_SET:
         return _GRAD_SETTER
     name = "data" if func == _DATA_GET else getattr(func, "__name__", "")
-    return name, _is_inplace(name), name in _EXPOSES_MEMORY
+    inplace, exposes = _is_inplace(name), name in _EXPOSES_MEMORY
+    plain = not (inplace or exposes or name in _ALIASES or name == "retain_grad")  # no more than its output to record
+    return name, inplace, exposes, plain
 
 
 def _is_inplace(name: str) -> bool:
@@ -110,7 +112,21 @@ class Capture(TorchFunctionMode):
             out = func(*args, **kwargs)
             self._grad_changed(args[0], before, user_line(2))
             return out
-        name, inplace, exposes = kind
+        name, inplace, exposes, plain = kind
+        if plain:
+            out = func(*args, **kwargs)
+            if type(out) is torch.Tensor:
+                fn = out.grad_fn
+                if fn is not None:  # the usual case: one output, made by autograd
+                    g = self.graph
+                    if g.node_of_fn(fn) is None:
+                        line = user_line(2)
+                        nid = g.new_op(fn, out, line)
+                        if nid is not None:
+                            self._constant_inputs(fn, nid, args, kwargs, line)
+                    return out
+            self._record(args, kwargs, out, _NONE, _NONE, name)
+            return out
         if inplace or exposes:
             self.graph.deferred.flush()  # the values read so far, before anything can change them
         if inplace:  # torch.nn.init passes its tensor by keyword
@@ -154,13 +170,15 @@ class Capture(TorchFunctionMode):
 
     def _constant_inputs(self, fn: Any, nid: int, args: tuple, kwargs: dict, line: int | None) -> None:
         """Edges from inputs that do not require grad (autograd keeps no trace of them)."""
+        nexts = fn.next_functions
+        if all(child is not None for child, _ in nexts):
+            return  # every slot has its autograd input: no constant feeds one
         inputs = _flat_tensors(args, [])
         if kwargs:
             _flat_tensors(list(kwargs.values()), inputs)
         consts = [t for t in inputs if not t.requires_grad]
         if not consts:
             return
-        nexts = fn.next_functions
         if len(inputs) == len(nexts):
             pairs = [(slot, t) for slot, t in enumerate(inputs) if not t.requires_grad]
         else:

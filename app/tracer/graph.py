@@ -178,6 +178,43 @@ class Graph:
                     inputs.append(cid)
         return nid
 
+    def new_op(self, f: Any, output: torch.Tensor, line: int | None) -> int | None:
+        """The node of `output`'s grad_fn, new to the graph. The usual case (an operation on tensors
+        the graph knows) is done here inline, as `_op` would, with doc.node's and doc.event's keys as
+        literals: it runs once per operation of the program. Anything else goes through `fn`."""
+        by_fn = self._by_fn
+        children = f.next_functions
+        for child, _ in children:
+            if child is not None and id(child) not in by_fn:
+                return self.fn(f, line, output=output)
+        nodes = self.nodes
+        nid = len(nodes)
+        if nid >= self.limits.max_nodes or len(self.events) >= self.limits.max_events:
+            return self._op(f, children, line, output, False)  # truncates there
+        node = {
+            "id": nid, "kind": "op", "op": type(f).__name__, "name": None, "label": "", "binding": None,
+            "line": line, "shape": list(output.shape), "dtype": values.dtype_name(output.dtype),
+            "requires_grad": output.requires_grad, "retains_grad": False, "value": None, "grad": None,
+            "stats": None, "grad_stats": None, "inplace": False,
+        }
+        nodes.append(node)
+        by_fn[id(f)] = nid
+        self.fns[nid] = f
+        self._keep.append(f)
+        self.events.append(
+            {"kind": "node", "line": line, "node": nid, "text": None, "category": None, "value": None, "pass_index": None}
+        )
+        self.deferred.encode(output, node, "value", "stats")
+        self.autograd_inputs[nid] = inputs = []
+        edges, keys = self.edges, self._edge_keys
+        for slot, (child, _) in enumerate(children):
+            if child is not None:
+                cid = by_fn[id(child)]
+                inputs.append(cid)
+                keys.add((cid, nid, slot))
+                edges.append({"source": cid, "target": nid, "slot": slot})
+        return nid
+
     def _hidden_fields(self, f: Any) -> dict[str, Any]:
         """A node the program never saw as a tensor (e.g. TBackward0 inside nn.Linear): shape only."""
         try:
