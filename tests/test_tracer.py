@@ -354,3 +354,28 @@ def test_grad_changes_outside_backward_are_events() -> None:
 def test_sources_python_refuses_are_errors(source: str) -> None:
     trace = run(source)
     assert trace.status == "error" and trace.error is not None and trace.nodes == []
+
+
+def test_backward_arguments_are_bound_as_signature_bind_does() -> None:
+    """hooks._arguments stands in for inspect.Signature.bind on the three entry points."""
+    import inspect
+
+    from app.tracer.hooks import _ORIGINAL, _arguments
+
+    x = torch.ones(2, requires_grad=True)
+    cases = {
+        "Tensor.backward": [
+            ((x,), {}), ((x, torch.ones(2)), {}), ((x,), {"retain_graph": True}), ((), {}),
+            ((x,), {"bogus": 1}), ((x, None, True, False, None, 5), {}), ((x,), {"self": x}),
+        ],
+        "torch.autograd.backward": [((x,), {}), ((), {"tensors": x}), ((x,), {"grad_tensors": None, "inputs": [x]}), ((), {})],
+        "torch.autograd.grad": [((x, x), {}), ((x,), {"inputs": x, "create_graph": True}), ((x,), {"outputs": x})],
+    }
+    for api, calls in cases.items():
+        signature = inspect.signature(_ORIGINAL[api])
+        for args, kwargs in calls:
+            try:
+                expected = dict(signature.bind(*args, **kwargs).arguments)
+            except TypeError:
+                expected = None
+            assert _arguments(api, args, kwargs) == expected, (api, args, kwargs)
