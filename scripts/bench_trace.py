@@ -4,9 +4,10 @@
 
 For each seed program and a 1,000-step recurrence (about 5,000 nodes) it prints the median wall
 time of: the program's own run (exec, no tracing), gradwalk's traced run including JSON
-serialization, and torchviz's make_dot on the same graph (graph building only, and with `dot`
-rendering where Graphviz is installed). Targets: traced <= 3x untraced; the recurrence traced and
-serialized in under 1 s.
+serialization, the same traced run without the tracer's C++ part (app/tracer/native.cpp: the
+pure-Python fallback), and torchviz's make_dot on the same graph (graph building only, and with
+`dot` rendering where Graphviz is installed). Targets: traced <= 3x untraced; the recurrence traced
+and serialized in under 1 s.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from app.config import TraceLimits  # noqa: E402
-from app.tracer import run, run_bytes  # noqa: E402
+from app.tracer import run, run_bytes, values  # noqa: E402
 
 torch.set_num_threads(1)  # as in the sandbox
 
@@ -62,6 +63,15 @@ def untraced(source: str) -> dict[str, Any]:
 
 def traced(source: str) -> bytes:
     return run_bytes(source, TraceLimits())  # what the sandbox's child sends: the JSON's bytes
+
+
+def traced_python(source: str) -> bytes:
+    """As `traced`, with the pure-Python fallback of app/tracer/native.cpp."""
+    native, values._native = values._native, None
+    try:
+        return traced(source)
+    finally:
+        values._native = native
 
 
 def side_by_side_ms(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -116,10 +126,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     has_dot = shutil.which("dot") is not None
+    if values._native is None:
+        sys.exit("app/tracer/_native is not built: run `make native` (the figures would be the fallback's)")
     print(f"torch {torch.__version__}, median of {args.repeat} runs, milliseconds")
     header = (
         f"{'program':<26}{'untraced':>10}{'traced':>10}{'ratio':>8}{'nodes':>7}{'µs/node':>9}"
-        f"{'torchviz':>16}{'torchviz+dot':>16}"
+        f"{'no C++':>9}{'ratio':>7}{'torchviz':>16}{'torchviz+dot':>16}"
     )
     print(header)
     print("-" * len(header))
@@ -129,11 +141,16 @@ def main() -> None:
         base, ours = side_by_side_ms(lambda: untraced(source), lambda: traced(source), repeat)
         nodes = len(run(source).nodes)
         per_node = f"{(ours - base) * 1000 / nodes:9.1f}" if nodes else f"{'-':>9}"
+        base_py, python = side_by_side_ms(lambda: untraced(source), lambda: traced_python(source), max(3, repeat // 2))
         ns = untraced(source)
         viz = torchviz_ms(ns, repeat, render=False)
         viz_dot = torchviz_ms(ns, max(1, repeat // 4), render=True) if has_dot else "no dot"
-        print(f"{name:<26}{base:10.2f}{ours:10.2f}{ours / base:7.1f}x{nodes:7d}{per_node}{viz:>16}{viz_dot:>16}")
-    print("µs/node: (traced - untraced) per node of the trace. Targets: ratio <= 3x; recurrence_1000 < 1,000 ms traced.")
+        print(
+            f"{name:<26}{base:10.2f}{ours:10.2f}{ours / base:7.1f}x{nodes:7d}{per_node}"
+            f"{python:9.2f}{python / base_py:6.1f}x{viz:>16}{viz_dot:>16}"
+        )
+    print("µs/node: (traced - untraced) per node of the trace. no C++: traced by the pure-Python fallback, its ratio")
+    print("against its own untraced runs. Targets: ratio <= 3x; recurrence_1000 < 1,000 ms traced.")
 
 if __name__ == "__main__":
     main()

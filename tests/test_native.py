@@ -91,6 +91,18 @@ def test_encode_hands_back_what_it_does_not_read(native: Any) -> None:
     assert node["value"] == [-1.0, -1.0] and node["stats"]["mean"] == -1.0
 
 
+def test_flush_writes_where_asked_and_leaves_out_what_changed(native: Any) -> None:
+    a, b, c = torch.ones(2), torch.zeros(3), torch.tensor([1 + 1j])
+    node: dict[str, Any] = {}
+    grads: list[Any] = [None, "stale"]
+    held = [(a, a._version, node, "value", "stats"), (b, b._version, grads, 0, None), (b, b._version, grads, 1, None)]
+    held.append((c, c._version, node, "complex", None))
+    b.add_(1)  # after it was held: its version moved
+    assert native.flush(held[:1], LIMIT) == [] and native.flush(held[1:], LIMIT) == [held[3]]
+    assert node == {"value": [1.0, 1.0], "stats": values.encode(a, LIMIT)[1]}
+    assert grads == [None, None]
+
+
 def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
     x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = (x * x).sum()

@@ -1,7 +1,8 @@
 // The tracer's two per-node costs, done without a Python call per node:
-//   Steps:  one C++ hook per autograd node for the length of a backward pass, recording in the
-//           engine's own order which node ran and the gradients it got and gave;
-//   encode: tensors -> JSON-ready values (nested lists, NaN/Inf as strings) and stats.
+//   Steps:         one C++ hook per autograd node for the length of a backward pass, recording in
+//                  the engine's own order which node ran and the gradients it got and gave;
+//   encode, flush: tensors -> JSON-ready values (nested lists, NaN/Inf as strings) and stats,
+//                  flush writing them where values.Deferred was asked to.
 // Built by `make` (scripts/build_native.py). app/tracer/values.py holds the same rules in Python,
 // the reference the tests compare this against, and the path for what this file does not read
 // (complex, quantized, sparse, non-CPU tensors): for those it hands the tensor back.
@@ -291,6 +292,40 @@ py::list encode(const py::list& tensors, const py::list& want_stats, int64_t max
   return out;
 }
 
+// values.Deferred's flush: held is [(tensor, its version then, into, key, stats_key or None)];
+// into[key] = the value and into[stats_key] = its stats, or None for a tensor whose version moved
+// (changed behind the tracer's back: no value rather than a wrong one). Returns the entries this
+// file does not read, for values.py.
+py::list flush(const py::list& held, int64_t max_elements) {
+  py::list left;
+  for (const py::handle& entry : held) {
+    PyObject* e = entry.ptr();
+    if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != 5 || !THPVariable_Check(PyTuple_GET_ITEM(e, 0))) {
+      throw py::type_error("held: (tensor, version, into, key, stats_key)");
+    }
+    const at::Tensor& t = THPVariable_Unpack(PyTuple_GET_ITEM(e, 0));
+    int64_t version = PyLong_AsLongLong(PyTuple_GET_ITEM(e, 1));
+    if (version == -1 && PyErr_Occurred()) throw py::error_already_set();
+    PyObject* into = PyTuple_GET_ITEM(e, 2);
+    PyObject* key = PyTuple_GET_ITEM(e, 3);
+    PyObject* stats_key = PyTuple_GET_ITEM(e, 4);
+    bool want_stats = stats_key != Py_None;
+    py::object result;
+    if (static_cast<int64_t>(t._version()) != version) {
+      result = py::make_tuple(py::none(), py::none());
+    } else if (!readable(t)) {
+      left.append(entry);
+      continue;
+    } else {
+      result = read(t, max_elements, want_stats);
+    }
+    PyObject* r = result.ptr();
+    if (PyObject_SetItem(into, key, PyTuple_GET_ITEM(r, 0)) != 0) throw py::error_already_set();
+    if (want_stats && PyObject_SetItem(into, stats_key, PyTuple_GET_ITEM(r, 1)) != 0) throw py::error_already_set();
+  }
+  return left;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_native, m) {
@@ -301,4 +336,5 @@ PYBIND11_MODULE(_native, m) {
       .def("remove", &Steps::remove)
       .def("take", &Steps::take);
   m.def("encode", &encode);
+  m.def("flush", &flush);
 }

@@ -118,71 +118,49 @@ class Deferred:
     A tensor is held, with its version counter, until the next flush. The tracer flushes before
     anything can change a held tensor: before every in-place torch call, around backward passes,
     and at the end. Should a tensor still have changed, its value is left out rather than shown wrong.
-    A tensor asked for twice is read once.
     """
 
     _MAX_HELD_ELEMENTS = 1_000_000  # flush early beyond this: holding values must not cost real memory
 
     def __init__(self, max_elements: int) -> None:
         self.max_elements = max_elements
-        self._held: list[list[Any]] = []  # [tensor, its version, stats wanted, [(into, key, stats_key or None)]]
-        self._index: dict[int, int] = {}  # id(held tensor) -> its place in _held
+        self._held: list[tuple[torch.Tensor, int, Any, Any, Any]] = []  # (tensor, its version, into, key, stats_key)
         self._held_elements = 0
 
     def value(self, t: torch.Tensor, into: Any, key: Any, big_stats_key: Any = None) -> None:
         """into[key] = t's value (as `value`), at the next flush; a too-big tensor's stats go to big_stats_key now."""
-        self._put(t, into, key, big_stats_key, False)
+        self._hold(t, into, key, None, big_stats_key)
 
     def encode(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any) -> None:
         """into[key], into[stats_key] = t's value and stats (as `encode`), at the next flush."""
-        self._put(t, into, key, stats_key, True)
+        self._hold(t, into, key, stats_key, stats_key)
 
-    def _put(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any, small_stats: bool) -> None:
+    def _hold(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any, big_stats_key: Any) -> None:
         n = t.numel()
         if n > self.max_elements:  # stats only, computed now: a big tensor is never held
             into[key] = None
-            if stats_key is not None:
-                into[stats_key] = encode(t, self.max_elements)[1]
+            if big_stats_key is not None:
+                into[big_stats_key] = encode(t, self.max_elements)[1]
             return
-        target = (into, key, stats_key if small_stats else None)
-        i = self._index.get(id(t))
-        if i is not None:  # held already (so its id is still its own)
-            held = self._held[i]
-            if held[1] == t._version:
-                held[2] = held[2] or small_stats
-                held[3].append(target)
-                return
-        self._index[id(t)] = len(self._held)
-        self._held.append([t, t._version, small_stats, [target]])
+        self._held.append((t, t._version, into, key, stats_key))
         self._held_elements += n
         if self._held_elements > self._MAX_HELD_ELEMENTS:
             self.flush()
 
     def flush(self) -> None:
-        held, self._held, self._index, self._held_elements = self._held, [], {}, 0
-        fresh = []
-        for item in held:
-            if item[0]._version == item[1]:
-                fresh.append(item)
-            else:  # changed behind the tracer's back: no value rather than a wrong one
-                for into, key, stats_key in item[3]:
-                    into[key] = None
-                    if stats_key is not None:
-                        into[stats_key] = None
-        if not fresh:
+        held, self._held, self._held_elements = self._held, [], 0
+        if not held:
             return
-        if _native is None:
-            results: list[Any] = [_python_encode(item[0], item[2], self.max_elements) for item in fresh]
-        else:
-            results = _native.encode([item[0] for item in fresh], [item[2] for item in fresh], self.max_elements)
-        for item, result in zip(fresh, results):
-            if type(result) is not tuple:  # a tensor native.cpp does not read (complex, sparse...)
-                result = _python_encode(item[0], item[2], self.max_elements)
-            v, stats = result
-            for into, key, stats_key in item[3]:
-                into[key] = v
-                if stats_key is not None:
-                    into[stats_key] = stats
+        # native.flush writes what it reads and hands back the rest (complex, sparse...)
+        left = held if _native is None else _native.flush(held, self.max_elements)
+        for t, version, into, key, stats_key in left:
+            if t._version == version:
+                v, stats = _python_encode(t, stats_key is not None, self.max_elements)
+            else:  # changed behind the tracer's back: no value rather than a wrong one
+                v, stats = None, None
+            into[key] = v
+            if stats_key is not None:
+                into[stats_key] = stats
 
 
 def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
