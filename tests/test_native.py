@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from app.models import Step
 from app.tracer import hooks, run_json, values
 from tests.conftest import need
 
@@ -113,9 +114,10 @@ def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
     steps.remove()
     taken, handed_back = steps.take(LIMIT)
     assert not handed_back
-    assert [s[0] for s in taken] == [10, 11, 12]  # sum, mul, x's AccumulateGrad
-    assert taken[0][3] == 1.0 and taken[1][3] == [1.0, 1.0, 1.0] and taken[2][3] == [2.0, 4.0, 6.0]
-    assert taken[1][1] == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]  # x*g to each input; the leaf sums them
+    assert [s["node"] for s in taken] == [10, 11, 12]  # sum, mul, x's AccumulateGrad
+    assert [s["grad"] for s in taken] == [1.0, [1.0, 1.0, 1.0], [2.0, 4.0, 6.0]]
+    assert taken[1]["grad_inputs"] == [[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]]  # x*g to each input; the leaf sums them
+    assert list(taken[0]) == list(Step.model_fields) and taken[0]["grad_stats"] is None
     # removed: a second pass records nothing
     x.grad = None
     (x * 2).sum().backward()

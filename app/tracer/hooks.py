@@ -87,16 +87,16 @@ class _PythonSteps:
             h.remove()
         self._handles.clear()
 
-    def take(self, max_elements: int) -> tuple[list[tuple], bool]:
+    def take(self, max_elements: int) -> tuple[list[dict[str, Any]], bool]:
         raw, self._raw = self._raw, []
         steps = []
         for nid, grad_inputs, grad_outputs in raw:
-            gi = [None if x is None else _read(x, max_elements) for x in grad_inputs]
+            step = doc.step(node=nid, grad_inputs=[None if x is None else _read(x, max_elements) for x in grad_inputs])
             if len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor):
-                steps.append((nid, gi, True, *_grad_value(grad_outputs[0], max_elements)))
+                step["grad"], step["grad_stats"] = _grad_value(grad_outputs[0], max_elements)
             else:
-                go = [None if x is None else _read(x, max_elements) for x in grad_outputs]
-                steps.append((nid, gi, False, go, None))
+                step["grad"] = [None if x is None else _read(x, max_elements) for x in grad_outputs]
+            steps.append(step)
         return steps, False
 
 
@@ -218,15 +218,16 @@ class Passes:
         limit = self.graph.limits.max_value_elements
         taken, handed_back = recorder.take(limit)
         steps = p["steps"]
-        for nid, gi, one, grad, grad_stats in taken[: max(0, self.graph.limits.max_nodes - len(steps))]:
-            if handed_back:  # tensors native.cpp does not read (complex...): read here
-                gi = [_read(x, limit) for x in gi]
-                if one and isinstance(grad, torch.Tensor):
-                    grad, grad_stats = _grad_value(grad, limit)
-                elif not one:
-                    grad = [_read(x, limit) for x in grad]
-            # doc.step's keys, as a literal: thousands of these per pass
-            steps.append({"node": nid, "grad": grad, "grad_stats": grad_stats, "grad_inputs": gi})
+        taken = taken[: max(0, self.graph.limits.max_nodes - len(steps))]
+        if handed_back:  # tensors native.cpp does not read (complex...): read here
+            for step in taken:
+                step["grad_inputs"] = [_read(x, limit) for x in step["grad_inputs"]]
+                grad = step["grad"]
+                if isinstance(grad, torch.Tensor):
+                    step["grad"], step["grad_stats"] = _grad_value(grad, limit)
+                elif isinstance(grad, list):
+                    step["grad"] = [_read(x, limit) for x in grad]
+        steps.extend(taken)
         if p["api"] == "torch.autograd.grad" and result is not None:
             # the engine does not run AccumulateGrad here: record what was returned for each input
             for t, grad in zip(self._inputs, result):

@@ -150,27 +150,33 @@ void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyOb
 }
 
 // (value, stats): stats for floating tensors when wanted, and always when the value is too big to send.
-py::object read(const at::Tensor& t, int64_t max_elements, bool want_stats) {
+// (value, stats) as new references: stats for floating tensors when wanted, and always when the
+// value is too big to send.
+void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st) {
   at::Tensor c = t.is_contiguous() ? t : t.contiguous();
-  PyObject* value = nullptr;
-  PyObject* st = nullptr;
   switch (c.scalar_type()) {
-    case at::kFloat: read_typed<float>(c, max_elements, want_stats, &value, &st); break;
-    case at::kDouble: read_typed<double>(c, max_elements, want_stats, &value, &st); break;
-    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, &value, &st); break;
-    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, &value, &st); break;
-    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, &value, &st); break;
-    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, &value, &st); break;
-    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, &value, &st); break;
-    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, &value, &st); break;
-    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, &value, &st); break;
-    case at::kBool: read_typed<bool>(c, max_elements, want_stats, &value, &st); break;
+    case at::kFloat: read_typed<float>(c, max_elements, want_stats, value, st); break;
+    case at::kDouble: read_typed<double>(c, max_elements, want_stats, value, st); break;
+    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, value, st); break;
+    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, value, st); break;
+    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, value, st); break;
+    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, value, st); break;
+    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, value, st); break;
+    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, value, st); break;
+    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, value, st); break;
+    case at::kBool: read_typed<bool>(c, max_elements, want_stats, value, st); break;
     default: throw std::logic_error("unreadable dtype");  // readable() keeps these out
   }
+}
+
+py::tuple read_pair(const at::Tensor& t, int64_t max_elements, bool want_stats) {
+  PyObject* value = nullptr;
+  PyObject* st = nullptr;
+  read(t, max_elements, want_stats, &value, &st);
   PyObject* pair = PyTuple_New(2);  // steals both
   PyTuple_SET_ITEM(pair, 0, value);
   PyTuple_SET_ITEM(pair, 1, st);
-  return py::reinterpret_steal<py::object>(pair);
+  return py::reinterpret_steal<py::tuple>(pair);
 }
 
 // -- backward steps ---------------------------------------------------------------------------
@@ -225,49 +231,68 @@ class Steps {
     hooked_.clear();
   }
 
-  // The steps so far, in the order the engine ran them, read and emptied: ([(node, grad_inputs'
-  // values, one output?, its value (or the outputs' values), its stats if too big to send)], any
-  // tensor handed back). A gradient this file cannot read is handed back as the tensor, for
-  // values.py. A tensor met twice (one node's output, the next one's input) is read once.
+  // The steps so far, in the order the engine ran them, read and emptied: ([step dicts with
+  // doc.step's keys], any tensor handed back). A gradient this file cannot read is handed back as
+  // the tensor itself, for values.py. A tensor met twice (one node's output gradient is the next
+  // one's input gradient) is read once, and both places share the value.
   py::tuple take(int64_t max_elements) {
     std::vector<Step> steps;
     {
       std::lock_guard<std::mutex> lock(log_->mutex);
       steps.swap(log_->steps);
     }
-    std::unordered_map<const void*, py::tuple> seen;  // TensorImpl -> (value, stats)
+    static PyObject* keys[] = {PyUnicode_InternFromString("node"), PyUnicode_InternFromString("grad"),
+                               PyUnicode_InternFromString("grad_stats"), PyUnicode_InternFromString("grad_inputs")};
+    struct Read {
+      py::object value, stats;
+    };
+    std::unordered_map<const void*, Read> seen;  // TensorImpl -> its value
     bool handed_back = false;
-    auto get = [&](const at::Tensor& t) -> const py::tuple* {
-      if (!t.defined()) return nullptr;
+    auto get = [&](const at::Tensor& t) -> const Read& {
+      static const Read none{py::none(), py::none()};
+      if (!t.defined()) return none;
       auto [it, fresh] = seen.try_emplace(t.unsafeGetTensorImpl());
       if (fresh) {
         if (readable(t)) {
-          it->second = read(t, max_elements, false);
+          PyObject* value = nullptr;
+          PyObject* st = nullptr;
+          read(t, max_elements, false, &value, &st);
+          it->second = Read{py::reinterpret_steal<py::object>(value), py::reinterpret_steal<py::object>(st)};
         } else {
           handed_back = true;
-          it->second = py::make_tuple(py::reinterpret_steal<py::object>(THPVariable_Wrap(t)), py::none());
+          it->second = Read{py::reinterpret_steal<py::object>(THPVariable_Wrap(t)), py::none()};
         }
       }
-      return &it->second;
+      return it->second;
     };
-    auto value = [](const py::tuple* v) -> py::object {
-      if (v == nullptr) return py::none();
-      return (*v)[0];
+    auto values_of = [&](const variable_list& grads) -> py::object {
+      PyObject* list = PyList_New(static_cast<Py_ssize_t>(grads.size()));
+      if (list == nullptr) throw py::error_already_set();
+      py::object owned = py::reinterpret_steal<py::object>(list);
+      for (size_t k = 0; k < grads.size(); ++k) PyList_SET_ITEM(list, k, get(grads[k]).value.inc_ref().ptr());
+      return owned;
     };
     py::list out(steps.size());
     for (size_t i = 0; i < steps.size(); ++i) {
       const Step& s = steps[i];
-      py::list gi(s.grad_inputs.size());
-      for (size_t k = 0; k < s.grad_inputs.size(); ++k) gi[k] = value(get(s.grad_inputs[k]));
-      bool one = s.grad_outputs.size() == 1 && s.grad_outputs[0].defined();
-      if (one) {
-        const py::tuple* v = get(s.grad_outputs[0]);
-        out[i] = py::make_tuple(s.node, gi, true, (*v)[0], (*v)[1]);
+      py::object grad, grad_stats = py::none();
+      if (s.grad_outputs.size() == 1 && s.grad_outputs[0].defined()) {
+        const Read& r = get(s.grad_outputs[0]);
+        grad = r.value;
+        grad_stats = r.stats;  // only for a gradient too big to send
       } else {
-        py::list many(s.grad_outputs.size());
-        for (size_t k = 0; k < s.grad_outputs.size(); ++k) many[k] = value(get(s.grad_outputs[k]));
-        out[i] = py::make_tuple(s.node, gi, false, many, py::none());
+        grad = values_of(s.grad_outputs);
       }
+      PyObject* step = PyDict_New();
+      if (step == nullptr) throw py::error_already_set();
+      py::object owned = py::reinterpret_steal<py::object>(step);
+      py::object node = py::int_(s.node);
+      py::object inputs = values_of(s.grad_inputs);
+      PyObject* items[] = {node.ptr(), grad.ptr(), grad_stats.ptr(), inputs.ptr()};
+      for (int k = 0; k < 4; ++k) {
+        if (PyDict_SetItem(step, keys[k], items[k]) != 0) throw py::error_already_set();
+      }
+      PyList_SET_ITEM(out.ptr(), i, owned.release().ptr());
     }
     return py::make_tuple(out, handed_back);
   }
@@ -287,7 +312,7 @@ py::list encode(const py::list& tensors, const py::list& want_stats, int64_t max
     if (!THPVariable_Check(obj)) throw py::type_error("not a tensor");
     const at::Tensor& t = THPVariable_Unpack(obj);
     bool stats_wanted = PyList_GET_ITEM(want_stats.ptr(), i) == Py_True;
-    out[i] = readable(t) ? read(t, max_elements, stats_wanted) : py::reinterpret_borrow<py::object>(obj);
+    out[i] = readable(t) ? py::object(read_pair(t, max_elements, stats_wanted)) : py::reinterpret_borrow<py::object>(obj);
   }
   return out;
 }
@@ -310,18 +335,21 @@ py::list flush(const py::list& held, int64_t max_elements) {
     PyObject* key = PyTuple_GET_ITEM(e, 3);
     PyObject* stats_key = PyTuple_GET_ITEM(e, 4);
     bool want_stats = stats_key != Py_None;
-    py::object result;
+    PyObject* value = Py_None;
+    PyObject* st = Py_None;
     if (static_cast<int64_t>(t._version()) != version) {
-      result = py::make_tuple(py::none(), py::none());
+      Py_INCREF(value);
+      Py_INCREF(st);
     } else if (!readable(t)) {
       left.append(entry);
       continue;
     } else {
-      result = read(t, max_elements, want_stats);
+      read(t, max_elements, want_stats, &value, &st);
     }
-    PyObject* r = result.ptr();
-    if (PyObject_SetItem(into, key, PyTuple_GET_ITEM(r, 0)) != 0) throw py::error_already_set();
-    if (want_stats && PyObject_SetItem(into, stats_key, PyTuple_GET_ITEM(r, 1)) != 0) throw py::error_already_set();
+    py::object owned_value = py::reinterpret_steal<py::object>(value);
+    py::object owned_stats = py::reinterpret_steal<py::object>(st);
+    if (PyObject_SetItem(into, key, value) != 0) throw py::error_already_set();
+    if (want_stats && PyObject_SetItem(into, stats_key, st) != 0) throw py::error_already_set();
   }
   return left;
 }
