@@ -66,10 +66,11 @@ class _Tracer:
 
     # -- hooks called by the rewritten program ----------------------------------------------
 
-    def bind(self, line: int, *pairs: tuple[str, Any]) -> None:
+    def bind(self, line: int, *pairs: Any) -> None:
+        """`__gw_bind__(line, "x", x, "y", y)`: the names a statement bound, each with its value."""
         g = self.graph
         with untraced():
-            for name, obj in pairs:
+            for name, obj in zip(pairs[::2], pairs[1::2]):
                 if isinstance(obj, torch.Tensor):
                     g.bind(name, obj, line)
                 elif isinstance(obj, torch.nn.Module):

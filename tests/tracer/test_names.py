@@ -1,0 +1,139 @@
+"""The program's rewrite: a report after each statement that binds names, a display of bare expressions."""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+
+from app.tracer import names
+
+PROGRAM = '''\
+"""doc"""
+import torch
+a = torch.ones(2)
+a, (b, c) = 1, (2, 3)
+x = y = 4
+d[0] = 5
+x += 1
+z: int = 6
+w: int
+for i, j in []:
+    k = i
+else:
+    e = 1
+with open('f') as fh, open('g'):
+    q = 1
+def f(n):
+    m = n
+    return m
+class C:
+    attr = 1
+while False:
+    v = 1
+if a:
+    p = 1
+elif b:
+    p = 2
+else:
+    p = 3
+try:
+    t = 1
+except E as err:
+    t = 2
+else:
+    t = 3
+finally:
+    t = 4
+match a:
+    case 1:
+        r = 1
+print(a)
+a
+a.sum()
+'''
+
+REWRITTEN = '''\
+"""doc"""
+import torch
+a = torch.ones(2)
+__gw_bind__(3, 'a', a)
+a, (b, c) = (1, (2, 3))
+__gw_bind__(4, 'a', a, 'b', b, 'c', c)
+x = y = 4
+__gw_bind__(5, 'x', x, 'y', y)
+d[0] = 5
+x += 1
+__gw_bind__(7, 'x', x)
+z: int = 6
+__gw_bind__(8, 'z', z)
+w: int
+for i, j in []:
+    __gw_bind__(10, 'i', i, 'j', j)
+    k = i
+    __gw_bind__(11, 'k', k)
+else:
+    e = 1
+    __gw_bind__(13, 'e', e)
+with open('f') as fh, open('g'):
+    __gw_bind__(14, 'fh', fh)
+    q = 1
+    __gw_bind__(15, 'q', q)
+
+def f(n):
+    m = n
+    __gw_bind__(17, 'm', m)
+    return m
+
+class C:
+    attr = 1
+    __gw_bind__(20, 'attr', attr)
+while False:
+    v = 1
+    __gw_bind__(22, 'v', v)
+if a:
+    p = 1
+    __gw_bind__(24, 'p', p)
+elif b:
+    p = 2
+    __gw_bind__(26, 'p', p)
+else:
+    p = 3
+    __gw_bind__(28, 'p', p)
+try:
+    t = 1
+    __gw_bind__(30, 't', t)
+except E as err:
+    t = 2
+    __gw_bind__(32, 't', t)
+else:
+    t = 3
+    __gw_bind__(34, 't', t)
+finally:
+    t = 4
+    __gw_bind__(36, 't', t)
+match a:
+    case 1:
+        r = 1
+        __gw_bind__(39, 'r', r)
+print(a)
+__gw_display__(41, a)
+__gw_display__(42, a.sum())'''
+
+
+def test_rewrite_of_every_kind_of_statement() -> None:
+    tree = ast.parse(PROGRAM)
+    tree.body = names._rewrite_body(tree.body, True)
+    assert ast.unparse(tree) == REWRITTEN
+    compile(tree, "<program>", "exec")  # every added node has its position
+
+
+def test_added_calls_sit_on_the_statement_line() -> None:
+    code = names.instrument(textwrap.dedent("""\
+        x = (1 +
+             2)
+        x
+    """), "<program>")
+    seen = []
+    env = {"__gw_bind__": lambda line, *pairs: seen.append(("bind", line, pairs)), "__gw_display__": lambda line, v: seen.append(("display", line, v))}
+    exec(code, env)
+    assert seen == [("bind", 1, ("x", 3)), ("display", 3, 3)]
