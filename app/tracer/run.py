@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import sys
-import traceback
 import warnings
 from typing import Any
 
@@ -162,11 +161,10 @@ class _Tracer:
         hint_id, hint = hint_for(text)
         tb = None
         if not isinstance(e, SyntaxError):
-            frames = [f for f in traceback.extract_tb(e.__traceback__) if f.filename == PROGRAM]
             source_lines = self.trace["source"].splitlines()
             tb = "".join(
-                f'  line {f.lineno}, in {f.name}\n    {source_lines[f.lineno - 1].strip() if f.lineno and f.lineno <= len(source_lines) else ""}\n'
-                for f in frames
+                f'  line {lineno}, in {name}\n    {source_lines[lineno - 1].strip() if lineno and lineno <= len(source_lines) else ""}\n'
+                for lineno, name in _program_frames(e)
             ) or None
         self.trace["status"] = status
         self.trace["error"] = doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
@@ -186,12 +184,26 @@ class _Tracer:
         return trace
 
 
+def _program_frames(e: BaseException) -> list[tuple[int | None, str]]:
+    """(line, function name) of the program's own frames in the traceback, outermost first.
+
+    What traceback.extract_tb gives for them, without its cost: it also finds every frame's
+    column positions, torch's frames too, by scanning each code object's position table (35 µs
+    for seed 2's error, and the failure path asked twice).
+    """
+    frames = []
+    tb = e.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename == PROGRAM:
+            frames.append((tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    return frames
+
+
 def _program_line(e: BaseException) -> int | None:
-    line = None
-    for frame in traceback.extract_tb(e.__traceback__):
-        if frame.filename == PROGRAM:
-            line = frame.lineno
-    return line
+    frames = _program_frames(e)
+    return frames[-1][0] if frames else None
 
 
 def _utf8(v: Any) -> Any:
