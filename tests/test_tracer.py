@@ -379,3 +379,15 @@ def test_backward_arguments_are_bound_as_signature_bind_does() -> None:
             except TypeError:
                 expected = None
             assert _arguments(api, args, kwargs) == expected, (api, args, kwargs)
+
+
+def test_a_run_keeps_nothing_alive_after_it() -> None:
+    """Nothing of a run (its graph, its tensors) outlives it: the sandbox forks a child per run, but
+    the CLI, the tests and the benchmarks trace many programs in one process."""
+    import gc
+
+    source = "import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\nprint(x.grad)\n"
+    for _ in range(3):
+        run(source)
+    gc.collect()
+    assert [o for o in gc.get_objects() if type(o) is Graph] == []

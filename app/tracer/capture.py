@@ -65,6 +65,9 @@ _PASS = object()  # metadata reads, .grad reads: answered without any bookkeepin
 _GRAD_SETTER = object()  # `x.grad = ...`
 _NONE: list = []  # no in-place targets (never appended to)
 _KINDS: dict[Any, Any] = {}  # func -> _PASS, _GRAD_SETTER or (name, in place, exposes memory, plain)
+_MAX_KINDS = 4_096
+# Set on the tracer's per-run wrappers (hooks.py): cached, they would keep each run's graph alive.
+NOT_CACHED = "__gradwalk_not_cached__"
 
 
 def _kind_of(func: Any) -> Any:
@@ -102,7 +105,11 @@ class Capture(TorchFunctionMode):
         try:
             kind = _KINDS[func]
         except KeyError:
-            kind = _KINDS[func] = _kind_of(func)
+            kind = _kind_of(func)
+            if not getattr(func, NOT_CACHED, False):
+                if len(_KINDS) >= _MAX_KINDS:  # callables made afresh by the program: a bounded cache
+                    _KINDS.clear()
+                _KINDS[func] = kind
         except TypeError:  # an unhashable callable
             kind = _kind_of(func)
         if kind is _PASS:

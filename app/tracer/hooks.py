@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from app.tracer import doc, values
-from app.tracer.capture import Capture, untraced, user_line
+from app.tracer.capture import NOT_CACHED, Capture, untraced, user_line
 
 _ORIGINAL = {
     "Tensor.backward": torch.Tensor.backward,
@@ -147,6 +147,7 @@ class Passes:
 
         entry.__name__ = original.__name__
         entry.__doc__ = original.__doc__
+        setattr(entry, NOT_CACHED, True)  # torch hands it to the mode (Tensor.backward is looked up at call time)
         return entry
 
     def _begin(self, api: str, a: dict[str, Any], line: int | None) -> tuple[dict[str, Any], Any]:
