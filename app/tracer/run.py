@@ -161,6 +161,9 @@ class _Tracer:
             self._fail(e, _program_line(e), status="memory" if out_of_memory else "error")
         finally:
             sys.stdout, sys.stderr, warnings.showwarning = saved
+            # The program's globals can outlive the run (a class it defined, kept by torch): they
+            # must not keep the tracer, and through it the whole graph, alive with them.
+            del env[BIND], env[DISPLAY]
         return self._finish()
 
     def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
