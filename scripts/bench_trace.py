@@ -8,6 +8,10 @@ serialization, the same traced run without the tracer's C++ part (app/tracer/nat
 pure-Python fallback), and torchviz's make_dot on the same graph (graph building only, and with
 `dot` rendering where Graphviz is installed). Targets: traced <= 3x untraced; the recurrence traced
 and serialized in under 1 s.
+
+Both runs are timed up to their result: what each leaves behind (the program's tensors and graph;
+for the traced run also the tracer's records) is freed after the clock stops, as the sandbox's
+child does: it sends the trace and exits without freeing anything (run_bytes' `keep`).
 """
 
 from __future__ import annotations
@@ -61,11 +65,14 @@ def untraced(source: str) -> dict[str, Any]:
     return ns
 
 
-def traced(source: str) -> bytes:
-    return run_bytes(source, TraceLimits())  # what the sandbox's child sends: the JSON's bytes
+def traced(source: str) -> list[Any]:
+    """What the sandbox's child does: the JSON's bytes, the run's objects left to the caller."""
+    keep: list[Any] = []
+    keep.append(run_bytes(source, TraceLimits(), keep=keep))
+    return keep
 
 
-def traced_python(source: str) -> bytes:
+def traced_python(source: str) -> list[Any]:
     """As `traced`, with the pure-Python fallback of app/tracer/native.cpp."""
     native, values._native = values._native, None
     try:
@@ -75,13 +82,15 @@ def traced_python(source: str) -> bytes:
 
 
 def side_by_side_ms(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
-    """Medians of a and b run alternately, so a noisy machine slows both alike."""
+    """Medians of a and b run alternately, so a noisy machine slows both alike; each is timed up to
+    its result, and what it returns is freed after the clock stops."""
     times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
         for fn, out in ((a, times[0]), (b, times[1])):
             t0 = time.perf_counter()
-            fn()
+            left = fn()
             out.append((time.perf_counter() - t0) * 1000)
+            del left
     return statistics.median(times[0]), statistics.median(times[1])
 
 

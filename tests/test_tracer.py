@@ -397,3 +397,19 @@ def test_a_run_keeps_nothing_alive_after_it() -> None:
     for path in PROGRAMS:
         run(path.read_text())
     assert graphs_alive() == before
+
+
+def test_keep_leaves_the_run_to_the_caller() -> None:
+    """run_bytes(keep=...): the same answer; the run's objects are the caller's to free (the sandbox's child never does)."""
+    import weakref
+
+    from app.tracer import run_bytes
+
+    source = "import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n"
+    keep: list = []
+    assert run_bytes(source, keep=keep) == run_bytes(source)
+    x = keep[0].globals["x"]
+    assert x.grad.tolist() == [2.0, 2.0, 2.0]
+    gone = weakref.ref(keep[0])
+    del keep[:], x
+    assert gone() is None

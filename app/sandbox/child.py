@@ -159,6 +159,10 @@ def _doc(source: str, status: str, type_: str, message: str) -> bytes:
     return Trace(source=source, status=status, error=Error(type=type_, message=message)).model_dump_json().encode()  # type: ignore[arg-type]
 
 
+# What a run leaves behind (the program's tensors, the graph): never freed, the child exits instead.
+_LEFT: list[object] = []
+
+
 def trace(source: str, limits: Limits) -> bytes:
     """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
     handler = _on_alarm(limits)
@@ -166,7 +170,7 @@ def trace(source: str, limits: Limits) -> bytes:
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return run_bytes(source, limits.trace_limits())
+        return run_bytes(source, limits.trace_limits(), keep=_LEFT)
     except Interrupted as e:  # fired after the program, while the tracer was finishing
         return _doc(source, e.status, e.status, e.message)
     except MemoryError:
