@@ -128,9 +128,13 @@ class Capture(TorchFunctionMode):
                     g = self.graph
                     if g.node_of_fn(fn) is None:
                         line = user_line(2)
-                        nid = g.new_op(fn, out, line)
+                        children = fn.next_functions
+                        nid = g.new_op(fn, children, out, line)
                         if nid is not None:
-                            self._constant_inputs(fn, nid, args, kwargs, line)
+                            for child, _ in children:
+                                if child is None:  # a slot without autograd input: a constant may feed it
+                                    self._constant_inputs(fn, nid, args, kwargs, line)
+                                    break
                     return out
             self._record(args, kwargs, out, _NONE, _NONE, name)
             return out

@@ -182,13 +182,12 @@ class Graph:
                     inputs.append(cid)
         return nid
 
-    def new_op(self, f: Any, output: torch.Tensor, line: int | None) -> int | None:
+    def new_op(self, f: Any, children: tuple, output: torch.Tensor, line: int | None) -> int | None:
         """The node of `output`'s grad_fn, new to the graph. The usual case (an operation on tensors
         the graph knows) is done here inline, as `_op` would, from copies of prepared dicts: it runs
         once per operation of the program. Anything else goes through `fn`."""
         by_fn = self._by_fn
-        children = f.next_functions
-        for child, _ in children:
+        for child, _ in children:  # f.next_functions
             if child is not None and id(child) not in by_fn:
                 return self.fn(f, line, output=output)
         nodes = self.nodes

@@ -23,6 +23,7 @@ from app.tracer.names import BIND, DISPLAY, instrument
 
 _DISPLAY_CHARS = 2_000
 _TENSOR_REPR = torch.Tensor.__repr__
+_PLAIN = frozenset({int, float, bool, str, type(None)})
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
 
 
@@ -71,9 +72,12 @@ class _Tracer:
         """`__gw_bind__(line, "x", x, "y", y)`: the names a statement bound, each with its value."""
         g = self.graph
         with untraced():
-            for name, obj in zip(pairs[::2], pairs[1::2]):
+            for i in range(0, len(pairs), 2):
+                name, obj = pairs[i], pairs[i + 1]
                 if isinstance(obj, torch.Tensor):
                     g.bind(name, obj, line)
+                elif type(obj) in _PLAIN:  # a loop counter, a float: nothing to name
+                    continue
                 elif isinstance(obj, torch.nn.Module):
                     for path, p in obj.named_parameters():
                         g.name_parameter(p, f"{name}.{path}")

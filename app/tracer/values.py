@@ -133,7 +133,12 @@ class Deferred:
 
     def encode(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any) -> None:
         """into[key], into[stats_key] = t's value and stats (as `encode`), at the next flush."""
-        self._hold(t, into, key, stats_key, stats_key)
+        n = t.numel()
+        if n <= self.max_elements and self._held_elements + n <= self._MAX_HELD_ELEMENTS:  # the usual case, inline
+            self._held.append((t, t._version, into, key, stats_key))
+            self._held_elements += n
+        else:
+            self._hold(t, into, key, stats_key, stats_key)
 
     def _hold(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any, big_stats_key: Any) -> None:
         n = t.numel()
