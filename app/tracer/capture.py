@@ -128,13 +128,9 @@ class Capture(TorchFunctionMode):
                     g = self.graph
                     if g.node_of_fn(fn) is None:
                         line = user_line(2)
-                        children = fn.next_functions
-                        nid = g.new_op(fn, children, out, line)
-                        if nid is not None:
-                            for child, _ in children:
-                                if child is None:  # a slot without autograd input: a constant may feed it
-                                    self._constant_inputs(fn, nid, args, kwargs, line)
-                                    break
+                        nid, free_slot = g.add_op(fn, out, line)
+                        if nid is not None and free_slot:  # a constant may feed that slot
+                            self._constant_inputs(fn, nid, args, kwargs, line)
                     return out
             self._record(args, kwargs, out, _NONE, _NONE, name)
             return out

@@ -40,6 +40,8 @@ class Graph:
         self.fns: dict[int, Any] = {}  # node id -> its grad_fn (AccumulateGrad for leaves), for hooks
         self.autograd_inputs: dict[int, list[int]] = {}  # node id -> ids of its grad_fn's next_functions
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
+        # new_op in C++ (app/tracer/native.cpp), writing into the containers above
+        self._ops = None if values._native is None else values._native.Ops(self)
 
     def __del__(self) -> None:
         # Let go of the grad_fns newest first: a consumer is freed while its inputs are still held,
@@ -181,6 +183,21 @@ class Graph:
                     self.edge(cid, nid, slot)
                     inputs.append(cid)
         return nid
+
+    def add_op(self, f: Any, output: torch.Tensor, line: int | None) -> tuple[int | None, bool]:
+        """The node of `output`'s grad_fn, new to the graph, and whether one of its slots has no
+        autograd input (a constant may feed it). native.Ops does the usual case, as new_op would."""
+        if self._ops is not None:
+            made = self._ops.add(f, output, line)
+            if made is not None:
+                node, free = made
+                self.deferred.encode(output, node, "value", "stats")
+                return node["id"], free
+        children = f.next_functions
+        for child, _ in children:
+            if child is None:
+                return self.new_op(f, children, output, line), True
+        return self.new_op(f, children, output, line), False
 
     def new_op(self, f: Any, children: tuple, output: torch.Tensor, line: int | None) -> int | None:
         """The node of `output`'s grad_fn, new to the graph. The usual case (an operation on tensors

@@ -1,4 +1,5 @@
-// The tracer's two per-node costs, done without a Python call per node:
+// The tracer's per-node costs, done without a Python call per node:
+//   Ops:           graph.Graph.new_op for the usual operation (node, event, edges);
 //   Steps:         one C++ hook per autograd node for the length of a backward pass, recording in
 //                  the engine's own order which node ran and the gradients it got and gave;
 //   encode, flush: tensors -> JSON-ready values (nested lists, NaN/Inf as strings) and stats,
@@ -317,6 +318,138 @@ py::list encode(const py::list& tensors, const py::list& want_stats, int64_t max
   return out;
 }
 
+// -- forward ops ------------------------------------------------------------------------------
+
+PyObject* interned(const char* s) { return PyUnicode_InternFromString(s); }
+
+// graph.Graph.new_op, for the usual case: an operation's new grad_fn whose inputs the graph knows.
+// Writes the node, its event and its edges into the graph's own containers, as new_op does.
+class Ops {
+ public:
+  explicit Ops(const py::object& graph) {
+    py::object limits = graph.attr("limits");
+    max_nodes_ = limits.attr("max_nodes").cast<Py_ssize_t>();
+    max_events_ = limits.attr("max_events").cast<Py_ssize_t>();
+    nodes_ = graph.attr("nodes");
+    events_ = graph.attr("events");
+    edges_ = graph.attr("edges");
+    edge_keys_ = graph.attr("_edge_keys");
+    by_fn_ = graph.attr("_by_fn");
+    fns_ = graph.attr("fns");
+    keep_ = graph.attr("_keep");
+    autograd_inputs_ = graph.attr("autograd_inputs");
+    py::module_ module = py::module_::import("app.tracer.graph");
+    op_node_ = module.attr("_OP_NODE");
+    node_event_ = module.attr("_NODE_EVENT");
+    dtype_name_ = py::module_::import("app.tracer.values").attr("dtype_name");
+  }
+
+  // (node, whether a slot has no autograd input) or None: then graph.py's own path takes it.
+  py::object add(const py::handle& f, const py::handle& output, const py::handle& line) {
+    static PyObject* k_id = interned("id");
+    static PyObject* k_op = interned("op");
+    static PyObject* k_label = interned("label");
+    static PyObject* k_line = interned("line");
+    static PyObject* k_shape = interned("shape");
+    static PyObject* k_dtype = interned("dtype");
+    static PyObject* k_node = interned("node");
+    static PyObject* k_source = interned("source");
+    static PyObject* k_target = interned("target");
+    static PyObject* k_slot = interned("slot");
+    if (!THPVariable_Check(output.ptr())) return py::none();
+    // f.next_functions without building it: each input node's Python object, if it has one (every
+    // node the graph knows has: graph.py holds them), is what `id(child)` names in _by_fn.
+    c10::intrusive_ptr<Node> fn = node_of(f.ptr());
+    const torch::autograd::edge_list& next = fn->next_edges();
+    std::vector<PyObject*> inputs(next.size(), nullptr);  // borrowed node ids
+    bool free = false;
+    for (size_t i = 0; i < next.size(); ++i) {
+      if (!next[i].is_valid()) {
+        free = true;
+        continue;
+      }
+      PyObject* child = next[i].function->pyobj_slot()->load_pyobj();
+      PyObject* cid = nullptr;
+      if (child != nullptr) {
+        py::object key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(child));  // id(child)
+        cid = PyDict_GetItemWithError(by_fn_.ptr(), key.ptr());
+        if (cid == nullptr && PyErr_Occurred()) throw py::error_already_set();
+      }
+      if (cid == nullptr) return py::none();  // an input the graph has not seen: graph.py walks it
+      inputs[i] = cid;
+    }
+    Py_ssize_t n_children = static_cast<Py_ssize_t>(next.size());
+    Py_ssize_t nid = PyList_GET_SIZE(nodes_.ptr());
+    if (nid >= max_nodes_ || PyList_GET_SIZE(events_.ptr()) >= max_events_) return py::none();  // truncates there
+
+    const at::Tensor& t = THPVariable_Unpack(output.ptr());
+    py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
+    py::object node = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
+    PyObject* name = op_name(Py_TYPE(f.ptr()));
+    at::IntArrayRef sizes = t.sizes();
+    py::list shape(sizes.size());
+    for (size_t d = 0; d < sizes.size(); ++d) shape[d] = py::int_(sizes[d]);
+    set(node, k_id, id.ptr());
+    set(node, k_op, name);
+    set(node, k_label, name);
+    set(node, k_line, line.ptr());
+    set(node, k_shape, shape.ptr());
+    set(node, k_dtype, dtype_name(t.scalar_type(), output));
+    append(nodes_, node.ptr());
+    py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
+    if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
+    if (PyDict_SetItem(fns_.ptr(), id.ptr(), f.ptr()) != 0) throw py::error_already_set();
+    append(keep_, f.ptr());
+    py::object event = py::reinterpret_steal<py::object>(PyDict_Copy(node_event_.ptr()));
+    set(event, k_line, line.ptr());
+    set(event, k_node, id.ptr());
+    append(events_, event.ptr());
+    py::list autograd_inputs;
+    for (Py_ssize_t i = 0; i < n_children; ++i) {
+      PyObject* cid = inputs[static_cast<size_t>(i)];
+      if (cid == nullptr) continue;
+      py::object slot = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(i));
+      append(autograd_inputs, cid);
+      py::object edge_key = py::reinterpret_steal<py::object>(PyTuple_Pack(3, cid, id.ptr(), slot.ptr()));
+      if (!edge_key || PySet_Add(edge_keys_.ptr(), edge_key.ptr()) != 0) throw py::error_already_set();
+      py::object edge = py::reinterpret_steal<py::object>(PyDict_New());
+      set(edge, k_source, cid);
+      set(edge, k_target, id.ptr());
+      set(edge, k_slot, slot.ptr());
+      append(edges_, edge.ptr());
+    }
+    if (PyDict_SetItem(autograd_inputs_.ptr(), id.ptr(), autograd_inputs.ptr()) != 0) throw py::error_already_set();
+    return py::make_tuple(node, free);
+  }
+
+ private:
+  static void set(const py::object& dict, PyObject* key, PyObject* value) {
+    if (!dict || PyDict_SetItem(dict.ptr(), key, value) != 0) throw py::error_already_set();
+  }
+  static void append(const py::object& list, PyObject* item) {
+    if (PyList_Append(list.ptr(), item) != 0) throw py::error_already_set();
+  }
+  PyObject* op_name(PyTypeObject* type) {  // type(f).__name__, borrowed from the cache
+    auto it = op_names_.find(type);
+    if (it == op_names_.end()) {
+      py::object name = py::reinterpret_borrow<py::object>(reinterpret_cast<PyObject*>(type)).attr("__name__");
+      it = op_names_.emplace(type, name).first;
+    }
+    return it->second.ptr();
+  }
+  PyObject* dtype_name(at::ScalarType type, const py::handle& output) {  // values.dtype_name, cached
+    auto it = dtype_names_.find(type);
+    if (it == dtype_names_.end()) it = dtype_names_.emplace(type, dtype_name_(output.attr("dtype"))).first;
+    return it->second.ptr();
+  }
+
+  Py_ssize_t max_nodes_ = 0, max_events_ = 0;
+  py::object nodes_, events_, edges_, edge_keys_, by_fn_, fns_, keep_, autograd_inputs_;
+  py::object op_node_, node_event_, dtype_name_;
+  std::unordered_map<PyTypeObject*, py::object> op_names_;  // types live as long as the process
+  std::unordered_map<at::ScalarType, py::object> dtype_names_;
+};
+
 // values.Deferred's flush: held is [(tensor, its version then, into, key, stats_key or None)];
 // into[key] = the value and into[stats_key] = its stats, or None for a tensor whose version moved
 // (changed behind the tracer's back: no value rather than a wrong one). Returns the entries this
@@ -363,6 +496,7 @@ PYBIND11_MODULE(_native, m) {
       .def("add", &Steps::add)
       .def("remove", &Steps::remove)
       .def("take", &Steps::take);
+  py::class_<Ops>(m, "Ops").def(py::init<const py::object&>()).def("add", &Ops::add);
   m.def("encode", &encode);
   m.def("flush", &flush);
 }
