@@ -109,7 +109,7 @@ def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
     y = (x * x).sum()
     fns = [y.grad_fn, y.grad_fn.next_functions[0][0], y.grad_fn.next_functions[0][0].next_functions[0][0]]
     steps = native.Steps()
-    steps.add(fns, [10, 11, 12])
+    steps.add_below([y.grad_fn], {id(f): nid for f, nid in zip(fns, [10, 11, 12])})
     y.backward()
     steps.remove()
     taken, handed_back = steps.take(LIMIT)

@@ -30,15 +30,13 @@ class Graph:
         self.events: list[dict[str, Any]] = []
         self.truncated_by: str | None = None
         self._edge_keys: set[tuple[int, int, int]] = set()
-        self._by_fn: dict[int, int] = {}  # id(grad_fn) -> node id
+        self.by_fn: dict[int, int] = {}  # id(grad_fn) -> node id
         self._by_tensor: dict[int, int] = {}  # id(leaf or constant tensor) -> node id
         self._keep: list[Any] = []  # strong refs: ids above stay valid for the whole run
         self.tensors: dict[int, torch.Tensor] = {}  # node id -> leaf / retain_grad tensor, for final .grad
         self.names: dict[int, str] = {}  # id(tensor) -> the name it was last bound to
         self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
         self._binding_counts: dict[str, int] = {}
-        self.fns: dict[int, Any] = {}  # node id -> its grad_fn (AccumulateGrad for leaves), for hooks
-        self.autograd_inputs: dict[int, list[int]] = {}  # node id -> ids of its grad_fn's next_functions
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
         # new_op in C++ (app/tracer/native.cpp), writing into the containers above
         self._ops = None if values._native is None else values._native.Ops(self)
@@ -46,7 +44,6 @@ class Graph:
     def __del__(self) -> None:
         # Let go of the grad_fns newest first: a consumer is freed while its inputs are still held,
         # so a 100,000-node chain is never torn down recursively from its root (a C++ stack overflow).
-        self.fns.clear()
         keep = self._keep
         while keep:
             keep.pop()
@@ -80,8 +77,7 @@ class Graph:
         fields["id"], fields["line"] = nid, line
         self.nodes.append(doc.node.of(fields))
         if key_fn is not None:
-            self._by_fn[id(key_fn)] = nid
-            self.fns[nid] = key_fn
+            self.by_fn[id(key_fn)] = nid
             self._keep.append(key_fn)
         if key_tensor is not None:
             self._by_tensor[id(key_tensor)] = nid
@@ -124,7 +120,7 @@ class Graph:
 
     def fn(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
         """The node of a grad_fn, registering it and every unseen node below it (inputs first)."""
-        by_fn = self._by_fn
+        by_fn = self.by_fn
         known = by_fn.get(id(root))
         if known is not None:
             return known
@@ -150,9 +146,7 @@ class Graph:
                 nid = self.leaf(f.variable, line)
                 if nid is not None:
                     by_fn[id(f)] = nid
-                    self.fns[nid] = f
                     self._keep.append(f)
-                    self.autograd_inputs.setdefault(nid, [])
             elif f is root:
                 nid = self._op(f, nexts[id(f)], line, output, inplace)
             else:
@@ -174,14 +168,12 @@ class Graph:
             return None
         if output is not None:
             self._read_value(nid, output)
-        by_fn = self._by_fn
-        self.autograd_inputs[nid] = inputs = []
+        by_fn = self.by_fn
         for slot, (child, _) in enumerate(children):
             if child is not None:
                 cid = by_fn.get(id(child))
                 if cid is not None:
                     self.edge(cid, nid, slot)
-                    inputs.append(cid)
         return nid
 
     def add_op(self, f: Any, output: torch.Tensor, line: int | None) -> tuple[int | None, bool]:
@@ -203,7 +195,7 @@ class Graph:
         """The node of `output`'s grad_fn, new to the graph. The usual case (an operation on tensors
         the graph knows) is done here inline, as `_op` would, from copies of prepared dicts: it runs
         once per operation of the program. Anything else goes through `fn`."""
-        by_fn = self._by_fn
+        by_fn = self.by_fn
         for child, _ in children:  # f.next_functions
             if child is not None and id(child) not in by_fn:
                 return self.fn(f, line, output=output)
@@ -219,19 +211,16 @@ class Graph:
         node["dtype"] = values.dtype_name(output.dtype)
         nodes.append(node)
         by_fn[id(f)] = nid
-        self.fns[nid] = f
         self._keep.append(f)
         event = _NODE_EVENT.copy()
         event["line"] = line
         event["node"] = nid
         self.events.append(event)
         self.deferred.encode(output, node, "value", "stats")
-        self.autograd_inputs[nid] = inputs = []
         edges, keys = self.edges, self._edge_keys
         for slot, (child, _) in enumerate(children):
             if child is not None:
                 cid = by_fn[id(child)]
-                inputs.append(cid)
                 keys.add((cid, nid, slot))
                 edges.append({"source": cid, "target": nid, "slot": slot})
         return nid
@@ -251,11 +240,11 @@ class Graph:
         return self.leaf(t, line)
 
     def node_of_fn(self, f: Any) -> int | None:
-        return self._by_fn.get(id(f))
+        return self.by_fn.get(id(f))
 
     def node_of_tensor(self, t: torch.Tensor) -> int | None:
         if t.grad_fn is not None:
-            return self._by_fn.get(id(t.grad_fn))
+            return self.by_fn.get(id(t.grad_fn))
         return self._by_tensor.get(id(t))
 
     def constant_of(self, t: torch.Tensor) -> int | None:

@@ -75,9 +75,17 @@ class _PythonSteps:
         self._raw: list[tuple[int, tuple, tuple]] = []
         self._handles: list[Any] = []
 
-    def add(self, grad_fns: list[Any], ids: list[int]) -> None:
-        for f, nid in zip(grad_fns, ids):
-            self._handles.append(f.register_hook(partial(self._record, nid)))
+    def add_below(self, roots: list[Any], by_fn: dict[int, int]) -> None:
+        """A hook on each root and every node below it that the graph knows (by_fn: id(grad_fn) -> node id)."""
+        stack = [f for f in roots if id(f) in by_fn]
+        seen = {id(f) for f in stack}
+        while stack:
+            f = stack.pop()
+            self._handles.append(f.register_hook(partial(self._record, by_fn[id(f)])))
+            for child, _ in f.next_functions:
+                if child is not None and id(child) in by_fn and id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append(child)
 
     def _record(self, nid: int, grad_inputs: tuple, grad_outputs: tuple) -> None:
         self._raw.append((nid, grad_inputs, grad_outputs))
@@ -187,24 +195,10 @@ class Passes:
         return p, recorder
 
     def _hook_all(self, roots: list[Any]) -> Any:
-        """Hooks on every node below the roots, walking the recorded graph (ints, not grad_fns)."""
+        """Hooks on every node of the graph below the roots (the roots recorded first, if new)."""
         g = self.graph
-        fns, ids = [], []
-        stack = [nid for f in roots if (nid := g.fn(f, None)) is not None]
-        seen: set[int] = set(stack)
-        while stack:
-            nid = stack.pop()
-            f = g.fns.get(nid)
-            if f is None:
-                continue
-            fns.append(f)
-            ids.append(nid)
-            for child in g.autograd_inputs.get(nid, ()):
-                if child not in seen:
-                    seen.add(child)
-                    stack.append(child)
         recorder = _steps_recorder()
-        recorder.add(fns, ids)
+        recorder.add_below([f for f in roots if g.fn(f, None) is not None], g.by_fn)
         return recorder
 
     def _end(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:

@@ -17,6 +17,7 @@
 #include <cmath>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace py = pybind11;
 using torch::autograd::Node;
@@ -216,14 +217,33 @@ c10::intrusive_ptr<Node> node_of(PyObject* fn) {
 
 class Steps {
  public:
-  // A hook on each node (grad_fns[i] is recorded as ids[i]) until remove().
-  void add(const py::list& grad_fns, const py::list& ids) {
-    if (grad_fns.size() != ids.size()) throw py::value_error("one id per node");
-    hooked_.reserve(hooked_.size() + grad_fns.size());
-    for (size_t i = 0; i < grad_fns.size(); ++i) {
-      c10::intrusive_ptr<Node> node = node_of(grad_fns[i].ptr());
-      uintptr_t key = node->add_post_hook(std::make_unique<Record>(log_, ids[i].cast<int64_t>()));
-      hooked_.emplace_back(std::move(node), key);
+  // A hook, until remove(), on each root and every node below it that the graph knows: `by_fn`
+  // maps id(grad_fn) to the node's id, as in graph.py. Walks the nodes' own edges.
+  void add_below(const py::list& roots, const py::dict& by_fn) {
+    std::vector<std::pair<Node*, PyObject*>> stack;  // (node, its id)
+    std::unordered_set<Node*> seen;
+    auto known = [&](Node* node, PyObject* pyobj) {
+      if (pyobj == nullptr || seen.count(node)) return;
+      py::object key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(pyobj));  // id(grad_fn)
+      PyObject* nid = PyDict_GetItemWithError(by_fn.ptr(), key.ptr());
+      if (nid == nullptr) {
+        if (PyErr_Occurred()) throw py::error_already_set();
+        return;  // not in the graph: neither it nor what is below it through it
+      }
+      seen.insert(node);
+      stack.emplace_back(node, nid);
+    };
+    for (const py::handle& root : roots) known(node_of(root.ptr()).get(), root.ptr());
+    while (!stack.empty()) {
+      auto [node, nid] = stack.back();
+      stack.pop_back();
+      int64_t id = PyLong_AsLongLong(nid);
+      if (id == -1 && PyErr_Occurred()) throw py::error_already_set();
+      uintptr_t key = node->add_post_hook(std::make_unique<Record>(log_, id));
+      hooked_.emplace_back(c10::intrusive_ptr<Node>::unsafe_reclaim_from_nonowning(node), key);
+      for (const torch::autograd::Edge& edge : node->next_edges()) {
+        if (edge.is_valid()) known(edge.function.get(), edge.function->pyobj_slot()->load_pyobj());
+      }
     }
   }
 
@@ -334,10 +354,8 @@ class Ops {
     events_ = graph.attr("events");
     edges_ = graph.attr("edges");
     edge_keys_ = graph.attr("_edge_keys");
-    by_fn_ = graph.attr("_by_fn");
-    fns_ = graph.attr("fns");
+    by_fn_ = graph.attr("by_fn");
     keep_ = graph.attr("_keep");
-    autograd_inputs_ = graph.attr("autograd_inputs");
     py::module_ module = py::module_::import("app.tracer.graph");
     op_node_ = module.attr("_OP_NODE");
     node_event_ = module.attr("_NODE_EVENT");
@@ -358,7 +376,7 @@ class Ops {
     static PyObject* k_slot = interned("slot");
     if (!THPVariable_Check(output.ptr())) return py::none();
     // f.next_functions without building it: each input node's Python object, if it has one (every
-    // node the graph knows has: graph.py holds them), is what `id(child)` names in _by_fn.
+    // node the graph knows has: graph.py holds them), is what `id(child)` names in graph.by_fn.
     c10::intrusive_ptr<Node> fn = node_of(f.ptr());
     const torch::autograd::edge_list& next = fn->next_edges();
     std::vector<PyObject*> inputs(next.size(), nullptr);  // borrowed node ids
@@ -398,18 +416,15 @@ class Ops {
     append(nodes_, node.ptr());
     py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
     if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
-    if (PyDict_SetItem(fns_.ptr(), id.ptr(), f.ptr()) != 0) throw py::error_already_set();
     append(keep_, f.ptr());
     py::object event = py::reinterpret_steal<py::object>(PyDict_Copy(node_event_.ptr()));
     set(event, k_line, line.ptr());
     set(event, k_node, id.ptr());
     append(events_, event.ptr());
-    py::list autograd_inputs;
     for (Py_ssize_t i = 0; i < n_children; ++i) {
       PyObject* cid = inputs[static_cast<size_t>(i)];
       if (cid == nullptr) continue;
       py::object slot = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(i));
-      append(autograd_inputs, cid);
       py::object edge_key = py::reinterpret_steal<py::object>(PyTuple_Pack(3, cid, id.ptr(), slot.ptr()));
       if (!edge_key || PySet_Add(edge_keys_.ptr(), edge_key.ptr()) != 0) throw py::error_already_set();
       py::object edge = py::reinterpret_steal<py::object>(PyDict_New());
@@ -418,7 +433,6 @@ class Ops {
       set(edge, k_slot, slot.ptr());
       append(edges_, edge.ptr());
     }
-    if (PyDict_SetItem(autograd_inputs_.ptr(), id.ptr(), autograd_inputs.ptr()) != 0) throw py::error_already_set();
     return py::make_tuple(node, free);
   }
 
@@ -444,7 +458,7 @@ class Ops {
   }
 
   Py_ssize_t max_nodes_ = 0, max_events_ = 0;
-  py::object nodes_, events_, edges_, edge_keys_, by_fn_, fns_, keep_, autograd_inputs_;
+  py::object nodes_, events_, edges_, edge_keys_, by_fn_, keep_;
   py::object op_node_, node_event_, dtype_name_;
   std::unordered_map<PyTypeObject*, py::object> op_names_;  // types live as long as the process
   std::unordered_map<at::ScalarType, py::object> dtype_names_;
@@ -493,7 +507,7 @@ PYBIND11_MODULE(_native, m) {
   m.doc() = "gradwalk's per-node tracing costs in C++ (see native.cpp)";
   py::class_<Steps>(m, "Steps")
       .def(py::init<>())
-      .def("add", &Steps::add)
+      .def("add_below", &Steps::add_below)
       .def("remove", &Steps::remove)
       .def("take", &Steps::take);
   py::class_<Ops>(m, "Ops").def(py::init<const py::object&>()).def("add", &Ops::add);
