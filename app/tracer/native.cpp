@@ -374,7 +374,9 @@ class Ops {
     static PyObject* k_source = interned("source");
     static PyObject* k_target = interned("target");
     static PyObject* k_slot = interned("slot");
-    if (!THPVariable_Check(output.ptr())) return py::none();
+    if (!THPVariable_Check(output.ptr()) || !(torch::autograd::THPCppFunction_Check(f.ptr()) || THPFunction_Check(f.ptr()))) {
+      return py::none();
+    }
     // f.next_functions without building it: each input node's Python object, if it has one (every
     // node the graph knows has: graph.py holds them), is what `id(child)` names in graph.by_fn.
     c10::intrusive_ptr<Node> fn = node_of(f.ptr());
