@@ -59,7 +59,7 @@ def untraced(source: str) -> dict[str, Any]:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            exec(compile(source, "<program>", "exec"), ns)
+            exec(compile(source, "<program>", "exec", dont_inherit=True), ns)
         except Exception:
             pass
     return ns

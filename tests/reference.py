@@ -94,7 +94,7 @@ def run_reference(source: str) -> Reference:
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                exec(compile(source, "<program>", "exec"), ns)
+                exec(compile(source, "<program>", "exec", dont_inherit=True), ns)
     except Exception as e:  # the program's own failure is part of what it did
         ref.error = e
     finally:

@@ -413,3 +413,9 @@ def test_keep_leaves_the_run_to_the_caller() -> None:
     gone = weakref.ref(keep[0])
     del keep[:], x
     assert gone() is None
+
+
+def test_the_program_is_compiled_as_python_would() -> None:
+    """Not with the tracer's own `from __future__ import annotations`: annotations stay objects."""
+    trace = run("x: int = 1\nprint(__annotations__)\n")
+    assert trace.status == "ok" and trace.stdout == "{'x': <class 'int'>}\n"

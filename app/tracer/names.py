@@ -117,4 +117,4 @@ def instrument(source: str, filename: str) -> object:
     """Compile the program with binding reports; raises SyntaxError like compile()."""
     tree = ast.parse(source, filename=filename, mode="exec")
     tree.body = _rewrite_body(tree.body, True)
-    return compile(tree, filename, "exec")
+    return compile(tree, filename, "exec", dont_inherit=True)  # not this module's __future__ imports
