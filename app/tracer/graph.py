@@ -38,8 +38,8 @@ class Graph:
         self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
         self._binding_counts: dict[str, int] = {}
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
-        # new_op in C++ (app/tracer/native.cpp), writing into the containers above
-        self._ops = None if values._native is None else values._native.Ops(self)
+        # new_op in C++ (app/tracer/native.cpp), writing into the containers above; made at the first op
+        self._ops: Any = False
 
     def __del__(self) -> None:
         # Let go of the grad_fns newest first: a consumer is freed while its inputs are still held,
@@ -179,8 +179,11 @@ class Graph:
     def add_op(self, f: Any, output: torch.Tensor, line: int | None) -> tuple[int | None, bool]:
         """The node of `output`'s grad_fn, new to the graph, and whether one of its slots has no
         autograd input (a constant may feed it). native.Ops does the usual case, as new_op would."""
-        if self._ops is not None:
-            made = self._ops.add(f, output, line)
+        ops = self._ops
+        if ops is False:
+            ops = self._ops = None if values._native is None else values._native.Ops(self)
+        if ops is not None:
+            made = ops.add(f, output, line)
             if made is not None:
                 node, free = made
                 self.deferred.encode(output, node, "value", "stats")
