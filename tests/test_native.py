@@ -136,3 +136,23 @@ def test_trace_is_the_same_without_native(native: Any, path: Path, monkeypatch: 
     monkeypatch.setattr(values, "_native", None)
     assert isinstance(hooks._steps_recorder(), hooks._PythonSteps)
     assert _same(fast, trace())
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # complex gradients: native.cpp hands them back to values.py
+        "import torch\nz = torch.tensor([1 + 2j, 3 - 1j], requires_grad=True)\ny = (z * z).abs().sum()\ny.backward()\n",
+        # a gradient too big to send: stats only, from C++
+        "import torch\nx = torch.ones(2000, requires_grad=True)\ny = (x * 3).sum()\ny.backward()\n",
+        # a view whose values changed in place after it was recorded, then a second pass
+        "import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\nz = y.sum()\nz.backward(retain_graph=True)\n"
+        "with torch.no_grad():\n    x.mul_(5)\nz.backward()\n",
+    ],
+    ids=["complex", "big", "two_passes_after_update"],
+)
+def test_edge_cases_are_the_same_without_native(native: Any, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = json.loads(run_json(source))
+    assert fast["status"] == "ok", fast["error"]
+    monkeypatch.setattr(values, "_native", None)
+    assert _same(fast, json.loads(run_json(source)))
