@@ -419,3 +419,17 @@ def test_the_program_is_compiled_as_python_would() -> None:
     """Not with the tracer's own `from __future__ import annotations`: annotations stay objects."""
     trace = run("x: int = 1\nprint(__annotations__)\n")
     assert trace.status == "ok" and trace.stdout == "{'x': <class 'int'>}\n"
+
+
+@pytest.mark.parametrize(
+    ("source", "fold"),
+    [
+        ("def f(n):\n    return f(n + 1)\n\nf(0)\n", "[Previous line repeated"),  # as Python folds it
+        ("def a(n):\n    return b(n)\ndef b(n):\n    return a(n + 1)\na(0)\n", "more frames ...]"),  # Python does not
+    ],
+)
+def test_a_deep_recursion_has_a_short_traceback(source: str, fold: str) -> None:
+    error = run(source).error
+    assert error.type == "RecursionError" and error.line in (2, 4)
+    assert fold in error.traceback and len(error.traceback) < 2_000
+    assert error.traceback.startswith("  line ") and "in <module>" in error.traceback.splitlines()[0]

@@ -176,11 +176,7 @@ class _Tracer:
         hint_id, hint = hint_for(text)
         tb = None
         if not isinstance(e, SyntaxError):
-            source_lines = self.trace["source"].splitlines()
-            tb = "".join(
-                f'  line {lineno}, in {name}\n    {source_lines[lineno - 1].strip() if lineno and lineno <= len(source_lines) else ""}\n'
-                for lineno, name in _program_frames(e)
-            ) or None
+            tb = _traceback_text(_program_frames(e), self.trace["source"].splitlines()) or None
         self.trace["status"] = status
         self.trace["error"] = doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
         self.graph.event(kind="error", line=line, text=f"{type(e).__name__}: {text}")
@@ -214,6 +210,31 @@ def _program_frames(e: BaseException) -> list[tuple[int | None, str]]:
             frames.append((tb.tb_lineno, code.co_name))
         tb = tb.tb_next
     return frames
+
+
+_REPEATS_SHOWN = 3  # as Python's own tracebacks: the same frame thrice, then "[... repeated N more times]"
+_FRAMES_SHOWN = 40  # at most, the first and last halves: a deep recursion's traceback stays readable
+
+
+def _traceback_text(frames: list[tuple[int | None, str]], source_lines: list[str]) -> str:
+    """The program's frames as Python prints them (`  line 3, in f` and the source line), repeats folded."""
+    lines: list[str] = []  # one per frame shown, or a note
+    i = 0
+    while i < len(frames):
+        j = i
+        while j + 1 < len(frames) and frames[j + 1] == frames[i]:
+            j += 1
+        repeats = j - i + 1
+        for lineno, name in frames[i : i + min(repeats, _REPEATS_SHOWN)]:
+            text = source_lines[lineno - 1].strip() if lineno and lineno <= len(source_lines) else ""
+            lines.append(f"  line {lineno}, in {name}\n    {text}\n")
+        if repeats > _REPEATS_SHOWN:
+            lines.append(f"  [Previous line repeated {repeats - _REPEATS_SHOWN} more times]\n")
+        i = j + 1
+    if len(lines) > _FRAMES_SHOWN:
+        half = _FRAMES_SHOWN // 2
+        lines[half:-half] = [f"  [... {len(lines) - 2 * half} more frames ...]\n"]
+    return "".join(lines)
 
 
 def _program_line(e: BaseException) -> int | None:
