@@ -151,7 +151,6 @@ void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyOb
   *st = Py_None;
 }
 
-// (value, stats): stats for floating tensors when wanted, and always when the value is too big to send.
 // (value, stats) as new references: stats for floating tensors when wanted, and always when the
 // value is too big to send.
 void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st) {
@@ -269,8 +268,8 @@ class Steps {
     };
     std::unordered_map<const void*, Read> seen;  // TensorImpl -> its value
     bool handed_back = false;
+    const Read none{py::none(), py::none()};  // an undefined gradient (the engine's "zero")
     auto get = [&](const at::Tensor& t) -> const Read& {
-      static const Read none{py::none(), py::none()};
       if (!t.defined()) return none;
       auto [it, fresh] = seen.try_emplace(t.unsafeGetTensorImpl());
       if (fresh) {
