@@ -70,19 +70,18 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
     last = len(body) - 1
     for i, stmt in enumerate(body):
         kind = type(stmt)
+        names: list[str] = []
         if kind is _Assign:
             names = [n for t in stmt.targets for n in _stored_names(t)]  # type: ignore[attr-defined]
         elif kind is _AugAssign or kind is _AnnAssign:
-            names = _stored_names(stmt.target) if stmt.value is not None else []  # type: ignore[attr-defined]
+            if stmt.value is not None:  # type: ignore[attr-defined]
+                names = _stored_names(stmt.target)  # type: ignore[attr-defined]
         elif kind is _Expr and top_level and (i == last or not isinstance(stmt.value, _FOR_EFFECT)):  # type: ignore[attr-defined]
             if not isinstance(stmt.value, _Constant):  # type: ignore[attr-defined]  # docstrings and stray strings are not outputs
                 out.append(_display_call(stmt))  # type: ignore[arg-type]
                 continue
-            names = []
-        else:
-            names = []
-            if isinstance(stmt, _COMPOUND):
-                _rewrite_children(stmt)
+        elif isinstance(stmt, _COMPOUND):
+            _rewrite_children(stmt)
         out.append(stmt)
         if names:
             out.append(_bind_call(names, stmt.lineno))
