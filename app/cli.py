@@ -16,8 +16,8 @@ def _read(path: str) -> str:
 
 def trace(args: argparse.Namespace) -> int:
     """Print one trace JSON document per program (JSON Lines)."""
-    from app.config import Settings
-    from app.tracer import run_bytes
+    from .config import Settings
+    from .tracer import run_bytes
 
     limits = Settings().trace_limits()
     for path in args.files:
@@ -34,19 +34,21 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from app.config import Settings
+    from .config import Settings
 
     settings = Settings()
     logging_config = copy.deepcopy(LOGGING_CONFIG)
     # One JSON line per request on stdout (app.routes.middleware); uvicorn's own access log is off.
     logging_config["formatters"]["json_line"] = {"format": "%(message)s"}
     logging_config["handlers"]["gradwalk_access"] = {
-        "class": "logging.StreamHandler", "formatter": "json_line", "stream": "ext://sys.stdout"
+        "class": "logging.StreamHandler",
+        "formatter": "json_line",
+        "stream": "ext://sys.stdout",
     }
     logging_config["loggers"]["gradwalk.access"] = {"handlers": ["gradwalk_access"], "level": "INFO", "propagate": False}
     logging_config["loggers"]["gradwalk"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
     uvicorn.run(
-        "app.main:create_app",
+        f"{__package__}.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
@@ -63,9 +65,9 @@ def export(args: argparse.Namespace) -> int:
     """Run one program in the sandbox and write its graph as SVG, PNG or a self-contained HTML file."""
     import time
 
-    from app import export as exporter
-    from app.config import Settings
-    from app.sandbox import run_once
+    from . import export as exporter
+    from .config import Settings
+    from .sandbox import run_once
 
     t0 = time.monotonic()
     trace = run_once(_read(args.file), Settings())
@@ -107,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.<format>)")
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the captions and controls (default: en)")
     p.add_argument(
-        "--direction", choices=["auto", "TB", "LR"], default="auto",
+        "--direction",
+        choices=["auto", "TB", "LR"],
+        default="auto",
         help="layout: top to bottom, left to right, or auto as the page picks for a 1280x800 window (default: auto)",
     )
     p.set_defaults(func=export)

@@ -57,9 +57,7 @@ def code_for(status: int) -> str:
 def error_body(
     status: int, message: str, *, detail: list[dict[str, Any]] | None = None, request_id: str | None = None
 ) -> dict[str, Any]:
-    return ErrorBody(
-        status=status, error=code_for(status), message=message, detail=detail, request_id=request_id
-    ).model_dump()
+    return ErrorBody(status=status, error=code_for(status), message=message, detail=detail, request_id=request_id).model_dump()
 
 
 def error_response(
@@ -113,7 +111,9 @@ def _database_error_with(http_error: Callable[..., Any]) -> Callable[..., Any]:
     async def _database_error(request: Request, exc: SQLAlchemyError) -> Response:
         """The share store did not answer: the server's trouble, for a while, not a crash (503)."""
         log.warning("database unavailable", exc_info=True, extra={"request_id": _request_id(request)})
-        unavailable = StarletteHTTPException(503, "The share store is unavailable; try again shortly.", headers={"Retry-After": "5"})
+        unavailable = StarletteHTTPException(
+            503, "The share store is unavailable; try again shortly.", headers={"Retry-After": "5"}
+        )
         return await http_error(request, unavailable)
 
     return _database_error

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.models import Trace
+from .models import Trace
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_DIR = ROOT / "static"
@@ -122,7 +122,7 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
         '<meta name="generator" content="gradwalk export">\n'
         "<title>gradwalk</title>\n"
         '<link rel="icon" href="data:,">\n'
-        f"<style>{style}</style>\n</head>\n<body class=\"embed standalone\">\n"
+        f'<style>{style}</style>\n</head>\n<body class="embed standalone">\n'
         f'<script type="application/json" id="trace">{data}</script>\n'
         f'<script type="application/json" id="options">{_json_in_html(options)}</script>\n'
         f"<script>{script}</script>\n</body>\n</html>\n"

@@ -20,13 +20,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.gzip import GZipMiddleware
 
-from app import errors
-from app.config import Settings
-from app.routes import api, pages
-from app.routes.middleware import PAGE_CSP, BodyLimit, RequestContext
-from app.routes.ratelimit import RateLimiter, SharedRateLimiter
-from app.sandbox import SandboxPool
-from app.store import Store
+from . import errors
+from .config import Settings
+from .routes import api, pages
+from .routes.middleware import PAGE_CSP, BodyLimit, RequestContext
+from .routes.ratelimit import RateLimiter, SharedRateLimiter
+from .sandbox import SandboxPool
+from .store import Store
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 GZIP_MIN_BYTES = 1024  # smaller responses go out as they are

@@ -2,7 +2,7 @@
 
 import json
 
-from app.models import Trace
+from .models import Trace
 
 
 def schema_text() -> str:

@@ -23,8 +23,8 @@ from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
-from app.config import Settings
-from app.models import Trace
+from .config import Settings
+from .models import Trace
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ID_BYTES = 9  # 72 bits -> 12 URL-safe characters
@@ -130,9 +130,7 @@ class Store:
             try:
                 with self.engine.begin() as connection:
                     connection.execute(
-                        insert(shares).values(
-                            id=share_id, title=title, source=source, trace=trace_json, created_at=created_at
-                        )
+                        insert(shares).values(id=share_id, title=title, source=source, trace=trace_json, created_at=created_at)
                     )
             except IntegrityError:
                 if attempt == 2:

@@ -53,7 +53,11 @@ def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str, Path]:
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
         [*command, "serve", "--port", str(port), "--workers", str(workers)],
-        cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -203,9 +207,11 @@ def main() -> int:
     try:
         seeds = [(p.stem, {"source": p.read_text()}) for p in SEEDS]
         health = httpx.get(url + "/api/health", timeout=60).json()
-        print(f"sandbox: mode={health['sandbox_mode']} protections on: "
-              f"{sum(health['protections'].values())}/{len(health['protections'])}; cpus: {os.cpu_count()}; "
-              f"load average: {os.getloadavg()[0]:.1f}")
+        print(
+            f"sandbox: mode={health['sandbox_mode']} protections on: "
+            f"{sum(health['protections'].values())}/{len(health['protections'])}; cpus: {os.cpu_count()}; "
+            f"load average: {os.getloadavg()[0]:.1f}"
+        )
         for _, body in seeds:  # warm-up: zygote children, the store, connection pools
             sequential(url, "POST", "/api/trace", body, 3)
         sequential(url, "GET", "/api/health", None, 20)
@@ -223,11 +229,14 @@ def main() -> int:
             p50 = percentile(lat, 0.5)
             all_p50.append(p50)
             web = statistics.median(total - run for total, run in zip(lat, sandbox))
-            print(f"{'POST /api/trace ' + name:40} {p50:8.2f} {percentile(lat, 0.95):8.2f} {p50 / floor_p50:12.1f}"
-                  f" {percentile(sandbox, 0.5):12.2f} {web:10.2f}")
+            print(
+                f"{'POST /api/trace ' + name:40} {p50:8.2f} {percentile(lat, 0.95):8.2f} {p50 / floor_p50:12.1f}"
+                f" {percentile(sandbox, 0.5):12.2f} {web:10.2f}"
+            )
         worst = max(all_p50)
-        print(f"worst seed p50 {worst:.2f} ms (target <= {P50_TARGET_MS:.0f} ms): "
-              f"{'met' if worst <= P50_TARGET_MS else 'MISSED'}")
+        print(
+            f"worst seed p50 {worst:.2f} ms (target <= {P50_TARGET_MS:.0f} ms): {'met' if worst <= P50_TARGET_MS else 'MISSED'}"
+        )
 
         print(f"\nthroughput, {args.duration_s:.0f} s per row (completed 200s per second)")
         print(f"{'clients':>7} {'request':26} {'per s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs floor':>9}  statuses")
@@ -241,10 +250,14 @@ def main() -> int:
                 print(f"{clients:7d} {label:26} {r['per_s']:9.1f} {r['p50']:8.1f} {r['p95']:8.1f} {ratio:9.2f}  {r['statuses']}")
             server_errors = sum(n for s, n in run["statuses"].items() if isinstance(s, str) or s >= 500)
             if clients == 16:
-                verdicts.append(f"{run['per_s']:.0f} traces/s at 16 clients (target >= {THROUGHPUT_TARGET_PER_S:.0f}): "
-                                f"{'met' if run['per_s'] >= THROUGHPUT_TARGET_PER_S else 'MISSED'}")
-            verdicts.append(f"{clients} clients: {server_errors} 5xx or transport errors "
-                            f"({'met' if server_errors == 0 else 'MISSED'}), {run['statuses'].get(429, 0)} answered 429")
+                verdicts.append(
+                    f"{run['per_s']:.0f} traces/s at 16 clients (target >= {THROUGHPUT_TARGET_PER_S:.0f}): "
+                    f"{'met' if run['per_s'] >= THROUGHPUT_TARGET_PER_S else 'MISSED'}"
+                )
+            verdicts.append(
+                f"{clients} clients: {server_errors} 5xx or transport errors "
+                f"({'met' if server_errors == 0 else 'MISSED'}), {run['statuses'].get(429, 0)} answered 429"
+            )
         print()
         for line in verdicts:
             print(line)

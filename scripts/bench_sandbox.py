@@ -152,8 +152,9 @@ def cold(sources: list[str], runs: int) -> list[float]:
     ms = []
     for i in range(runs):
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], input=sources[i % len(sources)].encode(), cwd=ROOT,
-                       capture_output=True, check=True)
+        subprocess.run(
+            [sys.executable, "-c", code], input=sources[i % len(sources)].encode(), cwd=ROOT, capture_output=True, check=True
+        )
         ms.append((time.perf_counter() - t) * 1000)
     return ms
 
@@ -164,8 +165,10 @@ async def main(rounds: int, seconds: float) -> None:
     pool = SandboxPool(settings)
     t = time.perf_counter()
     await pool.start()
-    print(f"sandbox: mode={pool.mode}, started in {time.perf_counter() - t:.2f} s, "
-          f"max_concurrent_runs={settings.max_concurrent_runs}, cores={os.cpu_count()}")
+    print(
+        f"sandbox: mode={pool.mode}, started in {time.perf_counter() - t:.2f} s, "
+        f"max_concurrent_runs={settings.max_concurrent_runs}, cores={os.cpu_count()}"
+    )
     print("protections:", ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in pool.protections().items()))
     try:
         await sandboxed(pool, sources, 2, THINK_S)  # warm
@@ -182,13 +185,17 @@ async def main(rounds: int, seconds: float) -> None:
     print(line("sandboxed (back to back)", b2b))
     print(line("in-process tracer, no isolation", inproc))
     print(line("cold `python -c` subprocess", coldms))
-    print(f"  sandboxed vs cold subprocess: {pct(coldms, 50) / pct(think, 50):.0f}x faster at p50 "
-          f"({pct(coldms, 50) / pct(b2b, 50):.0f}x back to back); unexpected statuses: {bad1 + bad2}")
+    print(
+        f"  sandboxed vs cold subprocess: {pct(coldms, 50) / pct(think, 50):.0f}x faster at p50 "
+        f"({pct(coldms, 50) / pct(b2b, 50):.0f}x back to back); unexpected statuses: {bad1 + bad2}"
+    )
     print(f"\nthroughput, {CLIENTS} concurrent clients for {took:.1f} s: {done / took:.0f} runs/s, {failed} failed")
     per_run = (sandbox_cpu + own_cpu) / max(done, 1) * 1000
-    print(f"  CPU per run: {sandbox_cpu / max(done, 1) * 1000:.1f} ms in the sandbox (zygote and children), "
-          f"{own_cpu / max(done, 1) * 1000:.1f} ms in this process: at most {(os.cpu_count() or 1) * 1000 / per_run:.0f} runs/s "
-          f"on {os.cpu_count()} otherwise idle cores")
+    print(
+        f"  CPU per run: {sandbox_cpu / max(done, 1) * 1000:.1f} ms in the sandbox (zygote and children), "
+        f"{own_cpu / max(done, 1) * 1000:.1f} ms in this process: at most {(os.cpu_count() or 1) * 1000 / per_run:.0f} runs/s "
+        f"on {os.cpu_count()} otherwise idle cores"
+    )
     print(f"  load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine lowers the runs/s above)")
     print("\nmemory:")
     print(f"  zygote resident (RSS)               {rss / 1024:8.1f} MiB   (target <= 400)")

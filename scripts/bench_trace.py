@@ -161,5 +161,6 @@ def main() -> None:
     print("µs/node: (traced - untraced) per node of the trace. no C++: traced by the pure-Python fallback, its ratio")
     print("against its own untraced runs. Targets: ratio <= 3x; recurrence_1000 < 1,000 ms traced.")
 
+
 if __name__ == "__main__":
     main()

@@ -25,13 +25,24 @@ TARGET = ROOT / "app" / "tracer" / f"_native{sysconfig.get_config_var('EXT_SUFFI
 def command() -> list[str]:
     libs = library_paths()
     return [
-        "g++", "-O2", "-shared", "-fPIC", "-std=c++17", "-fvisibility=hidden",
+        "g++",
+        "-O2",
+        "-shared",
+        "-fPIC",
+        "-std=c++17",
+        "-fvisibility=hidden",
         f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}",
         *(f"-I{p}" for p in include_paths()),
         f"-I{sysconfig.get_paths()['include']}",
-        str(SOURCE), "-o", str(TARGET),
-        *(f"-L{p}" for p in libs), *(f"-Wl,-rpath,{p}" for p in libs),
-        "-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python",
+        str(SOURCE),
+        "-o",
+        str(TARGET),
+        *(f"-L{p}" for p in libs),
+        *(f"-Wl,-rpath,{p}" for p in libs),
+        "-lc10",
+        "-ltorch",
+        "-ltorch_cpu",
+        "-ltorch_python",
     ]
 
 

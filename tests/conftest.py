@@ -146,8 +146,9 @@ def postgres() -> Iterator[Postgres]:
     try:
         yield Postgres("127.0.0.1", port, f"host=127.0.0.1 port={port} user=postgres dbname=postgres")
     finally:
-        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -61,7 +61,9 @@ def plays_offline_to_the_end(browser: Any, path: Path) -> int:
         page.keyboard.press("Home")
         assert w1.locator("text.grad").text_content() == ""
         # The inlined fonts, not the machine's: the page's text is drawn in the bundled faces.
-        loaded = page.evaluate("document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family))")
+        loaded = page.evaluate(
+            "document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family))"
+        )
         assert {"Noto Sans Variable", "Noto Sans Mono Variable"} <= {f.strip('"') for f in loaded}, loaded
     finally:
         context.close()

@@ -124,15 +124,20 @@ def test_examples_cover_every_program_in_both_languages(api: Any) -> None:
     assert response.status_code == 200
     examples = response.json()
     files = {p.stem: p.read_text() for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")}
-    assert [e["id"] for e in examples][:5] == [f"seed_{i}" + s for i, s in enumerate(
-        ["_requires_grad", "_int_requires_grad", "_scalar_backward", "_jacobian", "_chain"], start=1)]
+    assert [e["id"] for e in examples][:5] == [
+        f"seed_{i}" + s
+        for i, s in enumerate(["_requires_grad", "_int_requires_grad", "_scalar_backward", "_jacobian", "_chain"], start=1)
+    ]
     assert {e["id"] for e in examples} == set(files)
     assert {"linear_loss", "mlp_step", "recurrence", "custom_function"} <= set(files)
     cjk = re.compile(r"[\u4e00-\u9fff]")
     # the comments of the course notebook (autograd_tutorial_zh), as it wrote them
     seed_comments = {
-        "由用户创建，为叶子张量", "反向传播（求导），对于叶子张量的导数会被保存，其他中间量的导数会被释放。",
-        "定义张量", "执行正向操作", "反向传播",
+        "由用户创建，为叶子张量",
+        "反向传播（求导），对于叶子张量的导数会被保存，其他中间量的导数会被释放。",
+        "定义张量",
+        "执行正向操作",
+        "反向传播",
     }
     for example in examples:
         assert set(example) == {"id", "title", "explanation", "source", "sources"}
@@ -206,8 +211,9 @@ ERROR_CASES: list[tuple[str, int, str, str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("case", "status", "method", "path", "kwargs"), ERROR_CASES, ids=[c[0] for c in ERROR_CASES])
-def test_every_error_route_has_the_one_shape(request: pytest.FixtureRequest, case: str, status: int, method: str,
-                                             path: str, kwargs: dict[str, Any]) -> None:
+def test_every_error_route_has_the_one_shape(
+    request: pytest.FixtureRequest, case: str, status: int, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
     kwargs = dict(kwargs)
     client = request.getfixturevalue(kwargs.pop("client", "api"))
     if callable(kwargs.get("content")):

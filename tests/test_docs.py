@@ -49,8 +49,17 @@ def test_no_setting_is_documented_that_does_not_exist() -> None:
 
 def test_api_section_names_every_route_and_has_a_curl_example() -> None:
     api = section("API")
-    for route in ("POST /api/trace", "POST /api/share", "GET /api/share/{id}", "GET /api/examples", "GET /api/health",
-                  "/s/{id}", "/embed/{id}", "/docs", "/openapi.json"):
+    for route in (
+        "POST /api/trace",
+        "POST /api/share",
+        "GET /api/share/{id}",
+        "GET /api/examples",
+        "GET /api/health",
+        "/s/{id}",
+        "/embed/{id}",
+        "/docs",
+        "/openapi.json",
+    ):
         assert route in api, route
     curl = re.search(r"^\$ (curl .*?)(?=\n[^ ]|\n$)", api, flags=re.M | re.S)
     assert curl, "no curl example"

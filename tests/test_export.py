@@ -123,7 +123,7 @@ def test_html_is_one_file_under_a_strict_csp(trace: Trace) -> None:
     doc = export.html(trace)
     assert "default-src 'none'" in doc and "unsafe-inline" not in doc
     assert "font-src data:;" in doc
-    for ref in ("src=", "href=\"/", "@import", "url(http", "url(fonts/"):
+    for ref in ("src=", 'href="/', "@import", "url(http", "url(fonts/"):
         assert ref not in doc.replace('href="data:,"', ""), ref
     assert doc.count("</script>") == 3  # the trace, the options, the bundle
     style = re.search(r"<style>(.*?)</style>", doc, re.S)[1]  # type: ignore[index]
@@ -173,7 +173,9 @@ def test_svg_fonts_render_the_same_without_system_fonts(trace: Trace, browser, t
     page = browser.new_page()
     try:
         page.goto(path.as_uri())
-        loaded = page.evaluate("document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family))")
+        loaded = page.evaluate(
+            "document.fonts.ready.then(() => [...document.fonts].filter((f) => f.status === 'loaded').map((f) => f.family))"
+        )
     finally:
         page.close()
     assert {"Noto Sans Variable", "Noto Sans Mono Variable"} <= {f.strip('"') for f in loaded}, loaded
@@ -269,7 +271,9 @@ def svg_nodes(svg: str) -> list[list[object]]:
         if "node" in (g.get("class") or "").split():
             ts = list(g.iter(SVG_NS + "text"))
             title = next("".join(t.itertext()) for t in ts if t.get("class") == "title")
-            out.append([title, g.get("class"), [f"{t.get('class')}:{''.join(t.itertext())}" for t in ts if "".join(t.itertext())]])
+            out.append(
+                [title, g.get("class"), [f"{t.get('class')}:{''.join(t.itertext())}" for t in ts if "".join(t.itertext())]]
+            )
     return sorted(out)
 
 

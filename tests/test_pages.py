@@ -108,9 +108,7 @@ def test_a_browser_gets_an_error_page_and_a_script_the_error_shape(web: Any) -> 
 def test_pages_send_a_strict_csp_and_embed_alone_may_be_framed(web: Any, shared: dict[str, Any]) -> None:
     for path in ("/", f"/s/{shared['id']}", f"/embed/{shared['id']}"):
         headers = web.get(path).headers
-        csp = dict(
-            (d.strip().split(" ", 1) + [""])[:2] for d in headers["content-security-policy"].split(";") if d.strip()
-        )
+        csp = dict((d.strip().split(" ", 1) + [""])[:2] for d in headers["content-security-policy"].split(";") if d.strip())
         assert csp["default-src"] == "'self'"
         assert csp["script-src"] == "'self'"  # no inline script, no eval
         assert csp["object-src"] == "'none'" and csp["base-uri"] == "'none'"

@@ -105,8 +105,9 @@ def test_rate_limit_counts_the_client_behind_a_trusted_proxy(serve: Any) -> None
 
 
 def test_serve_help_lists_its_options() -> None:
-    result = subprocess.run([sys.executable, "-m", "app.cli", "serve", "--help"], capture_output=True, text=True,
-                            cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "app.cli", "serve", "--help"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 0
     for option in ("--host", "--port", "--workers"):
         assert option in result.stdout

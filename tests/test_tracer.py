@@ -93,7 +93,11 @@ def test_seed_jacobian_passes() -> None:
     trace = run((ROOT / "app/examples/seed_4_jacobian.py").read_text())
     a = _latest(trace, "a")
     assert [p.api for p in trace.passes] == ["Tensor.backward"] * 3
-    assert [[s.grad for s in p.steps if s.node == a.id] for p in trace.passes] == [[[2.0, 1.0, 0.0]], [[0.0, 1.0, 1.0]], [[0.0, 0.0, 27.0]]]
+    assert [[s.grad for s in p.steps if s.node == a.id] for p in trace.passes] == [
+        [[2.0, 1.0, 0.0]],
+        [[0.0, 1.0, 1.0]],
+        [[0.0, 0.0, 27.0]],
+    ]
     assert all(p.retain_graph for p in trace.passes)
     zeroed = [e for e in trace.events if e.kind == "grad"]
     assert [(e.node, e.line, e.value) for e in zeroed] == [(a.id, 11, [0.0, 0.0, 0.0]), (a.id, 14, [0.0, 0.0, 0.0])]
@@ -103,7 +107,10 @@ def test_seed_chain_story() -> None:
     trace = run((ROOT / "app/examples/seed_5_chain.py").read_text())
     by_name = {n.name: n for n in trace.nodes if n.name}
     assert {k: by_name[k].op for k in ("l1", "l2", "l3", "y")} == {
-        "l1": "MulBackward0", "l2": "AddBackward0", "l3": "MulBackward0", "y": "MeanBackward0",
+        "l1": "MulBackward0",
+        "l2": "AddBackward0",
+        "l3": "MulBackward0",
+        "y": "MeanBackward0",
     }
     assert by_name["b"].kind == "constant" and by_name["b"].line == 7
     assert (by_name["w1"].grad, by_name["w2"].grad, by_name["l1"].grad) == (3.0, 6.0, None)
@@ -321,7 +328,9 @@ def test_display_of_bare_expressions() -> None:
     assert shown == [(7, "tensor([2., 4., 6.])")]
 
 
-@pytest.mark.parametrize(("tail", "status"), [("sys.exit()", "ok"), ("sys.exit(3)", "error"), ("raise KeyboardInterrupt", "error")])
+@pytest.mark.parametrize(
+    ("tail", "status"), [("sys.exit()", "ok"), ("sys.exit(3)", "error"), ("raise KeyboardInterrupt", "error")]
+)
 def test_exits_end_the_program_not_the_tracer(tail: str, status: str) -> None:
     trace = run(f"import sys, torch\nx = torch.ones(1, requires_grad=True)\nprint('before')\n{tail}\nprint('after')\n")
     assert (trace.status, trace.stdout) == (status, "before\n")
@@ -346,7 +355,11 @@ def test_grad_changes_outside_backward_are_events() -> None:
     trace = run((ROOT / "tests/programs/optimizer_loop.py").read_text())
     # opt.zero_grad() sets .grad to None (no event while it already is None); opt.step() updates w
     assert [(e.kind, e.line) for e in trace.events if e.kind in ("grad", "update")] == [
-        ("update", 10), ("grad", 7), ("update", 10), ("grad", 7), ("update", 10),
+        ("update", 10),
+        ("grad", 7),
+        ("update", 10),
+        ("grad", 7),
+        ("update", 10),
     ]
 
 
@@ -365,8 +378,13 @@ def test_backward_arguments_are_bound_as_signature_bind_does() -> None:
     x = torch.ones(2, requires_grad=True)
     cases = {
         "Tensor.backward": [
-            ((x,), {}), ((x, torch.ones(2)), {}), ((x,), {"retain_graph": True}), ((), {}),
-            ((x,), {"bogus": 1}), ((x, None, True, False, None, 5), {}), ((x,), {"self": x}),
+            ((x,), {}),
+            ((x, torch.ones(2)), {}),
+            ((x,), {"retain_graph": True}),
+            ((), {}),
+            ((x,), {"bogus": 1}),
+            ((x, None, True, False, None, 5), {}),
+            ((x,), {"self": x}),
         ],
         "torch.autograd.backward": [((x,), {}), ((), {"tensors": x}), ((x,), {"grad_tensors": None, "inputs": [x]}), ((), {})],
         "torch.autograd.grad": [((x, x), {}), ((x,), {"inputs": x, "create_graph": True}), ((x,), {"outputs": x})],

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
+from pathlib import Path
+
 from alembic import context
-from app.store import Store, metadata
+
+# Alembic loads this file by path, not as a module of the package: find the package by where it lies
+# (`app` in the repository, `gradwalk` when installed).
+_package = Path(__file__).resolve().parents[1].name
+_store = importlib.import_module(f"{_package}.store")
+Store, metadata = _store.Store, _store.metadata
 
 config = context.config
 
@@ -12,10 +20,8 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from app.config import Settings
-    from app.store import database_url
-
-    return database_url(Settings())
+    settings = importlib.import_module(f"{_package}.config").Settings()
+    return _store.database_url(settings)
 
 
 def run_migrations_offline() -> None:

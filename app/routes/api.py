@@ -11,13 +11,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
-from app.config import Settings
-from app.errors import ErrorBody
-from app.models import Trace
-from app.routes.examples import Example, examples
-from app.routes.ratelimit import RateLimiter, SharedRateLimiter
-from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable
-from app.store import TITLE_MAX_CHARS, Share, Store
+from ..config import Settings
+from ..errors import ErrorBody
+from ..models import Trace
+from .examples import Example, examples
+from .ratelimit import RateLimiter, SharedRateLimiter
+from ..sandbox import QueueFull, SandboxPool, SandboxUnavailable
+from ..store import TITLE_MAX_CHARS, Share, Store
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -130,7 +130,8 @@ async def run_program(pool: SandboxPool, source: str) -> Trace:
         return await pool.run(source)
     except QueueFull as e:
         raise HTTPException(
-            429, "The server is busy running other programs; try again shortly.",
+            429,
+            "The server is busy running other programs; try again shortly.",
             headers={"Retry-After": str(max(1, int(e.retry_after_s)))},
         ) from None
     except SandboxUnavailable as e:
@@ -182,9 +183,7 @@ async def get_share(share_id: str, store: StoreDep) -> Response:
     saved = await run_in_threadpool(store.load, share_id)
     if saved is None:
         raise HTTPException(404, "No share with this id.")
-    out = ShareOut(
-        id=saved.id, title=saved.title, source=saved.source, trace=saved.trace, created_at=saved.created_at
-    )
+    out = ShareOut(id=saved.id, title=saved.title, source=saved.source, trace=saved.trace, created_at=saved.created_at)
     return _json(out.model_dump_json())
 
 

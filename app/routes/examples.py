@@ -31,7 +31,7 @@ def _translated(source: str, comments: dict[str, str]) -> str:
         code, sep, comment = line.partition("# ")
         text = comment.rstrip("\n")
         if sep and text in comments:
-            line = f"{code}# {comments[text]}" + line[len(code) + 2 + len(text):]
+            line = f"{code}# {comments[text]}" + line[len(code) + 2 + len(text) :]
         lines.append(line)
     return "".join(lines)
 

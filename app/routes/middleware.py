@@ -17,7 +17,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import error_response
+from ..errors import error_response
 
 access_log = logging.getLogger("gradwalk.access")
 error_log = logging.getLogger("gradwalk.errors")

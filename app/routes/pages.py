@@ -12,11 +12,11 @@ from fastapi.templating import Jinja2Templates
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from app import export
-from app.models import Trace
-from app.routes.api import PoolDep, TraceRequest, rate_limit, run_program
-from app.routes.examples import examples
-from app.store import Share, Store
+from .. import export
+from ..models import Trace
+from .api import PoolDep, TraceRequest, rate_limit, run_program
+from .examples import examples
+from ..store import Share, Store
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 LANGS = ("en", "zh")

@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import asyncio
 
-from app.config import Settings
-from app.models import Trace
-from app.sandbox.pool import QueueFull, SandboxPool, SandboxUnavailable
+from ..config import Settings
+from ..models import Trace
+from .pool import QueueFull, SandboxPool, SandboxUnavailable
 
 __all__ = ["QueueFull", "SandboxPool", "SandboxUnavailable", "run_once"]
 

@@ -46,7 +46,7 @@ class Cgroup:
 def _sweep(parent: Path, prefix: str) -> None:
     """Remove empty cgroups left by services of ours that died without closing (named prefix-PID-...)."""
     for d in parent.glob(prefix + "-*"):
-        pid = d.name[len(prefix) + 1:].split("-")[0]
+        pid = d.name[len(prefix) + 1 :].split("-")[0]
         if pid.isdigit() and not Path(f"/proc/{pid}").exists():
             try:
                 d.rmdir()

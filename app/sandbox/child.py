@@ -16,11 +16,11 @@ import socket
 import sys
 from typing import Any
 
-from app.models import Error, Trace
-from app.sandbox import linux, seccomp
-from app.sandbox.jail import Landlock
-from app.sandbox.policy import SCRATCH_DIR, Limits
-from app.tracer import Interrupted, run_bytes
+from ..models import Error, Trace
+from . import linux, seccomp
+from .jail import Landlock
+from .policy import SCRATCH_DIR, Limits
+from ..tracer import Interrupted, run_bytes
 
 WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
 RESULT_FD = 3
@@ -40,13 +40,31 @@ PROCESSES = "starting processes or other programs is not available in the sandbo
 SIGNALS = "signalling other processes is not allowed in the sandbox"
 _AUDIT_DENY = {
     **dict.fromkeys(
-        ("socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.gethostbyname",
-         "socket.gethostbyaddr", "socket.gethostbyname_ex", "socket.sendto", "urllib.Request"),
+        (
+            "socket.__new__",
+            "socket.connect",
+            "socket.bind",
+            "socket.getaddrinfo",
+            "socket.gethostbyname",
+            "socket.gethostbyaddr",
+            "socket.gethostbyname_ex",
+            "socket.sendto",
+            "urllib.Request",
+        ),
         NETWORK,
     ),
     **dict.fromkeys(
-        ("os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
-         "os.startfile", "pty.spawn"),
+        (
+            "os.fork",
+            "os.forkpty",
+            "os.system",
+            "os.exec",
+            "os.posix_spawn",
+            "os.spawn",
+            "subprocess.Popen",
+            "os.startfile",
+            "pty.spawn",
+        ),
         PROCESSES,
     ),
     "os.killpg": SIGNALS,
@@ -102,7 +120,10 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWIPC)
         owner = uid if p.get("unprivileged_uid") else os.getuid()  # without root, only our own id is mapped
         linux.mount(
-            "tmpfs", SCRATCH_DIR, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
+            "tmpfs",
+            SCRATCH_DIR,
+            "tmpfs",
+            linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
             f"size={jail.limits.scratch_mb}m,nr_inodes=4096,mode=0700,uid={owner},gid={owner}",
         )
     try:
@@ -139,7 +160,7 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
 def _write_all(data: bytes) -> None:
     view = memoryview(data)
     while view:
-        view = view[os.write(RESULT_FD, view):]
+        view = view[os.write(RESULT_FD, view) :]
 
 
 def _on_alarm(limits: Limits) -> Any:

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 import struct
 
-from app.sandbox import linux, policy
-from app.sandbox.linux import (
-    MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, MS_REMOUNT,
+from . import linux, policy
+from .linux import (
+    MS_BIND,
+    MS_NODEV,
+    MS_NOEXEC,
+    MS_NOSUID,
+    MS_PRIVATE,
+    MS_RDONLY,
+    MS_REC,
+    MS_REMOUNT,
 )
 
 NEW_ROOT = "/tmp"  # a fresh tmpfs mounted over /tmp inside the zygote's own mount namespace
@@ -16,8 +23,12 @@ NEW_ROOT = "/tmp"  # a fresh tmpfs mounted over /tmp inside the zygote's own mou
 def enter_namespaces() -> None:
     """Mount, network (no interfaces but a down loopback), IPC, UTS, cgroup and pid namespaces."""
     linux.unshare(
-        linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC | linux.CLONE_NEWUTS
-        | linux.CLONE_NEWPID | linux.CLONE_NEWCGROUP
+        linux.CLONE_NEWNS
+        | linux.CLONE_NEWNET
+        | linux.CLONE_NEWIPC
+        | linux.CLONE_NEWUTS
+        | linux.CLONE_NEWPID
+        | linux.CLONE_NEWCGROUP
     )
 
 

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from app.config import Settings, TraceLimits
+from ..config import Settings, TraceLimits
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Unprivileged uids for children, one per live child (reused only after the previous holder is
@@ -26,14 +26,23 @@ ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # (madvise): fork then copies a few thousand page-table entries instead of ~60,000, and exit frees
 # them as fast. Measured with the seed programs: fork 5.6 -> 1.1 ms, exit 7.0 -> 2.4 ms.
 ENV_SET = {
-    "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1",
-    "PYTHONMALLOC": "malloc", "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONMALLOC": "malloc",
+    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
     "TMPDIR": SCRATCH_DIR,  # tempfile (and torch, at import) must find a writable directory
 }
 # Protections `sandbox_mode="strict"` refuses to start without. "landlock" and "cgroup" are
 # extra layers where the kernel or host allows them; the mount namespace already hides the host.
 REQUIRED = (
-    "namespaces", "filesystem", "seccomp", "rlimits", "unprivileged_uid", "no_new_privs", "clean_env",
+    "namespaces",
+    "filesystem",
+    "seccomp",
+    "rlimits",
+    "unprivileged_uid",
+    "no_new_privs",
+    "clean_env",
 )
 # Seconds after timeout_s that the child gets to send its partial trace before SIGKILL.
 KILL_GRACE_S = 1.0
@@ -92,8 +101,16 @@ def zygote_env() -> dict[str, str]:
 def view_paths() -> list[str]:
     """Host paths bound read-only, at the same place, into the children's file system."""
     wanted = [
-        "/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32",  # shared libraries
-        sys.base_prefix, sys.base_exec_prefix, sys.prefix, sys.exec_prefix,  # the interpreter, the venv
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/lib32",
+        "/lib",
+        "/lib64",
+        "/lib32",  # shared libraries
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        sys.prefix,
+        sys.exec_prefix,  # the interpreter, the venv
         os.path.dirname(os.path.realpath(sys.executable)),
         str(PROJECT_ROOT / "app"),  # only app/: the repo root may hold .env and the share database
     ]

@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from app.config import Settings
-from app.models import Error, Trace
-from app.sandbox import cgroup, policy
-from app.sandbox.policy import KILL_GRACE_S, PROJECT_ROOT, Limits
+from ..config import Settings
+from ..models import Error, Trace
+from . import cgroup, policy
+from .policy import KILL_GRACE_S, PROJECT_ROOT, Limits
 
 log = logging.getLogger("gradwalk.sandbox")
 
@@ -29,10 +29,7 @@ _F_SETPIPE_SZ = 1031
 _START_TIMEOUT_S = 120.0  # importing torch on a cold disk
 _SPAWN_TIMEOUT_S = 10.0
 _REAP_TIMEOUT_S = 5.0
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from app.sandbox.zygote import main; main()"
-)
+_BOOT = f"import sys; sys.path.insert(0, {{root!r}}); from {__package__}.zygote import main; main()"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -189,8 +186,12 @@ class SandboxPool:
         proc = subprocess.Popen(
             # -s -P rather than -I: the environment is ours (cleared) and PYTHONMALLOC must count.
             [sys.executable, "-s", "-P", "-c", _BOOT.format(root=str(PROJECT_ROOT)), json.dumps(cfg)],
-            env=policy.zygote_env(), pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, cwd="/", start_new_session=True,
+            env=policy.zygote_env(),
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            cwd="/",
+            start_new_session=True,
         )
         theirs.close()
         ours.setblocking(False)
@@ -280,7 +281,7 @@ class SandboxPool:
         src = os.memfd_create("gradwalk-source", os.MFD_CLOEXEC)
         body = memoryview(source.encode("utf-8", "surrogatepass"))
         while body:
-            body = body[os.write(src, body):]
+            body = body[os.write(src, body) :]
         started = z.started[rid] = loop.create_future()
         exited = z.exited[rid] = loop.create_future()
         deadline = loop.time() + self._limits.timeout_s + KILL_GRACE_S
@@ -359,7 +360,8 @@ class SandboxPool:
             return _killed(source, f"The trace is larger than the {self.settings.max_result_bytes:,} byte limit.")
         if why == "deadline":
             return _status(
-                source, "timeout",
+                source,
+                "timeout",
                 f"Time limit: the program ran longer than {lim.timeout_s:g} s and did not stop when asked.",
             )
         if data:
@@ -391,7 +393,9 @@ class SandboxPool:
         code = os.waitstatus_to_exitcode(status)
         if code == 70:
             return _killed(source, "The sandbox could not prepare a safe place for the program.")
-        return _killed(source, "The program ended without producing a trace (it closed the sandbox's result channel or exited early).")
+        return _killed(
+            source, "The program ended without producing a trace (it closed the sandbox's result channel or exited early)."
+        )
 
 
 def _status(source: str, status: str, message: str) -> Trace:

@@ -25,8 +25,8 @@ import sys
 import time
 from typing import Any
 
-from app.sandbox import jail, linux, policy
-from app.sandbox.policy import Limits
+from . import jail, linux, policy
+from .policy import Limits
 
 ALL_PROTECTIONS = (*policy.REQUIRED, "landlock", "cgroup")
 
@@ -64,7 +64,7 @@ def _enter(errors: dict[str, str]) -> bool:
 
 def _self_test(child_jail: Any) -> dict[str, Any]:
     """Fork a child, harden it like a real one, and report what actually holds inside."""
-    from app.sandbox import child
+    from . import child
 
     r, w = os.pipe2(os.O_CLOEXEC)
     pid = os.fork()
@@ -170,8 +170,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)  # before any op: a child's first parallel op after fork can deadlock
-    from app.sandbox import child
-    from app.tracer import run
+    from . import child
+    from ..tracer import run
 
     # Imports and caches every child would otherwise build again: some torch paths import sympy
     # lazily (300 ms per child for the Jacobian example), so warm up on every example program.
@@ -215,7 +215,7 @@ _IDLE_BEFORE_WARM_UP_MS = 50  # idle this long: under load, a warm-up costs more
 
 
 def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target: int, kill_after_s: float) -> None:
-    from app.sandbox import child
+    from . import child
 
     uids = collections.deque(range(policy.UID_BASE, policy.UID_BASE + max_children))
     idle: collections.deque[_Child] = collections.deque()

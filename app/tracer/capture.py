@@ -12,8 +12,8 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from app.tracer import values
-from app.tracer.graph import Graph
+from . import values
+from .graph import Graph
 
 PROGRAM = "<program>"
 # The tracer's own torch calls outside the mode's handler (hooks, bindings, reading values): no
@@ -28,12 +28,28 @@ _ALIASES = ("data", "detach")  # calls whose result shares the tensor's memory, 
 # Calls that only read metadata: answered without any bookkeeping.
 _QUIET = frozenset(
     {
-        torch.Tensor.size, torch.Tensor.dim, torch.Tensor.numel, torch.Tensor.__len__,
-        torch.Tensor.__repr__, torch.Tensor.__format__, torch.Tensor.__str__, torch.Tensor.tolist,
-        torch.Tensor.item, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__,
-        torch.Tensor.__index__, torch.Tensor.__hash__, torch.Tensor.__iter__, torch.Tensor.__contains__,
-        torch.Tensor.is_floating_point, torch.Tensor.is_complex, torch.Tensor.stride,
-        torch.Tensor.data_ptr, torch.Tensor.storage_offset, torch.Tensor.is_contiguous,
+        torch.Tensor.size,
+        torch.Tensor.dim,
+        torch.Tensor.numel,
+        torch.Tensor.__len__,
+        torch.Tensor.__repr__,
+        torch.Tensor.__format__,
+        torch.Tensor.__str__,
+        torch.Tensor.tolist,
+        torch.Tensor.item,
+        torch.Tensor.__bool__,
+        torch.Tensor.__float__,
+        torch.Tensor.__int__,
+        torch.Tensor.__index__,
+        torch.Tensor.__hash__,
+        torch.Tensor.__iter__,
+        torch.Tensor.__contains__,
+        torch.Tensor.is_floating_point,
+        torch.Tensor.is_complex,
+        torch.Tensor.stride,
+        torch.Tensor.data_ptr,
+        torch.Tensor.storage_offset,
+        torch.Tensor.is_contiguous,
     }
 )
 
@@ -212,7 +228,12 @@ class Capture(TorchFunctionMode):
                 g.bind(name_of_t, t, line)
             return
         nid = g.node_of_tensor(t)
-        if name == "requires_grad_" and t.grad_fn is None and t.requires_grad and (nid is None or g.nodes[nid]["kind"] == "constant"):
+        if (
+            name == "requires_grad_"
+            and t.grad_fn is None
+            and t.requires_grad
+            and (nid is None or g.nodes[nid]["kind"] == "constant")
+        ):
             nid = g.leaf(t, line)  # a.requires_grad_(): from now on a leaf
             if nid is not None:
                 g.event(kind="update", node=nid, line=line, text="requires_grad")

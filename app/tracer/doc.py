@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from app.models import Edge, Error, Event, Node, Pass, Stats, Step, Trace, TraceWarning
+from ..models import Edge, Error, Event, Node, Pass, Stats, Step, Trace, TraceWarning
 
 
 class _Shape:

@@ -10,8 +10,8 @@ from typing import Any
 
 import torch
 
-from app.config import TraceLimits
-from app.tracer import doc, values
+from ..config import TraceLimits
+from . import doc, values
 
 
 # What graph.new_op copies: a node made by an operation (so it requires grad), the event of its making.

@@ -26,8 +26,7 @@ HINTS: dict[str, tuple[str, str]] = {
     ),
     "leaf_inplace": (
         "a leaf variable that requires grad is being used in an in-place operation",
-        "A leaf that requires grad cannot be changed in place while autograd records; update it "
-        "inside `with torch.no_grad():`.",
+        "A leaf that requires grad cannot be changed in place while autograd records; update it inside `with torch.no_grad():`.",
     ),
     "no_grad_fn": (
         "does not require grad and does not have a grad_fn",

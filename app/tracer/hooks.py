@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from app.tracer import doc, values
-from app.tracer.capture import NOT_CACHED, Capture, untraced, user_line
+from . import doc, values
+from .capture import NOT_CACHED, Capture, untraced, user_line
 
 _ORIGINAL = {
     "Tensor.backward": torch.Tensor.backward,

@@ -60,8 +60,16 @@ _FOR = (ast.For, ast.AsyncFor)
 _WITH = (ast.With, ast.AsyncWith)
 # Statements with statement lists inside; every other statement has none.
 _COMPOUND = (
-    ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, *_FOR, *_WITH, ast.While, ast.If, ast.Try,
-    ast.TryStar, ast.Match,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+    *_FOR,
+    *_WITH,
+    ast.While,
+    ast.If,
+    ast.Try,
+    ast.TryStar,
+    ast.Match,
 )
 
 

@@ -12,14 +12,14 @@ from typing import Any
 import orjson
 import torch
 
-from app.config import TraceLimits
-from app.models import Trace
-from app.tracer import doc
-from app.tracer.capture import PROGRAM, Capture, untraced, user_line
-from app.tracer.graph import Graph
-from app.tracer.hints import hint_for
-from app.tracer.hooks import Passes
-from app.tracer.names import BIND, DISPLAY, instrument
+from ..config import TraceLimits
+from ..models import Trace
+from . import doc
+from .capture import PROGRAM, Capture, untraced, user_line
+from .graph import Graph
+from .hints import hint_for
+from .hooks import Passes
+from .names import BIND, DISPLAY, instrument
 
 _DISPLAY_CHARS = 2_000
 _TENSOR_REPR = torch.Tensor.__repr__

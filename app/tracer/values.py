@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from app.tracer import doc
+from . import doc
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
@@ -41,8 +41,13 @@ def _stats_of(flat: list[float]) -> dict[str, Any]:
     mean = total / m
     std = math.sqrt(sum((x - mean) * (x - mean) for x in finite) / (m - 1)) if m > 1 else 0.0
     return doc.stats(
-        numel=n, min=min(finite), max=max(finite), mean=number(mean), std=number(std),
-        nan_count=nan_count, inf_count=n - m - nan_count,
+        numel=n,
+        min=min(finite),
+        max=max(finite),
+        mean=number(mean),
+        std=number(std),
+        nan_count=nan_count,
+        inf_count=n - m - nan_count,
     )
 
 
@@ -56,8 +61,13 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     if m == 0:
         return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
     return doc.stats(
-        numel=n, min=float(finite.min()), max=float(finite.max()), mean=number(float(finite.mean())),
-        std=number(float(finite.std())) if m > 1 else 0.0, nan_count=nan_count, inf_count=n - m - nan_count,
+        numel=n,
+        min=float(finite.min()),
+        max=float(finite.max()),
+        mean=number(float(finite.mean())),
+        std=number(float(finite.std())) if m > 1 else 0.0,
+        nan_count=nan_count,
+        inf_count=n - m - nan_count,
     )
 
 
@@ -174,6 +184,6 @@ def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tupl
 
 
 try:  # built by `make` (scripts/build_native.py); this module's functions are the reference and the fallback
-    from app.tracer import _native
+    from . import _native
 except ImportError:  # pragma: no cover - a checkout that was never built
     _native = None

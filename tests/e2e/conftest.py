@@ -28,7 +28,9 @@ def need(what: str) -> None:
         pytest.fail(message)
     pytest.skip(message)
 
+
 from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place says how we start Chromium)
+
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 VIEWPORT = {"width": 1400, "height": 860}
 

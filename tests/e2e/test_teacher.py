@@ -204,7 +204,10 @@ def test_presentation_draws_larger_text_and_strokes(watched) -> None:  # type: i
     page.keyboard.press("End")
     normal = page.evaluate(SIZES)
     page.keyboard.press("p")
-    wait_until(page, "document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') > 80")
+    wait_until(
+        page,
+        "document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') > 80",
+    )
     page.wait_for_timeout(300)  # the fit after full screen's resize
     big = page.evaluate(SIZES)
     watched.shot("presenting-large")
@@ -216,7 +219,10 @@ def test_presentation_draws_larger_text_and_strokes(watched) -> None:  # type: i
     assert big["shown"] >= 1.25 * normal["shown"], (normal, big)
     assert big["fits"] and normal["fits"], (normal, big)
     page.keyboard.press("Escape")
-    wait_until(page, "!document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') < 80")
+    wait_until(
+        page,
+        "!document.body.classList.contains('presenting') && document.querySelector('#graph .node rect').getAttribute('height') < 80",
+    )
     assert page.evaluate(SIZES)["font"] == normal["font"]
 
 

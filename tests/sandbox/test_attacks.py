@@ -35,7 +35,7 @@ def test_read_secret_file_and_repo(pool: SyncPool, tmp_path: Path) -> None:
     secret.write_text(f"password={CANARY}")
     src = f"""\
 import os
-for path in [{str(secret)!r}, {str(PROJECT_ROOT / 'pyproject.toml')!r}, {str(PROJECT_ROOT / '.env')!r}]:
+for path in [{str(secret)!r}, {str(PROJECT_ROOT / "pyproject.toml")!r}, {str(PROJECT_ROOT / ".env")!r}]:
     try:
         print(open(path).read())
     except OSError as e:
@@ -153,7 +153,7 @@ import os, tempfile
 scratch = os.path.join(tempfile.gettempdir(), {name!r})
 open(scratch, "w").write("pwned")
 print("scratch", open(scratch).read(), os.path.abspath({name!r}) == scratch)
-for path in ["/tmp/{name}", {str(PROJECT_ROOT / 'app' / 'pwned.py')!r}, "/usr/lib/pwned", "/pwned"]:
+for path in ["/tmp/{name}", {str(PROJECT_ROOT / "app" / "pwned.py")!r}, "/usr/lib/pwned", "/pwned"]:
     try:
         open(path, "w").write("pwned")
         print("wrote", path)
@@ -326,9 +326,19 @@ def test_million_op_graph(pool: SyncPool) -> None:
 
 
 def test_close_fds_0_to_2(pool: SyncPool) -> None:
-    t = pool.run("import os\nfor fd in range(3):\n    os.close(fd)\n" + "".join(
-        line + "\n" for line in ["import torch", "x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)",
-                                 "y = (x ** 2).sum()", "y.backward()", "print(x.grad)"]))
+    t = pool.run(
+        "import os\nfor fd in range(3):\n    os.close(fd)\n"
+        + "".join(
+            line + "\n"
+            for line in [
+                "import torch",
+                "x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)",
+                "y = (x ** 2).sum()",
+                "y.backward()",
+                "print(x.grad)",
+            ]
+        )
+    )
     assert t.status == "ok", t.error
     assert next(n for n in t.nodes if n.name == "x").grad == [2.0, 4.0, 6.0]
     assert_normal(pool)
@@ -358,7 +368,7 @@ def test_forged_result_on_the_result_pipe(pool: SyncPool) -> None:
     """The program owns its result pipe; a forgery of anything but its own trace is refused."""
     t = pool.run(f"import os\nos.write(3, {FORGED!r}.encode())\nos._exit(0)\n")
     assert t.status == "killed" and t.error is not None and "not a valid trace" in t.error.message
-    t = pool.run("import os\nos.write(3, b'{\"status\": \"ok\", \"nodes\": [{\"bogus\": 1}]')\nos._exit(0)\n")
+    t = pool.run('import os\nos.write(3, b\'{"status": "ok", "nodes": [{"bogus": 1}]\')\nos._exit(0)\n')
     assert t.status == "killed" and t.error is not None
     t = pool.run("import os\nos.close(3)\nwhile True:\n    pass\n")
     assert t.status == "killed" and t.error is not None and "without producing a trace" in t.error.message

@@ -175,9 +175,19 @@ def test_without_root_in_a_user_namespace() -> None:
     if shutil.which("unshare") is None:
         pytest.fail("util-linux's unshare is missing") if IN_CI else pytest.skip("no unshare(1)")
     out = subprocess.run(
-        ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c",
-         f"NORMAL = {NORMAL!r}\n" + WITHOUT_ROOT],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+        [
+            "unshare",
+            "--user",
+            "--map-user=1000",
+            "--map-group=1000",
+            sys.executable,
+            "-c",
+            f"NORMAL = {NORMAL!r}\n" + WITHOUT_ROOT,
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])

@@ -128,12 +128,18 @@ def test_rewrite_of_every_kind_of_statement() -> None:
 
 
 def test_added_calls_sit_on_the_statement_line() -> None:
-    code = names.instrument(textwrap.dedent("""\
+    code = names.instrument(
+        textwrap.dedent("""\
         x = (1 +
              2)
         x
-    """), "<program>")
+    """),
+        "<program>",
+    )
     seen = []
-    env = {"__gw_bind__": lambda line, *pairs: seen.append(("bind", line, pairs)), "__gw_display__": lambda line, v: seen.append(("display", line, v))}
+    env = {
+        "__gw_bind__": lambda line, *pairs: seen.append(("bind", line, pairs)),
+        "__gw_display__": lambda line, v: seen.append(("display", line, v)),
+    }
     exec(code, env)
     assert seen == [("bind", 1, ("x", 3)), ("display", 3, 3)]

@@ -31,7 +31,9 @@ def _values(rng: random.Random, n: int) -> list[float]:
 
 
 def _shape(rng: random.Random) -> tuple[int, ...]:
-    return rng.choice([(), (1,), (3,), (rng.randint(1, 64),), (2, 3), (rng.randint(1, 8), rng.randint(1, 8)), (2, 2, 3), (1, 1, 1, 2)])
+    return rng.choice(
+        [(), (1,), (3,), (rng.randint(1, 64),), (2, 3), (rng.randint(1, 8), rng.randint(1, 8)), (2, 2, 3), (1, 1, 1, 2)]
+    )
 
 
 def _tensors(seed: int, count: int) -> Iterator[torch.Tensor]:
