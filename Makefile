@@ -14,7 +14,7 @@ APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/No
 # The tracer's per-node work in C++ (app/tracer/native.cpp), built against the installed torch.
 NATIVE := app/tracer/_native$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null || echo .so)
 
-.PHONY: setup system python native frontend run test test-py test-js bench schema clean
+.PHONY: setup system python native frontend dist run test test-py test-js bench schema clean
 
 setup: system python native frontend
 
@@ -37,7 +37,7 @@ system:
 
 python: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
@@ -55,6 +55,14 @@ static/dist/.built: frontend/package.json $(wildcard frontend/package-lock.json 
 	  cd frontend && npm ci --no-audit --no-fund --loglevel=error && npm run build; \
 	fi
 	mkdir -p static/dist && touch $@
+
+# The wheel (dist/gradwalk-*.whl): the package with the front end bundled, so installing it needs no
+# Node. Pure Python: the tracer's C++ part stays out (see pyproject.toml). build/ is setuptools' own
+# staging, removed first so that a file deleted from app/ does not linger in the next wheel.
+dist: python frontend
+	rm -rf build dist/gradwalk-*.whl
+	$(BIN)/pip wheel -q --disable-pip-version-check --no-deps -w dist .
+	rm -rf build
 
 run: setup
 	$(BIN)/gradwalk serve --host $(HOST) --port $(PORT)
@@ -77,4 +85,4 @@ bench: setup
 	$(BIN)/python scripts/bench_api.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules static/dist $(NATIVE)
+	rm -rf $(VENV) frontend/node_modules static/dist $(NATIVE) dist build

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .models import Trace
+from .paths import STATIC_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC_DIR = ROOT / "static"
 BUNDLE = STATIC_DIR / "dist" / "standalone.js"
 STYLESHEETS = [STATIC_DIR / "css" / "app.css", STATIC_DIR / "css" / "standalone.css"]
 FONTS = STATIC_DIR / "dist" / "fonts.css"  # one @font-face per line, written by frontend/build.mjs
@@ -69,7 +68,7 @@ def _fonts(style: str, text: str) -> str:
     each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
     (fonts.js picks the same faces for an SVG's text)."""
     if not FONTS.exists():
-        raise ExportError(f"missing {FONTS.relative_to(ROOT)}: run `make frontend` first")
+        raise ExportError(f"missing {FONTS}: run `make frontend` first")
     faces = []
     for rule in FONTS.read_text(encoding="utf-8").splitlines():
         family = re.search(r'font-family:"([^"]+)"', rule)
@@ -97,7 +96,7 @@ def _fonts(style: str, text: str) -> str:
 def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto") -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
     if not BUNDLE.exists():
-        raise ExportError(f"missing {BUNDLE.relative_to(ROOT)}: run `make frontend` first")
+        raise ExportError(f"missing {BUNDLE}: run `make frontend` first")
     script = BUNDLE.read_text(encoding="utf-8")
     if "</script" in script.lower():
         raise ExportError("the bundle contains </script and cannot be inlined")

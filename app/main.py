@@ -11,7 +11,6 @@ import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -22,13 +21,13 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from . import errors
 from .config import Settings
+from .paths import STATIC_DIR
 from .routes import api, pages
 from .routes.middleware import PAGE_CSP, BodyLimit, RequestContext
 from .routes.ratelimit import RateLimiter, SharedRateLimiter
 from .sandbox import SandboxPool
 from .store import Store
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 GZIP_MIN_BYTES = 1024  # smaller responses go out as they are
 GZIP_LEVEL = 1  # zlib's fastest: most of the gain on traces (16x) at a fraction of level 9's time (7x less)
 SWAGGER_DIR = "/static/dist/swagger"  # Swagger UI from npm (frontend/build.mjs), not FastAPI's default CDN

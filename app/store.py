@@ -106,6 +106,7 @@ class Store:
             if self.dialect == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
+            config.attributes["package"] = __package__  # app, or gradwalk (installed or editable)
             command.upgrade(config, "head")
 
     @contextlib.contextmanager

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from alembic import context
 
-# Alembic loads this file by path, not as a module of the package: find the package by where it lies
-# (`app` in the repository, `gradwalk` when installed).
-_package = Path(__file__).resolve().parents[1].name
+# Alembic loads this file by path, not as a module of the package: Store.migrate() names the package
+# it runs as; `alembic upgrade head` by hand finds it by where it lies (`app` in the repository).
+_package = context.config.attributes.get("package") or Path(__file__).resolve().parents[1].name
 _store = importlib.import_module(f"{_package}.store")
 Store, metadata = _store.Store, _store.metadata
 

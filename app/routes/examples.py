@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
+from ..paths import EXAMPLES_DIR
 
 
 class Text(BaseModel):

@@ -3,7 +3,6 @@ and the page's download of the one-file offline player, built by app/export.py l
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -14,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import export
 from ..models import Trace
+from ..paths import TEMPLATES_DIR
+from ..store import Share, Store
 from .api import PoolDep, TraceRequest, rate_limit, run_program
 from .examples import examples
-from ..store import Share, Store
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent.parent / "templates"
 LANGS = ("en", "zh")
 LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 

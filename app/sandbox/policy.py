@@ -6,11 +6,11 @@ import os
 import resource
 import sys
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from ..config import Settings, TraceLimits
+from ..paths import IMPORT_ROOT, PACKAGE_DIR
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = IMPORT_ROOT  # what holds the package: the repository, or site-packages when installed
 # Unprivileged uids for children, one per live child (reused only after the previous holder is
 # reaped), so children cannot signal, trace or read each other. Below 65534 (nobody) so that
 # hosts whose root is itself mapped to 65,536 ids (rootless containers) can still use them.
@@ -112,7 +112,7 @@ def view_paths() -> list[str]:
         sys.prefix,
         sys.exec_prefix,  # the interpreter, the venv
         os.path.dirname(os.path.realpath(sys.executable)),
-        str(PROJECT_ROOT / "app"),  # only app/: the repo root may hold .env and the share database
+        str(PACKAGE_DIR),  # only the package (app/): the repo root may hold .env and the share database
     ]
     wanted += [p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)]
     out: list[str] = []

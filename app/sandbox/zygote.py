@@ -25,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+from ..paths import EXAMPLES_DIR
 from . import jail, linux, policy
 from .policy import Limits
 
@@ -176,7 +177,7 @@ def main() -> None:
     # Imports and caches every child would otherwise build again: some torch paths import sympy
     # lazily (300 ms per child for the Jacobian example), so warm up on every example program.
     warm_ups = {"warm-up": child.WARM_UP}
-    warm_ups.update((p.name, p.read_text()) for p in sorted((policy.PROJECT_ROOT / "app" / "examples").glob("*.py")))
+    warm_ups.update((p.name, p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.py")))
     for name, source in warm_ups.items():
         trace = run(source, limits.trace_limits())
         if trace.status not in ("ok", "error") or (trace.error and trace.error.type not in ("RuntimeError",)):

@@ -355,10 +355,13 @@ class Ops {
     edge_keys_ = graph.attr("_edge_keys");
     by_fn_ = graph.attr("by_fn");
     keep_ = graph.attr("_keep");
-    py::module_ module = py::module_::import("app.tracer.graph");
+    // The package is `app` in the repository and `gradwalk` installed: take graph.py's own module.
+    std::string graph_module = graph.attr("__class__").attr("__module__").cast<std::string>();
+    std::string tracer = graph_module.substr(0, graph_module.rfind('.'));
+    py::module_ module = py::module_::import(graph_module.c_str());
     op_node_ = module.attr("_OP_NODE");
     node_event_ = module.attr("_NODE_EVENT");
-    dtype_name_ = py::module_::import("app.tracer.values").attr("dtype_name");
+    dtype_name_ = py::module_::import((tracer + ".values").c_str()).attr("dtype_name");
   }
 
   // (node, whether a slot has no autograd input) or None: then graph.py's own path takes it.
