@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from . import fontsubset
 from .models import Trace
 from .paths import STATIC_DIR
 
@@ -86,11 +87,13 @@ def _fonts(style: str, text: str) -> str:
                     keep.add(hits[-1])  # of faces that overlap, the browser takes the one declared last
                     break
 
-    def inline(m: re.Match[str]) -> str:
-        data = (FONTS.parent / m[1]).read_bytes()
-        return "url(data:font/woff2;base64," + base64.b64encode(data).decode() + ")"
+    def inline(rule: str, ranges: list[tuple[int, int]]) -> str:
+        # Each face cut down to the characters of its range that are shown (the space too).
+        held = frozenset(c for c in chars | {0x20} if any(lo <= c <= hi for lo, hi in ranges))
+        data = fontsubset.subset(FONTS.parent / re.search(r"url\(([^)]+)\)", rule)[1], held)  # type: ignore[index]
+        return re.sub(r"url\([^)]+\)", "url(data:font/woff2;base64," + base64.b64encode(data).decode() + ")", rule)
 
-    return "\n".join(re.sub(r"url\(([^)]+)\)", inline, rule) for _, _, rule in faces if rule in keep)
+    return "\n".join(inline(rule, ranges) for _, ranges, rule in faces if rule in keep)
 
 
 def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto") -> str:

@@ -134,7 +134,7 @@ class _Tracer:
 
     # -- the run ------------------------------------------------------------------------------
 
-    def run(self) -> dict[str, Any]:
+    def run(self, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             code = instrument(self.trace["source"], PROGRAM)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
@@ -143,7 +143,10 @@ class _Tracer:
             else:
                 self._fail(e, None, message=str(e) or "the program is nested too deeply to compile")
             return self._finish()
-        env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__, BIND: self.bind, DISPLAY: self.display}
+        # A notebook's cell runs in the kernel's own namespace (gradwalk.notebook): its names stay there.
+        env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__} if namespace is None else namespace
+        self._name_earlier(env)
+        env.update({BIND: self.bind, DISPLAY: self.display})
         self.globals = env  # the program's objects live as long as the tracer (see run_bytes' keep)
         saved = sys.stdout, sys.stderr, warnings.showwarning
         sys.stdout, sys.stderr = _Output(self, "stdout"), _Output(self, "stderr")
@@ -170,6 +173,18 @@ class _Tracer:
             # must not keep the tracer, and through it the whole graph, alive with them.
             del env[BIND], env[DISPLAY]
         return self._finish()
+
+    def _name_earlier(self, namespace: dict[str, Any]) -> None:
+        """Tensors an earlier notebook cell bound keep their names in this cell's graph (a leaf, when first used)."""
+        with untraced():
+            for name, obj in list(namespace.items()):
+                if name.startswith("_"):  # IPython's _, _i1, _oh...
+                    continue
+                if isinstance(obj, torch.Tensor):
+                    self.graph.name_parameter(obj, name)
+                elif isinstance(obj, torch.nn.Module):
+                    for path, p in obj.named_parameters():
+                        self.graph.name_parameter(p, f"{name}.{path}")
 
     def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
         text = message or (e.msg if isinstance(e, SyntaxError) else str(e))
@@ -379,12 +394,15 @@ def _utf8(v: Any) -> Any:
     return v
 
 
-def run_bytes(source: str, limits: TraceLimits | None = None, keep: list[Any] | None = None) -> bytes:
+def run_bytes(
+    source: str, limits: TraceLimits | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
+) -> bytes:
     """Run `source` with tracing and return the trace as strict UTF-8 JSON; never raises for anything the program does.
 
     With `keep`, the run's objects (the program's tensors, the graph, the document) are appended to
     it instead of being freed before the answer: the sandbox's child sends the answer and exits,
-    and freeing a big graph object by object takes about a fifth of its tracing time.
+    and freeing a big graph object by object takes about a fifth of its tracing time. With
+    `namespace`, the program runs in that dict (a notebook kernel's) instead of a fresh one.
     """
     # The recorded graph is many small long-lived objects: cyclic collections would walk all of
     # them again and again (a third of the time on a 5,000-node graph). A run is short; collect after.
@@ -394,7 +412,7 @@ def run_bytes(source: str, limits: TraceLimits | None = None, keep: list[Any] | 
         tracer = _Tracer(source, limits or TraceLimits())
         if keep is not None:
             keep.append(tracer)
-        doc_ = tracer.run()
+        doc_ = tracer.run(namespace)
         if keep is not None:
             keep.append(doc_)
         try:
