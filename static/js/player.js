@@ -4,9 +4,10 @@
 import { frame, timeline } from "./timeline.js";
 
 export class Player {
-  constructor({ onFrame, onState } = {}) {
+  constructor({ onFrame, onState, urlState = true } = {}) {
     this.onFrame = onFrame || (() => {});
     this.onState = onState || (() => {});
+    this.urlState = urlState; // false in the offline file (file:// history, shared copies of the file)
     this.trace = null;
     this.step = 0;
     this.total = 0;
@@ -81,6 +82,7 @@ export class Player {
   }
 
   _syncUrl() {
+    if (!this.urlState) return;
     clearTimeout(this._urlTimer);
     this._urlTimer = setTimeout(() => {
       const url = new URL(location.href);

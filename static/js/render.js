@@ -317,6 +317,13 @@ export class GraphView {
 
   // --- view: pan, zoom, fit, reveal -------------------------------------------------------------
 
+  /** Pan and zoom to `view` ({x, y, k}); `moved`: as if the student had (the camera stops following). */
+  setView({ x, y, k }, moved = true) {
+    this.view = { x, y, k };
+    this.userMoved = moved;
+    this._apply();
+  }
+
   _apply() {
     if (!this.svg) return;
     this.svg.style.transform = `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})`;

@@ -29,8 +29,7 @@ function serialize(graph) {
   const moved = graph.userMoved;
   // Zoomed out until the culling window covers the layout: every box and edge is in the DOM.
   const r = graph.container.getBoundingClientRect();
-  graph.view = { x: 0, y: 0, k: Math.min((r.width || 800) / (graph.layout.width + 1), (r.height || 600) / (graph.layout.height + 1), 1) };
-  graph._apply();
+  graph.setView({ x: 0, y: 0, k: Math.min((r.width || 800) / (graph.layout.width + 1), (r.height || 600) / (graph.layout.height + 1), 1) });
   graph.svg.classList.remove("lod"); // far out, the page draws boxes without text
   // The end state of every transition (a box fading in): what the picture shows once it has settled.
   for (const a of graph.svg.getAnimations({ subtree: true })) if ("transitionProperty" in a) a.finish();
@@ -65,9 +64,7 @@ function serialize(graph) {
     layer("edge-labels", [...graph.labelLayer.children]);
     return { svg: '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n", runs };
   } finally {
-    graph.view = saved;
-    graph.userMoved = moved;
-    graph._apply();
+    graph.setView(saved, moved);
   }
 }
 

@@ -1,0 +1,301 @@
+// The one viewer of a trace: graph, player, caption, controls and keys, built into a pane by
+// viewer_markup.js. Every page that plays a trace uses it: the app (/), /s/{id}, /embed/{id}
+// (main.js), the offline HTML file and the notebook output (standalone.js). Those entries only
+// configure it (which buttons, where the layout runs, what else follows the frame).
+
+import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { describe } from "./caption.js";
+import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
+import { Presentation } from "./present.js";
+import { GraphView } from "./render.js";
+import { passStarts, timeline } from "./timeline.js";
+import { buildViewer } from "./viewer_markup.js";
+
+const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
+const DIRECTION_KEY = "gradwalk.direction";
+const AUTO_DIRECTION_MAX_NODES = 1000; // above this, one layout (top-to-bottom), not two to compare
+
+function storedDirection() {
+  try {
+    const d = localStorage.getItem(DIRECTION_KEY);
+    return d === "LR" || d === "TB" ? d : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * new Viewer(pane, options). Options:
+ *   layout(trace, {direction, scale}) -> Promise<layout>  (layout_client.js's worker, or layout.js directly)
+ *   direction "auto" | "TB" | "LR", rememberDirection: the student's ⇅ choice is kept in localStorage
+ *   urlState: ?step=N follows the player; keys: the stepping keys work anywhere in the document
+ *   exports: {svg(graph, name), png(graph, name), html({step, lang, direction}, name)}: the download buttons
+ *   present: presentation mode (P, B, Esc); inspector: an Inspector to show selected nodes in
+ *   onFrame(frame), onError(message): what else the page shows
+ */
+export class Viewer {
+  constructor(pane, options = {}) {
+    this.options = options;
+    this.$ = buildViewer(pane, { exports: Object.keys(options.exports || {}), present: Boolean(options.present) });
+    i18n.apply(pane);
+    this.pane = pane;
+    this.trace = null;
+    this.frame = null;
+    this.speedChosen = false;
+    this.lastSource = null;
+    this.direction = (options.rememberDirection && storedDirection()) || options.direction || "auto";
+    this.inspector = options.inspector || null;
+    this.graph = new GraphView(this.$("graph"), { onSelect: (id) => this.inspect(id) });
+    this.player = new Player({ onFrame: (f) => this.showFrame(f), onState: (p) => this.showState(p), urlState: options.urlState !== false });
+    this.presentation = options.present
+      ? new Presentation({
+          onChange: (on) => {
+            if (on) this.$("graph").focus({ preventScroll: true });
+            this.redraw();
+          },
+        })
+      : null;
+    this._bindControls();
+    if (options.keys !== false) this._bindKeys();
+    addEventListener("resize", () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom()));
+  }
+
+  get step() {
+    return this.player.step;
+  }
+
+  fitZoom() {
+    return this.presentation?.active ? PRESENT_ZOOM : undefined;
+  }
+
+  /** Lay out, draw and show `trace` at `step`; resolves once the first frame is painted (false if a newer trace replaced it). */
+  async load(trace, { step = 0, autoplay = false } = {}) {
+    const sameProgram = this.lastSource !== null && this.lastSource === trace.source && this.graph.layout;
+    this.trace = trace;
+    this.lastSource = trace.source;
+    this._showEmpty(trace);
+    const keepView = sameProgram ? { ...this.graph.view, moved: this.graph.userMoved } : null;
+    const L = await this._layout(trace);
+    if (this.trace !== trace) return false; // a newer run replaced it
+    this.graph.draw(trace, L);
+    if (keepView) this.graph.setView(keepView, keepView.moved);
+    else this.graph.fit(this.fitZoom());
+    this._fillJump();
+    this.inspector?.clear();
+    this._autoSpeed(timeline(trace).length);
+    this.player.load(trace, step);
+    await afterPaint();
+    if (this.trace !== trace) return false;
+    if (autoplay) this.player.play();
+    return true;
+  }
+
+  /** The same trace laid out and drawn again at the current step: another direction, or presentation's larger boxes. */
+  async redraw() {
+    const trace = this.trace;
+    if (!trace) return;
+    const L = await this._layout(trace);
+    if (this.trace !== trace) return;
+    this.graph.draw(trace, L);
+    this.graph.fit(this.fitZoom());
+    if (this.frame) this.graph.paint(this.frame);
+  }
+
+  /** Everything shown again in the language just chosen. */
+  refresh() {
+    if (!this.trace) return;
+    this._fillJump();
+    this.showFrame(this.frame);
+    this.showState(this.player);
+  }
+
+  /** A speed chosen from outside (the embed's ?speed=S), offered in the menu even if it is not one of its own. */
+  setSpeed(stepsPerSecond) {
+    const sel = this.$("speed");
+    this.speedChosen = true;
+    this.player.setSpeed(stepsPerSecond);
+    if (![...sel.options].some((o) => Number(o.value) === stepsPerSecond)) sel.add(new Option(`${stepsPerSecond}×`, String(stepsPerSecond)));
+    sel.value = String(stepsPerSecond);
+  }
+
+  /** Select a node from elsewhere (the inspector's neighbours): bring it into view, focus and inspect it. */
+  goTo(id) {
+    this.graph.select(id);
+    this.graph.reveal(id);
+    this.inspect(id);
+    requestAnimationFrame(() => this.$("graph").querySelector(`g.node[data-node-id="${id}"]`)?.focus({ preventScroll: true }));
+  }
+
+  inspect(id) {
+    if (!this.inspector || !this.trace) return;
+    const copies = this.graph.layout?.items.filter((it) => it.id === id).length || 1;
+    this.inspector.show(this.trace, this.frame, id, copies);
+  }
+
+  showFrame(f) {
+    this.frame = f;
+    document.body.dataset.step = String(f.step);
+    document.body.dataset.stepType = f.entry.type;
+    this.graph.paint(f);
+    this.inspector?.update(f);
+    this.$("caption").textContent = describe(this.trace, f);
+    this._showPosition(f);
+    this.options.onFrame?.(f);
+  }
+
+  showState(p) {
+    const b = this.$("play");
+    b.querySelector(".i-play").toggleAttribute("hidden", p.playing);
+    b.querySelector(".i-pause").toggleAttribute("hidden", !p.playing);
+    b.setAttribute("aria-pressed", String(p.playing));
+    b.setAttribute("aria-label", t(p.playing ? "player.pause" : "player.play"));
+  }
+
+  // --- what the frame shows besides the graph ----------------------------------------------------
+
+  _showEmpty(trace) {
+    const empty = this.$("graph-empty");
+    empty.hidden = trace.nodes.length > 0;
+    if (!trace.nodes.length) {
+      const key = trace.status === "ok" ? "graph.none" : "graph.error";
+      empty.dataset.i18n = key; // so that a language switch keeps this message
+      empty.textContent = t(key);
+    }
+  }
+
+  /** Scrubber, step label, pass label and the jump menu at frame f. */
+  _showPosition(f) {
+    const s = this.$("scrubber");
+    s.max = String(f.total - 1);
+    s.value = String(f.step);
+    s.setAttribute("aria-valuetext", t("player.step", { n: f.step, total: f.total - 1 }));
+    this.$("step-label").textContent = `${f.step} / ${f.total - 1}`;
+    const pl = this.$("pass-label");
+    pl.textContent = f.pass ? t("player.passN", { n: f.pass.number, of: f.pass.of }) : f.phase === "forward" ? t("player.forwardPass") : "";
+    pl.className = f.pass ? "pass-label" : "pass-label forward";
+    const starts = passStarts(this.trace);
+    const idx = f.pass ? starts.findIndex((p) => p.pass === f.pass.index) : -1;
+    const firstNode = timeline(this.trace).findIndex((e) => e.type === "node");
+    this.$("jump").value = idx >= 0 ? String(starts[idx].step) : f.phase === "forward" && firstNode >= 0 ? String(firstNode) : "";
+  }
+
+  _fillJump() {
+    const trace = this.trace;
+    const opts = [new Option(t("player.jumpNone"), "")];
+    const firstNode = timeline(trace).findIndex((e) => e.type === "node");
+    if (firstNode >= 0) opts.push(new Option(t("player.forwardPass"), String(firstNode)));
+    for (const p of passStarts(trace)) {
+      const pass = trace.passes.find((x) => x.index === p.pass);
+      opts.push(new Option(t("player.passN", { n: trace.passes.indexOf(pass) + 1, of: trace.passes.length }), String(p.step)));
+    }
+    this.$("jump").replaceChildren(...opts);
+  }
+
+  // Until the student picks a speed, a whole run plays in about half a minute (at least 2 steps/s).
+  _autoSpeed(steps) {
+    if (this.speedChosen) return;
+    const sel = this.$("speed");
+    const options = [...sel.options].map((o) => Number(o.value)).sort((a, b) => a - b);
+    const pick = options.find((v) => v >= steps / 30) ?? options[options.length - 1];
+    sel.value = String(Math.max(2, pick));
+    this.player.setSpeed(sel.value);
+  }
+
+  /** Top-to-bottom unless left-to-right shows this graph bigger in this pane (wide embeds, long chains). */
+  async _layout(trace) {
+    const layout = this.options.layout;
+    // Boxes as large as app.css draws their text now (presentation mode: --node-scale 1.6).
+    const scale = parseFloat(getComputedStyle(this.$("graph")).getPropertyValue("--node-scale")) || 1;
+    if (this.direction !== "auto" || trace.nodes.length > AUTO_DIRECTION_MAX_NODES) {
+      return layout(trace, { direction: this.direction === "LR" ? "LR" : "TB", scale });
+    }
+    const [tb, lr] = await Promise.all([layout(trace, { direction: "TB", scale }), layout(trace, { direction: "LR", scale })]);
+    const r = this.$("graph").getBoundingClientRect();
+    const fits = (L) => Math.min(r.width / L.width, r.height / L.height);
+    return fits(lr) > fits(tb) * 1.15 ? lr : tb;
+  }
+
+  // --- controls and keys -------------------------------------------------------------------------
+
+  _bindControls() {
+    const { $, player, graph } = this;
+    bindButtons(player, $);
+    $("speed").addEventListener("change", (e) => {
+      this.speedChosen = true;
+      player.setSpeed(e.target.value);
+    });
+    player.setSpeed($("speed").value);
+    $("jump").addEventListener("change", (e) => {
+      if (e.target.value !== "") (player.pause(), player.seek(Number(e.target.value)));
+    });
+    $("fit").addEventListener("click", () => graph.fit(this.fitZoom()));
+    $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
+    $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
+    $("direction").addEventListener("click", () => this._switchDirection());
+    this._bindExports();
+    if (this.presentation) {
+      $("present").addEventListener("click", () => this.trace && this.presentation.enter());
+      $("present-leave").addEventListener("click", () => this.presentation.leave());
+      document.getElementById("blackout")?.addEventListener("click", () => this.presentation.blackout(false));
+    }
+  }
+
+  async _switchDirection() {
+    this.direction = (this.graph.layout?.direction ?? "TB") === "TB" ? "LR" : "TB";
+    if (this.options.rememberDirection) {
+      try {
+        localStorage.setItem(DIRECTION_KEY, this.direction);
+      } catch {
+        /* not persisted */
+      }
+    }
+    await this.redraw();
+  }
+
+  _bindExports() {
+    const { $, graph } = this;
+    const exports = this.options.exports || {};
+    const basename = () => `gradwalk-step-${this.player.step}`;
+    $("export-svg")?.addEventListener("click", () => graph.layout && exports.svg(graph, basename()));
+    $("export-png")?.addEventListener("click", () => graph.layout && exports.png(graph, basename()));
+    $("export-html")?.addEventListener("click", async (e) => {
+      if (!this.trace) return;
+      const button = e.currentTarget;
+      button.disabled = true;
+      try {
+        await exports.html({ step: this.player.step, lang: i18n.lang(), direction: graph.layout?.direction ?? "auto" }, basename());
+      } catch (err) {
+        this.options.onError?.(t("export.failed", { message: err?.message || "" }));
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  _bindKeys() {
+    document.addEventListener("keydown", (e) => {
+      if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
+      const tag = e.target.tagName;
+      if (e.target.closest?.(".cm-editor") || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
+      if (tag === "BUTTON" && (e.key === " " || e.key === "Enter")) return;
+      if (document.querySelector("dialog[open]")) return; // the Share dialog has the keys (Esc closes it)
+      const present = this.presentation;
+      if (e.key === "Escape" && present?.active) {
+        e.preventDefault();
+        present.leave();
+        return;
+      }
+      if (!this.trace) return;
+      const keys = { ...stepKeys(this.player) };
+      if (present) {
+        keys.p = keys.P = () => present.toggle();
+        keys.b = keys.B = () => present.active && present.blackout();
+      }
+      if (keys[e.key]) {
+        e.preventDefault();
+        keys[e.key]();
+      }
+    });
+  }
+}
