@@ -140,23 +140,32 @@ export class Inspector {
     const node = asShown(nodeIndex(this.trace).get(this.id), f);
     if (!node) return this.clear();
     const id = this.id;
-    const present = f.present.includes(id);
-    const value = f.values.has(id) ? f.values.get(id) : node.value;
-    const grad = f.grads.has(id) ? f.grads.get(id) : null;
-    const flow = f.phase === "backward" && f.flow.has(id) ? f.flow.get(id) : null;
-    const passIndex = this._shownPass(f, id);
-    const step = passIndex === null ? null : this._step(passIndex, id);
-    const fanIn = f.phase === "backward" ? (f.received.get(id) || []).length : 0;
-    const key = JSON.stringify([id, node.kind, present, value, grad, flow, fanIn, passIndex, document.documentElement.lang]);
+    const shown = {
+      node,
+      present: f.present.includes(id),
+      value: f.values.has(id) ? f.values.get(id) : node.value,
+      grad: f.grads.has(id) ? f.grads.get(id) : null,
+      flow: f.phase === "backward" && f.flow.has(id) ? f.flow.get(id) : null,
+      parts: f.phase === "backward" ? f.received.get(id) || [] : [],
+      passIndex: this._shownPass(f, id),
+    };
+    const key = JSON.stringify([id, node.kind, shown.present, shown.value, shown.grad, shown.flow, shown.parts.length, shown.passIndex, document.documentElement.lang]);
     if (!force && key === this.key) return;
     this.key = key;
     this.empty.hidden = true;
     this.body.hidden = false;
-    const b = this.body;
-    b.replaceChildren();
+    this.body.replaceChildren(
+      h("h3", null, node.kind === "op" ? `${node.label} · ${opSymbol(node.op)}` : node.label),
+      h("div", "muted", t(`inspector.kind.${node.kind}`)),
+      this._facts(node),
+      ...this._tensors(shown),
+      ...this._neighbours(f),
+      ...this._derivative(shown.passIndex === null ? null : this._step(shown.passIndex, id)),
+    );
+  }
 
-    b.appendChild(h("h3", null, node.kind === "op" ? `${node.label} · ${opSymbol(node.op)}` : node.label));
-    b.appendChild(h("div", "muted", t(`inspector.kind.${node.kind}`)));
+  /** Op, shape, dtype, requires_grad, the line (a button to the editor), copies drawn. */
+  _facts(node) {
     const dl = h("dl");
     const fact = (k, v) => {
       dl.appendChild(h("dt", null, k));
@@ -176,39 +185,39 @@ export class Inspector {
       fact(t("inspector.line"), a);
     }
     if (this.copies > 1) fact(t("inspector.copies"), t("inspector.copiesN", { n: this.copies }));
-    b.appendChild(dl);
+    return dl;
+  }
 
-    b.appendChild(h("h4", null, t("inspector.value")));
-    if (!present) b.appendChild(h("div", "muted", t("inspector.notYet")));
-    else if (value !== null && value !== undefined) b.appendChild(matrix(value, "value"));
-    else if (node.stats) b.appendChild(stats(node.stats));
-
+  /** Value, .grad, the gradient flowing in this pass, and the parts a fan-in adds up. */
+  _tensors({ node, present, value, grad, flow, parts }) {
+    const out = [h("h4", null, t("inspector.value"))];
+    if (!present) out.push(h("div", "muted", t("inspector.notYet")));
+    else if (value !== null && value !== undefined) out.push(matrix(value, "value"));
+    else if (node.stats) out.push(stats(node.stats));
     if (node.kind !== "constant") {
-      b.appendChild(h("h4", null, t("inspector.grad")));
-      if (grad !== null) b.appendChild(matrix(grad, "grad now"));
-      else if (node.kind === "op" && !node.retains_grad) b.appendChild(h("div", "muted", t("inspector.gradNonLeaf")));
-      else b.appendChild(h("div", "muted", t("inspector.gradNone")));
+      out.push(h("h4", null, t("inspector.grad")));
+      if (grad !== null) out.push(matrix(grad, "grad now"));
+      else if (node.kind === "op" && !node.retains_grad) out.push(h("div", "muted", t("inspector.gradNonLeaf")));
+      else out.push(h("div", "muted", t("inspector.gradNone")));
     }
-    if (flow !== null) {
-      b.appendChild(h("h4", null, t("inspector.flow")));
-      b.appendChild(matrix(flow, "grad flow"));
-    }
+    if (flow !== null) out.push(h("h4", null, t("inspector.flow")), matrix(flow, "grad flow"));
     // Fan-in: every consumer sent its own gradient; autograd adds them up before this node runs.
-    const parts = f.phase === "backward" ? f.received.get(id) || [] : [];
     if (parts.length > 1) {
-      b.appendChild(h("h4", null, t("inspector.received", { n: parts.length })));
       const ul = h("ul", "parts");
       for (const p of parts) ul.appendChild(h("li", "grad", fmtValue(p, 6)));
-      b.appendChild(ul);
+      out.push(h("h4", null, t("inspector.received", { n: parts.length })), ul);
     }
+    return out;
+  }
 
-    // The node's neighbours, as buttons: follow the chain from l3 to l2 and w2, in a graph of any size.
+  /** The node's inputs and users, as buttons: follow the chain from l3 to l2 and w2, in a graph of any size. */
+  _neighbours(f) {
     const nodes = nodeIndex(this.trace);
-    const { inputs, users } = neighbours(this.trace, id);
+    const { inputs, users } = neighbours(this.trace, this.id);
+    const out = [];
     for (const [key, ids] of [["inspector.inputs", inputs], ["inspector.users", users]]) {
       const shown = ids.filter((n) => f.present.includes(n));
       if (!shown.length) continue;
-      b.appendChild(h("h4", null, t(key)));
       const ul = h("ul", "neighbours");
       for (const n of shown.slice(0, NEIGHBOURS_MAX)) {
         const other = asShown(nodes.get(n), f);
@@ -221,25 +230,30 @@ export class Inspector {
         ul.appendChild(li);
       }
       if (shown.length > NEIGHBOURS_MAX) ul.appendChild(h("li", "muted", t("inspector.more", { n: shown.length - NEIGHBOURS_MAX })));
-      b.appendChild(ul);
+      out.push(h("h4", null, t(key)), ul);
     }
+    return out;
+  }
 
-    const lines = derivative(this.trace, id, step);
-    if (lines.length) {
-      b.appendChild(h("h4", null, t("inspector.derivative")));
-      if (lines.some((l) => l.grad)) b.appendChild(h("div", "formula-note", t("inspector.barNote")));
-      for (const l of lines) {
-        const div = h("div", "formula");
-        tex(div, l.tex);
-        b.appendChild(div);
-        if (l.grad) {
-          const g = h("div", "formula");
-          tex(g, l.grad);
-          b.appendChild(g);
-          if (l.sum) b.appendChild(h("div", "formula-note", t("inspector.sum", { n: l.sum })));
-        }
+  /** The op's local derivative in KaTeX, with this pass's numbers when it has reached the node. */
+  _derivative(step) {
+    const lines = derivative(this.trace, this.id, step);
+    if (!lines.length) return [];
+    const out = [h("h4", null, t("inspector.derivative"))];
+    if (lines.some((l) => l.grad)) out.push(h("div", "formula-note", t("inspector.barNote")));
+    const formula = (source) => {
+      const div = h("div", "formula");
+      tex(div, source);
+      return div;
+    };
+    for (const l of lines) {
+      out.push(formula(l.tex));
+      if (l.grad) {
+        out.push(formula(l.grad));
+        if (l.sum) out.push(h("div", "formula-note", t("inspector.sum", { n: l.sum })));
       }
     }
+    return out;
   }
 
   /** The pass whose numbers the derivative shows: the current one once it reached the node, else the last one done. */

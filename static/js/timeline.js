@@ -106,155 +106,128 @@ function passOf(trace, index) {
 export function frame(trace, step) {
   const entries = timeline(trace);
   const at = Math.max(0, Math.min(entries.length - 1, Math.trunc(Number(step) || 0)));
-  const passCount = (trace.passes || []).length;
-  const present = [];
-  const presentSet = new Set();
-  const values = new Map();
-  const grads = new Map();
-  let flow = new Map();
-  let received = new Map();
-  let done = [];
-  let pulses = [];
-  let current = [];
-  let stdout = "";
-  const displays = [];
-  const warnings = [];
-  let error = null;
-  let pass = null;
-  let phase = "start";
-  const incoming = incomingEdges(trace);
-  const nodes = nodeIndex(trace);
-  let sawPrint = false;
-  const becameLeaf = new Set();
-
+  const s = {
+    trace, nodes: nodeIndex(trace), incoming: incomingEdges(trace), passCount: (trace.passes || []).length,
+    present: [], presentSet: new Set(), values: new Map(), grads: new Map(), flow: new Map(), received: new Map(),
+    done: [], pulses: [], current: [], stdout: "", displays: [], warnings: [], error: null, pass: null,
+    phase: "start", sawPrint: false, becameLeaf: new Set(),
+  };
   for (let i = 0; i <= at; i++) {
     const e = entries[i];
-    pulses = [];
-    current = [];
-    switch (e.type) {
-      case "node":
-        if (!presentSet.has(e.node)) {
-          presentSet.add(e.node);
-          present.push(e.node);
-        }
-        current = [e.node];
-        phase = "forward";
-        pass = null;
-        break;
-      case "print":
-        sawPrint = true;
-        stdout += e.text ?? "";
-        break;
-      case "display":
-        displays.push(e.text ?? "");
-        break;
-      case "warning":
-        warnings.push(e);
-        break;
-      case "grad":
-        grads.set(e.node, e.value ?? null);
-        current = [e.node];
-        pass = null;
-        break;
-      case "update":
-        if (e.text === "requires_grad") becameLeaf.add(e.node);
-        // null: the tensor changed in another way (requires_grad_()) or is too big to carry.
-        if (e.value !== null && e.value !== undefined) values.set(e.node, e.value);
-        current = [e.node];
-        pass = null;
-        break;
-      case "error":
-        error = { ...(trace.error || {}), text: e.text ?? trace.error?.message ?? "", line: e.line ?? trace.error?.line ?? null };
-        phase = "end";
-        pass = null;
-        break;
-      case "end":
-        phase = "end";
-        break;
-      case "backward_start": {
-        const p = passOf(trace, e.pass);
-        flow = new Map();
-        received = new Map();
-        done = [];
-        phase = "backward";
-        pass = { index: e.pass, number: passNumber(trace, e.pass), of: passCount, stepIndex: -1, steps: p ? p.steps.length : 0, error: p?.error ?? null };
-        for (const r of p?.roots?.length ? p.roots : p?.root != null ? [p.root] : []) {
-          received.set(r, [p.gradient ?? null]);
-        }
-        current = p?.roots?.length ? [...p.roots] : p?.root != null ? [p.root] : [];
-        break;
-      }
-      case "step": {
-        const p = passOf(trace, e.pass);
-        const s = p.steps[e.index];
-        phase = "backward";
-        pass = { index: e.pass, number: passNumber(trace, e.pass), of: passCount, stepIndex: e.index, steps: p.steps.length, error: p.error ?? null };
-        flow.set(s.node, s.grad ?? null);
-        done.push(s.node);
-        current = [s.node];
-        const node = nodes.get(s.node);
-        // torch.autograd.grad returns its gradients instead of adding them to .grad, and
-        // backward(inputs=[...]) adds only to those inputs.
-        const accumulates = p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(s.node));
-        if (node && accumulates && (node.kind === "leaf" || node.retains_grad)) {
-          grads.set(s.node, addValues(grads.has(s.node) ? grads.get(s.node) : null, s.grad ?? null));
-        }
-        for (const edge of incoming.get(s.node) || []) {
-          const g = (s.grad_inputs || [])[edge.slot];
-          if (g === undefined || g === null) continue;
-          pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
-          if (!received.has(edge.source)) received.set(edge.source, []);
-          received.get(edge.source).push(g);
-        }
-        break;
-      }
-      case "backward_end": {
-        const p = passOf(trace, e.pass);
-        phase = "backward";
-        pass = { index: e.pass, number: passNumber(trace, e.pass), of: passCount, stepIndex: p ? p.steps.length : 0, steps: p ? p.steps.length : 0, error: p?.error ?? null, ended: true };
-        current = [];
-        break;
-      }
-      default:
-        break;
-    }
+    s.pulses = [];
+    s.current = [];
+    MOMENTS[e.type]?.(s, e);
     // Any moment of the program after a pass (print, zero_(), a new op...) is forward code again.
-    if (phase === "backward" && e.type !== "step" && e.type !== "backward_start" && e.type !== "backward_end") {
-      phase = "forward";
-      pass = null;
+    if (s.phase === "backward" && !IN_PASS.has(e.type)) {
+      s.phase = "forward";
+      s.pass = null;
     }
   }
+  return result(s, entries, at);
+}
+
+const IN_PASS = new Set(["step", "backward_start", "backward_end"]);
+
+/** What each kind of moment changes in the frame's state `s` (see frame()). */
+const MOMENTS = {
+  node(s, e) {
+    if (!s.presentSet.has(e.node)) {
+      s.presentSet.add(e.node);
+      s.present.push(e.node);
+    }
+    s.current = [e.node];
+    s.phase = "forward";
+    s.pass = null;
+  },
+  print(s, e) {
+    s.sawPrint = true;
+    s.stdout += e.text ?? "";
+  },
+  display: (s, e) => s.displays.push(e.text ?? ""),
+  warning: (s, e) => s.warnings.push(e),
+  grad(s, e) {
+    s.grads.set(e.node, e.value ?? null);
+    s.current = [e.node];
+    s.pass = null;
+  },
+  update(s, e) {
+    if (e.text === "requires_grad") s.becameLeaf.add(e.node);
+    // null: the tensor changed in another way (requires_grad_()) or is too big to carry.
+    if (e.value !== null && e.value !== undefined) s.values.set(e.node, e.value);
+    s.current = [e.node];
+    s.pass = null;
+  },
+  error(s, e) {
+    const err = s.trace.error;
+    s.error = { ...(err || {}), text: e.text ?? err?.message ?? "", line: e.line ?? err?.line ?? null };
+    s.phase = "end";
+    s.pass = null;
+  },
+  end(s) {
+    s.phase = "end";
+  },
+  backward_start(s, e) {
+    const p = passOf(s.trace, e.pass);
+    s.flow = new Map();
+    s.received = new Map();
+    s.done = [];
+    s.phase = "backward";
+    s.pass = passInfo(s, e.pass, p, -1);
+    const roots = p?.roots?.length ? p.roots : p?.root != null ? [p.root] : [];
+    for (const r of roots) s.received.set(r, [p.gradient ?? null]);
+    s.current = [...roots];
+  },
+  step(s, e) {
+    const p = passOf(s.trace, e.pass);
+    const st = p.steps[e.index];
+    s.phase = "backward";
+    s.pass = passInfo(s, e.pass, p, e.index);
+    s.flow.set(st.node, st.grad ?? null);
+    s.done.push(st.node);
+    s.current = [st.node];
+    const node = s.nodes.get(st.node);
+    // torch.autograd.grad returns its gradients instead of adding them to .grad, and
+    // backward(inputs=[...]) adds only to those inputs.
+    const accumulates = p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(st.node));
+    if (node && accumulates && (node.kind === "leaf" || node.retains_grad)) {
+      s.grads.set(st.node, addValues(s.grads.has(st.node) ? s.grads.get(st.node) : null, st.grad ?? null));
+    }
+    for (const edge of s.incoming.get(st.node) || []) {
+      const g = (st.grad_inputs || [])[edge.slot];
+      if (g === undefined || g === null) continue;
+      s.pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
+      if (!s.received.has(edge.source)) s.received.set(edge.source, []);
+      s.received.get(edge.source).push(g);
+    }
+  },
+  backward_end(s, e) {
+    const p = passOf(s.trace, e.pass);
+    s.phase = "backward";
+    s.pass = { ...passInfo(s, e.pass, p, p ? p.steps.length : 0), ended: true };
+    s.current = [];
+  },
+};
+
+function passInfo(s, index, p, stepIndex) {
+  return { index, number: passNumber(s.trace, index), of: s.passCount, stepIndex, steps: p ? p.steps.length : 0, error: p?.error ?? null };
+}
+
+/** The frame's fields from the state after its last moment (the end of the program adds what it printed or raised). */
+function result(s, entries, at) {
+  const trace = s.trace;
   const last = at === entries.length - 1;
   if (last) {
-    if (!sawPrint && trace.stdout) stdout = trace.stdout;
-    if (!error && trace.error) error = { ...trace.error, text: trace.error.message, line: trace.error.line ?? null };
-    if (phase !== "backward") phase = "end";
+    if (!s.sawPrint && trace.stdout) s.stdout = trace.stdout;
+    if (!s.error && trace.error) s.error = { ...trace.error, text: trace.error.message, line: trace.error.line ?? null };
+    if (s.phase !== "backward") s.phase = "end";
   }
   const entry = entries[at];
   const kinds = new Map();
-  for (const id of laterLeaves(trace)) if (!becameLeaf.has(id)) kinds.set(id, "constant");
+  for (const id of laterLeaves(trace)) if (!s.becameLeaf.has(id)) kinds.set(id, "constant");
+  const { present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, phase } = s;
   return {
-    step: at,
-    total: entries.length,
-    last,
-    entry,
-    phase,
-    line: entry.line ?? null,
-    nodeLine: entry.nodeLine ?? null,
-    present,
-    current,
-    values,
-    grads,
-    flow,
-    received,
-    pulses,
-    done,
-    stdout,
-    displays,
-    warnings,
-    error,
-    pass,
-    kinds,
+    step: at, total: entries.length, last, entry, phase, line: entry.line ?? null, nodeLine: entry.nodeLine ?? null,
+    present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, kinds,
   };
 }
 
