@@ -1,0 +1,174 @@
+"""The executed notebook in a real JupyterLab (from PyPI, started here on a free loopback port, no
+token), in Debian's Chromium, clicked as a student would: scroll to the chain cell's player, step
+with → through the backward pass, read w1's gradient. No request may leave 127.0.0.1.
+Screenshot: test-artifacts/notebook/jupyterlab_chain.png.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import nbformat
+import pytest
+
+from app.export import CHROMIUM, CHROMIUM_ARGS
+from tests.conftest import ROOT, free_port, need
+from tests.notebook.conftest import Installed
+
+ARTIFACTS = ROOT / "test-artifacts" / "notebook"
+LAB_START_S = 90.0
+LOAD_TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`jupyter lab` on a free loopback port, its root holding the executed English notebook twice:
+    trusted (signed, as JupyterLab signs a notebook its user ran and saved) and as received."""
+    root = tmp_path_factory.mktemp("lab")
+    home = tmp_path_factory.mktemp("lab-home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHONPATH"))}
+    env.update(
+        HOME=str(home),
+        JUPYTER_PATH=str(installed.jupyter_path),
+        JUPYTER_CONFIG_DIR=str(home / "config"),
+        JUPYTER_DATA_DIR=str(home / "data"),
+        JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
+    )
+    jupyter = Path(sys.executable).parent / "jupyter"
+    shutil.copy(executed["en"], root / "trusted.ipynb")
+    # the notary trusts by content: the received copy differs (a note from the teacher) and is not signed
+    received = nbformat.read(executed["en"], as_version=4)
+    received.cells.insert(0, nbformat.v4.new_markdown_cell("Sent by your teacher."))
+    nbformat.write(received, root / "received.ipynb")
+    subprocess.run([str(jupyter), "trust", str(root / "trusted.ipynb")], env=env, check=True, capture_output=True, timeout=120)
+    port = free_port()
+    log = (home / "lab.log").open("w")
+    proc = subprocess.Popen(
+        [
+            str(jupyter),
+            "lab",
+            "--no-browser",
+            "--allow-root",  # CI runs as root
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            "--IdentityProvider.token=",
+            "--ServerApp.password=",
+            f"--ServerApp.root_dir={root}",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ],
+        env=env,
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + LAB_START_S
+        while True:
+            try:
+                if httpx.get(f"{url}/api/status", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("jupyter lab did not start:\n" + (home / "lab.log").read_text()[-4000:])
+            time.sleep(0.5)
+        yield url
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # the server and the kernels it started
+            try:
+                os.killpg(proc.pid, sig)
+                proc.wait(timeout=20)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        need("playwright (pip install -e '.[test]')")
+    if not Path(CHROMIUM).exists():
+        need(f"Chromium at {CHROMIUM} (Debian package chromium)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _open(browser, url: str, outside: list[str]):  # type: ignore[no-untyped-def]
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+
+    def route(r) -> None:  # type: ignore[no-untyped-def]
+        u = urlsplit(r.request.url)
+        if u.scheme in ("http", "https", "ws", "wss") and u.hostname != "127.0.0.1":
+            outside.append(r.request.url)
+            r.abort()
+        else:
+            r.continue_()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("websocket", lambda ws: urlsplit(ws.url).hostname == "127.0.0.1" or outside.append(ws.url))
+    page.goto(url)
+    return page
+
+
+def test_the_chain_cells_player_steps_through_backward_in_jupyterlab(lab: str, browser) -> None:  # type: ignore[no-untyped-def]
+    outside: list[str] = []
+    page = _open(browser, f"{lab}/lab/tree/trusted.ipynb", outside)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text))
+    try:
+        cell = page.locator(".jp-CodeCell", has_text="w1 = torch.tensor(2.0")
+        cell.wait_for(state="attached", timeout=LOAD_TIMEOUT_MS)
+        player = cell.locator("iframe[title='gradwalk player']")
+        frame = player.content_frame
+        # A player starts drawing when it is on screen (Chromium pauses an off-screen frame's painting),
+        # and the outputs above it still change size while they load: scroll until it is ready.
+        deadline = time.monotonic() + LOAD_TIMEOUT_MS / 1000
+        while frame.locator("body").get_attribute("data-ready") != "true":
+            assert time.monotonic() < deadline, f"the player did not start: {console}"
+            player.scroll_into_view_if_needed(timeout=LOAD_TIMEOUT_MS)
+            page.wait_for_timeout(250)
+        total = frame.locator("body").evaluate("() => window.gradwalk.total")
+        w1 = frame.locator("svg g[data-node-id]", has_text="w1").first
+        frame.locator("#graph").focus()  # as a click into the player does: its keys are its own
+        page.keyboard.press("Home")
+        assert frame.locator("body").get_attribute("data-step") == "0"
+        assert "grad 3" not in w1.text_content()  # no gradient yet
+        label = frame.locator("#pass-label")
+        in_backward = seen_backward = False
+        for _ in range(total - 1):  # → until the backward pass has ended (or the story has)
+            page.keyboard.press("ArrowRight")
+            in_backward = bool(label.text_content()) and "forward" not in (label.get_attribute("class") or "")
+            if seen_backward and not in_backward:
+                break
+            seen_backward |= in_backward
+        assert seen_backward, "the player never showed the backward pass"
+        assert "grad 3" in w1.text_content(), w1.text_content()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        player.screenshot(path=str(ARTIFACTS / "jupyterlab_chain.png"))
+        page.screenshot(path=str(ARTIFACTS / "jupyterlab_page.png"))
+    finally:
+        page.context.close()
+    assert not outside, f"requests left 127.0.0.1: {outside}"
