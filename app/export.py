@@ -11,7 +11,6 @@ the page. Never imports torch; the trace comes from the sandbox (app.sandbox.run
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -21,13 +20,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import fontsubset
+from . import fontsubset, i18n
+from .csp import hash_source
 from .models import Trace
 from .paths import STATIC_DIR
 
 BUNDLE = STATIC_DIR / "dist" / "standalone.js"
 STYLESHEETS = [STATIC_DIR / "css" / "app.css", STATIC_DIR / "css" / "standalone.css"]
-FONTS = STATIC_DIR / "dist" / "fonts.css"  # one @font-face per line, written by frontend/build.mjs
+FONTS = STATIC_DIR / "dist" / "fonts.json"  # the @font-face rules with their ranges parsed by fonts.js (frontend/build.mjs)
 CHROMIUM = os.environ.get("GRADWALK_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -52,30 +52,13 @@ def _json_in_html(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
-def _csp_hash(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def _ranges(text: str) -> list[tuple[int, int]]:
-    out = []
-    for part in text.split(","):
-        lo, _, hi = part.strip()[2:].partition("-")
-        out.append((int(lo, 16), int(hi or lo, 16)))
-    return out
-
-
 def _fonts(style: str, text: str) -> str:
     """The bundled @font-face rules that draw `text` under the font stacks of `style` (its --font and --mono),
     each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
     (fonts.js picks the same faces for an SVG's text)."""
     if not FONTS.exists():
         raise ExportError(f"missing {FONTS}: run `make frontend` first")
-    faces = []
-    for rule in FONTS.read_text(encoding="utf-8").splitlines():
-        family = re.search(r'font-family:"([^"]+)"', rule)
-        ranges = re.search(r"unicode-range:([^;}]+)", rule)
-        if family and ranges:
-            faces.append((family[1], _ranges(ranges[1]), rule))
+    faces = [(f["family"], f["ranges"], f["rule"]) for f in json.loads(FONTS.read_text(encoding="utf-8"))]
     stacks = [[f.strip().strip("\"'") for f in s.split(",")] for s in re.findall(r"--(?:font|mono):\s*([^;]+);", style)]
     chars = {ord(c) for c in set(text) if ord(c) > 32}
     keep: set[str] = set()
@@ -106,13 +89,14 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
     style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
     options = {"step": step, "lang": "zh" if lang == "zh" else "en", "direction": direction}
     data = _json_in_html(json.loads(trace.model_dump_json()))
-    # The fonts for every character the file can show: the trace's and the bundle's (whose Chinese
-    # strings only a Chinese file shows), so the file looks the same on any machine, offline.
-    shown = data + "".join(c for c in script if options["lang"] == "zh" or ord(c) < 0x2E80)
+    strings = _json_in_html(i18n.page_data((options["lang"],)))
+    # The fonts for every character the file can show: the trace's, its interface's (in its language)
+    # and the bundle's own symbols, so the file looks the same on any machine, offline.
+    shown = data + strings + script
     style = _fonts(style, shown) + "\n" + style
     # Inline script and style are allowed by hash only; nothing may be fetched (no network, no file).
     csp = (
-        f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+        f"default-src 'none'; script-src {hash_source(script)}; style-src {hash_source(style)}; "
         "img-src data:; font-src data:; base-uri 'none'; form-action 'none'"
     )
     return (
@@ -127,6 +111,7 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
         f'<style>{style}</style>\n</head>\n<body class="embed standalone">\n'
         f'<script type="application/json" id="trace">{data}</script>\n'
         f'<script type="application/json" id="options">{_json_in_html(options)}</script>\n'
+        f'<script type="application/json" id="i18n">{strings}</script>\n'
         f"<script>{script}</script>\n</body>\n</html>\n"
     )
 

@@ -6,8 +6,6 @@ The app keeps no state in process beyond caches and the rate limiter: shares liv
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -21,6 +19,7 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from . import errors
 from .config import Settings
+from .csp import hash_source
 from .paths import STATIC_DIR
 from .routes import api, pages
 from .routes.middleware import PAGE_CSP, BodyLimit, RequestContext
@@ -92,9 +91,6 @@ def swagger_ui() -> HTMLResponse:
         swagger_favicon_url="/static/img/favicon.svg",
     )
     html = bytes(response.body).decode()
-    hashes = " ".join(
-        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
-        for script in re.findall(r"<script>(.*?)</script>", html, flags=re.S)
-    )
+    hashes = " ".join(hash_source(script) for script in re.findall(r"<script>(.*?)</script>", html, flags=re.S))
     response.headers["content-security-policy"] = PAGE_CSP.replace("script-src 'self'", f"script-src 'self' {hashes}")
     return response

@@ -6,6 +6,7 @@ import subsetFont from "subset-font";
 import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseRanges } from "../static/js/fonts.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dist = join(here, "..", "static", "dist");
@@ -46,7 +47,7 @@ writeFileSync(join(dist, "katex.css"), css);
 
 // The page's fonts, so that the page and its SVG exports (svg_export.js embeds the faces its text
 // uses) look the same on every machine. static/dist/fonts.css has one @font-face per line, in the
-// order a face is looked for; app/export.py and fonts.js read it back. Families, first match wins:
+// order a face is looked for; fonts.js reads it back in the page, app/export.py from fonts.json. Families, first match wins:
 //   "gradwalk Symbols": the operator glyphs the graph draws that Noto's Latin/Greek slices lack
 //     (∂ √ ← ⁿ ⁵ ᵀ …): DejaVu Sans cut down at build time to those blocks, a few kB;
 //   "Noto Sans Variable" / "Noto Sans Mono Variable": text and numbers, one file per script, every weight;
@@ -81,6 +82,9 @@ fontsource("@fontsource-variable/noto-sans-mono", "index.css", "Noto Sans Mono V
 // Only the Chinese chunks (noto-sans-sc-<n>-400-normal): Latin and the rest come from Noto Sans.
 fontsource("@fontsource/noto-sans-sc", "400.css", "Noto Sans SC", (file) => /^noto-sans-sc-\d+-400-normal\.woff2$/.test(file));
 writeFileSync(join(dist, "fonts.css"), faces.join("\n") + "\n");
+// The same faces as data for app/export.py, their ranges parsed by the page's own parser (fonts.js): one reading of unicode-range.
+const faceData = faces.map((rule) => ({ family: rule.match(/font-family:"([^"]+)"/)[1], ranges: parseRanges(rule.match(/unicode-range:([^;}]+)/)[1]), rule }));
+writeFileSync(join(dist, "fonts.json"), JSON.stringify(faceData) + "\n");
 
 // The API docs at /docs: Swagger UI's own bundle and stylesheet, served by the app (no CDN).
 mkdirSync(join(dist, "swagger"), { recursive: true });

@@ -125,7 +125,7 @@ def test_html_is_one_file_under_a_strict_csp(trace: Trace) -> None:
     assert "font-src data:;" in doc
     for ref in ("src=", 'href="/', "@import", "url(http", "url(fonts/"):
         assert ref not in doc.replace('href="data:,"', ""), ref
-    assert doc.count("</script>") == 3  # the trace, the options, the bundle
+    assert doc.count("</script>") == 4  # the trace, the options, the interface text, the bundle
     style = re.search(r"<style>(.*?)</style>", doc, re.S)[1]  # type: ignore[index]
     families = set(re.findall(r'@font-face\{font-family:"([^"]+)"[^}]*src:url\(data:font/woff2;base64,', style))
     assert families == {"gradwalk Symbols", "Noto Sans Variable", "Noto Sans Mono Variable"}

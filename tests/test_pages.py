@@ -145,12 +145,32 @@ def test_language_from_query_cookie_or_accept_language(web: Any, kwargs: dict[st
     assert re.search(rf'<html[^>]*lang="{lang}"', response.text)
 
 
-def test_lang_query_is_remembered_in_a_cookie(web: Any) -> None:
+def test_an_embeds_lang_query_is_that_pages_only(web: Any, shared: dict[str, Any]) -> None:
+    # A teacher's page with one ?lang=zh embed must not turn the other embeds and the app Chinese.
     web.cookies.clear()
-    response = web.get("/", params={"lang": "zh"})
-    assert "lang=zh" in response.headers["set-cookie"]
-    assert web.get("/").headers["content-language"] == "zh"
+    for path in (f"/embed/{shared['id']}", f"/s/{shared['id']}", "/"):
+        response = web.get(path, params={"lang": "zh"})
+        assert response.headers["content-language"] == "zh"
+        assert "set-cookie" not in response.headers, path
+    assert web.get(f"/embed/{shared['id']}").headers["content-language"] == "en"
     web.cookies.clear()
+
+
+def test_pages_are_written_in_their_language_before_any_script_runs(web: Any, shared: dict[str, Any]) -> None:
+    def markup(html: str) -> str:
+        return html.split('<script type="application/json"')[0]  # the data (and the tables) follow
+
+    app = markup(web.get("/", params={"lang": "zh"}).text)
+    assert re.search(r'id="run"[^>]*>运行</button>', app) and ">Run<" not in app
+    share = markup(web.get(f"/s/{shared['id']}", params={"lang": "zh"}).text)
+    assert ">编辑副本</a>" in share and "Edit a copy" not in share
+
+
+def test_the_page_carries_every_language_and_the_toggles_cookie(web: Any) -> None:
+    from app import i18n
+
+    data = json.loads(next(text for attrs, text in scripts(web.get("/").text) if attrs.get("id") == "i18n"))
+    assert data == {"tables": {"en": i18n.table("en"), "zh": i18n.table("zh")}, "cookie": {"name": "lang", "max_age_s": 31536000}}
 
 
 def test_accepted_lang_parses_q_values() -> None:

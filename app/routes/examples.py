@@ -1,4 +1,5 @@
-"""The example gallery: every program in app/examples/, with its title and explanation from catalog.json."""
+"""The example gallery: every program in app/examples/, in catalog.json's order, with its title, explanation and
+comments in each language from app/i18n (`example.<id>.title`, `example.<id>.explanation`, `comment.*`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from pydantic import BaseModel, Field
 
+from ..i18n import table
 from ..paths import EXAMPLES_DIR
 
 
@@ -23,36 +25,40 @@ class Example(BaseModel):
     sources: Text = Field(description="the program with its comments in each language (the code is the same)")
 
 
-def _translated(source: str, comments: dict[str, str]) -> str:
-    """The source with each `# comment` of the table in the other language (whole comments only)."""
+def _translated(source: str, lang: str) -> str:
+    """The source with each whole `# comment` that the English table has as `comment.*` in `lang`."""
+    english = {v: k for k, v in table("en").items() if k.startswith("comment.")}
     lines = []
     for line in source.splitlines(keepends=True):
         code, sep, comment = line.partition("# ")
         text = comment.rstrip("\n")
-        if sep and text in comments:
-            line = f"{code}# {comments[text]}" + line[len(code) + 2 + len(text) :]
+        if sep and text in english:
+            line = f"{code}# {table(lang)[english[text]]}" + line[len(code) + 2 + len(text) :]
         lines.append(line)
     return "".join(lines)
+
+
+def _text(name: str, field: str) -> Text:
+    key, missing = f"example.{name}.{field}", name if field == "title" else ""
+    return Text(en=table("en").get(key, missing), zh=table("zh").get(key, missing))
 
 
 @functools.cache
 def examples() -> tuple[Example, ...]:
     """All example programs, in catalog order (the seed notebook's cells first), then any uncatalogued ones."""
-    catalog: dict[str, dict] = json.loads((EXAMPLES_DIR / "catalog.json").read_text(encoding="utf-8"))
+    catalog: list[str] = json.loads((EXAMPLES_DIR / "catalog.json").read_text(encoding="utf-8"))
     files = {p.stem: p for p in EXAMPLES_DIR.glob("*.py") if not p.name.startswith("_")}
     order = [name for name in catalog if name in files] + sorted(set(files) - set(catalog))
     out = []
     for name in order:
-        entry = catalog.get(name, {})
         source = files[name].read_text(encoding="utf-8")
-        zh = _translated(source, entry.get("comments", {}).get("zh", {}))
         out.append(
             Example(
                 id=name,
-                title=Text(**entry.get("title", {"en": name, "zh": name})),
-                explanation=Text(**entry.get("explanation", {"en": "", "zh": ""})),
+                title=_text(name, "title"),
+                explanation=_text(name, "explanation"),
                 source=source,
-                sources=Text(en=source, zh=zh),
+                sources=Text(en=source, zh=_translated(source, "zh")),
             )
         )
     return tuple(out)

@@ -3,6 +3,7 @@ and the page's download of the one-file offline player, built by app/export.py l
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -11,15 +12,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from .. import export
+from .. import export, i18n
 from ..models import Trace
 from ..paths import TEMPLATES_DIR
 from ..store import Share, Store
 from .api import PoolDep, TraceRequest, rate_limit, run_program
 from .examples import examples
-
-LANGS = ("en", "zh")
-LANG_COOKIE_MAX_AGE_S = 365 * 24 * 3600
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -37,20 +35,20 @@ def accepted_lang(header: str) -> Literal["en", "zh"] | None:
             except ValueError:
                 q = 0.0
         primary = tag.strip().lower().split("-")[0]
-        if primary in LANGS and q > 0 and (best is None or (q, -position) > (best[0], best[1])):
+        if primary in i18n.LANGS and q > 0 and (best is None or (q, -position) > (best[0], best[1])):
             best = (q, -position, primary)
     return best[2] if best else None  # type: ignore[return-value]
 
 
-def pick_lang(request: Request) -> tuple[str, bool]:
-    """(lang, whether to remember it in the cookie): ?lang= wins, then the cookie, then Accept-Language."""
+def pick_lang(request: Request) -> str:
+    """?lang= (this page only), then the cookie the toggle writes, then Accept-Language."""
     query = request.query_params.get("lang")
-    if query in LANGS:
-        return query, True
-    cookie = request.cookies.get("lang")
-    if cookie in LANGS:
-        return cookie, False
-    return accepted_lang(request.headers.get("accept-language", "")) or "en", False
+    if query in i18n.LANGS:
+        return query
+    cookie = request.cookies.get(i18n.COOKIE)
+    if cookie in i18n.LANGS:
+        return cookie
+    return accepted_lang(request.headers.get("accept-language", "")) or "en"
 
 
 def _share_dict(share: Share) -> dict[str, Any]:
@@ -62,32 +60,30 @@ def _share_dict(share: Share) -> dict[str, Any]:
     }
 
 
+def _context(lang: str, **context: Any) -> dict[str, Any]:
+    """Template context: the language, its text (t) and the page's i18n data for static/js/i18n.js."""
+    return {"lang": lang, "t": functools.partial(i18n.text, lang), "i18n": i18n.page_data(), **context}
+
+
 def render(request: Request, template: str, share: Share | None) -> HTMLResponse:
-    lang, remember = pick_lang(request)
-    context = {
-        "trace": share.trace.model_dump(mode="json") if share else None,
-        "share": _share_dict(share) if share else None,
-        "lang": lang,
-        "examples": [e.model_dump() for e in examples()],
-    }
+    # A ?lang= is this page's only: it is not remembered (an embed would turn every other page Chinese).
+    lang = pick_lang(request)
+    context = _context(
+        lang,
+        trace=share.trace.model_dump(mode="json") if share else None,
+        share=_share_dict(share) if share else None,
+        examples=[e.model_dump() for e in examples()],
+    )
     response = templates.TemplateResponse(request, template, context)
     response.headers["content-language"] = lang
-    if remember:
-        response.set_cookie("lang", lang, max_age=LANG_COOKIE_MAX_AGE_S, samesite="lax")
     return response
-
-
-_ERROR_TEXT = {  # (heading, link home) by language; the message itself is the error's own sentence
-    "en": {404: "Nothing here", None: "Something went wrong", "home": "Open gradwalk"},
-    "zh": {404: "这里什么也没有", None: "出了点问题", "home": "打开 gradwalk"},
-}
 
 
 def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     """What a browser opening a page gets for an error (REST clients keep the JSON error shape)."""
-    lang, _ = pick_lang(request)
-    text = _ERROR_TEXT[lang]
-    context = {"lang": lang, "status": status, "message": message, "heading": text.get(status, text[None]), "home": text["home"]}
+    lang = pick_lang(request)
+    heading = i18n.text(lang, "error.404" if status == 404 else "error.other")
+    context = _context(lang, status=status, message=message, heading=heading, home=i18n.text(lang, "error.home"))
     response = templates.TemplateResponse(request, "error.html", context, status_code=status)
     response.headers["content-language"] = lang
     return response

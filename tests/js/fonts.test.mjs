@@ -58,3 +58,11 @@ test("of faces that overlap, the one declared last wins, as in the browser", () 
   const bold = fontFace({ family: "F", weight: "700", src: "bold" }, 2);
   assert.deepEqual(facesFor([run("A", "F", "650")], [a, bold]).map((f) => f.src), ["bold"]);
 });
+
+test("app/export.py reads the faces' ranges as this parser read them (static/dist/fonts.json)", (t) => {
+  const path = new URL("../../static/dist/fonts.json", import.meta.url);
+  if (!existsSync(path)) return t.skip("make frontend has not run");
+  const faces = JSON.parse(readFileSync(path, "utf8"));
+  assert.ok(faces.length > 50);
+  for (const f of faces) assert.deepEqual(f.ranges, parseRanges(f.rule.match(/unicode-range:([^;}]+)/)[1]));
+});

@@ -3,8 +3,16 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { use } from "../../static/js/i18n.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
+
+/** The interface's text, as the server puts it in a page (app/i18n/<lang>.json). */
+export function strings(langs = ["en", "zh"]) {
+  const tables = Object.fromEntries(langs.map((l) => [l, JSON.parse(readFileSync(join(here, "..", "..", "app", "i18n", `${l}.json`), "utf8"))]));
+  return { tables, cookie: null };
+}
+use(strings()); // every test module imports this one, so captions and labels have their text
 
 export function fixture(name) {
   return JSON.parse(readFileSync(join(here, "fixtures", `${name}.json`), "utf8"));
