@@ -1,240 +1,177 @@
-// Layered (Sugiyama-style) layout of the autograd graph, pure and deterministic: the same trace
-// always gets the same positions. Linear-time passes only, so 5,000 nodes lay out in well under a
-// second; a leaf that feeds consumers far apart (a weight shared by every step of a recurrence) is
-// drawn once per use as linked copies, which keeps edges short and the layering cheap.
-// Runs in layout_worker.js in the page, and directly under node --test.
+// The layout of a trace's graph at the level shown: every node whose groups (groups.js: loop iterations,
+// module calls) are open is a box sized by its label; a closed group is one box; an open group is a
+// frame around its own layout. Each level is laid out by layered.js, children first, so only what is
+// shown is laid out. Pure and deterministic (the same trace and open groups always get the same
+// positions); runs in layout_worker.js in the page, directly in the offline file, and under node --test.
 
-import { nodeSize } from "./labels.js";
+import { closedAround, groupModel, paramPaths, sourceHome } from "./groups.js";
+import { groupSize, nodeSize } from "./labels.js";
+import { layered } from "./layered.js";
+import { nodeIndex } from "./timeline.js";
 
-const GAP_X = 28;
-const GAP_Y = 46;
-const SWEEPS = 4;
-const COPY_SPAN = 2; // a shared leaf whose consumers are more than this many layers apart is copied
+const FRAME_PAD = 14; // px inside an open group's frame
+const FRAME_HEAD = 24; // px of its title line
 
 /**
- * layout(trace, {direction: "TB"|"LR", scale: 1}) ->
- * {items: [{key, id, copy, copies, x, y, w, h, layer}], edges: [{key, source, target, slot, from, to, points}],
- *  width, height, direction, scale}
- * x, y are box centres; points run from the source box to the target box. `scale` multiplies the boxes
- * (presentation mode's larger text), not the gaps between them.
+ * layout(trace, {direction: "TB"|"LR", scale: 1, open: [group keys], fold: {width, height}}) ->
+ * {items: [{key, id, copy, copies, x, y, w, h, layer, level}],
+ *  groups: [{key, kind, path, open, x, y, w, h, depth}],
+ *  edges: [{key, source, target, slot, parts, from, to, points}], width, height, direction, scale, folded}
+ * x, y are box centres; an edge's points run from the source box to the target box, `parts` the trace
+ * edges it draws ({source, target, slot}; several when it enters or leaves a closed group). `scale`
+ * multiplies the boxes (presentation mode's larger text), not the gaps between them; `fold` (the pane in
+ * layout px) folds a graph longer than the pane into bands side by side.
  */
 export function layout(trace, options = {}) {
   const direction = options.direction === "LR" ? "LR" : "TB";
   const scale = Number(options.scale) > 0 ? Number(options.scale) : 1;
-  const nodes = trace.nodes || [];
-  const byId = new Map(nodes.map((n) => [n.id, n]));
-  const edges = (trace.edges || []).filter((e) => byId.has(e.source) && byId.has(e.target) && e.source !== e.target);
+  const ctx = levels(trace, new Set(options.open || []), scale);
+  const root = layLevel(ctx, null, direction, options.fold || null);
+  const out = { direction, scale, folded: root.L.folded, items: [], groups: [], edges: [], width: root.L.width, height: root.L.height };
+  const placed = new Map(); // drawn key -> {x, y, w, h} of its first copy
+  const routes = new Map(); // level link key -> {from, to, points}
+  compose(ctx, root, 0, 0, out, placed, routes);
+  out.edges = drawnEdges(ctx, placed, routes, direction);
+  const copies = new Map();
+  for (const it of out.items) copies.set(it.id, (copies.get(it.id) || 0) + 1);
+  for (const it of out.items) it.copies = copies.get(it.id);
+  return out;
+}
 
-  const ins = new Map(nodes.map((n) => [n.id, []]));
-  const outs = new Map(nodes.map((n) => [n.id, []]));
-  const edgeIndex = new Map();
-  edges.forEach((e, ei) => {
-    ins.get(e.target).push(e);
-    outs.get(e.source).push(e);
-    edgeIndex.set(e, ei);
-  });
-  const isSource = (n) => ins.get(n.id).length === 0 && n.kind !== "op";
-
-  // 1. Layers of the op nodes: longest path from the inputs (Kahn's order; cycles cannot occur in
-  //    autograd, but a cut is still made safely if they do).
-  const layerOf = new Map();
-  const indeg = new Map();
-  for (const n of nodes) if (!isSource(n)) indeg.set(n.id, ins.get(n.id).filter((e) => !isSource(byId.get(e.source))).length);
-  const queue = [];
-  for (const n of nodes) if (!isSource(n) && indeg.get(n.id) === 0) queue.push(n.id);
-  for (let qi = 0; qi < queue.length; qi++) {
-    const id = queue[qi];
-    let l = 1;
-    for (const e of ins.get(id)) if (layerOf.has(e.source)) l = Math.max(l, layerOf.get(e.source) + 1);
-    layerOf.set(id, l);
-    for (const e of outs.get(id)) {
-      if (!indeg.has(e.target)) continue;
-      const d = indeg.get(e.target) - 1;
-      indeg.set(e.target, d);
-      if (d === 0) queue.push(e.target);
-    }
+/**
+ * What each level holds: ctx.members (level key or "" -> drawn keys), ctx.drawn (key -> {kind, id | group, level}),
+ * and the trace edges between drawn boxes (ctx.links: {s, t, source, target, slot}).
+ */
+function levels(trace, open, scale) {
+  const model = groupModel(trace);
+  const nodes = nodeIndex(trace);
+  const paramOf = paramPaths(model);
+  const ctx = { trace, model, nodes, open, scale, drawn: new Map(), members: new Map(), links: [] };
+  const edges = (trace.edges || []).filter((e) => nodes.has(e.source) && nodes.has(e.target) && e.source !== e.target);
+  const uses = new Map();
+  for (const e of edges) (uses.get(e.source) ?? uses.set(e.source, []).get(e.source)).push(e.target);
+  const home = (id) => model.innermost.get(id) ?? null;
+  // In visit order, so that each level starts from the program's order.
+  for (const n of trace.nodes || []) {
+    if (n.kind === "op" || !uses.has(n.id)) draw(ctx, n.id, home(n.id), n.kind === "op");
+    else for (const t of uses.get(n.id)) draw(ctx, n.id, sourceHome(model, n.id, t, paramOf), false);
   }
-  let maxLayer = 1;
-  for (const l of layerOf.values()) maxLayer = Math.max(maxLayer, l);
-  for (const n of nodes) if (!isSource(n) && !layerOf.has(n.id)) layerOf.set(n.id, ++maxLayer);
+  for (const e of edges) {
+    const src = nodes.get(e.source);
+    const s = draw(ctx, e.source, src.kind === "op" ? home(e.source) : sourceHome(model, e.source, e.target, paramOf), src.kind === "op");
+    const t = draw(ctx, e.target, home(e.target), nodes.get(e.target).kind === "op");
+    if (s !== t) ctx.links.push({ s, t, source: e.source, target: e.target, slot: e.slot });
+  }
+  return ctx;
+}
 
-  // 2. Items: one per op node, one per source node, or one per use when its uses are far apart.
-  const items = [];
-  const itemOf = new Map(); // node id -> item index (first copy)
-  const edgeSourceItem = new Array(edges.length);
-  const addItem = (n, layer, copy) => {
-    const { w, h } = nodeSize(n, scale);
-    items.push({ key: copy ? `${n.id}:${copy}` : `${n.id}`, id: n.id, copy, copies: 1, layer, w, h, x: 0, y: 0 });
-    return items.length - 1;
+/** The drawn key of node `id` placed in group `home`: the node's box, or the outermost closed group around it. */
+function draw(ctx, id, home, single) {
+  const { model, open, drawn } = ctx;
+  const closed = home === null ? null : model.chainOfKey(home).find((k) => !open.has(k));
+  if (closed) return member(ctx, `g:${closed}`, { kind: "group", group: closed, level: model.groups.get(closed).parent });
+  const key = single || home === null ? `${id}` : `${id}@${home}`;
+  if (!drawn.has(key)) member(ctx, key, { kind: "node", id, level: home });
+  return key;
+}
+
+function member(ctx, key, what) {
+  if (ctx.drawn.has(key)) return key;
+  ctx.drawn.set(key, what);
+  const level = what.level ?? "";
+  if (!ctx.members.has(level)) ctx.members.set(level, []);
+  ctx.members.get(level).push(key);
+  // An open group's frame is a box of its parent's level.
+  if (what.level !== null && !ctx.drawn.has(`f:${what.level}`)) {
+    member(ctx, `f:${what.level}`, { kind: "frame", group: what.level, level: ctx.model.groups.get(what.level).parent });
+  }
+  return key;
+}
+
+/** Lay out one level (children first): its boxes, and the links between them that the level's boxes stand for. */
+function layLevel(ctx, level, direction, fold) {
+  const keys = ctx.members.get(level ?? "") || [];
+  const subs = new Map();
+  const boxes = keys.map((key) => {
+    const d = ctx.drawn.get(key);
+    if (d.kind === "node") {
+      const n = ctx.nodes.get(d.id);
+      return { key, id: d.id, ...nodeSize(n, ctx.scale), source: n.kind !== "op", copyable: n.kind !== "op" };
+    }
+    const g = ctx.model.groups.get(d.group);
+    if (d.kind === "group") return { key, group: d.group, ...groupSize(g, ctx.nodes, ctx.scale) };
+    const sub = layLevel(ctx, d.group, direction, null);
+    subs.set(key, sub);
+    return { key, group: d.group, frame: true, w: sub.L.width + 2 * FRAME_PAD, h: sub.L.height + FRAME_HEAD + FRAME_PAD };
+  });
+  const index = new Map(keys.map((k, i) => [k, i]));
+  const links = levelLinks(ctx, level, index);
+  return { level, keys, subs, L: layered(boxes, links, { direction, fold }) };
+}
+
+/** Each trace edge as a link of this level, between the two boxes of the level that hold its ends (once per pair for groups). */
+function levelLinks(ctx, level, index) {
+  const depth = level === null ? 0 : ctx.model.chainOfKey(level).length;
+  // The box of this level that holds drawn box `key`: itself, or the frame of the open group around it.
+  const holder = (key) => {
+    const chain = ctx.model.chainOfKey(ctx.drawn.get(key).level ?? null);
+    if (depth > 0 && chain[depth - 1] !== level) return null;
+    return chain.length === depth ? key : `f:${chain[depth]}`;
   };
-  for (const n of nodes) {
-    if (!isSource(n)) {
-      itemOf.set(n.id, addItem(n, layerOf.get(n.id), 0));
+  const links = [];
+  const seen = new Set();
+  for (const l of ctx.links) {
+    const a = holder(l.s);
+    const b = holder(l.t);
+    if (a === null || b === null || a === b || !index.has(a) || !index.has(b)) continue;
+    const direct = a === l.s && b === l.t && !a.startsWith("g:") && !b.startsWith("g:");
+    const key = direct ? `${a}>${b}:${l.slot}` : `${a}>${b}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    links.push({ from: index.get(a), to: index.get(b), key, slot: l.slot });
+  }
+  return links;
+}
+
+/** Absolute positions: boxes of this level at offset (ox, oy), open groups' contents inside their frames. */
+function compose(ctx, level, ox, oy, out, placed, routes) {
+  const { L, subs } = level;
+  for (const b of L.boxes) {
+    const [x, y] = [b.x + ox, b.y + oy];
+    const base = level.keys[b.box];
+    const d = ctx.drawn.get(base);
+    if (d.kind === "node") {
+      out.items.push({ key: b.key, id: b.id, copy: b.copy, copies: 1, layer: b.layer, x, y, w: b.w, h: b.h, level: d.level });
+    } else {
+      const g = ctx.model.groups.get(d.group);
+      out.groups.push({ key: d.group, kind: g.kind, path: g.path, open: d.kind === "frame", x, y, w: b.w, h: b.h, depth: g.depth });
+      if (d.kind === "frame") compose(ctx, subs.get(base), x - b.w / 2 + FRAME_PAD, y - b.h / 2 + FRAME_HEAD, out, placed, routes);
+    }
+    if (!placed.has(base)) placed.set(base, { x, y, w: b.w, h: b.h });
+  }
+  for (const l of L.links) routes.set(l.key, { from: l.from, to: l.to, points: l.points.map(([px, py]) => [px + ox, py + oy]) });
+}
+
+/** One drawn edge per trace edge between node boxes; one per pair of boxes where a closed group stands for its ends. */
+function drawnEdges(ctx, placed, routes, direction) {
+  const out = new Map();
+  for (const l of ctx.links) {
+    const nodeToNode = !l.s.startsWith("g:") && !l.t.startsWith("g:");
+    const key = nodeToNode ? `${l.s}>${l.t}:${l.slot}` : `${l.s}>${l.t}`;
+    const part = { source: l.source, target: l.target, slot: l.slot };
+    if (out.has(key)) {
+      out.get(key).parts.push(part);
       continue;
     }
-    const uses = outs.get(n.id);
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const e of uses) {
-      lo = Math.min(lo, layerOf.get(e.target));
-      hi = Math.max(hi, layerOf.get(e.target));
-    }
-    if (!uses.length) lo = hi = 1;
-    if (uses.length > 1 && hi - lo > COPY_SPAN) {
-      const first = items.length;
-      uses.forEach((e, k) => {
-        const idx = addItem(n, layerOf.get(e.target) - 1, k);
-        edgeSourceItem[edgeIndex.get(e)] = idx;
-      });
-      for (let i = first; i < items.length; i++) items[i].copies = uses.length;
-      itemOf.set(n.id, first);
-    } else {
-      itemOf.set(n.id, addItem(n, lo - 1, 0));
-    }
+    const route = routes.get(key);
+    const edge = { key, ...part, parts: [part], from: route?.from ?? l.s, to: route?.to ?? l.t, points: route?.points ?? between(placed.get(l.s), placed.get(l.t), direction) };
+    if (edge.points) out.set(key, edge);
   }
-  // Shift so the top layer is 0.
-  let minLayer = Infinity;
-  for (const it of items) minLayer = Math.min(minLayer, it.layer);
-  for (const it of items) it.layer -= minLayer;
-  const nLayers = items.reduce((m, it) => Math.max(m, it.layer + 1), 1);
+  return [...out.values()];
+}
 
-  // 3. Long edges get a dummy item per layer they cross (zero-size, for ordering and routing).
-  const chains = []; // per edge: item indices from source to target
-  const up = items.map(() => []); // neighbours in the layer above
-  const down = items.map(() => []);
-  edges.forEach((e, ei) => {
-    const s = edgeSourceItem[ei] ?? itemOf.get(e.source);
-    const t = itemOf.get(e.target);
-    const chain = [s];
-    let prev = s;
-    for (let l = items[s].layer + 1; l < items[t].layer; l++) {
-      items.push({ key: `d${ei}:${l}`, id: null, dummy: true, layer: l, w: 0, h: 0, x: 0, y: 0 });
-      up.push([]);
-      down.push([]);
-      const d = items.length - 1;
-      down[prev].push(d);
-      up[d].push(prev);
-      chain.push(d);
-      prev = d;
-    }
-    if (items[t].layer > items[prev].layer) {
-      down[prev].push(t);
-      up[t].push(prev);
-    }
-    chain.push(t);
-    chains.push(chain);
-  });
-
-  // 4. Order within layers: start from visit order, then barycentre sweeps down and up.
-  const layers = Array.from({ length: nLayers }, () => []);
-  items.forEach((it, i) => layers[it.layer].push(i));
-  const pos = new Float64Array(items.length);
-  const setPos = () => layers.forEach((L) => L.forEach((i, k) => (pos[i] = k)));
-  setPos();
-  const key = new Float64Array(items.length);
-  const sweep = (L, nb) => {
-    for (const i of L) {
-      const ns = nb[i];
-      if (ns.length) {
-        let s = 0;
-        for (const j of ns) s += pos[j];
-        key[i] = s / ns.length;
-      } else key[i] = pos[i];
-    }
-    L.sort((a, b) => key[a] - key[b] || pos[a] - pos[b]);
-    L.forEach((i, k) => (pos[i] = k));
-  };
-  for (let it = 0; it < SWEEPS; it++) {
-    for (let l = 1; l < nLayers; l++) sweep(layers[l], up);
-    for (let l = nLayers - 2; l >= 0; l--) sweep(layers[l], down);
-  }
-
-  // 5. Coordinates across the layer: pack, then pull each item toward its neighbours' centre while
-  //    keeping order and gaps (a few alternating passes, each linear in the graph).
-  const X = new Float64Array(items.length);
-  const across = (it) => (direction === "TB" ? it.w : it.h);
-  for (const L of layers) {
-    let x = 0;
-    for (const i of L) {
-      X[i] = x + across(items[i]) / 2;
-      x += across(items[i]) + GAP_X;
-    }
-  }
-  const place = (L) => {
-    const want = L.map((i) => {
-      const ns = up[i].concat(down[i]);
-      if (!ns.length) return X[i];
-      let s = 0;
-      for (const j of ns) s += X[j];
-      return s / ns.length;
-    });
-    // Resolve overlaps: left to right, then right to left, meeting at the desired positions.
-    const n = L.length;
-    const xs = want.slice();
-    const half = (k) => across(items[L[k]]) / 2;
-    for (let k = 1; k < n; k++) xs[k] = Math.max(xs[k], xs[k - 1] + half(k - 1) + half(k) + GAP_X);
-    const ys = want.slice();
-    for (let k = n - 2; k >= 0; k--) ys[k] = Math.min(ys[k], ys[k + 1] - half(k + 1) - half(k) - GAP_X);
-    for (let k = 0; k < n; k++) X[L[k]] = (xs[k] + ys[k]) / 2;
-    for (let k = 1; k < n; k++) X[L[k]] = Math.max(X[L[k]], X[L[k - 1]] + half(k - 1) + half(k) + GAP_X);
-  };
-  for (let it = 0; it < 3; it++) {
-    for (let l = 0; l < nLayers; l++) place(layers[l]);
-    for (let l = nLayers - 1; l >= 0; l--) place(layers[l]);
-  }
-
-  // 6. Layer positions along the flow; normalise to start at a margin.
-  const thick = layers.map((L) => L.reduce((m, i) => Math.max(m, direction === "TB" ? items[i].h : items[i].w), 0));
-  const Y = new Float64Array(nLayers);
-  let y = 0;
-  for (let l = 0; l < nLayers; l++) {
-    Y[l] = y + thick[l] / 2;
-    y += thick[l] + (thick[l] ? GAP_Y : GAP_Y / 2);
-  }
-  let minX = Infinity;
-  let maxX = -Infinity;
-  items.forEach((it, i) => {
-    minX = Math.min(minX, X[i] - across(it) / 2);
-    maxX = Math.max(maxX, X[i] + across(it) / 2);
-  });
-  if (!items.length) minX = maxX = 0;
-  const M = 16;
-  items.forEach((it, i) => {
-    const a = X[i] - minX + M;
-    const b = Y[it.layer] + M;
-    if (direction === "TB") {
-      it.x = a;
-      it.y = b;
-    } else {
-      it.x = b;
-      it.y = a;
-    }
-  });
-  const extentA = maxX - minX + 2 * M;
-  const extentB = y - GAP_Y + 2 * M;
-
-  const outEdges = edges.map((e, ei) => {
-    const chain = chains[ei];
-    const s = items[chain[0]];
-    const t = items[chain[chain.length - 1]];
-    const points = chain.map((i) => [items[i].x, items[i].y]);
-    // From the source box's far side to the target box's near side.
-    if (direction === "TB") {
-      points[0] = [s.x, s.y + s.h / 2];
-      points[points.length - 1] = [t.x, t.y - t.h / 2];
-    } else {
-      points[0] = [s.x + s.w / 2, s.y];
-      points[points.length - 1] = [t.x - t.w / 2, t.y];
-    }
-    return { key: `${s.key}>${t.key}:${e.slot}`, source: e.source, target: e.target, slot: e.slot, from: s.key, to: t.key, points };
-  });
-  const real = items.filter((it) => !it.dummy);
-  return {
-    direction,
-    scale,
-    items: real,
-    edges: outEdges,
-    width: direction === "TB" ? extentA : extentB,
-    height: direction === "TB" ? extentB : extentA,
-  };
+/** A link between boxes of different levels: from the source's far side to the target's near side. */
+function between(s, t, direction) {
+  if (!s || !t) return null;
+  return direction === "TB" ? [[s.x, s.y + s.h / 2], [t.x, t.y - t.h / 2]] : [[s.x + s.w / 2, s.y], [t.x - t.w / 2, t.y]];
 }

@@ -1,11 +1,13 @@
 // Layout off the main thread: one module worker, started when the page loads, reused for every run.
-// Falls back to laying out in the page if workers are unavailable.
+// A trace is sent to it once; opening or closing a group, another direction or presentation's larger
+// boxes send only the options. Falls back to laying out in the page if workers are unavailable.
 
 import { layout } from "./layout.js";
 
 let worker = null;
 let seq = 0;
 const waiting = new Map();
+const sent = new WeakMap(); // trace -> its id in the worker
 
 function start() {
   try {
@@ -35,17 +37,35 @@ function slim(trace) {
       id: n.id, kind: n.kind, op: n.op, name: n.name, label: n.label, shape: n.shape,
       requires_grad: n.requires_grad, stats: n.stats,
       value: Array.isArray(n.value) && n.value.length > 8 ? n.value.slice(0, 8) : n.value,
+      module: n.module ?? null, module_call: n.module_call ?? null, iteration: n.iteration ?? null, loop: n.loop ?? null,
     })),
     edges: trace.edges,
+    modules: trace.modules || [],
   };
 }
 
 /** layout(trace, options) computed in the worker. */
 export function layoutAsync(trace, options = {}) {
+  return post(trace, options).catch((err) => {
+    if (!String(err?.message).includes("no longer holds")) throw err;
+    sent.delete(trace); // the worker let it go for newer traces: send it again
+    return post(trace, options);
+  });
+}
+
+function post(trace, options) {
   if (!worker) return Promise.resolve(layout(trace, options));
   const id = ++seq;
+  let traceId = sent.get(trace);
+  const message = { id, options };
+  if (traceId === undefined) {
+    traceId = id;
+    sent.set(trace, traceId);
+    message.trace = slim(trace);
+  }
+  message.traceId = traceId;
   return new Promise((resolve, reject) => {
     waiting.set(id, { resolve, reject, fallback: () => resolve(layout(trace, options)) });
-    worker.postMessage({ id, trace: slim(trace), options });
+    worker.postMessage(message);
   });
 }

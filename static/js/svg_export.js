@@ -59,8 +59,9 @@ function serialize(graph) {
       out.appendChild(g);
     };
     appendStyled(out, live.querySelector(":scope > defs"), rootStyle, runs);
+    layer("frames", graph.frames.map((x) => x.g));
     layer("edges", graph.edgeEls.map((x) => x.el));
-    layer("nodes", graph.items.map((it) => it.g));
+    layer("nodes", graph.things.map((x) => x.g));
     layer("edge-labels", [...graph.labelLayer.children]);
     return { svg: '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n", runs };
   } finally {

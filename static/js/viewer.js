@@ -8,6 +8,8 @@ import { t } from "./i18n.js";
 import { describe } from "./caption.js";
 import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
 import { Presentation } from "./present.js";
+import { READABLE_ZOOM } from "./labels.js";
+import { openLevel } from "./level.js";
 import { GraphView } from "./render.js";
 import { passStarts, timeline } from "./timeline.js";
 import { buildViewer } from "./viewer_markup.js";
@@ -46,7 +48,8 @@ export class Viewer {
     this.lastSource = null;
     this.direction = (options.rememberDirection && storedDirection()) || options.direction || "auto";
     this.inspector = options.inspector || null;
-    this.graph = new GraphView(this.$("graph"), { onSelect: (id) => this.inspect(id) });
+    this.open = new Set(); // the groups (module calls, loop iterations) shown open
+    this.graph = new GraphView(this.$("graph"), { onSelect: (id) => this.inspect(id), onToggle: (key, open) => this.toggle(key, open) });
     this.player = new Player({ onFrame: (f) => this.showFrame(f), onState: (p) => this.showState(p), urlState: options.urlState !== false });
     this.presentation = options.present
       ? new Presentation({
@@ -76,9 +79,10 @@ export class Viewer {
     this.lastSource = trace.source;
     this._showEmpty(trace);
     const keepView = sameProgram ? { ...this.graph.view, moved: this.graph.userMoved } : null;
+    this.open = sameProgram ? this.open : openLevel(trace, this._pane(), this._scale());
     const L = await this._layout(trace);
     if (this.trace !== trace) return false; // a newer run replaced it
-    this.graph.draw(trace, L);
+    this.graph.draw(trace, L, this.open);
     if (keepView) this.graph.setView(keepView, keepView.moved);
     else this.graph.fit(this.fitZoom());
     this._fillJump();
@@ -97,8 +101,51 @@ export class Viewer {
     if (!trace) return;
     const L = await this._layout(trace);
     if (this.trace !== trace) return;
-    this.graph.draw(trace, L);
+    this.graph.draw(trace, L, this.open);
     this.graph.fit(this.fitZoom());
+    if (this.frame) this.graph.paint(this.frame);
+  }
+
+  /**
+   * Open (or close) a group in place: laid out again with it open, the view moved so that the group's
+   * corner stays where it was on screen, and everything else keeping its order around it.
+   */
+  async toggle(key, open = !this.open.has(key)) {
+    const trace = this.trace;
+    if (!trace || open === this.open.has(key)) return;
+    const before = this.graph.boxOf(key);
+    const view = { ...this.graph.view };
+    const moved = this.graph.userMoved;
+    const next = new Set(this.open);
+    if (open) next.add(key);
+    else next.delete(key);
+    this.open = next;
+    const L = await this._layout(trace);
+    if (this.trace !== trace || this.open !== next) return;
+    this.graph.draw(trace, L, next);
+    const after = this.graph.boxOf(key);
+    if (before && after) {
+      const corner = (b) => [b.x - b.w / 2, b.y - b.h / 2];
+      const [[bx, by], [ax, ay]] = [corner(before), corner(after)];
+      this.graph.setView({ x: view.x + (bx - ax) * view.k, y: view.y + (by - ay) * view.k, k: view.k }, moved);
+    } else this.graph.setView(view, moved);
+    if (this.frame) this.graph.paint(this.frame);
+    this.options.onToggle?.(key, open);
+  }
+
+  /** Open every group around node `id` (so that its own box is drawn). */
+  async reveal(id) {
+    const model = this.graph.model;
+    const closed = model ? model.chainOf(id).filter((k) => !this.open.has(k)) : [];
+    if (!closed.length) return;
+    const next = new Set(this.open);
+    for (const k of closed) next.add(k);
+    this.open = next;
+    const view = { ...this.graph.view };
+    const L = await this._layout(this.trace);
+    if (this.open !== next) return;
+    this.graph.draw(this.trace, L, next);
+    this.graph.setView(view, this.graph.userMoved);
     if (this.frame) this.graph.paint(this.frame);
   }
 
@@ -127,8 +174,10 @@ export class Viewer {
     requestAnimationFrame(() => this.$("graph").querySelector(`g.node[data-node-id="${id}"]`)?.focus({ preventScroll: true }));
   }
 
+  /** Show node `id` (a number) or group `key` (a string) in the inspector. */
   inspect(id) {
     if (!this.inspector || !this.trace) return;
+    if (typeof id === "string") return this.inspector.showGroup?.(this.trace, this.frame, id);
     const copies = this.graph.layout?.items.filter((it) => it.id === id).length || 1;
     this.inspector.show(this.trace, this.frame, id, copies);
   }
@@ -202,17 +251,29 @@ export class Viewer {
     this.player.setSpeed(sel.value);
   }
 
+  _pane() {
+    const r = this.$("graph").getBoundingClientRect();
+    return { width: r.width || 800, height: r.height || 600 };
+  }
+
+  /** Boxes as large as app.css draws their text now (presentation mode: --node-scale 1.6). */
+  _scale() {
+    return parseFloat(getComputedStyle(this.$("graph")).getPropertyValue("--node-scale")) || 1;
+  }
+
   /** Top-to-bottom unless left-to-right shows this graph bigger in this pane (wide embeds, long chains). */
   async _layout(trace) {
     const layout = this.options.layout;
-    // Boxes as large as app.css draws their text now (presentation mode: --node-scale 1.6).
-    const scale = parseFloat(getComputedStyle(this.$("graph")).getPropertyValue("--node-scale")) || 1;
+    const scale = this._scale();
+    const pane = this._pane();
+    const zoom = READABLE_ZOOM / scale;
+    // A graph longer than the pane at a readable size is folded into bands that fill it.
+    const base = { scale, open: [...this.open], fold: { width: pane.width / zoom, height: pane.height / zoom } };
     if (this.direction !== "auto" || trace.nodes.length > AUTO_DIRECTION_MAX_NODES) {
-      return layout(trace, { direction: this.direction === "LR" ? "LR" : "TB", scale });
+      return layout(trace, { ...base, direction: this.direction === "LR" ? "LR" : "TB" });
     }
-    const [tb, lr] = await Promise.all([layout(trace, { direction: "TB", scale }), layout(trace, { direction: "LR", scale })]);
-    const r = this.$("graph").getBoundingClientRect();
-    const fits = (L) => Math.min(r.width / L.width, r.height / L.height);
+    const [tb, lr] = await Promise.all([layout(trace, { ...base, direction: "TB" }), layout(trace, { ...base, direction: "LR" })]);
+    const fits = (L) => Math.min(pane.width / L.width, pane.height / L.height);
     return fits(lr) > fits(tb) * 1.15 ? lr : tb;
   }
 

@@ -47,3 +47,42 @@ export function recurrenceGraph(steps) {
   }
   return { nodes, edges, events: nodes.map((n) => ({ kind: "node", node: n.id, line: 1 })), passes: [] };
 }
+
+/**
+ * A model shaped like nn.Sequential of `blocks` × (Linear, LayerNorm, GELU) applied to x, then a mean:
+ * the document-v2 module fields (Trace.modules, Node.module / module_call) as the tracer writes them.
+ * Synthetic: layout and group input only (the page's tests use the real tracer).
+ */
+export function modelGraph(blocks, { iterations = 0 } = {}) {
+  const nodes = [];
+  const edges = [];
+  const modules = [];
+  let id = 0;
+  let call = 0;
+  const node = (n) => (nodes.push({ id, shape: [4, 8], value: null, ...n }), id++);
+  const params = [];
+  for (let b = 0; b < blocks * 3; b++) {
+    const kind = ["Linear", "LayerNorm", "GELU"][b % 3];
+    params.push(kind === "GELU" ? [] : [node({ kind: "leaf", op: "AccumulateGrad", name: `model.${b}.weight`, label: `model.${b}.weight`, shape: [8, 8] })]);
+  }
+  const x = node({ kind: "constant", name: "x", label: "x" });
+  for (let it = 1; it <= Math.max(1, iterations); it++) {
+    const iteration = iterations ? { iteration: it, loop: 9 } : {};
+    modules.push({ path: "model", class_name: "Sequential", parent: null, call: it - 1, params: [], inputs: [x], outputs: [] });
+    let h = x;
+    for (let b = 0; b < blocks * 3; b++) {
+      const kind = ["Linear", "LayerNorm", "GELU"][b % 3];
+      const op = { Linear: "AddmmBackward0", LayerNorm: "NativeLayerNormBackward0", GELU: "GeluBackward0" }[kind];
+      const m = node({ kind: "op", op, label: op, module: `model.${b}`, module_call: it - 1, ...iteration });
+      edges.push({ source: h, target: m, slot: 0 });
+      if (params[b].length) edges.push({ source: params[b][0], target: m, slot: 1 });
+      modules.push({ path: `model.${b}`, class_name: kind, parent: "model", call: it - 1, params: params[b], inputs: [h], outputs: [m] });
+      h = m;
+    }
+    modules.find((mm) => mm.path === "model" && mm.call === it - 1).outputs = [h];
+    const loss = node({ kind: "op", op: "MeanBackward0", name: "loss", label: "loss", shape: [], ...iteration });
+    edges.push({ source: h, target: loss, slot: 0 });
+  }
+  void call;
+  return { nodes, edges, modules, events: nodes.map((n) => ({ kind: "node", node: n.id, line: 1 })), passes: [] };
+}

@@ -89,3 +89,44 @@ test("scale enlarges the boxes (presentation mode), not the order or the gaps", 
   assert.ok(b.height > a.height && b.height < a.height * 1.6, [a.height, b.height]);
   checkLayout(trace, b);
 });
+
+test("an op used far below sits next to its consumer, not in the top row (a loop's W @ x[t])", () => {
+  // h = tanh(W @ x[t] + h) for 30 steps: each x[t] and its product are placed beside step t.
+  const nodes = [{ id: 0, kind: "leaf", label: "W", shape: [2, 2] }, { id: 1, kind: "constant", label: "x", shape: [30, 2] }];
+  const edges = [];
+  let h = null;
+  let id = 2;
+  for (let t = 0; t < 30; t++) {
+    const sel = id++;
+    const mv = id++;
+    const add = id++;
+    nodes.push({ id: sel, kind: "op", op: "SelectBackward0", label: "x[t]" }, { id: mv, kind: "op", op: "MvBackward0", label: "@" }, { id: add, kind: "op", op: "AddBackward0", label: "h" });
+    edges.push({ source: 1, target: sel, slot: 0 }, { source: 0, target: mv, slot: 0 }, { source: sel, target: mv, slot: 1 }, { source: mv, target: add, slot: 0 });
+    if (h !== null) edges.push({ source: h, target: add, slot: 1 });
+    h = add;
+  }
+  const trace = { nodes, edges };
+  const L = layout(trace);
+  const layerOf = new Map(L.items.map((it) => [it.key, it.layer]));
+  for (const e of L.edges.filter((e) => nodes[e.source]?.op === "MvBackward0" || nodes[e.source]?.op === "SelectBackward0")) {
+    assert.ok(layerOf.get(e.to) - layerOf.get(e.from) <= 3, `${e.key} is at most three layers long`);
+  }
+  checkLayout(trace, L);
+});
+
+test("a graph longer than the pane is folded into bands that fill it, everything still placed once", () => {
+  const g = recurrenceGraph(60);
+  const flat = layout(g);
+  const pane = { width: 1200, height: 800 };
+  const L = layout(g, { fold: pane });
+  assert.ok(L.folded >= 3, `folded into ${L.folded} bands`);
+  const aspect = (x) => x.width / x.height;
+  assert.ok(Math.abs(Math.log(aspect(L) / 1.5)) < Math.abs(Math.log(aspect(flat) / 1.5)) / 3, [aspect(flat), aspect(L)]);
+  assert.deepEqual(L.items.map((it) => it.key).sort(), flat.items.map((it) => it.key).sort());
+  for (const it of L.items) {
+    assert.ok(it.x - it.w / 2 >= 0 && it.x + it.w / 2 <= L.width + 0.5 && it.y - it.h / 2 >= 0 && it.y + it.h / 2 <= L.height + 0.5, it.key);
+  }
+  for (const e of L.edges) for (const [x, y] of e.points) assert.ok(x >= 0 && y >= 0 && x <= L.width && y <= L.height, e.key);
+  // A graph that fits is not folded.
+  assert.equal(layout(fixture("seed_5_chain"), { fold: pane }).folded, 1);
+});

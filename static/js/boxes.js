@@ -1,0 +1,218 @@
+// The SVG of each drawn thing (render.js decides what is drawn and when): a node's box, a closed group's
+// box (a module call or a loop iteration: class, path, output shape and parameters, its progress while a
+// pass runs through it), an open group's frame, an edge; and how each is painted for a frame. Every
+// string from the trace goes in through textContent.
+
+import { t } from "./i18n.js";
+import { nodeLines } from "./labels.js";
+import { asShown } from "./timeline.js";
+import { fmtValue } from "./values.js";
+
+const SVGNS = "http://www.w3.org/2000/svg";
+
+export function el(name, attrs = {}, parent = null) {
+  const e = document.createElementNS(SVGNS, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  if (parent) parent.appendChild(e);
+  return e;
+}
+
+export const short = (s, n = 30) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+
+export function pathOf(points, direction) {
+  if (points.length === 2) {
+    const [[x1, y1], [x2, y2]] = points;
+    if (direction === "TB") {
+      const my = (y1 + y2) / 2;
+      return `M${x1},${y1} C${x1},${my} ${x2},${my} ${x2},${y2}`;
+    }
+    const mx = (x1 + x2) / 2;
+    return `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+  }
+  return "M" + points.map(([x, y]) => `${x},${y}`).join(" L");
+}
+
+export function midpoint(points) {
+  if (points.length === 2) return [(points[0][0] + points[1][0]) / 2, (points[0][1] + points[1][1]) / 2];
+  const m = points[Math.floor(points.length / 2)];
+  return [m[0], m[1]];
+}
+
+/** Update a text element only when its text changes (the DOM is the slow part of playing). */
+function setText(thing, field, el, text) {
+  if (thing[field] !== text) {
+    el.textContent = text;
+    thing[field] = text;
+  }
+}
+
+function setClass(thing, cls) {
+  if (cls !== thing.cls) {
+    thing.g.setAttribute("class", cls);
+    thing.cls = cls;
+  }
+}
+
+/** A box: rect and four text lines (title, sub, value, gradient), at scale s. */
+function box(g, it, s, rx, lines) {
+  el("rect", { width: it.w, height: it.h, rx: rx * s }, g);
+  const text = (cls, y, str) => {
+    const e = el("text", { class: cls, x: it.w / 2, y: y * s }, g);
+    e.textContent = short(str, 34);
+    return e;
+  };
+  return { title: text("title", 16, lines.title), sub: text("sub", 29, lines.sub), val: text("val", 42, lines.value), grad: text("grad", 54, "") };
+}
+
+// --- a node ------------------------------------------------------------------------------------------
+
+export function makeNode(thing, s) {
+  const { it, node, lines } = thing;
+  const g = el("g", { class: `node ${node.kind} future`, transform: `translate(${it.x - it.w / 2},${it.y - it.h / 2})`, tabindex: 0, role: "button" });
+  g.dataset.nodeId = it.id;
+  g.dataset.key = it.key;
+  Object.assign(thing, box(g, it, s, node.kind === "op" ? 14 : 6, lines));
+  if (it.copies > 1) {
+    const m = el("text", { class: "copy-mark", x: it.w - 4 * s, y: 10 * s }, g);
+    m.textContent = `${it.copy + 1}/${it.copies}`;
+  }
+  Object.assign(thing, { g, cls: g.getAttribute("class"), subText: lines.sub, valText: lines.value, gradText: "", label: "" });
+  labelNode(thing, "", "", node);
+}
+
+function labelNode(thing, value, grad, n) {
+  const lines = thing.lines;
+  let label = `${n.kind === "op" ? lines.title + " (" + (n.op || "") + ")" : lines.title}, ${n.kind}, shape ${thing.subText ?? lines.sub}`;
+  if (value) label += `, value ${value}`;
+  if (grad) label += `, ${grad}`;
+  if (label !== thing.label) {
+    thing.g.setAttribute("aria-label", label);
+    thing.label = label;
+  }
+}
+
+/** The gradient line of a node at frame f: its .grad, the gradient flowing through it, or the parts a fan-in adds. */
+function gradText(f, id, backward) {
+  if (f.grads.has(id)) return "grad " + fmtValue(f.grads.get(id), 4);
+  if (backward && f.flow.has(id)) return "∂ " + fmtValue(f.flow.get(id), 4);
+  const parts = backward ? f.received.get(id) || [] : [];
+  if (parts.length > 1) return parts.length <= 3 && parts.every((g) => !Array.isArray(g)) ? "Σ " + parts.map((g) => fmtValue(g)).join(" + ") : t("graph.fanin", { n: parts.length });
+  return "";
+}
+
+export function paintNode(thing, { f, present, current, done, backward }, selected) {
+  const id = thing.it.id;
+  const n = asShown(thing.node, f); // a leaf-to-be is drawn as the constant it still is
+  setText(thing, "subText", thing.sub, n === thing.node ? thing.lines.sub : nodeLines(n).sub);
+  let cls = `node ${n.kind}`;
+  if (thing.it.copies > 1) cls += " copy";
+  if (!present.has(id)) cls += " future";
+  if (current.has(id)) cls += backward ? " bwd-current" : " current";
+  else if (backward && done.has(id)) cls += " bwd-done";
+  if (selected === id) cls += " selected";
+  setClass(thing, cls);
+  const vt = f.values.has(id) ? short(fmtValue(f.values.get(id), 4), 34) : thing.lines.value;
+  setText(thing, "valText", thing.val, vt);
+  const gt = short(gradText(f, id, backward), 34);
+  setText(thing, "gradText", thing.grad, gt);
+  labelNode(thing, present.has(id) ? vt : "", gt, n);
+}
+
+// --- a closed group ----------------------------------------------------------------------------------
+
+export function makeGroup(thing, s) {
+  const { gl, lines } = thing;
+  const g = el("g", { class: `node group ${gl.kind} future`, transform: `translate(${gl.x - gl.w / 2},${gl.y - gl.h / 2})`, tabindex: 0, role: "button" });
+  g.setAttribute("aria-expanded", "false");
+  g.dataset.group = gl.key;
+  if (gl.path) g.dataset.module = gl.path;
+  Object.assign(thing, box(g, gl, s, 4, lines));
+  el("rect", { class: "progress", x: 0, y: gl.h - 4 * s, width: 0, height: 4 * s }, g);
+  thing.bar = g.lastChild;
+  Object.assign(thing, { g, cls: g.getAttribute("class"), gradText: "", label: "" });
+  labelGroup(thing, "");
+}
+
+function labelGroup(thing, progress) {
+  const { lines, gl } = thing;
+  const label = [lines.title, gl.path && gl.path !== lines.title ? gl.path : null, t(`group.kind.${gl.kind}`), lines.value, progress].filter(Boolean).join(", ");
+  if (label !== thing.label) {
+    thing.g.setAttribute("aria-label", label);
+    thing.label = label;
+  }
+}
+
+/** A closed group at frame f: lit while its operations run, its backward progress as a count and a bar. */
+export function paintGroup(thing, state, selected) {
+  const { present = 0, current = false, done = 0, steps = 0 } = state.groups.get(thing.gl.key) || {};
+  let cls = `node group ${thing.gl.kind}`;
+  if (!present) cls += " future";
+  if (current) cls += state.backward ? " bwd-current" : " current";
+  else if (state.backward && steps && done === steps) cls += " bwd-done";
+  if (selected === thing.gl.key) cls += " selected";
+  setClass(thing, cls);
+  const progress = state.backward && steps ? t("group.progress", { done, n: steps }) : "";
+  setText(thing, "gradText", thing.grad, progress);
+  thing.bar.setAttribute("width", String(steps ? (thing.gl.w * done) / steps : 0));
+  labelGroup(thing, progress);
+}
+
+// --- an open group's frame ---------------------------------------------------------------------------
+
+export function makeFrame(thing, s) {
+  const { gl, lines } = thing;
+  const g = el("g", { class: `frame ${gl.kind}`, transform: `translate(${gl.x - gl.w / 2},${gl.y - gl.h / 2})` });
+  g.dataset.group = gl.key;
+  if (gl.path) g.dataset.module = gl.path;
+  el("rect", { class: "frame-box", width: gl.w, height: gl.h, rx: 8 * s }, g);
+  const head = el("g", { class: "group-head", tabindex: 0, role: "button" }, g);
+  head.setAttribute("aria-expanded", "true");
+  head.dataset.group = gl.key;
+  if (gl.path) head.dataset.module = gl.path;
+  el("rect", { width: gl.w, height: 22 * s, rx: 8 * s }, head);
+  const title = el("text", { x: 10 * s, y: 15 * s }, head);
+  title.textContent = short(`▾ ${lines.title}${gl.path && gl.path !== lines.title ? "  " + gl.path : ""}`, Math.max(8, Math.floor(gl.w / (7 * s))));
+  head.setAttribute("aria-label", [lines.title, gl.path, t(`group.kind.${gl.kind}`)].filter(Boolean).join(", "));
+  Object.assign(thing, { g, cls: g.getAttribute("class") });
+}
+
+export function paintFrame(thing, state) {
+  const { present = 0, current = false } = state.groups.get(thing.gl.key) || {};
+  setClass(thing, `frame ${thing.gl.kind}${present ? "" : " future"}${current ? " active" : ""}`);
+}
+
+// --- an edge -----------------------------------------------------------------------------------------
+
+export function makeEdge(x, direction) {
+  x.el = el("path", { class: "edge future", d: pathOf(x.e.points, direction), "marker-end": "url(#arrow)" });
+  x.el.dataset.source = x.e.source;
+  x.el.dataset.target = x.e.target;
+  x.g = x.el;
+  x.cls = "edge future";
+}
+
+export function paintEdge(x, { present, pulsing, done, backward }) {
+  const parts = x.e.parts || [x.e];
+  let cls = "edge";
+  if (!parts.some((p) => present.has(p.target))) cls += " future";
+  if (parts.some((p) => pulsing.has(`${p.source}>${p.target}:${p.slot}`))) cls += " pulse";
+  else if (backward && parts.some((p) => done.has(p.target))) cls += " carried";
+  setClass(x, cls);
+}
+
+/** The gradient each pulsing edge carries, as a label at its middle (one per drawn edge). */
+export function edgeLabels(layer, pulses, edgeOfPart, s) {
+  layer.replaceChildren();
+  const labelled = new Set();
+  for (const p of pulses) {
+    const x = edgeOfPart.get(`${p.source}>${p.target}:${p.slot}`);
+    if (!x || labelled.has(x)) continue;
+    labelled.add(x);
+    const [mx, my] = midpoint(x.e.points);
+    const g = el("g", { class: "edge-label" }, layer);
+    const str = short(fmtValue(p.grad, 3), 24);
+    const w = (str.length * 7 + 10) * s;
+    el("rect", { x: mx - w / 2, y: my - 9 * s, width: w, height: 18 * s, rx: 9 * s }, g);
+    el("text", { x: mx, y: my + 4 * s }, g).textContent = str;
+  }
+}

@@ -1,0 +1,143 @@
+// The graph's camera: pan and zoom as a CSS transform on the drawing (an SVG transform attribute is far
+// slower on big graphs), Fit, and following the current step. Fit never zooms out past the point where
+// a box's smallest text would be under READABLE_PX on screen: a bigger graph is shown at that size
+// around what matters (the current step, else its start), and the map and search reach the rest.
+
+import { READABLE_ZOOM } from "./labels.js";
+
+const FIT_MAX_ZOOM = 1.25;
+const ZOOM_MIN = 0.02;
+const ZOOM_MAX = 4;
+const PAD = 12; // px of pane around a fitted graph
+const FOLLOW_MARGIN = 16; // px: a current box closer than this to the pane's edge is brought into view
+
+export class Camera {
+  constructor(container, { onChange = () => {} } = {}) {
+    this.container = container;
+    this.onChange = onChange;
+    this.view = { x: 0, y: 0, k: 1 };
+    this.userMoved = false;
+    this.target = null;
+    this.bounds = { width: 0, height: 0, scale: 1 };
+    this._bindPanZoom();
+  }
+
+  /** The element moved by the camera and the extent of what it draws (layout px; `scale`: presentation's larger boxes). */
+  attach(target, bounds) {
+    this.target = target;
+    this.bounds = { scale: 1, ...bounds };
+    this.apply();
+  }
+
+  pane() {
+    const r = this.container.getBoundingClientRect();
+    return { width: r.width || 800, height: r.height || 600 };
+  }
+
+  /** Pan and zoom to `view` ({x, y, k}); `moved`: as if the student had (the camera stops following). */
+  set({ x, y, k }, moved = true) {
+    this.view = { x, y, k };
+    this.userMoved = moved;
+    this.apply();
+  }
+
+  apply() {
+    if (!this.target) return;
+    this.target.style.transform = `translate(${this.view.x}px, ${this.view.y}px) scale(${this.view.k})`;
+    this.onChange(this.view);
+  }
+
+  /** The zoom below which a box's text is smaller than READABLE_PX on screen. */
+  readableZoom() {
+    return READABLE_ZOOM / (this.bounds.scale || 1);
+  }
+
+  /** The zoom at which the whole drawing fits the pane (uncapped). */
+  fitZoom() {
+    const p = this.pane();
+    const { width, height } = this.bounds;
+    return Math.min((p.width - 2 * PAD) / Math.max(1, width), (p.height - 2 * PAD) / Math.max(1, height));
+  }
+
+  /**
+   * The whole drawing, centred, as large as fits up to `maxZoom` (presentation mode allows more); when
+   * that would make text unreadable, the readable size around `focus` ({x, y, w, h}), else the start.
+   */
+  fit(maxZoom = FIT_MAX_ZOOM, focus = null) {
+    const p = this.pane();
+    const { width, height } = this.bounds;
+    const fitted = Math.min(maxZoom, this.fitZoom());
+    const k = Math.max(fitted, Math.min(maxZoom, this.readableZoom()));
+    const centre = (size, extent) => (size - extent * k) / 2;
+    let x = centre(p.width, width);
+    let y = centre(p.height, height);
+    if (width * k > p.width - 2 * PAD) x = focus ? p.width / 2 - focus.x * k : PAD;
+    if (height * k > p.height - 2 * PAD) y = focus ? p.height / 2 - focus.y * k : PAD;
+    this.set({ x, y, k }, false);
+  }
+
+  /** Is the whole drawing in view? */
+  showsAll() {
+    const p = this.pane();
+    const { x, y, k } = this.view;
+    return x >= -1 && y >= -1 && x + this.bounds.width * k <= p.width + 1 && y + this.bounds.height * k <= p.height + 1;
+  }
+
+  zoom(factor, cx = null, cy = null) {
+    const p = this.pane();
+    cx ??= p.width / 2;
+    cy ??= p.height / 2;
+    const k = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, this.view.k * factor));
+    const v = this.view;
+    this.set({ x: cx - ((cx - v.x) * k) / v.k, y: cy - ((cy - v.y) * k) / v.k, k });
+  }
+
+  /** Centre a box ({x, y} in layout px) at the current zoom. */
+  centre(box, moved = this.userMoved) {
+    const p = this.pane();
+    const k = this.view.k;
+    this.set({ x: p.width / 2 - box.x * k, y: p.height / 2 - box.y * k, k }, moved);
+  }
+
+  /** Follow the current step: when the box is not well inside the pane, centre it (never when all is in view). */
+  reveal(box) {
+    if (this.showsAll()) return;
+    const p = this.pane();
+    const { x, y, k } = this.view;
+    const sx = box.x * k + x;
+    const sy = box.y * k + y;
+    const mx = (box.w * k) / 2 + FOLLOW_MARGIN;
+    const my = (box.h * k) / 2 + FOLLOW_MARGIN;
+    if (sx - mx < 0 || sx + mx > p.width || sy - my < 0 || sy + my > p.height) this.centre(box);
+  }
+
+  _bindPanZoom() {
+    const c = this.container;
+    let drag = null;
+    c.addEventListener("pointerdown", (ev) => {
+      if (ev.button !== 0 || ev.target.closest?.(".node, .group-head, .map")) return;
+      drag = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y };
+      c.setPointerCapture(ev.pointerId);
+      c.classList.add("dragging");
+    });
+    c.addEventListener("pointermove", (ev) => {
+      if (drag) this.set({ x: drag.vx + ev.clientX - drag.x, y: drag.vy + ev.clientY - drag.y, k: this.view.k });
+    });
+    const end = () => {
+      drag = null;
+      c.classList.remove("dragging");
+    };
+    c.addEventListener("pointerup", end);
+    c.addEventListener("pointercancel", end);
+    c.addEventListener(
+      "wheel",
+      (ev) => {
+        if (ev.target.closest?.(".map")) return;
+        ev.preventDefault();
+        const r = c.getBoundingClientRect();
+        this.zoom(Math.exp(-ev.deltaY * 0.0015), ev.clientX - r.left, ev.clientY - r.top);
+      },
+      { passive: false },
+    );
+  }
+}
