@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from app.config import TraceLimits  # noqa: E402
-from app.tracer import run, run_bytes, values  # noqa: E402
+from app.tracer import native, run, run_bytes  # noqa: E402
 
 torch.set_num_threads(1)  # as in the sandbox
 
@@ -74,11 +74,11 @@ def traced(source: str) -> list[Any]:
 
 def traced_python(source: str) -> list[Any]:
     """As `traced`, with the pure-Python fallback of app/tracer/native.cpp."""
-    native, values._native = values._native, None
+    compiled, native.compiled = native.compiled, None
     try:
         return traced(source)
     finally:
-        values._native = native
+        native.compiled = compiled
 
 
 def side_by_side_ms(a: Callable[[], Any], b: Callable[[], Any], repeat: int) -> tuple[float, float]:
@@ -135,7 +135,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
     has_dot = shutil.which("dot") is not None
-    if values._native is None:
+    if native.compiled is None:
         sys.exit("app/tracer/_native is not built: run `make native` (the figures would be the fallback's)")
     print(f"torch {torch.__version__}, median of {args.repeat} runs, milliseconds")
     header = (

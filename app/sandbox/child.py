@@ -17,15 +17,15 @@ import sys
 from typing import Any
 
 from ..models import Error, Trace
+from ..tracer import Interrupted, run_bytes
+from ..tracer.program import frame_line
 from . import linux, seccomp
 from .jail import Landlock
 from .policy import SCRATCH_DIR, Limits
-from ..tracer import Interrupted, run_bytes
 
 WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
 RESULT_FD = 3
 JOB_FD = 4
-PROGRAM = "<program>"  # the file name the tracer compiles the program under
 WARM_UP = """\
 import torch
 w = torch.tensor([0.5, -1.0], requires_grad=True)
@@ -85,16 +85,8 @@ class Jail:
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
 
 
-def _program_line(frame: Any) -> int | None:
-    while frame is not None:
-        if frame.f_code.co_filename == PROGRAM:
-            return frame.f_lineno
-        frame = frame.f_back
-    return None
-
-
 def _at(frame: Any) -> str:
-    line = _program_line(frame)
+    line = frame_line(frame)
     return f" (it was running line {line})" if line else ""
 
 

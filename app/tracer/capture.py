@@ -6,7 +6,6 @@ in-place calls on tensors, leaves and .grad are turned into the events the playe
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
@@ -14,8 +13,8 @@ from torch.overrides import TorchFunctionMode
 
 from . import values
 from .graph import Graph
+from .program import running_line
 
-PROGRAM = "<program>"
 # The tracer's own torch calls outside the mode's handler (hooks, bindings, reading values): no
 # dispatch to the mode at all, so nothing is recorded, and reading a tensor's attribute costs
 # 0.1 µs instead of 1.1 µs. (Inside __torch_function__ torch already keeps the mode off.)
@@ -56,16 +55,6 @@ _QUIET = frozenset(
 # Calls that hand out a tensor's memory (to numpy, DLPack, a storage) or replace it (`x.data = ...`,
 # any property set): held values are read before them, as before an in-place call.
 _EXPOSES_MEMORY = frozenset({"numpy", "__array__", "__dlpack__", "untyped_storage", "storage", "__set__"})
-
-
-def user_line(depth: int = 1) -> int | None:
-    """Line of the innermost frame that belongs to the program."""
-    f: Any = sys._getframe(depth)
-    while f is not None:
-        if f.f_code.co_filename == PROGRAM:
-            return f.f_lineno
-        f = f.f_back
-    return None
 
 
 def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -133,7 +122,7 @@ class Capture(TorchFunctionMode):
         if kind is _GRAD_SETTER:
             before = _GRAD_GET(args[0])
             out = func(*args, **kwargs)
-            self._grad_changed(args[0], before, user_line(2))
+            self._grad_changed(args[0], before, running_line(2))
             return out
         name, inplace, exposes, plain = kind
         if plain:
@@ -143,7 +132,7 @@ class Capture(TorchFunctionMode):
                 if fn is not None:  # the usual case: one output, made by autograd
                     g = self.graph
                     if g.node_of_fn(fn) is None:
-                        line = user_line(2)
+                        line = running_line(2)
                         nid, free_slot = g.add_op(fn, out, line)
                         if nid is not None and free_slot:  # a constant may feed that slot
                             self._constant_inputs(fn, nid, args, kwargs, line)
@@ -167,7 +156,7 @@ class Capture(TorchFunctionMode):
         g = self.graph
         line: int | None = None
         if targets:
-            line = user_line(3)
+            line = running_line(3)
             for t, fn_before in zip(targets, before):
                 self._mutated(t, fn_before, line, name)
             return
@@ -176,17 +165,17 @@ class Capture(TorchFunctionMode):
             fn = o.grad_fn
             if fn is not None:
                 if g.node_of_fn(fn) is None:
-                    line = line or user_line(3)
-                    nid = g.fn(fn, line, output=o)
+                    line = line or running_line(3)
+                    nid = g.walk(fn, line, output=o)
                     if nid is not None:
                         self._constant_inputs(fn, nid, args, kwargs, line)
             elif o.requires_grad and g.node_of_tensor(o) is None:
-                line = line or user_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
+                line = line or running_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
                 g.leaf(o, line)
         if name in _ALIASES and type(out) is torch.Tensor and args and isinstance(args[0], torch.Tensor):
             self._aliases[id(out)] = (out, args[0])  # `w.data -= ...` changes w
         if name == "retain_grad" and args and isinstance(args[0], torch.Tensor):
-            nid = g.tensor(args[0], line or user_line(3))
+            nid = g.tensor(args[0], line or running_line(3))
             if nid is not None:
                 g.nodes[nid]["retains_grad"] = True
                 g.tensors[nid] = args[0]
@@ -219,7 +208,7 @@ class Capture(TorchFunctionMode):
         g = self.graph
         if t.grad_fn is not None and t.grad_fn is not fn_before:
             # b[0] = ... or x.add_(...) on a recorded tensor: a new node that inherits the name
-            nid = g.fn(t.grad_fn, line, output=t, inplace=True)
+            nid = g.walk(t.grad_fn, line, output=t, inplace=True)
             base = g.constant_of(t) if fn_before is None else None
             if nid is not None and base is not None and t.grad_fn.next_functions[0][0] is None:
                 g.edge(base, nid, 0)  # the constant this tensor was before autograd took over

@@ -1,7 +1,10 @@
 """The graph being recorded: nodes keyed by grad_fn or tensor, ids in visit order, edges by slot.
 
-Walking is iterative (an explicit stack), so a 100,000-node chain never meets Python's recursion
-limit; a node's inputs always get smaller ids than the node itself.
+A forward operation's new node is added by `add_op`, once per operation of the program: by
+native.Ops (native.cpp) where it was built, else by `_add_usual_op`, its Python twin. Anything
+else (an operation on tensors the graph has not seen, an in-place one, a pass's roots) takes the
+general path, `walk`, which records a grad_fn and every node below it the graph has not seen. Walking is iterative (an explicit stack), so a 100,000-node chain never meets
+Python's recursion limit; a node's inputs always get smaller ids than the node itself.
 """
 
 from __future__ import annotations
@@ -11,10 +14,9 @@ from typing import Any
 import torch
 
 from ..config import TraceLimits
-from . import doc, values
+from . import doc, native, values
 
-
-# What graph.new_op copies: a node made by an operation (so it requires grad), the event of its making.
+# What _add_usual_op (and native.Ops) copies: a node made by an operation (so it requires grad), the event of its making.
 _OP_NODE = doc.node(id=-1, kind="op", label="", requires_grad=True)
 _NODE_EVENT = doc.event(kind="node")
 
@@ -38,7 +40,7 @@ class Graph:
         self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
         self._binding_counts: dict[str, int] = {}
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
-        # new_op in C++ (app/tracer/native.cpp), writing into the containers above; made at the first op
+        # native.Ops (native.cpp), writing into the containers above; made at the first op, None without it
         self._ops: Any = False
 
     def __del__(self) -> None:
@@ -118,8 +120,9 @@ class Graph:
                 self._name(nid, path)
         return nid
 
-    def fn(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
-        """The node of a grad_fn, registering it and every unseen node below it (inputs first)."""
+    def walk(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
+        """The general path: the node of any grad_fn, recording it and every unseen node below it
+        (inputs first); its value is `output`'s, if given."""
         by_fn = self.by_fn
         known = by_fn.get(id(root))
         if known is not None:
@@ -127,7 +130,7 @@ class Graph:
         children = root.next_functions  # a new tuple per call: read once per node
         if type(root) is not _ACCUMULATE_GRAD and all(child is None or id(child) in by_fn for child, _ in children):
             # the usual case: an operation on tensors the graph knows already
-            return self._op(root, children, line, output, inplace)
+            return self._op_node(root, children, line, output, inplace)
         nexts: dict[int, tuple] = {id(root): children}
         stack: list[tuple[Any, bool]] = [(root, False)]
         while stack:
@@ -148,14 +151,14 @@ class Graph:
                     by_fn[id(f)] = nid
                     self._keep.append(f)
             elif f is root:
-                nid = self._op(f, nexts[id(f)], line, output, inplace)
+                nid = self._op_node(f, nexts[id(f)], line, output, inplace)
             else:
-                nid = self._op(f, nexts[id(f)], line, None, False)
+                nid = self._op_node(f, nexts[id(f)], line, None, False)
             if nid is None:
                 return None
         return by_fn.get(id(root))
 
-    def _op(self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool) -> int | None:
+    def _op_node(self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool) -> int | None:
         """A grad_fn node whose inputs are all registered, with its edges; its value is `output`'s, if given."""
         if output is not None:
             fields = self._tensor_fields(output)
@@ -177,11 +180,12 @@ class Graph:
         return nid
 
     def add_op(self, f: Any, output: torch.Tensor, line: int | None) -> tuple[int | None, bool]:
-        """The node of `output`'s grad_fn, new to the graph, and whether one of its slots has no
-        autograd input (a constant may feed it). native.Ops does the usual case, as new_op would."""
+        """The node of `output`'s grad_fn `f`, new to the graph, and whether one of its slots has no
+        autograd input (a constant may feed it). Runs once per operation of the program."""
         ops = self._ops
         if ops is False:
-            ops = self._ops = None if values._native is None else values._native.Ops(self)
+            compiled = native.compiled
+            ops = self._ops = None if compiled is None else compiled.Ops(self, _OP_NODE, _NODE_EVENT, values.dtype_name)
         if ops is not None:
             made = ops.add(f, output, line)
             if made is not None:
@@ -191,21 +195,20 @@ class Graph:
         children = f.next_functions
         for child, _ in children:
             if child is None:
-                return self.new_op(f, children, output, line), True
-        return self.new_op(f, children, output, line), False
+                return self._add_usual_op(f, children, output, line), True
+        return self._add_usual_op(f, children, output, line), False
 
-    def new_op(self, f: Any, children: tuple, output: torch.Tensor, line: int | None) -> int | None:
-        """The node of `output`'s grad_fn, new to the graph. The usual case (an operation on tensors
-        the graph knows) is done here inline, as `_op` would, from copies of prepared dicts: it runs
-        once per operation of the program. Anything else goes through `fn`."""
+    def _add_usual_op(self, f: Any, children: tuple, output: torch.Tensor, line: int | None) -> int | None:
+        """native.Ops.add in Python: the usual case (an operation on tensors the graph knows) done
+        inline, as `_op_node` would, from copies of prepared dicts. Anything else goes to `walk`."""
         by_fn = self.by_fn
         for child, _ in children:  # f.next_functions
             if child is not None and id(child) not in by_fn:
-                return self.fn(f, line, output=output)
+                return self.walk(f, line, output=output)
         nodes = self.nodes
         nid = len(nodes)
         if nid >= self.limits.max_nodes or len(self.events) >= self.limits.max_events:
-            return self._op(f, children, line, output, False)  # truncates there
+            return self._op_node(f, children, line, output, False)  # truncates there
         node = _OP_NODE.copy()  # a copy and six stores: half the cost of a 16-key literal
         node["id"] = nid
         node["op"] = node["label"] = type(f).__name__  # label_all renames it if the program names it
@@ -239,7 +242,7 @@ class Graph:
     def tensor(self, t: torch.Tensor, line: int | None) -> int | None:
         """The node standing for tensor `t` right now."""
         if t.grad_fn is not None:
-            return self.fn(t.grad_fn, line, output=t)
+            return self.walk(t.grad_fn, line, output=t)
         return self.leaf(t, line)
 
     def node_of_fn(self, f: Any) -> int | None:

@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
-from . import doc, values
-from .capture import NOT_CACHED, Capture, untraced, user_line
+from . import doc, native, values
+from .capture import NOT_CACHED, untraced
+from .graph import Graph
+from .program import running_line
 
 _ORIGINAL = {
     "Tensor.backward": torch.Tensor.backward,
@@ -109,14 +111,13 @@ class _PythonSteps:
 
 
 def _steps_recorder() -> Any:
-    native = values._native
-    return _PythonSteps() if native is None else native.Steps()
+    compiled = native.compiled
+    return _PythonSteps() if compiled is None else compiled.Steps()
 
 
 class Passes:
-    def __init__(self, capture: Capture) -> None:
-        self.capture = capture
-        self.graph = capture.graph
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
         self.passes: list[dict[str, Any]] = []
         self._active: dict[str, Any] | None = None
 
@@ -139,7 +140,7 @@ class Passes:
         def entry(*args: Any, **kwargs: Any) -> Any:
             if self._active is not None:  # Tensor.backward calls torch.autograd.backward: one pass
                 return original(*args, **kwargs)
-            line = user_line(2)
+            line = running_line(2)
             arguments = _arguments(api, args, kwargs)
             if arguments is None:
                 return original(*args, **kwargs)
@@ -198,7 +199,7 @@ class Passes:
         """Hooks on every node of the graph below the roots (the roots recorded first, if new)."""
         g = self.graph
         recorder = _steps_recorder()
-        recorder.add_below([f for f in roots if g.fn(f, None) is not None], g.by_fn)
+        recorder.add_below([f for f in roots if g.walk(f, None) is not None], g.by_fn)
         return recorder
 
     def _end(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:

@@ -1,10 +1,10 @@
 // The tracer's per-node costs, done without a Python call per node:
-//   Ops:           graph.Graph.new_op for the usual operation (node, event, edges);
+//   Ops:           graph.Graph's Python path for the usual operation (node, event, edges);
 //   Steps:         one C++ hook per autograd node for the length of a backward pass, recording in
 //                  the engine's own order which node ran and the gradients it got and gave;
 //   encode, flush: tensors -> JSON-ready values (nested lists, NaN/Inf as strings) and stats,
 //                  flush writing them where values.Deferred was asked to.
-// Built by `make` (scripts/build_native.py). app/tracer/values.py holds the same rules in Python,
+// Built by `make` (scripts/build_native.py), imported by app/tracer/native.py. app/tracer/values.py holds the same rules in Python,
 // the reference the tests compare this against, and the path for what this file does not read
 // (complex, quantized, sparse, non-CPU tensors): for those it hands the tensor back.
 
@@ -341,11 +341,13 @@ py::list encode(const py::list& tensors, const py::list& want_stats, int64_t max
 
 PyObject* interned(const char* s) { return PyUnicode_InternFromString(s); }
 
-// graph.Graph.new_op, for the usual case: an operation's new grad_fn whose inputs the graph knows.
-// Writes the node, its event and its edges into the graph's own containers, as new_op does.
+// graph.Graph._add_usual_op: an operation's new grad_fn whose inputs the graph knows.
+// Writes the node, its event and its edges into the graph's own containers, as _add_usual_op does.
 class Ops {
  public:
-  explicit Ops(const py::object& graph) {
+  // The node and event templates and dtype_name come from graph.py: this module imports no module of
+  // the package, so it works under whatever name the package is installed (app, gradwalk).
+  Ops(const py::object& graph, const py::object& op_node, const py::object& node_event, const py::object& dtype_name) {
     py::object limits = graph.attr("limits");
     max_nodes_ = limits.attr("max_nodes").cast<Py_ssize_t>();
     max_events_ = limits.attr("max_events").cast<Py_ssize_t>();
@@ -355,13 +357,9 @@ class Ops {
     edge_keys_ = graph.attr("_edge_keys");
     by_fn_ = graph.attr("by_fn");
     keep_ = graph.attr("_keep");
-    // The package is `app` in the repository and `gradwalk` installed: take graph.py's own module.
-    std::string graph_module = graph.attr("__class__").attr("__module__").cast<std::string>();
-    std::string tracer = graph_module.substr(0, graph_module.rfind('.'));
-    py::module_ module = py::module_::import(graph_module.c_str());
-    op_node_ = module.attr("_OP_NODE");
-    node_event_ = module.attr("_NODE_EVENT");
-    dtype_name_ = py::module_::import((tracer + ".values").c_str()).attr("dtype_name");
+    op_node_ = op_node;
+    node_event_ = node_event;
+    dtype_name_ = dtype_name;
   }
 
   // (node, whether a slot has no autograd input) or None: then graph.py's own path takes it.
@@ -514,7 +512,9 @@ PYBIND11_MODULE(_native, m) {
       .def("add_below", &Steps::add_below)
       .def("remove", &Steps::remove)
       .def("take", &Steps::take);
-  py::class_<Ops>(m, "Ops").def(py::init<const py::object&>()).def("add", &Ops::add);
+  py::class_<Ops>(m, "Ops")
+      .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&>())
+      .def("add", &Ops::add);
   m.def("encode", &encode);
   m.def("flush", &flush);
 }

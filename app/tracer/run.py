@@ -3,57 +3,25 @@
 from __future__ import annotations
 
 import gc
-import json
-import math
-import sys
 import warnings
 from typing import Any
 
-import orjson
 import torch
 
 from ..config import TraceLimits
 from ..models import Trace
-from . import doc
-from .capture import PROGRAM, Capture, untraced, user_line
+from . import doc, failures, strict_json
+from .capture import Capture, untraced
+from .display import MAX_DISPLAY_CHARS, tensor_repr
 from .graph import Graph
 from .hints import hint_for
 from .hooks import Passes
 from .names import BIND, DISPLAY, instrument
+from .output import Output
+from .program import PROGRAM, raised_line, running_line
 
-_DISPLAY_CHARS = 2_000
-_TENSOR_REPR = torch.Tensor.__repr__
 _PLAIN = frozenset({int, float, bool, str, type(None)})
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
-
-
-class Interrupted(BaseException):
-    """Raised into the program (e.g. by the sandbox's timer) to stop it with a status other than "error"."""
-
-    def __init__(self, status: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-class _Output:
-    """Stands in for sys.stdout/sys.stderr: keeps the text, and one print event per line of output."""
-
-    def __init__(self, tracer: _Tracer, stream: str) -> None:
-        self.tracer, self.stream = tracer, stream
-        self.encoding = "utf-8"
-
-    def write(self, text: str) -> int:
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        self.tracer.output(text, self.stream)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return False
 
 
 class _Tracer:
@@ -61,10 +29,9 @@ class _Tracer:
         self.limits = limits
         self.graph = Graph(limits)
         self.capture = Capture(self.graph)
-        self.passes = Passes(self.capture)
+        self.passes = Passes(self.graph)
+        self.output = Output(self.graph, limits.max_stdout_bytes)
         self.trace = doc.trace(source=source, torch_version=torch.__version__)
-        self._stdout: list[str] = []
-        self._stdout_bytes = 0
 
     # -- hooks called by the rewritten program ----------------------------------------------
 
@@ -88,42 +55,24 @@ class _Tracer:
                             g.name_element(x, f"{name}[{key!r}]")
 
     def display(self, line: int, obj: Any) -> Any:
+        """`__gw_display__(line, value)`: a bare expression's value, shown as a notebook would."""
         if obj is None:
             return obj
         if type(obj) is torch.Tensor:  # no subclass's __torch_function__ to honour: torch's repr, direct
             with untraced():
-                text = _small_tensor_repr(obj) or _TENSOR_REPR(obj)
+                text = tensor_repr(obj)
         else:
             self.capture.paused += 1
             try:
                 text = repr(obj)
             finally:
                 self.capture.paused -= 1
-        self.graph.event(kind="display", line=line, text=text[:_DISPLAY_CHARS])
+        self.graph.event(kind="display", line=line, text=text[:MAX_DISPLAY_CHARS])
         return obj
 
-    def output(self, text: str, stream: str) -> None:
-        if stream == "stdout":
-            room = self.limits.max_stdout_bytes - self._stdout_bytes
-            if room <= 0:
-                self.graph.truncate(f"output was cut at {self.limits.max_stdout_bytes} bytes (max_stdout_bytes)")
-                return
-            data = text.encode("utf-8", "replace")
-            if len(data) > room:
-                text = data[:room].decode("utf-8", "ignore")
-                self.graph.truncate(f"output was cut at {self.limits.max_stdout_bytes} bytes (max_stdout_bytes)")
-            self._stdout.append(text)
-            self._stdout_bytes += len(text.encode("utf-8", "replace"))
-        events = self.graph.events
-        last = events[-1] if events else None
-        category = None if stream == "stdout" else stream
-        if last is not None and last["kind"] == "print" and last["category"] == category and not last["text"].endswith("\n"):
-            last["text"] += text
-        else:
-            self.graph.event(kind="print", line=user_line(3), text=text, category=category)
-
     def warn(self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
-        where = lineno if filename == PROGRAM else user_line(2)
+        """warnings.showwarning while the program runs."""
+        where = lineno if filename == PROGRAM else running_line(2)
         text = str(message)
         hint_id, hint = hint_for(text)
         if len(self.trace["warnings"]) < 100:
@@ -148,27 +97,18 @@ class _Tracer:
         self._name_earlier(env)
         env.update({BIND: self.bind, DISPLAY: self.display})
         self.globals = env  # the program's objects live as long as the tracer (see run_bytes' keep)
-        saved = sys.stdout, sys.stderr, warnings.showwarning
-        sys.stdout, sys.stderr = _Output(self, "stdout"), _Output(self, "stderr")
         try:
-            with warnings.catch_warnings():
+            with self.output.redirected(), warnings.catch_warnings():
                 warnings.simplefilter("always")
                 warnings.showwarning = self.warn
                 with self.passes.installed(), self.capture:
                     exec(code, env)
-        except SystemExit as e:  # sys.exit(): the program ended, like a script does
-            if e.code not in (None, 0):
-                self._fail(e, _program_line(e), message=f"the program exited with sys.exit({e.code!r})")
-        except Interrupted as e:
-            self._fail(e, _program_line(e), status=e.status, message=e.message)
-        except MemoryError as e:
-            self._fail(e, _program_line(e), status="memory")
-        except BaseException as e:  # KeyboardInterrupt, GeneratorExit...: still the program's own doing
-            # torch's allocator reports a refused allocation as a RuntimeError, not MemoryError
-            out_of_memory = isinstance(e, RuntimeError) and "can't allocate memory" in str(e)
-            self._fail(e, _program_line(e), status="memory" if out_of_memory else "error")
-        finally:
-            sys.stdout, sys.stderr, warnings.showwarning = saved
+        except BaseException as e:  # the program's own doing, or the sandbox's Interrupted
+            outcome = failures.outcome(e)
+            if outcome is not None:
+                status, message = outcome
+                self._fail(e, raised_line(e), status=status, message=message)
+        finally:  # catch_warnings put showwarning back, redirected() sys.stdout and sys.stderr
             # The program's globals can outlive the run (a class it defined, kept by torch): they
             # must not keep the tracer, and through it the whole graph, alive with them.
             del env[BIND], env[DISPLAY]
@@ -187,14 +127,10 @@ class _Tracer:
                         self.graph.name_parameter(p, f"{name}.{path}")
 
     def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
-        text = message or (e.msg if isinstance(e, SyntaxError) else str(e))
-        hint_id, hint = hint_for(text)
-        tb = None
-        if not isinstance(e, SyntaxError):
-            tb = _traceback_text(_program_frames(e), self.trace["source"].splitlines()) or None
+        error = failures.error(e, line, self.trace["source"], message)
         self.trace["status"] = status
-        self.trace["error"] = doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
-        self.graph.event(kind="error", line=line, text=f"{type(e).__name__}: {text}")
+        self.trace["error"] = error
+        self.graph.event(kind="error", line=line, text=f"{error['type']}: {error['message']}")
 
     def _finish(self) -> dict[str, Any]:
         g, trace = self.graph, self.trace
@@ -204,194 +140,10 @@ class _Tracer:
                 g.deferred.encode(grad, g.nodes[nid], "grad", "grad_stats")
         g.deferred.flush()
         g.label_all()
-        trace.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout="".join(self._stdout))
+        trace.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout=self.output.stdout)
         if g.truncated_by is not None:
             trace.update(truncated=True, notice=g.truncated_by)
         return trace
-
-
-def _program_frames(e: BaseException) -> list[tuple[int | None, str]]:
-    """(line, function name) of the program's own frames in the traceback, outermost first.
-
-    What traceback.extract_tb gives for them, without its cost: it also finds every frame's
-    column positions, torch's frames too, by scanning each code object's position table (35 µs
-    for seed 2's error, and the failure path asked twice).
-    """
-    frames = []
-    tb = e.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        if code.co_filename == PROGRAM:
-            frames.append((tb.tb_lineno, code.co_name))
-        tb = tb.tb_next
-    return frames
-
-
-_REPEATS_SHOWN = 3  # as Python's own tracebacks: the same frame thrice, then "[... repeated N more times]"
-_FRAMES_SHOWN = 40  # at most, the first and last halves: a deep recursion's traceback stays readable
-
-
-def _traceback_text(frames: list[tuple[int | None, str]], source_lines: list[str]) -> str:
-    """The program's frames as Python prints them (`  line 3, in f` and the source line), repeats folded."""
-    lines: list[str] = []  # one per frame shown, or a note
-    i = 0
-    while i < len(frames):
-        j = i
-        while j + 1 < len(frames) and frames[j + 1] == frames[i]:
-            j += 1
-        repeats = j - i + 1
-        for lineno, name in frames[i : i + min(repeats, _REPEATS_SHOWN)]:
-            text = source_lines[lineno - 1].strip() if lineno and lineno <= len(source_lines) else ""
-            lines.append(f"  line {lineno}, in {name}\n    {text}\n")
-        if repeats > _REPEATS_SHOWN:
-            lines.append(f"  [Previous line repeated {repeats - _REPEATS_SHOWN} more times]\n")
-        i = j + 1
-    if len(lines) > _FRAMES_SHOWN:
-        half = _FRAMES_SHOWN // 2
-        lines[half:-half] = [f"  [... {len(lines) - 2 * half} more frames ...]\n"]
-    return "".join(lines)
-
-
-def _program_line(e: BaseException) -> int | None:
-    frames = _program_frames(e)
-    return frames[-1][0] if frames else None
-
-
-_PRINT_OPTS = torch._tensor_str.PRINT_OPTS
-_FLOATS = (torch.float32, torch.float64)
-_REPR_DTYPES = frozenset((*_FLOATS, torch.int64, torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool))
-_SMALL = 64  # elements at most: the small results tiny programs show, and what the tests compare
-
-
-def _small_tensor_repr(t: torch.Tensor) -> str | None:
-    """torch's repr of a small dense CPU tensor, character for character, in a few µs instead of
-    ~100 µs (torch finds the number format through a dozen tensor ops); None wherever it could
-    differ, for torch's own.
-
-    It takes float32/64, int and bool dtypes, 1 to _SMALL elements (so nothing is summarized), and
-    no dispatch mode, forward-AD level, functorch wrapper or negative bit in play. It follows
-    torch/_tensor_str.py (_Formatter, _vector_str, _tensor_str_with_formatter, _str_intern,
-    _add_suffixes) on the values as Python numbers, which are what torch formats too;
-    tests/tracer/test_small_repr.py holds it to torch's text on many tensors and print options.
-    """
-    opts = _PRINT_OPTS
-    dtype = t.dtype
-    if (
-        dtype not in _REPR_DTYPES
-        or not 0 < t.numel() <= min(_SMALL, opts.threshold)
-        or not opts.edgeitems  # torch adds a size= suffix then
-        or t.layout != torch.strided
-        or t.device.type != "cpu"
-        or torch._C._get_default_device() != "cpu"
-        or t.is_nested
-        or t.is_neg()
-        or t._is_zerotensor()
-        or torch._C._len_torch_dispatch_stack()
-        or torch.autograd.forward_ad._current_level >= 0
-        or torch._C._functorch.is_functorch_wrapped_tensor(t)
-        or torch._is_functional_tensor(t)
-    ):
-        return None
-    try:
-        return _format_small(t, dtype, opts)
-    except Exception:  # print options torch would fail on too: let torch's repr say so
-        return None
-
-
-def _format_small(t: torch.Tensor, dtype: torch.dtype, opts: Any) -> str:
-    grad_fn_name = None
-    try:
-        grad_fn = t.grad_fn
-    except RuntimeError:  # a no-grad view changed in place
-        grad_fn_name = "Invalid"
-    if grad_fn_name is None and grad_fn is not None:
-        grad_fn_name = type(grad_fn).__name__
-        if grad_fn_name == "CppFunction":
-            grad_fn_name = grad_fn.name().rsplit("::", 1)[-1]
-
-    # _Formatter: one number format (and width) for every element
-    values = t.tolist()
-    dim = t.dim()
-    flat = [values] if dim == 0 else values if dim == 1 else _flatten(values)
-    precision = opts.precision
-    floating = dtype in _FLOATS
-    int_mode, sci_mode, width = True, False, 1
-    if not floating:
-        width = max(1, *(len(f"{v}") for v in flat))
-    else:
-        shown = [v for v in flat if math.isfinite(v) and v != 0]
-        if shown:
-            magnitudes = [abs(v) for v in shown]
-            low, high = min(magnitudes), max(magnitudes)
-            int_mode = all(v.is_integer() for v in shown)
-            sci_mode = (high / low > 1000.0 or high > 1.0e8 or low < 1.0e-4) if opts.sci_mode is None else opts.sci_mode
-            if sci_mode:
-                width = max(1, *(len(f"{v:.{precision}e}") for v in shown))
-            elif int_mode:
-                width = max(1, *(len(f"{v:.0f}") + 1 for v in shown))
-            else:
-                width = max(1, *(len(f"{v:.{precision}f}") for v in shown))
-
-    def number(v: Any) -> str:
-        if not floating:
-            text = f"{v}"
-        elif sci_mode:
-            text = f"{v:{width}.{precision}e}"
-        elif int_mode:
-            text = f"{v:.0f}"
-            if not (math.isinf(v) or math.isnan(v)):
-                text += "."
-        else:
-            text = f"{v:.{precision}f}"
-        return (width - len(text)) * " " + text
-
-    def block(v: list, depth: int, indent: int) -> str:
-        if depth == 1:  # _vector_str
-            per_line = max(1, math.floor((opts.linewidth - indent) / (width + 2)))
-            cells = [number(x) for x in v]
-            lines = [", ".join(cells[i : i + per_line]) for i in range(0, len(cells), per_line)]
-            return "[" + (",\n" + " " * (indent + 1)).join(lines) + "]"
-        rows = [block(x, depth - 1, indent + 1) for x in v]
-        return "[" + ("," + "\n" * (depth - 1) + " " * (indent + 1)).join(rows) + "]"
-
-    indent = len("tensor(")
-    text = "tensor(" + (number(values) if dim == 0 else block(values, dim, indent))
-
-    # _str_intern's suffixes, placed by _add_suffixes
-    suffixes = []
-    if dtype not in (torch.get_default_dtype(), torch.int64, torch.bool):
-        suffixes.append(f"dtype={dtype}")
-    if grad_fn_name is not None:
-        suffixes.append(f"grad_fn=<{grad_fn_name}>")
-    elif t.requires_grad:
-        suffixes.append("requires_grad=True")
-    parts = [text]
-    last_line_len = len(text) - text.rfind("\n") + 1
-    for suffix in suffixes:
-        if last_line_len + len(suffix) + 2 > opts.linewidth:
-            parts.append(",\n" + " " * indent + suffix)
-            last_line_len = indent + len(suffix)
-        else:
-            parts.append(", " + suffix)
-            last_line_len += len(suffix) + 2
-    parts.append(")")
-    return "".join(parts)
-
-
-def _flatten(values: list) -> list:
-    if not isinstance(values[0], list):
-        return values
-    return [x for row in values for x in _flatten(row)]
-
-
-def _utf8(v: Any) -> Any:
-    if isinstance(v, str):
-        return v.encode("utf-8", "backslashreplace").decode("utf-8")
-    if isinstance(v, list):
-        return [_utf8(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _utf8(x) for k, x in v.items()}
-    return v
 
 
 def run_bytes(
@@ -415,12 +167,7 @@ def run_bytes(
         doc_ = tracer.run(namespace)
         if keep is not None:
             keep.append(doc_)
-        try:
-            # orjson: a fifth of json's time on big graphs (80 ms -> 13 ms on 5,000 nodes). Values are
-            # already strict (NaN and Inf are strings, see values.py), so its NaN-as-null never applies.
-            return orjson.dumps(doc_)
-        except orjson.JSONEncodeError:  # print("\ud800"): a lone surrogate has no UTF-8; show it escaped
-            return json.dumps(_utf8(doc_), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return strict_json.dumps(doc_)
     finally:
         if was_enabled:
             gc.enable()

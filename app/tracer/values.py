@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from . import doc
+from . import doc, native
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
@@ -167,7 +167,8 @@ class Deferred:
         if not held:
             return
         # native.flush writes what it reads and hands back the rest (complex, sparse...)
-        left = held if _native is None else _native.flush(held, self.max_elements)
+        compiled = native.compiled
+        left = held if compiled is None else compiled.flush(held, self.max_elements)
         for t, version, into, key, stats_key in left:
             if t._version == version:
                 v, stats = _python_encode(t, stats_key is not None, self.max_elements)
@@ -181,9 +182,3 @@ class Deferred:
 def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
     """What native.encode gives for one tensor: (value, stats if wanted)."""
     return encode(t, max_elements) if with_stats else (value(t, max_elements), None)
-
-
-try:  # built by `make` (scripts/build_native.py); this module's functions are the reference and the fallback
-    from . import _native
-except ImportError:  # pragma: no cover - a checkout that was never built
-    _native = None

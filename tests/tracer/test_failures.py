@@ -6,9 +6,8 @@ import traceback
 
 import pytest
 
-from app.tracer.capture import PROGRAM
 from app.tracer.names import instrument
-from app.tracer.run import _program_frames, _program_line
+from app.tracer.program import PROGRAM, raised_line, traceback_frames
 
 FAILING = [
     "import torch\na = torch.tensor([1, 2, 3], requires_grad=True)\n",
@@ -30,5 +29,5 @@ def test_program_frames_as_extract_tb(source: str) -> None:
     with pytest.raises(BaseException) as info:
         exec(instrument(source, PROGRAM), env)
     expected = [(f.lineno, f.name) for f in traceback.extract_tb(info.value.__traceback__) if f.filename == PROGRAM]
-    assert _program_frames(info.value) == expected
-    assert _program_line(info.value) == expected[-1][0]
+    assert traceback_frames(info.value) == expected
+    assert raised_line(info.value) == expected[-1][0]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from app.tracer.run import _small_tensor_repr
+from app.tracer.display import small_tensor_repr
 
 _SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-5, 1e8, 1.5e9, 123456.789, float("nan"), float("inf"), float("-inf"), 2.0**-140]
 
@@ -87,7 +87,7 @@ def test_same_text_as_torch(options: dict) -> None:
     taken = 0
     with torch._tensor_str.printoptions(**options) if "profile" not in options else _profile(options["profile"]):
         for t in _tensors(seed=len(str(options)), count=400):
-            ours = _small_tensor_repr(t)
+            ours = small_tensor_repr(t)
             if ours is not None:
                 taken += 1
                 assert ours == torch.Tensor.__repr__(t), (t.dtype, t.shape, options)
@@ -110,19 +110,19 @@ def test_default_dtype_float64() -> None:
     torch.set_default_dtype(torch.float64)
     try:
         for t in _tensors(seed=7, count=300):
-            ours = _small_tensor_repr(t)
+            ours = small_tensor_repr(t)
             assert ours is None or ours == torch.Tensor.__repr__(t)
     finally:
         torch.set_default_dtype(torch.float32)
 
 
 def test_falls_back_where_it_could_differ() -> None:
-    assert _small_tensor_repr(torch.zeros(65)) is None  # beyond _SMALL
-    assert _small_tensor_repr(torch.zeros(0)) is None
-    assert _small_tensor_repr(torch.zeros(3, dtype=torch.float16)) is None
-    assert _small_tensor_repr(torch.zeros(3, dtype=torch.complex64)) is None
-    assert _small_tensor_repr(torch._neg_view(torch.ones(3))) is None
-    assert _small_tensor_repr(torch.ones(3).to_sparse()) is None
+    assert small_tensor_repr(torch.zeros(65)) is None  # beyond _SMALL
+    assert small_tensor_repr(torch.zeros(0)) is None
+    assert small_tensor_repr(torch.zeros(3, dtype=torch.float16)) is None
+    assert small_tensor_repr(torch.zeros(3, dtype=torch.complex64)) is None
+    assert small_tensor_repr(torch._neg_view(torch.ones(3))) is None
+    assert small_tensor_repr(torch.ones(3).to_sparse()) is None
 
 
 def test_invalid_grad_fn() -> None:
@@ -131,4 +131,4 @@ def test_invalid_grad_fn() -> None:
         view = base[:2]
         view.mul_(2)
     expected = torch.Tensor.__repr__(view)
-    assert _small_tensor_repr(view) in (None, expected)
+    assert small_tensor_repr(view) in (None, expected)

@@ -12,19 +12,19 @@ import pytest
 import torch
 
 from app.models import Step
-from app.tracer import hooks, run_json, values
+from app.tracer import hooks, native, run_json, values
 from tests.conftest import need
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = sorted((ROOT / "app" / "examples").glob("*.py")) + sorted((ROOT / "tests" / "programs").glob("*.py"))
 LIMIT = 1_000
 
 
 @pytest.fixture
-def native() -> Any:
-    if values._native is None:
+def compiled() -> Any:
+    if native.compiled is None:
         need("app/tracer/_native, built by `make native` (g++ and python3-dev)")
-    return values._native
+    return native.compiled
 
 
 def _tensors() -> list[torch.Tensor]:
@@ -69,9 +69,9 @@ def _same(a: Any, b: Any) -> bool:
 
 
 @pytest.mark.parametrize("stats", [True, False])
-def test_encode_matches_values_py(native: Any, stats: bool) -> None:
+def test_encode_matches_values_py(compiled: Any, stats: bool) -> None:
     ts = _tensors()
-    got = native.encode(ts, [stats] * len(ts), LIMIT)
+    got = compiled.encode(ts, [stats] * len(ts), LIMIT)
     for t, result in zip(ts, got):
         assert type(result) is tuple, t
         if stats:
@@ -81,9 +81,9 @@ def test_encode_matches_values_py(native: Any, stats: bool) -> None:
         assert _same(list(result), list(expected)), (t, result, expected)
 
 
-def test_encode_hands_back_what_it_does_not_read(native: Any) -> None:
+def test_encode_hands_back_what_it_does_not_read(compiled: Any) -> None:
     ts = [torch.tensor([1 + 2j]), torch.eye(2).to_sparse(), torch._neg_view(torch.ones(2))]
-    assert [r is t for r, t in zip(native.encode(ts, [True] * 3, LIMIT), ts)] == [True] * 3
+    assert [r is t for r, t in zip(compiled.encode(ts, [True] * 3, LIMIT), ts)] == [True] * 3
     # and the Deferred reads those in Python
     node: dict[str, Any] = {}
     d = values.Deferred(LIMIT)
@@ -92,23 +92,23 @@ def test_encode_hands_back_what_it_does_not_read(native: Any) -> None:
     assert node["value"] == [-1.0, -1.0] and node["stats"]["mean"] == -1.0
 
 
-def test_flush_writes_where_asked_and_leaves_out_what_changed(native: Any) -> None:
+def test_flush_writes_where_asked_and_leaves_out_what_changed(compiled: Any) -> None:
     a, b, c = torch.ones(2), torch.zeros(3), torch.tensor([1 + 1j])
     node: dict[str, Any] = {}
     grads: list[Any] = [None, "stale"]
     held = [(a, a._version, node, "value", "stats"), (b, b._version, grads, 0, None), (b, b._version, grads, 1, None)]
     held.append((c, c._version, node, "complex", None))
     b.add_(1)  # after it was held: its version moved
-    assert native.flush(held[:1], LIMIT) == [] and native.flush(held[1:], LIMIT) == [held[3]]
+    assert compiled.flush(held[:1], LIMIT) == [] and compiled.flush(held[1:], LIMIT) == [held[3]]
     assert node == {"value": [1.0, 1.0], "stats": values.encode(a, LIMIT)[1]}
     assert grads == [None, None]
 
 
-def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
+def test_steps_record_the_engine_order_and_gradients(compiled: Any) -> None:
     x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     y = (x * x).sum()
     fns = [y.grad_fn, y.grad_fn.next_functions[0][0], y.grad_fn.next_functions[0][0].next_functions[0][0]]
-    steps = native.Steps()
+    steps = compiled.Steps()
     steps.add_below([y.grad_fn], {id(f): nid for f, nid in zip(fns, [10, 11, 12])})
     y.backward()
     steps.remove()
@@ -125,7 +125,7 @@ def test_steps_record_the_engine_order_and_gradients(native: Any) -> None:
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
-def test_trace_is_the_same_without_native(native: Any, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_trace_is_the_same_without_native(compiled: Any, path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The whole trace, native and pure Python: the same document (but for printed addresses)."""
     source = path.read_text()
 
@@ -133,7 +133,7 @@ def test_trace_is_the_same_without_native(native: Any, path: Path, monkeypatch: 
         return json.loads(re.sub(r"0x[0-9a-f]+", "0x", run_json(source)))
 
     fast = trace()
-    monkeypatch.setattr(values, "_native", None)
+    monkeypatch.setattr(native, "compiled", None)
     assert isinstance(hooks._steps_recorder(), hooks._PythonSteps)
     assert _same(fast, trace())
 
@@ -151,8 +151,29 @@ def test_trace_is_the_same_without_native(native: Any, path: Path, monkeypatch: 
     ],
     ids=["complex", "big", "two_passes_after_update"],
 )
-def test_edge_cases_are_the_same_without_native(native: Any, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_edge_cases_are_the_same_without_native(compiled: Any, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
     fast = json.loads(run_json(source))
     assert fast["status"] == "ok", fast["error"]
-    monkeypatch.setattr(values, "_native", None)
+    monkeypatch.setattr(native, "compiled", None)
     assert _same(fast, json.loads(run_json(source)))
+
+
+def test_native_works_with_the_package_under_another_name(compiled: Any, tmp_path: Path) -> None:
+    """Installed, the package is `gradwalk` (issue 15): the C++ part must not import `app` by name."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copytree(ROOT / "app", tmp_path / "gradwalk", ignore=shutil.ignore_patterns("__pycache__", "migrations"))
+    script = (
+        "import json, sys\n"
+        "sys.modules['app'] = None  # `import app...` fails from here on\n"
+        "from gradwalk.tracer import native, run_json\n"
+        "assert native.compiled is not None and native.compiled.__name__ == 'gradwalk.tracer._native'\n"
+        "print(run_json('import torch\\nx = torch.ones(2, requires_grad=True)\\ny = (x * 3).sum()\\ny.backward()\\n'))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    trace = json.loads(out.stdout)
+    assert trace["status"] == "ok", trace["error"]
+    assert [n["op"] for n in trace["nodes"]] == ["AccumulateGrad", "MulBackward0", "SumBackward0"]

@@ -15,7 +15,7 @@ from app.tracer import Interrupted, run, run_json
 from app.tracer.graph import Graph
 from tests.reference import assert_close, normalize, run_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PROGRAMS = sorted((ROOT / "app" / "examples").glob("*.py")) + sorted((ROOT / "tests" / "programs").glob("*.py"))
 
 
@@ -275,7 +275,7 @@ def test_walk_is_iterative_on_a_100k_chain() -> None:
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(200)
     try:
-        root = graph.fn(y.grad_fn, 1)
+        root = graph.walk(y.grad_fn, 1)
     finally:
         sys.setrecursionlimit(old)
     assert root == 100_000 and len(graph.nodes) == 100_001 and len(graph.edges) == 100_000
@@ -301,7 +301,7 @@ def test_same_program_same_bytes() -> None:
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
 def test_document_keys_in_the_models_order(path: Path) -> None:
-    """The tracer builds its hottest dicts as literals (graph.new_op, hooks' steps): same keys, same order."""
+    """The tracer builds its hottest dicts as literals (graph._add_usual_op, hooks' steps): same keys, same order."""
     from app.models import Edge, Event, Node, Pass, Step
 
     trace = json.loads(run_json(path.read_text()))
