@@ -80,7 +80,12 @@ def export(args: argparse.Namespace) -> int:
         elif args.format == "svg":
             data = exporter.svg(trace, args.step, args.lang, args.direction).encode("utf-8")
         else:
-            data = exporter.png(trace, args.step, args.lang, args.direction)
+            data, scale = exporter.png_scaled(trace, args.step, args.lang, args.direction)
+            if scale < exporter.PNG_SCALE:
+                print(
+                    f"gradwalk export: the graph is too big for a {exporter.PNG_SCALE}x PNG; drawn at {scale:.2f}x, the largest Chromium can capture (SVG keeps every detail)",
+                    file=sys.stderr,
+                )
     except exporter.ExportError as e:
         print(f"gradwalk export: {e}", file=sys.stderr)
         return 2

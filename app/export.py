@@ -39,6 +39,10 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1280, "height": 800}
 PNG_SCALE = 2  # device pixels per CSS pixel: sharp on projectors and in slide software
+# Chromium captures no screenshot wider or taller than this (device px), and a big one costs 4 bytes a
+# pixel: a larger graph is drawn at a smaller scale, and the CLI says so (png_scaled).
+PNG_MAX_SIDE_PX = 16_384
+PNG_MAX_AREA_PX = 134_217_728
 LOAD_TIMEOUT_MS = 60_000
 
 
@@ -135,7 +139,7 @@ def _browser(browser: Any = None) -> Iterator[Any]:
             browser.close()
 
 
-def _offline_page(browser: Any, url: str, scale: int = 1) -> Any:
+def _offline_page(browser: Any, url: str, scale: float = 1) -> Any:
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=scale, offline=True, service_workers="block")
     # Only the file itself is read: any other request (network or file) is refused.
     context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
@@ -167,16 +171,43 @@ def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str 
         return _svg_in(browser, html(trace, step, lang, direction), step)
 
 
-def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> bytes:
-    """The SVG export rendered by the same Chromium at device scale factor 2 (Playwright's browser, or a new one)."""
-    with _browser(browser) as browser:
-        image = _svg_in(browser, html(trace, step, lang, direction), step)
+def png_scale(width: float, height: float) -> float:
+    """PNG_SCALE, or the largest scale at which Chromium can capture a width x height px picture."""
+    return min(PNG_SCALE, PNG_MAX_SIDE_PX / width, PNG_MAX_SIDE_PX / height, (PNG_MAX_AREA_PX / (width * height)) ** 0.5)
+
+
+def _svg_size(image: str) -> tuple[float, float]:
+    m = re.search(r'<svg[^>]*\swidth="([\d.]+)"[^>]*\sheight="([\d.]+)"', image[:2000])
+    if not m:
+        raise ExportError("the SVG export has no size")
+    return float(m[1]), float(m[2])
+
+
+def png_scaled(
+    trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None
+) -> tuple[bytes, float]:
+    """The SVG export rendered by the same Chromium at device scale PNG_SCALE, or smaller for a graph too big
+    to capture at that scale; returns the PNG and the scale used."""
+    with _browser(browser) as chromium:
+        image = _svg_in(chromium, html(trace, step, lang, direction), step)
+        width, height = _svg_size(image)
+        scale = png_scale(width, height)
         with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
             path = Path(tmp) / "graph.svg"
             path.write_text(image, encoding="utf-8")
-            page = _offline_page(browser, path.as_uri(), scale=PNG_SCALE)
+            page = _offline_page(chromium, path.as_uri(), scale=scale)
             try:
                 page.evaluate("document.fonts.ready.then(() => true)")  # the embedded faces, before the picture
-                return bytes(page.locator("svg").first.screenshot(type="png"))
+                return bytes(page.locator("svg").first.screenshot(type="png", timeout=LOAD_TIMEOUT_MS)), scale
+            except Exception as e:  # Playwright's Error or TimeoutError: a plain message, not its log
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+                raise ExportError(
+                    f"Chromium could not draw the {width:.0f} x {height:.0f} px graph at {scale:.2f}x: {first}"
+                ) from e
             finally:
                 page.context.close()
+
+
+def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> bytes:
+    """The SVG export rendered by the same Chromium at device scale factor 2 (smaller for a very big graph: png_scaled)."""
+    return png_scaled(trace, step, lang, direction, browser)[0]

@@ -303,3 +303,13 @@ def test_svg_is_the_settled_picture(trace: Trace, browser) -> None:  # type: ign
 
     image = export.svg(trace, step=5, browser=browser)
     assert set(re.findall(r"(?<![-\w])opacity: ([\d.]+)", image)) <= {"0.15", "0.16"}
+
+
+def test_png_of_a_graph_too_big_for_2x_is_drawn_smaller_not_failed(big: Trace, browser, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Chromium captures nothing past PNG_MAX_SIDE_PX a side: a bigger graph comes out at the largest scale that fits."""
+    monkeypatch.setattr(export, "PNG_MAX_SIDE_PX", 1500)
+    data, scale = export.png_scaled(big, browser=browser)
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    assert scale < export.PNG_SCALE
+    assert max(width, height) <= 1500 and max(width, height) >= 1400, (width, height, scale)

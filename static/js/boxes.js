@@ -162,8 +162,7 @@ export function paintGroup(thing, state, selected) {
 export function makeFrame(thing, s) {
   const { gl, lines } = thing;
   const g = el("g", { class: `frame ${gl.kind}`, transform: `translate(${gl.x - gl.w / 2},${gl.y - gl.h / 2})` });
-  g.dataset.group = gl.key;
-  if (gl.path) g.dataset.module = gl.path;
+  g.dataset.frame = gl.key; // data-group and data-module are on its head, the button that closes it
   el("rect", { class: "frame-box", width: gl.w, height: gl.h, rx: 8 * s }, g);
   const head = el("g", { class: "group-head", tabindex: 0, role: "button" }, g);
   head.setAttribute("aria-expanded", "true");

@@ -25,7 +25,21 @@ async function loadFonts(svg) {
   await Promise.all(urls.map((u, i) => new FontFace(`gradwalk-export-${i}`, `url(${u})`).load()));
 }
 
-/** The SVG drawn on a canvas at `scale`× (img-src allows blob:, so no CSP exception is needed). */
+// The largest canvas Chromium (and Firefox) will encode: each side at most 32,767 px and at most
+// 268 M px in all; beyond either, toBlob gives null (the "Overload resolution failed" of big graphs).
+const CANVAS_MAX_SIDE = 32767;
+const CANVAS_MAX_AREA = 268_435_456;
+
+/** The scale for a w × h picture: `wanted`, or the largest the browser can encode (then less than wanted). */
+export function pngScale(w, h, wanted = 2) {
+  return Math.min(wanted, CANVAS_MAX_SIDE / w, CANVAS_MAX_SIDE / h, Math.sqrt(CANVAS_MAX_AREA / (w * h)));
+}
+
+/**
+ * The SVG drawn on a canvas at 2× (img-src allows blob:, so no CSP exception is needed), or at the
+ * largest scale the browser can encode for a big graph; resolves to the scale used (a smaller one is
+ * tried if encoding still fails). Rejects when even that fails, so that the page can say so.
+ */
 export async function downloadPNG(graph, basename, scale = 2) {
   const svg = await toSVG(graph);
   await loadFonts(svg);
@@ -34,17 +48,29 @@ export async function downloadPNG(graph, basename, scale = 2) {
     const img = new Image();
     img.src = url;
     await img.decode();
-    const canvas = document.createElement("canvas");
-    canvas.width = Math.ceil(img.naturalWidth * scale);
-    canvas.height = Math.ceil(img.naturalHeight * scale);
-    const ctx = canvas.getContext("2d");
-    ctx.scale(scale, scale);
-    ctx.drawImage(img, 0, 0);
-    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
-    save(blob, `${basename}.png`);
+    let s = pngScale(img.naturalWidth, img.naturalHeight, scale);
+    for (let tries = 0; tries < 4; tries++, s /= 2) {
+      const blob = await draw(img, s);
+      if (blob) {
+        save(blob, `${basename}.png`);
+        return s;
+      }
+    }
+    throw new Error(`the picture (${img.naturalWidth} × ${img.naturalHeight} px) is too big for this browser to encode`);
   } finally {
     URL.revokeObjectURL(url);
   }
+}
+
+async function draw(img, s) {
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.max(1, Math.floor(img.naturalWidth * s));
+  canvas.height = Math.max(1, Math.floor(img.naturalHeight * s));
+  const ctx = canvas.getContext("2d");
+  if (!ctx) return null;
+  ctx.scale(s, s);
+  ctx.drawImage(img, 0, 0);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
 }
 
 /**

@@ -3,12 +3,13 @@
 
 import { katex } from "../dist/vendor.js";
 import { derivative } from "./formulas.js";
+import { GroupPanel } from "./inspect_group.js";
 import { opSymbol } from "./labels.js";
 import { t } from "./i18n.js";
 import { asShown, nodeIndex, passStarts } from "./timeline.js";
 import { flat, fmtNum, fmtShape, fmtValue, shapeOf } from "./values.js";
 
-const h = (tag, cls, text) => {
+export const h = (tag, cls, text) => {
   const e = document.createElement(tag);
   if (cls) e.className = cls;
   if (text !== undefined && text !== null) e.textContent = text;
@@ -34,7 +35,7 @@ function neighbours(trace, id) {
   return m.get(id) ?? { inputs: [], users: [] };
 }
 
-function matrix(value, cls) {
+export function matrix(value, cls) {
   const shape = shapeOf(value);
   if (shape.length === 0) return h("div", `matrix-scalar ${cls}`, fmtNum(value));
   // 1-D is one row; 3-D and up are shown as rows of the last dimension.
@@ -96,7 +97,7 @@ function heatmap(rows) {
   return wrap;
 }
 
-function stats(s) {
+export function stats(s) {
   return h("div", "legend", t("inspector.stats", { min: fmtValue(s.min), max: fmtValue(s.max), mean: fmtValue(s.mean), std: fmtValue(s.std), numel: s.numel }));
 }
 
@@ -121,6 +122,7 @@ export class Inspector {
 
   clear() {
     this.id = null;
+    this.group = null;
     this.key = "";
     this.body.hidden = true;
     this.body.replaceChildren();
@@ -129,13 +131,23 @@ export class Inspector {
 
   show(trace, f, id, copies = 1) {
     this.trace = trace;
+    this.group = null;
     this.id = id;
     this.copies = copies;
     this.update(f, true);
   }
 
+  /** A module call or loop iteration: what it is, and its parameters' .grad at this frame (inspect_group.js). */
+  showGroup(trace, f, key) {
+    this.trace = trace;
+    this.id = null;
+    this.group = new GroupPanel(trace, key, { onNode: (id) => this.onNode(id) });
+    this.update(f, true);
+  }
+
   /** Re-render for a new frame if anything shown about the node changed. */
   update(f, force = false) {
+    if (this.group) return this._showPanel(this.group.render(f, force));
     if (this.id === null || !this.trace) return;
     const node = asShown(nodeIndex(this.trace).get(this.id), f);
     if (!node) return this.clear();
@@ -254,6 +266,13 @@ export class Inspector {
       }
     }
     return out;
+  }
+
+  _showPanel(children) {
+    if (!children) return;
+    this.empty.hidden = true;
+    this.body.hidden = false;
+    this.body.replaceChildren(...children);
   }
 
   /** The pass whose numbers the derivative shows: the current one once it reached the node, else the last one done. */

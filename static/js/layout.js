@@ -100,7 +100,7 @@ function layLevel(ctx, level, direction, fold) {
     }
     const g = ctx.model.groups.get(d.group);
     if (d.kind === "group") return { key, group: d.group, ...groupSize(g, ctx.nodes, ctx.scale) };
-    const sub = layLevel(ctx, d.group, direction, null);
+    const sub = layLevel(ctx, d.group, direction, fold); // a long group folds inside its frame too
     subs.set(key, sub);
     return { key, group: d.group, frame: true, w: sub.L.width + 2 * FRAME_PAD, h: sub.L.height + FRAME_HEAD + FRAME_PAD };
   });

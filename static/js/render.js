@@ -11,6 +11,7 @@ import { groupLines, nodeLines } from "./labels.js";
 import { nodeIndex } from "./timeline.js";
 import { Camera } from "./camera.js";
 import { Grid, bboxOf } from "./cull.js";
+import { Minimap } from "./minimap.js";
 import { edgeLabels, el, makeEdge, makeFrame, makeGroup, makeNode, paintEdge, paintFrame, paintGroup, paintNode } from "./boxes.js";
 
 const VIRTUAL_MIN = 400; // drawn things: above this, only the part near the viewport is in the DOM
@@ -28,9 +29,13 @@ export class GraphView {
     this.camera = new Camera(container, {
       onChange: (view) => {
         this._cull();
+        this.map.update({ view, pane: this.camera.pane(), fits: this.camera.showsAll() });
         this.onView(view);
       },
     });
+    this.map = new Minimap(container, { onMove: (at) => this.camera.centre(at, true) });
+    // A new theme: the map's colours follow.
+    new MutationObserver(() => this.layout && this.map.draw(this.layout)).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
     this.svg = null;
     this.selected = null;
   }
@@ -75,8 +80,9 @@ export class GraphView {
     for (const f of this.frames) this._show(f);
     if (!this.virtual) [...this.edgeEls, ...this.things].forEach((x) => this._show(x));
     this._bindEvents(svg);
-    this.container.appendChild(svg);
+    this.container.insertBefore(svg, this.map.canvas);
     this.svg = svg;
+    this.map.draw(layout);
     this.camera.attach(svg, { width: layout.width, height: layout.height, scale: layout.scale || 1 });
   }
 
@@ -185,6 +191,7 @@ export class GraphView {
     ctx.groups = this._groupState(f, ctx);
     this.ctx = ctx;
     if (!this.userMoved && f.current.length) this.reveal(f.current[0]);
+    this.map.update({ current: f.current.length ? this.boxOf(f.current[0]) : null });
     for (const x of this.shown) this._paintThing(x, ctx);
     edgeLabels(this.labelLayer, f.pulses, this.edgeOfPart, this.layout.scale || 1);
   }

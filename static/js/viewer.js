@@ -11,6 +11,7 @@ import { Presentation } from "./present.js";
 import { READABLE_ZOOM } from "./labels.js";
 import { openLevel } from "./level.js";
 import { GraphView } from "./render.js";
+import { SearchBox } from "./search.js";
 import { passStarts, timeline } from "./timeline.js";
 import { buildViewer } from "./viewer_markup.js";
 
@@ -59,6 +60,8 @@ export class Viewer {
           },
         })
       : null;
+    this.search = new SearchBox(this.$("search"), this.$("search-results"), { trace: () => this.trace, onChoose: (entry) => this.goToResult(entry) });
+    this.$("search").placeholder = t("search.placeholder");
     this._bindControls();
     if (options.keys !== false) this._bindKeys();
     addEventListener("resize", () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom()));
@@ -133,24 +136,39 @@ export class Viewer {
     this.options.onToggle?.(key, open);
   }
 
-  /** Open every group around node `id` (so that its own box is drawn). */
-  async reveal(id) {
-    const model = this.graph.model;
-    const closed = model ? model.chainOf(id).filter((k) => !this.open.has(k)) : [];
-    if (!closed.length) return;
-    const next = new Set(this.open);
-    for (const k of closed) next.add(k);
+  /** Open every group in `keys` (the groups around something to show); the view stays where it was. */
+  async openAll(keys) {
+    const closed = keys.filter((k) => !this.open.has(k));
+    if (!closed.length || !this.trace) return;
+    const next = new Set([...this.open, ...closed]);
     this.open = next;
     const view = { ...this.graph.view };
+    const moved = this.graph.userMoved;
     const L = await this._layout(this.trace);
     if (this.open !== next) return;
     this.graph.draw(this.trace, L, next);
-    this.graph.setView(view, this.graph.userMoved);
+    this.graph.setView(view, moved);
     if (this.frame) this.graph.paint(this.frame);
+  }
+
+  /** A search result chosen: the groups around it opened, it centred, selected and inspected. */
+  async goToResult(entry) {
+    const model = this.graph.model;
+    if (entry.kind === "node") {
+      await this.goTo(entry.id);
+      this.graph.centre(entry.id);
+      return;
+    }
+    await this.openAll(model.chainOfKey(entry.group.parent));
+    this.graph.centre(entry.key);
+    this.graph.select(entry.key);
+    this.inspect(entry.key);
+    requestAnimationFrame(() => this.$("graph").querySelector(`.node[data-group="${CSS.escape(entry.key)}"], .group-head[data-group="${CSS.escape(entry.key)}"]`)?.focus({ preventScroll: true }));
   }
 
   /** Everything shown again in the language just chosen. */
   refresh() {
+    this.$("search").placeholder = t("search.placeholder");
     if (!this.trace) return;
     this._fillJump();
     this.showFrame(this.frame);
@@ -167,7 +185,8 @@ export class Viewer {
   }
 
   /** Select a node from elsewhere (the inspector's neighbours): bring it into view, focus and inspect it. */
-  goTo(id) {
+  async goTo(id) {
+    if (this.graph.model) await this.openAll(this.graph.model.chainOf(id));
     this.graph.select(id);
     this.graph.reveal(id);
     this.inspect(id);
@@ -319,7 +338,16 @@ export class Viewer {
     const exports = this.options.exports || {};
     const basename = () => `gradwalk-step-${this.player.step}`;
     $("export-svg")?.addEventListener("click", () => graph.layout && exports.svg(graph, basename()));
-    $("export-png")?.addEventListener("click", () => graph.layout && exports.png(graph, basename()));
+    $("export-png")?.addEventListener("click", async () => {
+      if (!graph.layout) return;
+      try {
+        const scale = await exports.png(graph, basename());
+        // A big graph is drawn smaller than 2×: say so rather than pretend.
+        if (scale < 2) this.options.onError?.(t("export.pngScaled", { scale: scale.toFixed(2) }));
+      } catch (err) {
+        this.options.onError?.(t("export.pngFailed", { message: err?.message || "" }));
+      }
+    });
     $("export-html")?.addEventListener("click", async (e) => {
       if (!this.trace) return;
       const button = e.currentTarget;
@@ -348,6 +376,11 @@ export class Viewer {
         return;
       }
       if (!this.trace) return;
+      if (e.key === "/") {
+        e.preventDefault();
+        this.$("search").focus();
+        return;
+      }
       const keys = { ...stepKeys(this.player) };
       if (present) {
         keys.p = keys.P = () => present.toggle();

@@ -39,6 +39,7 @@ function toolbar({ exports, present }) {
     h("h2", { id: "graph-heading", class: "sr-only", "data-i18n": "graph.heading" }),
     h("span", { id: "pass-label", class: "pass-label", "aria-live": "polite" }),
     h("span", { class: "toolbar-spacer" }),
+    search(),
     button("zoom-out", { class: "icon", "data-i18n-aria": "graph.zoomOut" }, "−"),
     button("zoom-in", { class: "icon", "data-i18n-aria": "graph.zoomIn" }, "+"),
     button("fit", { "data-i18n": "graph.fit" }),
@@ -55,6 +56,15 @@ function toolbar({ exports, present }) {
   }
   bar.append(button("direction", { "data-i18n-aria": "graph.direction" }, "⇅"));
   return bar;
+}
+
+/** The search box (role searchbox, `/` focuses it) and the list of its results. */
+function search() {
+  const input = h("input", {
+    type: "search", id: "search", class: "search", role: "searchbox", autocomplete: "off", spellcheck: "false",
+    "data-i18n-aria": "search.label", "aria-controls": "search-results", "aria-keyshortcuts": "/",
+  });
+  return h("span", { class: "search-wrap" }, input, h("ul", { id: "search-results", class: "search-results", role: "listbox", "data-i18n-aria": "search.results", hidden: true }));
 }
 
 function legend() {
