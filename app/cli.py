@@ -19,7 +19,7 @@ def trace(args: argparse.Namespace) -> int:
     from .config import Settings
     from .tracer import run_bytes
 
-    limits = Settings().trace_limits()
+    limits = Settings().trace
     for path in args.files:
         sys.stdout.flush()
         sys.stdout.buffer.write(run_bytes(_read(path), limits) + b"\n")

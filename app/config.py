@@ -3,35 +3,43 @@
 Read from environment variables prefixed `GRADWALK_` (and a `.env` file), or passed to
 `create_app(settings)` directly. Each field's description is its documentation; a test checks
 that every setting appears in README.md.
+
+The tracer's and the sandbox's settings are sections of their own, `Settings.trace` and
+`Settings.sandbox`, which those parts take as they are; their variables keep flat names
+(`GRADWALK_MAX_NODES` is `trace.max_nodes`), so a setting's name is the same everywhere.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
-
-class TraceLimits(BaseModel):
-    """The tracer's own limits: what it records before truncating with a notice."""
-
-    max_nodes: int = 20_000
-    max_value_elements: int = 1_000
-    max_stdout_bytes: int = 65_536
-    max_events: int = 50_000
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="GRADWALK_", env_file=".env", extra="ignore")
+class TraceSettings(BaseModel):
+    """The tracer's limits: what it records before truncating the trace with a notice."""
 
-    # tracer
+    model_config = ConfigDict(extra="forbid")
+
     max_nodes: int = Field(20_000, description="Graph nodes recorded before the trace is truncated.")
     max_value_elements: int = Field(1_000, description="Tensors with more elements carry stats instead of values.")
     max_stdout_bytes: int = Field(65_536, description="Program output kept in a trace, in bytes.")
     max_events: int = Field(50_000, description="Story events recorded before the trace is truncated.")
-    # sandbox
+
+
+class SandboxSettings(BaseModel):
+    """The sandbox's limits: of one run, and of the runs together."""
+
+    model_config = ConfigDict(extra="forbid")
+
     sandbox_mode: Literal["strict", "dev"] = Field(
         "dev", description="strict: refuse to start without every protection; dev: run with what the host allows."
     )
@@ -43,6 +51,16 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = Field(os.cpu_count() or 1, description="Runs executing at once.")
     max_queued_runs: int = Field(64, description="Runs waiting for a slot before the API answers 429.")
     scratch_mb: int = Field(64, description="Private writable /tmp of one run (tmpfs), and its largest file, in MiB.")
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"trace": TraceSettings, "sandbox": SandboxSettings}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRADWALK_", env_file=".env", extra="ignore")
+
+    trace: TraceSettings = Field(default_factory=TraceSettings, description="The tracer's limits.")
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="The sandbox's limits.")
     # web
     max_source_bytes: int = Field(65_536, description="Largest program (request body) accepted, in bytes.")
     rate_limit_per_minute: int = Field(120, description="Runs per client address per minute; 0 disables.")
@@ -55,10 +73,68 @@ class Settings(BaseSettings):
         description="Proxy addresses (comma-separated, * for any) trusted to set X-Forwarded-For, the client address that rate limits count.",
     )
 
-    def trace_limits(self) -> TraceLimits:
-        return TraceLimits(
-            max_nodes=self.max_nodes,
-            max_value_elements=self.max_value_elements,
-            max_stdout_bytes=self.max_stdout_bytes,
-            max_events=self.max_events,
+    @model_validator(mode="before")
+    @classmethod
+    def _nest(cls, data: Any) -> Any:
+        """`Settings(timeout_s=2.0)` is `Settings(sandbox={"timeout_s": 2.0})`: flat names work as keywords too."""
+        if not isinstance(data, dict):
+            return data
+        for section, model in SECTIONS.items():
+            flat = {name: data.pop(name) for name in list(data) if name in model.model_fields}
+            if flat:
+                given = data.get(section) or {}
+                data[section] = {**(given.model_dump() if isinstance(given, BaseModel) else given), **flat}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """As pydantic-settings' own order (arguments, environment, .env), the sections' variables beside each."""
+        assert isinstance(env_settings, EnvSettingsSource) and isinstance(dotenv_settings, EnvSettingsSource)
+        return (
+            init_settings,
+            env_settings,
+            _FlatSections(settings_cls, env_settings),
+            dotenv_settings,
+            _FlatSections(settings_cls, dotenv_settings),
+            file_secret_settings,
         )
+
+
+def fields() -> dict[str, FieldInfo]:
+    """Every setting by its flat name (the variable's, less GRADWALK_), sections' fields included."""
+    out: dict[str, FieldInfo] = {}
+    for name, field in Settings.model_fields.items():
+        section = SECTIONS.get(name)
+        out.update(section.model_fields if section is not None else {name: field})
+    return out
+
+
+class _FlatSections(PydanticBaseSettingsSource):
+    """The sections' fields from their flat variables in `source` (the environment or .env)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], source: EnvSettingsSource) -> None:
+        super().__init__(settings_cls)
+        self.source = source
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # __call__ reads every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        source, out = self.source, {}
+        for section, model in SECTIONS.items():
+            values = {}
+            for name in model.model_fields:
+                key = source.env_prefix + name
+                value = source.env_vars.get(key if source.case_sensitive else key.lower())
+                if value is not None:
+                    values[name] = value
+            if values:
+                out[section] = values
+        return out

@@ -50,7 +50,7 @@ def notebook_lang() -> str:
 def _run_bytes(source: str, namespace: dict[str, Any] | None) -> bytes:
     from .tracer import run_bytes
 
-    return run_bytes(source, Settings().trace_limits(), namespace=namespace)
+    return run_bytes(source, Settings().trace, namespace=namespace)
 
 
 def run(source: str, namespace: dict[str, Any] | None = None) -> Trace:

@@ -125,7 +125,7 @@ def traces(steps: int) -> list[tuple[str, str]]:
     from app.config import Settings
     from app.tracer import run
 
-    limits = Settings(_env_file=None).trace_limits()  # type: ignore[call-arg]
+    limits = Settings(_env_file=None).trace  # type: ignore[call-arg]
     out = []
     for name in SEEDS:
         out.append((name, run((ROOT / "app" / "examples" / f"{name}.py").read_text(), limits).model_dump_json()))

@@ -135,7 +135,7 @@ async def memory(pool: SandboxPool, sources: list[str]) -> tuple[int, int, int]:
 def in_process(sources: list[str], rounds: int) -> list[float]:
     from app.tracer import run_json
 
-    limits = Settings().trace_limits()
+    limits = Settings().trace
     for src in sources:
         run_json(src, limits)
     ms = []
@@ -167,7 +167,7 @@ async def main(rounds: int, seconds: float) -> None:
     await pool.start()
     print(
         f"sandbox: mode={pool.mode}, started in {time.perf_counter() - t:.2f} s, "
-        f"max_concurrent_runs={settings.max_concurrent_runs}, cores={os.cpu_count()}"
+        f"max_concurrent_runs={settings.sandbox.max_concurrent_runs}, cores={os.cpu_count()}"
     )
     print("protections:", ", ".join(f"{k}={'yes' if v else 'NO'}" for k, v in pool.protections().items()))
     try:

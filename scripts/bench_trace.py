@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from app.config import TraceLimits  # noqa: E402
+from app.config import TraceSettings  # noqa: E402
 from app.tracer import native, run, run_bytes  # noqa: E402
 
 torch.set_num_threads(1)  # as in the sandbox
@@ -68,7 +68,7 @@ def untraced(source: str) -> dict[str, Any]:
 def traced(source: str) -> list[Any]:
     """What the sandbox's child does: the JSON's bytes, the run's objects left to the caller."""
     keep: list[Any] = []
-    keep.append(run_bytes(source, TraceLimits(), keep=keep))
+    keep.append(run_bytes(source, TraceSettings(), keep=keep))
     return keep
 
 

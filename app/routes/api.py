@@ -197,7 +197,7 @@ async def health(settings: SettingsDep, pool: PoolDep, store: StoreDep) -> Healt
     return Health(
         version=VERSION,
         torch_version=TORCH_VERSION,
-        sandbox_mode=str(getattr(pool, "mode", settings.sandbox_mode)),
+        sandbox_mode=str(getattr(pool, "mode", settings.sandbox.sandbox_mode)),
         protections=dict(pool.protections()),
         in_flight=int(pool.in_flight),
         queued=int(pool.queued),

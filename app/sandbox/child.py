@@ -16,12 +16,13 @@ import socket
 import sys
 from typing import Any
 
+from ..config import SandboxSettings, TraceSettings
 from ..models import Error, Trace
 from ..tracer import Interrupted, run_bytes
 from ..tracer.program import frame_line
-from . import linux, seccomp
+from . import linux, policy, seccomp
 from .jail import Landlock
-from .policy import SCRATCH_DIR, Limits
+from .policy import SCRATCH_DIR
 
 WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
 RESULT_FD = 3
@@ -78,8 +79,11 @@ EXIT_NO_RESULT = 71
 class Jail:
     """What the zygote prepared once and every child applies."""
 
-    def __init__(self, limits: Limits, protections: dict[str, bool], landlock: Landlock | None = None) -> None:
+    def __init__(
+        self, limits: SandboxSettings, trace: TraceSettings, protections: dict[str, bool], landlock: Landlock | None = None
+    ) -> None:
         self.limits = limits
+        self.trace = trace
         self.protections = protections
         self.landlock = landlock
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
@@ -132,7 +136,7 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         os.dup2(keep_fd, JOB_FD)
     os.closerange(RESULT_FD, JOB_FD)
     os.closerange(JOB_FD + 1, 1 << 16)
-    for which, soft, hard in jail.limits.rlimits():
+    for which, soft, hard in policy.rlimits(jail.limits):
         resource.setrlimit(which, (soft, hard))
     if p.get("unprivileged_uid"):
         os.setgroups([])
@@ -155,7 +159,7 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(RESULT_FD, view) :]
 
 
-def _on_alarm(limits: Limits) -> Any:
+def _on_alarm(limits: SandboxSettings) -> Any:
     def handler(signum: int, frame: Any) -> None:
         # One stop per run: the other deadline must not interrupt the tracer saving the first one's trace.
         signal.setitimer(signal.ITIMER_REAL, 0)
@@ -176,14 +180,14 @@ def _doc(source: str, status: str, type_: str, message: str) -> bytes:
 _LEFT: list[object] = []
 
 
-def trace(source: str, limits: Limits) -> bytes:
+def trace(source: str, limits: SandboxSettings, trace_settings: TraceSettings) -> bytes:
     """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
     handler = _on_alarm(limits)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return run_bytes(source, limits.trace_limits(), keep=_LEFT)
+        return run_bytes(source, trace_settings, keep=_LEFT)
     except Interrupted as e:  # fired after the program, while the tracer was finishing
         return _doc(source, e.status, e.status, e.message)
     except MemoryError:
@@ -204,7 +208,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         code = EXIT_NO_RESULT
         msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         if msg == WARM and not fds:  # the zygote is idle: pay the first copy-on-write faults now
-            run_bytes(WARM_UP, jail.limits.trace_limits())
+            run_bytes(WARM_UP, jail.trace)
             msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         job.close()
         if len(fds) != 2:  # the zygote is retiring this child
@@ -216,7 +220,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
         os.close(source_fd)
         sys.addaudithook(_audit)
-        _write_all(trace(source, jail.limits))
+        _write_all(trace(source, jail.limits, jail.trace))
         os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 import resource
 import sys
-from dataclasses import asdict, dataclass, field
 
-from ..config import Settings, TraceLimits
+from ..config import SandboxSettings
 from ..paths import IMPORT_ROOT, PACKAGE_DIR
 
 PROJECT_ROOT = IMPORT_ROOT  # what holds the package: the repository, or site-packages when installed
@@ -48,47 +47,23 @@ REQUIRED = (
 KILL_GRACE_S = 1.0
 
 
-@dataclass
-class Limits:
-    """What the zygote needs to know per child: the Settings' sandbox section, in its own units."""
+# Open files a child may have: the tracer, torch and the program need a few dozen.
+MAX_OPEN_FILES = 256
 
-    timeout_s: float
-    cpu_s: int
-    memory_mb: int
-    max_processes: int
-    scratch_mb: int
-    max_open_files: int = 256
-    trace: dict = field(default_factory=dict)
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            timeout_s=settings.timeout_s,
-            cpu_s=settings.cpu_s,
-            memory_mb=settings.memory_mb,
-            max_processes=settings.max_processes,
-            scratch_mb=settings.scratch_mb,
-            trace=settings.trace_limits().model_dump(),
-        )
-
-    def trace_limits(self) -> TraceLimits:
-        return TraceLimits(**self.trace)
-
-    def rlimits(self) -> list[tuple[int, int, int]]:
-        mib = 1024 * 1024
-        return [
-            (resource.RLIMIT_AS, self.memory_mb * mib, self.memory_mb * mib),
-            (resource.RLIMIT_CPU, self.cpu_s, self.cpu_s + 1),  # SIGXCPU at the soft limit, SIGKILL 1 s later
-            (resource.RLIMIT_FSIZE, self.scratch_mb * mib, self.scratch_mb * mib),
-            (resource.RLIMIT_NOFILE, self.max_open_files, self.max_open_files),
-            (resource.RLIMIT_NPROC, self.max_processes, self.max_processes),  # threads count, per uid
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_MEMLOCK, 0, 0),
-            (resource.RLIMIT_MSGQUEUE, 0, 0),
-        ]
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+def rlimits(limits: SandboxSettings) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) of every rlimit a child gets, from the Settings' sandbox section."""
+    mib = 1024 * 1024
+    return [
+        (resource.RLIMIT_AS, limits.memory_mb * mib, limits.memory_mb * mib),
+        (resource.RLIMIT_CPU, limits.cpu_s, limits.cpu_s + 1),  # SIGXCPU at the soft limit, SIGKILL 1 s later
+        (resource.RLIMIT_FSIZE, limits.scratch_mb * mib, limits.scratch_mb * mib),
+        (resource.RLIMIT_NOFILE, MAX_OPEN_FILES, MAX_OPEN_FILES),
+        (resource.RLIMIT_NPROC, limits.max_processes, limits.max_processes),  # threads count, per uid
+        (resource.RLIMIT_CORE, 0, 0),
+        (resource.RLIMIT_MEMLOCK, 0, 0),
+        (resource.RLIMIT_MSGQUEUE, 0, 0),
+    ]
 
 
 def zygote_env() -> dict[str, str]:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from ..config import Settings
 from ..models import Error, Trace
 from . import cgroup, policy
-from .policy import KILL_GRACE_S, PROJECT_ROOT, Limits
+from .policy import KILL_GRACE_S, PROJECT_ROOT
 
 log = logging.getLogger("gradwalk.sandbox")
 
@@ -130,10 +130,10 @@ class SandboxPool:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.mode: str = settings.sandbox_mode
+        self.mode: str = settings.sandbox.sandbox_mode
         self.in_flight = 0
         self.queued = 0
-        self._limits = Limits.from_settings(settings)
+        self._limits = settings.sandbox
         self._zygote: _Zygote | None = None
         self._protections: dict[str, bool] = {}
         self._errors: dict[str, str] = {}
@@ -148,7 +148,7 @@ class SandboxPool:
 
     async def start(self) -> None:
         """Start the zygote; in strict mode raise SandboxUnavailable if any protection is missing."""
-        self._slots = asyncio.Semaphore(self.settings.max_concurrent_runs)
+        self._slots = asyncio.Semaphore(self._limits.max_concurrent_runs)
         self._starting = asyncio.Lock()
         self._closed = False
         await self._spawn()
@@ -163,7 +163,7 @@ class SandboxPool:
 
     async def _spawn(self) -> None:
         loop = asyncio.get_running_loop()
-        s = self.settings
+        s = self._limits
         if self._cgroup is None:
             budget_mb = 512 + s.max_concurrent_runs * (s.memory_mb + s.scratch_mb)
             self._cgroup, why = cgroup.create(
@@ -174,7 +174,8 @@ class SandboxPool:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         cfg = {
             "ctrl_fd": theirs.fileno(),
-            "limits": self._limits.to_dict(),
+            "limits": self._limits.model_dump(),
+            "trace": self.settings.trace.model_dump(),
             "max_children": 4 * s.max_concurrent_runs + 16,  # running, idle and still exiting
             "idle_children": s.max_concurrent_runs,
             "kill_after_s": self._limits.timeout_s + KILL_GRACE_S + 2.0,  # the zygote's own backstop
@@ -231,8 +232,8 @@ class SandboxPool:
         """Run one program in a fresh child; always a Trace, whatever the program does."""
         if self._slots is None or self._closed:
             raise SandboxUnavailable("the sandbox pool is not started")
-        if self.in_flight >= self.settings.max_concurrent_runs and self.queued >= self.settings.max_queued_runs:
-            waves = (self.queued + 1) / self.settings.max_concurrent_runs + 1
+        if self.in_flight >= self._limits.max_concurrent_runs and self.queued >= self._limits.max_queued_runs:
+            waves = (self.queued + 1) / self._limits.max_concurrent_runs + 1
             raise QueueFull(max(1, math.ceil(waves * self._avg_run_s)))
         self.queued += 1
         try:
@@ -321,7 +322,7 @@ class SandboxPool:
     async def _read(self, r: int, deadline: float) -> tuple[str, bytes]:
         """Read the result pipe to EOF, at most max_result_bytes, until the deadline."""
         loop = asyncio.get_running_loop()
-        limit = self.settings.max_result_bytes
+        limit = self._limits.max_result_bytes
         chunks: list[bytes] = []
         size = 0
         done: asyncio.Future = loop.create_future()
@@ -357,7 +358,7 @@ class SandboxPool:
         """The trust boundary: whatever came out of the child becomes a valid Trace here."""
         lim = self._limits
         if why == "too_big":
-            return _killed(source, f"The trace is larger than the {self.settings.max_result_bytes:,} byte limit.")
+            return _killed(source, f"The trace is larger than the {lim.max_result_bytes:,} byte limit.")
         if why == "deadline":
             return _status(
                 source,

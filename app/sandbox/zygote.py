@@ -25,9 +25,9 @@ import sys
 import time
 from typing import Any
 
+from ..config import SandboxSettings, TraceSettings
 from ..paths import EXAMPLES_DIR
 from . import jail, linux, policy
-from .policy import Limits
 
 ALL_PROTECTIONS = (*policy.REQUIRED, "landlock", "cgroup")
 
@@ -133,7 +133,8 @@ def main() -> None:
     for procs in cfg.get("cgroup_procs", []):  # join the pool's cgroup before anything forks
         with open(procs, "w") as f:
             f.write(str(os.getpid()))
-    limits = Limits(**cfg["limits"])
+    limits = SandboxSettings(**cfg["limits"])
+    trace_settings = TraceSettings(**cfg["trace"])
     errors: dict[str, str] = {}
     protections = dict.fromkeys(ALL_PROTECTIONS, False)
     protections["cgroup"] = bool(cfg.get("cgroup_procs"))
@@ -171,18 +172,18 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)  # before any op: a child's first parallel op after fork can deadlock
-    from . import child
     from ..tracer import run
+    from . import child
 
     # Imports and caches every child would otherwise build again: some torch paths import sympy
     # lazily (300 ms per child for the Jacobian example), so warm up on every example program.
     warm_ups = {"warm-up": child.WARM_UP}
     warm_ups.update((p.name, p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.py")))
     for name, source in warm_ups.items():
-        trace = run(source, limits.trace_limits())
+        trace = run(source, trace_settings)
         if trace.status not in ("ok", "error") or (trace.error and trace.error.type not in ("RuntimeError",)):
             print(f"gradwalk sandbox: warm-up {name} ended {trace.status}: {trace.error}", file=sys.stderr)
-    child_jail = child.Jail(limits, protections, landlock)
+    child_jail = child.Jail(limits, trace_settings, protections, landlock)
     probe = _self_test(child_jail)
     protections["rlimits"] = probe.get("rlimit_as") == limits.memory_mb * 1024 * 1024
     protections["no_new_privs"] = probe.get("no_new_privs") is True

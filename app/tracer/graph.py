@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from ..config import TraceLimits
+from ..config import TraceSettings
 from . import doc, native, values
 
 # What _add_usual_op (and native.Ops) copies: a node made by an operation (so it requires grad), the event of its making.
@@ -25,7 +25,7 @@ _ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).expand(1).grad_fn.next
 
 
 class Graph:
-    def __init__(self, limits: TraceLimits) -> None:
+    def __init__(self, limits: TraceSettings) -> None:
         self.limits = limits
         self.nodes: list[dict[str, Any]] = []
         self.edges: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from ..config import TraceLimits
+from ..config import TraceSettings
 from ..models import Trace
 from . import doc, failures, strict_json
 from .capture import Capture, untraced
@@ -25,7 +25,7 @@ _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this
 
 
 class _Tracer:
-    def __init__(self, source: str, limits: TraceLimits) -> None:
+    def __init__(self, source: str, limits: TraceSettings) -> None:
         self.limits = limits
         self.graph = Graph(limits)
         self.capture = Capture(self.graph)
@@ -147,7 +147,7 @@ class _Tracer:
 
 
 def run_bytes(
-    source: str, limits: TraceLimits | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
+    source: str, limits: TraceSettings | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
 ) -> bytes:
     """Run `source` with tracing and return the trace as strict UTF-8 JSON; never raises for anything the program does.
 
@@ -161,7 +161,7 @@ def run_bytes(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        tracer = _Tracer(source, limits or TraceLimits())
+        tracer = _Tracer(source, limits or TraceSettings())
         if keep is not None:
             keep.append(tracer)
         doc_ = tracer.run(namespace)
@@ -173,11 +173,11 @@ def run_bytes(
             gc.enable()
 
 
-def run_json(source: str, limits: TraceLimits | None = None) -> str:
+def run_json(source: str, limits: TraceSettings | None = None) -> str:
     """The trace as a JSON string (run_bytes, decoded)."""
     return run_bytes(source, limits).decode()
 
 
-def run(source: str, limits: TraceLimits | None = None) -> Trace:
+def run(source: str, limits: TraceSettings | None = None) -> Trace:
     """Run `source` with tracing; the trace validated by its model, as the sandbox's parent does."""
     return Trace.model_validate_json(run_json(source, limits))

@@ -309,7 +309,7 @@ for i in range(1000):
 def test_stdout_flood(pool: SyncPool) -> None:
     t = pool.run("import os\nfor i in range(10**7):\n    print('x' * 100)\n    os.write(1, b'y' * 100)\n")
     assert t.status in ("ok", "timeout", "memory"), t.error
-    assert len(t.stdout.encode()) <= pool.pool.settings.max_stdout_bytes + 1024
+    assert len(t.stdout.encode()) <= pool.pool.settings.trace.max_stdout_bytes + 1024
     assert_normal(pool)
 
 
@@ -318,7 +318,7 @@ def test_million_op_graph(pool: SyncPool) -> None:
     t = pool.run(src)
     assert t.status in ("ok", "timeout"), t.error
     assert t.truncated or t.status == "timeout"
-    assert len(t.nodes) <= pool.pool.settings.max_nodes + 10
+    assert len(t.nodes) <= pool.pool.settings.trace.max_nodes + 10
     assert_normal(pool)
 
 

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
+from app.config import SandboxSettings
 from app.sandbox.child import _on_alarm
-from app.sandbox.policy import Limits
 from app.tracer import Interrupted
 
 
 def test_the_first_deadline_disarms_the_other() -> None:
     """The CPU and wall-clock limits can fire milliseconds apart; the second must not cut the first one's trace."""
-    handler = _on_alarm(Limits(timeout_s=2.0, cpu_s=2, memory_mb=1024, max_processes=8, scratch_mb=16))
+    handler = _on_alarm(SandboxSettings(timeout_s=2.0, cpu_s=2, memory_mb=1024, max_processes=8, scratch_mb=16))
     saved = signal.getsignal(signal.SIGALRM), signal.getsignal(signal.SIGXCPU)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)

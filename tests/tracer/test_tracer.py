@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app.config import TraceLimits
+from app.config import TraceSettings
 from app.models import Trace
 from app.tracer import Interrupted, run, run_json
 from app.tracer.graph import Graph
@@ -260,7 +260,7 @@ def test_big_tensors_carry_stats_not_values() -> None:
 
 def test_limits_truncate_with_notice() -> None:
     source = "import torch\nh = torch.ones(2, requires_grad=True)\nfor i in range(200):\n    h = h * 1.01\nh.sum().backward()\nprint('x' * 5000)\n"
-    trace = run(source, TraceLimits(max_nodes=50, max_stdout_bytes=100))
+    trace = run(source, TraceSettings(max_nodes=50, max_stdout_bytes=100))
     assert trace.status == "ok" and trace.truncated and trace.notice
     assert len(trace.nodes) <= 50 and len(trace.stdout) == 100
     Trace.model_validate_json(trace.model_dump_json())
@@ -271,7 +271,7 @@ def test_walk_is_iterative_on_a_100k_chain() -> None:
     y = x
     for _ in range(100_000):
         y = y * 1.0
-    graph = Graph(TraceLimits(max_nodes=200_000, max_events=300_000))
+    graph = Graph(TraceSettings(max_nodes=200_000, max_events=300_000))
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(200)
     try:
@@ -284,7 +284,7 @@ def test_walk_is_iterative_on_a_100k_chain() -> None:
 
 def test_deep_recurrence_traced_through_backward() -> None:
     source = "import torch\nx = torch.ones(2, requires_grad=True)\nh = x\nfor i in range(3000):\n    h = h * 0.999\nh.sum().backward()\n"
-    trace = run(source, TraceLimits(max_nodes=10_000, max_events=20_000))
+    trace = run(source, TraceSettings(max_nodes=10_000, max_events=20_000))
     assert trace.status == "ok" and not trace.truncated
     assert len(trace.passes[0].steps) == 3002
     assert trace.nodes[0].grad == pytest.approx([0.999**3000] * 2, rel=1e-4)
