@@ -14,20 +14,20 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def trace(args: argparse.Namespace) -> int:
+def trace_command(args: argparse.Namespace) -> int:
     """Print one trace JSON document per program (JSON Lines)."""
     from .config import Settings
-    from .tracer import run_bytes
+    from .tracer import trace_json
 
     limits = Settings().trace
     for path in args.files:
         sys.stdout.flush()
-        sys.stdout.buffer.write(run_bytes(_read(path), limits) + b"\n")
+        sys.stdout.buffer.write(trace_json(_read(path), limits) + b"\n")
         sys.stdout.buffer.flush()
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
+def serve_command(args: argparse.Namespace) -> int:
     """Run the web app under uvicorn (settings from GRADWALK_* env vars and .env)."""
     import copy
 
@@ -61,7 +61,7 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
+def export_command(args: argparse.Namespace) -> int:
     """Run one program in the sandbox and write its graph as SVG, PNG or a self-contained HTML file."""
     import time
 
@@ -101,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("trace", help="print the trace JSON of each program, one per line")
     p.add_argument("files", nargs="+", metavar="FILE.py", help="program files; - reads stdin")
-    p.set_defaults(func=trace)
+    p.set_defaults(func=trace_command)
     p = commands.add_parser("serve", help="serve the web app and its API with uvicorn")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own sandbox pool (default: 1)")
-    p.set_defaults(func=serve)
+    p.set_defaults(func=serve_command)
     p = commands.add_parser("export", help="write a program's graph as SVG, PNG (2x) or a self-contained HTML player")
     p.add_argument("file", metavar="FILE.py", help="program file; - reads stdin")
     p.add_argument("--format", choices=["svg", "png", "html"], default="svg", help="output format (default: svg)")
@@ -119,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="layout: top to bottom, left to right, or auto as the page picks for a 1280x800 window (default: auto)",
     )
-    p.set_defaults(func=export)
+    p.set_defaults(func=export_command)
     return parser
 
 

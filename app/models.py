@@ -4,6 +4,11 @@ The tracer builds it, the parent validates it at the trust boundary
 (`Trace.model_validate_json`), the store saves it, the API returns it and the page plays it.
 Tensor values are JSON: a bare number for 0-d, nested lists otherwise, and NaN / ±Inf as the
 strings "NaN", "Infinity", "-Infinity" so that strict JSON parsers accept every trace.
+
+This module is the document's only definition. The rest are views of it, never a second schema:
+app/tracer/doc.py makes its pieces as plain dicts from these models' own fields (the tracer's fast
+path), and app/schema.py prints its JSON Schema, published as docs/trace.schema.json (`make schema`;
+a test fails when it is stale).
 """
 
 from __future__ import annotations

@@ -48,9 +48,9 @@ def notebook_lang() -> str:
 
 
 def _run_bytes(source: str, namespace: dict[str, Any] | None) -> bytes:
-    from .tracer import run_bytes
+    from .tracer import trace_json
 
-    return run_bytes(source, Settings().trace, namespace=namespace)
+    return trace_json(source, Settings().trace, namespace=namespace)
 
 
 def run(source: str, namespace: dict[str, Any] | None = None) -> Trace:

@@ -1,4 +1,5 @@
-"""Print the trace's JSON Schema (published as docs/trace.schema.json)."""
+"""The trace's JSON Schema, generated from app/models.py (the one definition) and published as
+docs/trace.schema.json by `make schema`; tests/test_schema.py fails when the file is stale."""
 
 import json
 

@@ -123,14 +123,14 @@ def serve_pages(port: int) -> None:
 
 def traces(steps: int) -> list[tuple[str, str]]:
     from app.config import Settings
-    from app.tracer import run
+    from app.tracer import trace_of
 
     limits = Settings(_env_file=None).trace  # type: ignore[call-arg]
     out = []
     for name in SEEDS:
-        out.append((name, run((ROOT / "app" / "examples" / f"{name}.py").read_text(), limits).model_dump_json()))
+        out.append((name, trace_of((ROOT / "app" / "examples" / f"{name}.py").read_text(), limits).model_dump_json()))
     for n in (100, steps):  # ~500 nodes (the 300 ms target) and ~5,000 nodes (the 2 s target)
-        out.append((f"recurrence x{n}", run(RECURRENCE.format(steps=n), limits).model_dump_json()))
+        out.append((f"recurrence x{n}", trace_of(RECURRENCE.format(steps=n), limits).model_dump_json()))
     return out
 
 

@@ -133,22 +133,22 @@ async def memory(pool: SandboxPool, sources: list[str]) -> tuple[int, int, int]:
 
 
 def in_process(sources: list[str], rounds: int) -> list[float]:
-    from app.tracer import run_json
+    from app.tracer import trace_json
 
     limits = Settings().trace
     for src in sources:
-        run_json(src, limits)
+        trace_json(src, limits)
     ms = []
     for _ in range(rounds):
         for src in sources:
             t = time.perf_counter()
-            run_json(src, limits)
+            trace_json(src, limits)
             ms.append((time.perf_counter() - t) * 1000)
     return ms
 
 
 def cold(sources: list[str], runs: int) -> list[float]:
-    code = "import sys; from app.tracer import run_json; sys.stdout.write(run_json(sys.stdin.read()))"
+    code = "import sys; from app.tracer import trace_json; sys.stdout.buffer.write(trace_json(sys.stdin.read()))"
     ms = []
     for i in range(runs):
         t = time.perf_counter()

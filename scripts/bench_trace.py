@@ -11,7 +11,7 @@ and serialized in under 1 s.
 
 Both runs are timed up to their result: what each leaves behind (the program's tensors and graph;
 for the traced run also the tracer's records) is freed after the clock stops, as the sandbox's
-child does: it sends the trace and exits without freeing anything (run_bytes' `keep`).
+child does: it sends the trace and exits without freeing anything (trace_json's `keep`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from app.config import TraceSettings  # noqa: E402
-from app.tracer import native, run, run_bytes  # noqa: E402
+from app.tracer import native, trace_json, trace_of  # noqa: E402
 
 torch.set_num_threads(1)  # as in the sandbox
 
@@ -68,7 +68,7 @@ def untraced(source: str) -> dict[str, Any]:
 def traced(source: str) -> list[Any]:
     """What the sandbox's child does: the JSON's bytes, the run's objects left to the caller."""
     keep: list[Any] = []
-    keep.append(run_bytes(source, TraceSettings(), keep=keep))
+    keep.append(trace_json(source, TraceSettings(), keep=keep))
     return keep
 
 
@@ -148,7 +148,7 @@ def main() -> None:
         repeat = max(5, args.repeat // 2) if name == "recurrence_1000" else args.repeat
         traced(source)  # warm up
         base, ours = side_by_side_ms(lambda: untraced(source), lambda: traced(source), repeat)
-        nodes = len(run(source).nodes)
+        nodes = len(trace_of(source).nodes)
         per_node = f"{(ours - base) * 1000 / nodes:9.1f}" if nodes else f"{'-':>9}"
         base_py, python = side_by_side_ms(lambda: untraced(source), lambda: traced_python(source), max(3, repeat // 2))
         ns = untraced(source)

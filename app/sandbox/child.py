@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
 from ..models import Error, Trace
-from ..tracer import Interrupted, run_bytes
+from ..tracer import Interrupted, trace_json
 from ..tracer.program import frame_line
 from . import linux, policy, seccomp
 from .jail import Landlock
@@ -187,7 +187,7 @@ def trace(source: str, limits: SandboxSettings, trace_settings: TraceSettings) -
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return run_bytes(source, trace_settings, keep=_LEFT)
+        return trace_json(source, trace_settings, keep=_LEFT)
     except Interrupted as e:  # fired after the program, while the tracer was finishing
         return _doc(source, e.status, e.status, e.message)
     except MemoryError:
@@ -208,7 +208,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         code = EXIT_NO_RESULT
         msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         if msg == WARM and not fds:  # the zygote is idle: pay the first copy-on-write faults now
-            run_bytes(WARM_UP, jail.trace)
+            trace_json(WARM_UP, jail.trace)
             msg, fds, _, _ = socket.recv_fds(job, 16, 2)
         job.close()
         if len(fds) != 2:  # the zygote is retiring this child

@@ -172,7 +172,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)  # before any op: a child's first parallel op after fork can deadlock
-    from ..tracer import run
+    from ..tracer import trace_of
     from . import child
 
     # Imports and caches every child would otherwise build again: some torch paths import sympy
@@ -180,7 +180,7 @@ def main() -> None:
     warm_ups = {"warm-up": child.WARM_UP}
     warm_ups.update((p.name, p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.py")))
     for name, source in warm_ups.items():
-        trace = run(source, trace_settings)
+        trace = trace_of(source, trace_settings)
         if trace.status not in ("ok", "error") or (trace.error and trace.error.type not in ("RuntimeError",)):
             print(f"gradwalk sandbox: warm-up {name} ended {trace.status}: {trace.error}", file=sys.stderr)
     child_jail = child.Jail(limits, trace_settings, protections, landlock)

@@ -1,5 +1,6 @@
-"""The trace's pieces as plain dicts while the program runs, with the models' own keys in the
-models' own order. Building pydantic objects per node is the tracer's largest cost on big graphs;
+"""The trace's pieces as plain dicts while the program runs, made from app/models.py's fields
+(the one definition: templates, not a second schema), with the models' own keys in the models' own
+order. Building pydantic objects per node is the tracer's largest cost on big graphs;
 the document is validated once, as a whole, where it crosses the trust boundary."""
 
 from __future__ import annotations

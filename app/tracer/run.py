@@ -31,7 +31,7 @@ class _Tracer:
         self.capture = Capture(self.graph)
         self.passes = Passes(self.graph)
         self.output = Output(self.graph, limits.max_stdout_bytes)
-        self.trace = doc.trace(source=source, torch_version=torch.__version__)
+        self.doc = doc.trace(source=source, torch_version=torch.__version__)
 
     # -- hooks called by the rewritten program ----------------------------------------------
 
@@ -75,8 +75,8 @@ class _Tracer:
         where = lineno if filename == PROGRAM else running_line(2)
         text = str(message)
         hint_id, hint = hint_for(text)
-        if len(self.trace["warnings"]) < 100:
-            self.trace["warnings"].append(
+        if len(self.doc["warnings"]) < 100:
+            self.doc["warnings"].append(
                 doc.warning(category=category.__name__, message=text, line=where, hint=hint, hint_id=hint_id)
             )
         self.graph.event(kind="warning", line=where, text=text, category=category.__name__)
@@ -85,7 +85,7 @@ class _Tracer:
 
     def run(self, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            code = instrument(self.trace["source"], PROGRAM)
+            code = instrument(self.doc["source"], PROGRAM)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
             if isinstance(e, SyntaxError):
                 self._fail(e, e.lineno)
@@ -96,7 +96,7 @@ class _Tracer:
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__} if namespace is None else namespace
         self._name_earlier(env)
         env.update({BIND: self.bind, DISPLAY: self.display})
-        self.globals = env  # the program's objects live as long as the tracer (see run_bytes' keep)
+        self.globals = env  # the program's objects live as long as the tracer (see trace_json's keep)
         try:
             with self.output.redirected(), warnings.catch_warnings():
                 warnings.simplefilter("always")
@@ -127,29 +127,29 @@ class _Tracer:
                         self.graph.name_parameter(p, f"{name}.{path}")
 
     def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
-        error = failures.error(e, line, self.trace["source"], message)
-        self.trace["status"] = status
-        self.trace["error"] = error
+        error = failures.error(e, line, self.doc["source"], message)
+        self.doc["status"] = status
+        self.doc["error"] = error
         self.graph.event(kind="error", line=line, text=f"{error['type']}: {error['message']}")
 
     def _finish(self) -> dict[str, Any]:
-        g, trace = self.graph, self.trace
+        g, document = self.graph, self.doc
         for nid, t in g.tensors.items():
             grad = t.grad if (t.is_leaf or t.retains_grad) else None
             if grad is not None:
                 g.deferred.encode(grad, g.nodes[nid], "grad", "grad_stats")
         g.deferred.flush()
         g.label_all()
-        trace.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout=self.output.stdout)
+        document.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout=self.output.stdout)
         if g.truncated_by is not None:
-            trace.update(truncated=True, notice=g.truncated_by)
-        return trace
+            document.update(truncated=True, notice=g.truncated_by)
+        return document
 
 
-def run_bytes(
-    source: str, limits: TraceSettings | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
+def trace_json(
+    source: str, settings: TraceSettings | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
 ) -> bytes:
-    """Run `source` with tracing and return the trace as strict UTF-8 JSON; never raises for anything the program does.
+    """Run `source` with tracing; its trace as strict UTF-8 JSON. Never raises for anything the program does.
 
     With `keep`, the run's objects (the program's tensors, the graph, the document) are appended to
     it instead of being freed before the answer: the sandbox's child sends the answer and exits,
@@ -161,23 +161,18 @@ def run_bytes(
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        tracer = _Tracer(source, limits or TraceSettings())
+        tracer = _Tracer(source, settings or TraceSettings())
         if keep is not None:
             keep.append(tracer)
-        doc_ = tracer.run(namespace)
+        document = tracer.run(namespace)
         if keep is not None:
-            keep.append(doc_)
-        return strict_json.dumps(doc_)
+            keep.append(document)
+        return strict_json.dumps(document)
     finally:
         if was_enabled:
             gc.enable()
 
 
-def run_json(source: str, limits: TraceSettings | None = None) -> str:
-    """The trace as a JSON string (run_bytes, decoded)."""
-    return run_bytes(source, limits).decode()
-
-
-def run(source: str, limits: TraceSettings | None = None) -> Trace:
-    """Run `source` with tracing; the trace validated by its model, as the sandbox's parent does."""
-    return Trace.model_validate_json(run_json(source, limits))
+def trace_of(source: str, settings: TraceSettings | None = None) -> Trace:
+    """Run `source` with tracing; its trace validated by the model, as the sandbox's parent does."""
+    return Trace.model_validate_json(trace_json(source, settings))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from app.models import Step
-from app.tracer import hooks, native, run_json, values
+from app.tracer import hooks, native, trace_json, values
 from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,7 +130,7 @@ def test_trace_is_the_same_without_native(compiled: Any, path: Path, monkeypatch
     source = path.read_text()
 
     def trace() -> Any:
-        return json.loads(re.sub(r"0x[0-9a-f]+", "0x", run_json(source)))
+        return json.loads(re.sub(r"0x[0-9a-f]+", "0x", trace_json(source).decode()))
 
     fast = trace()
     monkeypatch.setattr(native, "compiled", None)
@@ -152,10 +152,10 @@ def test_trace_is_the_same_without_native(compiled: Any, path: Path, monkeypatch
     ids=["complex", "big", "two_passes_after_update"],
 )
 def test_edge_cases_are_the_same_without_native(compiled: Any, source: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    fast = json.loads(run_json(source))
+    fast = json.loads(trace_json(source).decode())
     assert fast["status"] == "ok", fast["error"]
     monkeypatch.setattr(native, "compiled", None)
-    assert _same(fast, json.loads(run_json(source)))
+    assert _same(fast, json.loads(trace_json(source).decode()))
 
 
 def test_native_works_with_the_package_under_another_name(compiled: Any, tmp_path: Path) -> None:
@@ -168,9 +168,9 @@ def test_native_works_with_the_package_under_another_name(compiled: Any, tmp_pat
     script = (
         "import json, sys\n"
         "sys.modules['app'] = None  # `import app...` fails from here on\n"
-        "from gradwalk.tracer import native, run_json\n"
+        "from gradwalk.tracer import native, trace_json\n"
         "assert native.compiled is not None and native.compiled.__name__ == 'gradwalk.tracer._native'\n"
-        "print(run_json('import torch\\nx = torch.ones(2, requires_grad=True)\\ny = (x * 3).sum()\\ny.backward()\\n'))\n"
+        "print(trace_json('import torch\\nx = torch.ones(2, requires_grad=True)\\ny = (x * 3).sum()\\ny.backward()\\n').decode())\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -11,7 +11,7 @@ import torch
 
 from app.config import TraceSettings
 from app.models import Trace
-from app.tracer import Interrupted, run, run_json
+from app.tracer import Interrupted, trace_json, trace_of
 from app.tracer.graph import Graph
 from tests.reference import assert_close, normalize, run_reference
 
@@ -36,7 +36,7 @@ def _final_value(trace: Trace, node):
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
 def test_trace_matches_torch(path: Path) -> None:
     source = path.read_text()
-    trace = run(source)
+    trace = trace_of(source)
     Trace.model_validate_json(trace.model_dump_json())  # the trust boundary accepts it
     ref = run_reference(source)
 
@@ -90,7 +90,7 @@ def test_trace_matches_torch(path: Path) -> None:
 
 
 def test_seed_jacobian_passes() -> None:
-    trace = run((ROOT / "app/examples/seed_4_jacobian.py").read_text())
+    trace = trace_of((ROOT / "app/examples/seed_4_jacobian.py").read_text())
     a = _latest(trace, "a")
     assert [p.api for p in trace.passes] == ["Tensor.backward"] * 3
     assert [[s.grad for s in p.steps if s.node == a.id] for p in trace.passes] == [
@@ -104,7 +104,7 @@ def test_seed_jacobian_passes() -> None:
 
 
 def test_seed_chain_story() -> None:
-    trace = run((ROOT / "app/examples/seed_5_chain.py").read_text())
+    trace = trace_of((ROOT / "app/examples/seed_5_chain.py").read_text())
     by_name = {n.name: n for n in trace.nodes if n.name}
     assert {k: by_name[k].op for k in ("l1", "l2", "l3", "y")} == {
         "l1": "MulBackward0",
@@ -137,25 +137,25 @@ def test_seed_chain_story() -> None:
 )
 def test_errors_have_line_and_hint(program: str, hint_id: str, line: int) -> None:
     path = next(p for p in PROGRAMS if p.stem == program)
-    trace = run(path.read_text())
+    trace = trace_of(path.read_text())
     assert trace.status == "error" and trace.error is not None
     assert (trace.error.hint_id, trace.error.line) == (hint_id, line)
     assert trace.error.hint and trace.events[-1].kind == "error"
 
 
 def test_graph_before_the_error_is_kept() -> None:
-    trace = run((ROOT / "tests/programs/functions_and_errors.py").read_text())
+    trace = trace_of((ROOT / "tests/programs/functions_and_errors.py").read_text())
     assert {n.name for n in trace.nodes} >= {"w", "v", "out", "y"}
     assert len(trace.passes) == 2 and trace.passes[1].error
 
 
 def test_inplace_on_saved_tensor_hint() -> None:
-    trace = run("import torch\na = torch.ones(2, requires_grad=True)\nb = a.sigmoid()\nb.mul_(2)\nb.sum().backward()\n")
+    trace = trace_of("import torch\na = torch.ones(2, requires_grad=True)\nb = a.sigmoid()\nb.mul_(2)\nb.sum().backward()\n")
     assert trace.error is not None and trace.error.hint_id == "inplace_saved" and trace.error.line == 5
 
 
 def test_syntax_error() -> None:
-    trace = run("x = (1\n")
+    trace = trace_of("x = (1\n")
     assert trace.status == "error" and trace.error.type == "SyntaxError" and trace.error.line == 1
 
 
@@ -169,7 +169,7 @@ def test_interrupted_keeps_partial_graph() -> None:
 
     builtins.raise_it = raise_it  # type: ignore[attr-defined]
     try:
-        trace = run(source)
+        trace = trace_of(source)
     finally:
         del builtins.raise_it  # type: ignore[attr-defined]
     assert trace.status == "timeout" and trace.error.line == 4
@@ -177,7 +177,7 @@ def test_interrupted_keeps_partial_graph() -> None:
 
 
 def test_loop_bindings_are_told_apart() -> None:
-    trace = run((ROOT / "app/examples/recurrence.py").read_text())
+    trace = trace_of((ROOT / "app/examples/recurrence.py").read_text())
     hs = [n for n in trace.nodes if n.name == "h"]
     assert [n.label for n in hs] == ["h #1", "h #2", "h #3", "h #4"]
     assert [n.kind for n in hs] == ["constant", "op", "op", "op"]
@@ -186,7 +186,7 @@ def test_loop_bindings_are_told_apart() -> None:
 
 
 def test_module_parameters_named_by_path() -> None:
-    trace = run((ROOT / "app/examples/mlp_step.py").read_text())
+    trace = trace_of((ROOT / "app/examples/mlp_step.py").read_text())
     names = sorted(n.name for n in trace.nodes if n.kind == "leaf")
     assert names == ["model.0.bias", "model.0.weight", "model.2.bias", "model.2.weight"]
     assert any(n.op == "TBackward0" and n.value is None and n.shape for n in trace.nodes)  # inside nn.Linear
@@ -194,7 +194,7 @@ def test_module_parameters_named_by_path() -> None:
 
 
 def test_nan_and_inf_survive_strict_json() -> None:
-    trace = run((ROOT / "tests/programs/float64_nan.py").read_text())
+    trace = trace_of((ROOT / "tests/programs/float64_nan.py").read_text())
     text = trace.model_dump_json()
 
     def refuse(c: str) -> None:
@@ -218,7 +218,7 @@ def test_nan_and_inf_survive_strict_json() -> None:
 def test_values_are_those_of_their_moment(change: str) -> None:
     """Values are read in batches (values.Deferred); a later change to the tensor must not leak into them."""
     source = "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\nw = y * 3\n" + change + "w.sum().backward()\n"
-    trace = run(source)
+    trace = trace_of(source)
     assert trace.status == "ok", trace.error
     assert _latest(trace, "y").value == [2.0, 2.0]
     assert _latest(trace, "w").value == [6.0, 6.0]
@@ -229,14 +229,14 @@ def test_a_change_the_tracer_cannot_see_leaves_no_value_rather_than_a_wrong_one(
         "import torch\nx = torch.ones(2, requires_grad=True)\ny = x * 2\n"
         "with torch._C.DisableTorchFunction():\n    y.detach().add_(100)\n"
     )
-    trace = run(source)
+    trace = trace_of(source)
     y = _latest(trace, "y")
     assert trace.status == "ok" and y.value is None and y.stats is None
 
 
 def test_one_gradient_read_once_shows_in_every_place() -> None:
     """A node's output gradient is the next node's input gradient: one tensor, the same value in both steps."""
-    trace = run("import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).exp()\ny.sum().backward()\n")
+    trace = trace_of("import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).exp()\ny.sum().backward()\n")
     steps = {trace.nodes[s.node].op: s for s in trace.passes[0].steps}
     assert steps["ExpBackward0"].grad_inputs == [steps["MulBackward0"].grad]
     assert_close(steps["MulBackward0"].grad, (torch.ones(3) * 2).exp(), "exp's input gradient")
@@ -247,12 +247,12 @@ def test_tensors_held_by_a_bound_list_or_dict_are_named_by_their_place() -> None
         "import torch\nws = [torch.ones(2, requires_grad=True) for _ in range(2)]\n"
         "outs = {'a': ws[0] * 2}\ny = outs['a'].sum() + ws[1].sum()\nfor w in ws:\n    pass\n"
     )
-    labels = {n.label for n in run(source).nodes}
+    labels = {n.label for n in trace_of(source).nodes}
     assert {"ws[0]", "ws[1]", "outs['a']", "y"} <= labels and "leaf" not in labels
 
 
 def test_big_tensors_carry_stats_not_values() -> None:
-    trace = run("import torch\nx = torch.arange(2000.0, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n")
+    trace = trace_of("import torch\nx = torch.arange(2000.0, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n")
     x = next(n for n in trace.nodes if n.name == "x")
     assert x.value is None and x.grad is None and x.stats.numel == 2000 and x.stats.max == 1999.0
     assert x.grad_stats.mean == 2.0
@@ -260,7 +260,7 @@ def test_big_tensors_carry_stats_not_values() -> None:
 
 def test_limits_truncate_with_notice() -> None:
     source = "import torch\nh = torch.ones(2, requires_grad=True)\nfor i in range(200):\n    h = h * 1.01\nh.sum().backward()\nprint('x' * 5000)\n"
-    trace = run(source, TraceSettings(max_nodes=50, max_stdout_bytes=100))
+    trace = trace_of(source, TraceSettings(max_nodes=50, max_stdout_bytes=100))
     assert trace.status == "ok" and trace.truncated and trace.notice
     assert len(trace.nodes) <= 50 and len(trace.stdout) == 100
     Trace.model_validate_json(trace.model_dump_json())
@@ -284,7 +284,7 @@ def test_walk_is_iterative_on_a_100k_chain() -> None:
 
 def test_deep_recurrence_traced_through_backward() -> None:
     source = "import torch\nx = torch.ones(2, requires_grad=True)\nh = x\nfor i in range(3000):\n    h = h * 0.999\nh.sum().backward()\n"
-    trace = run(source, TraceSettings(max_nodes=10_000, max_events=20_000))
+    trace = trace_of(source, TraceSettings(max_nodes=10_000, max_events=20_000))
     assert trace.status == "ok" and not trace.truncated
     assert len(trace.passes[0].steps) == 3002
     assert trace.nodes[0].grad == pytest.approx([0.999**3000] * 2, rel=1e-4)
@@ -293,10 +293,10 @@ def test_deep_recurrence_traced_through_backward() -> None:
 def test_same_program_same_bytes() -> None:
     for path in PROGRAMS:
         source = path.read_text()
-        first = run(source).model_dump_json()
+        first = trace_of(source).model_dump_json()
         if " at 0x" in first:  # the program prints object addresses
             continue
-        assert run(source).model_dump_json() == first, path.stem
+        assert trace_of(source).model_dump_json() == first, path.stem
 
 
 @pytest.mark.parametrize("path", PROGRAMS, ids=lambda p: p.stem)
@@ -304,7 +304,7 @@ def test_document_keys_in_the_models_order(path: Path) -> None:
     """The tracer builds its hottest dicts as literals (graph._add_usual_op, hooks' steps): same keys, same order."""
     from app.models import Edge, Event, Node, Pass, Step
 
-    trace = json.loads(run_json(path.read_text()))
+    trace = json.loads(trace_json(path.read_text()))
     for items, model in ((trace["nodes"], Node), (trace["edges"], Edge), (trace["events"], Event), (trace["passes"], Pass)):
         for item in items:
             assert list(item) == list(model.model_fields), (model.__name__, item)
@@ -314,7 +314,7 @@ def test_document_keys_in_the_models_order(path: Path) -> None:
 
 
 def test_higher_order_and_autograd_grad() -> None:
-    trace = run((ROOT / "tests/programs/higher_order.py").read_text())
+    trace = trace_of((ROOT / "tests/programs/higher_order.py").read_text())
     assert [p.api for p in trace.passes] == ["torch.autograd.grad", "Tensor.backward"]
     assert trace.passes[0].create_graph and trace.passes[0].retain_graph
     x = next(n for n in trace.nodes if n.name == "x")
@@ -323,7 +323,7 @@ def test_higher_order_and_autograd_grad() -> None:
 
 
 def test_display_of_bare_expressions() -> None:
-    trace = run((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
+    trace = trace_of((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
     shown = [(e.line, e.text) for e in trace.events if e.kind == "display"]
     assert shown == [(7, "tensor([2., 4., 6.])")]
 
@@ -332,27 +332,27 @@ def test_display_of_bare_expressions() -> None:
     ("tail", "status"), [("sys.exit()", "ok"), ("sys.exit(3)", "error"), ("raise KeyboardInterrupt", "error")]
 )
 def test_exits_end_the_program_not_the_tracer(tail: str, status: str) -> None:
-    trace = run(f"import sys, torch\nx = torch.ones(1, requires_grad=True)\nprint('before')\n{tail}\nprint('after')\n")
+    trace = trace_of(f"import sys, torch\nx = torch.ones(1, requires_grad=True)\nprint('before')\n{tail}\nprint('after')\n")
     assert (trace.status, trace.stdout) == (status, "before\n")
     assert [n.name for n in trace.nodes] == ["x"]
 
 
 def test_refused_allocation_is_a_memory_status() -> None:
-    trace = run("import torch\nx = torch.ones(2, requires_grad=True)\nbig = torch.zeros(10**13)\n")
+    trace = trace_of("import torch\nx = torch.ones(2, requires_grad=True)\nbig = torch.zeros(10**13)\n")
     assert trace.status == "memory" and trace.error.line == 3 and trace.error.hint_id == "out_of_memory"
     assert [n.name for n in trace.nodes] == ["x"]
 
 
 def test_lone_surrogates_are_shown_escaped() -> None:
-    trace = run('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
+    trace = trace_of('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
     assert trace.stdout == "a\\ud800b\n" and trace.error.message == "\\udcff"
     trace.model_dump_json().encode("utf-8")
 
 
 def test_grad_changes_outside_backward_are_events() -> None:
-    trace = run((ROOT / "tests/programs/accumulate_and_zero.py").read_text())
+    trace = trace_of((ROOT / "tests/programs/accumulate_and_zero.py").read_text())
     assert [(e.kind, e.line, e.value) for e in trace.events if e.kind == "grad"] == [("grad", 8, [0.0, 0.0]), ("grad", 12, None)]
-    trace = run((ROOT / "tests/programs/optimizer_loop.py").read_text())
+    trace = trace_of((ROOT / "tests/programs/optimizer_loop.py").read_text())
     # opt.zero_grad() sets .grad to None (no event while it already is None); opt.step() updates w
     assert [(e.kind, e.line) for e in trace.events if e.kind in ("grad", "update")] == [
         ("update", 10),
@@ -365,7 +365,7 @@ def test_grad_changes_outside_backward_are_events() -> None:
 
 @pytest.mark.parametrize("source", ["x = 1\0\n", "y = " + "(" * 300 + ")" * 300 + "\n", "z = " + "-" * 100_000 + "1\n"])
 def test_sources_python_refuses_are_errors(source: str) -> None:
-    trace = run(source)
+    trace = trace_of(source)
     assert trace.status == "error" and trace.error is not None and trace.nodes == []
 
 
@@ -410,22 +410,20 @@ def test_a_run_keeps_nothing_alive_after_it() -> None:
         return sum(1 for o in gc.get_objects() if type(o) is Graph)
 
     for path in PROGRAMS:  # the modules they import, imported
-        run(path.read_text())
+        trace_of(path.read_text())
     before = graphs_alive()
     for path in PROGRAMS:
-        run(path.read_text())
+        trace_of(path.read_text())
     assert graphs_alive() == before
 
 
 def test_keep_leaves_the_run_to_the_caller() -> None:
-    """run_bytes(keep=...): the same answer; the run's objects are the caller's to free (the sandbox's child never does)."""
+    """trace_json(keep=...): the same answer; the run's objects are the caller's to free (the sandbox's child never does)."""
     import weakref
-
-    from app.tracer import run_bytes
 
     source = "import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).sum()\ny.backward()\n"
     keep: list = []
-    assert run_bytes(source, keep=keep) == run_bytes(source)
+    assert trace_json(source, keep=keep) == trace_json(source)
     x = keep[0].globals["x"]
     assert x.grad.tolist() == [2.0, 2.0, 2.0]
     gone = weakref.ref(keep[0])
@@ -435,7 +433,7 @@ def test_keep_leaves_the_run_to_the_caller() -> None:
 
 def test_the_program_is_compiled_as_python_would() -> None:
     """Not with the tracer's own `from __future__ import annotations`: annotations stay objects."""
-    trace = run("x: int = 1\nprint(__annotations__)\n")
+    trace = trace_of("x: int = 1\nprint(__annotations__)\n")
     assert trace.status == "ok" and trace.stdout == "{'x': <class 'int'>}\n"
 
 
@@ -447,7 +445,7 @@ def test_the_program_is_compiled_as_python_would() -> None:
     ],
 )
 def test_a_deep_recursion_has_a_short_traceback(source: str, fold: str) -> None:
-    error = run(source).error
+    error = trace_of(source).error
     assert error.type == "RecursionError" and error.line in (2, 4)
     assert fold in error.traceback and len(error.traceback) < 2_000
     assert error.traceback.startswith("  line ") and "in <module>" in error.traceback.splitlines()[0]
