@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).resolve().parent / "js" / "fixtures"
-sys.path.insert(0, str(FIXTURES))
-
-from make_fixtures import fixture_text, programs  # noqa: E402
+from tests.js.fixtures.make_fixtures import HERE as FIXTURES
+from tests.js.fixtures.make_fixtures import fixture_text, programs
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")  # printed grad_fn objects differ between runs
 
