@@ -46,9 +46,10 @@ RUN python scripts/build_native.py \
  && useradd --system --uid 10001 --home-dir /srv/gradwalk --shell /usr/sbin/nologin gradwalk \
  && mkdir -p /var/lib/gradwalk && chown gradwalk:gradwalk /var/lib/gradwalk
 
+# No GRADWALK_FORWARDED_ALLOW_IPS: a container reached directly believes no X-Forwarded-For. Behind a
+# proxy, trust that proxy (deploy/compose.yaml does), and set GRADWALK_PUBLIC_URL and GRADWALK_ALLOWED_HOSTS.
 ENV GRADWALK_SANDBOX_MODE=strict \
-    GRADWALK_DATA_DIR=/var/lib/gradwalk \
-    GRADWALK_FORWARDED_ALLOW_IPS=*
+    GRADWALK_DATA_DIR=/var/lib/gradwalk
 USER gradwalk
 VOLUME /var/lib/gradwalk
 EXPOSE 8000

@@ -34,11 +34,10 @@ def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from .config import Settings
+    from .connections import GuardedH11Protocol
 
-    settings = Settings()
     logging_config = copy.deepcopy(LOGGING_CONFIG)
-    # One JSON line per request on stdout (app.routes.middleware); uvicorn's own access log is off.
+    # One JSON line per request on stdout (app.middleware); uvicorn's own access log is off.
     logging_config["formatters"]["json_line"] = {"format": "%(message)s"}
     logging_config["handlers"]["gradwalk_access"] = {
         "class": "logging.StreamHandler",
@@ -54,8 +53,8 @@ def serve_command(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         access_log=False,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
+        proxy_headers=False,  # the app finds the client behind its proxies itself (app.middleware.ClientAddress)
+        http=GuardedH11Protocol,  # header and body deadlines, connections per client (app.connections)
         log_config=logging_config,
     )
     return 0
@@ -67,10 +66,10 @@ def export_command(args: argparse.Namespace) -> int:
 
     from . import export as exporter
     from .config import Settings
-    from .sandbox import run_once
+    from .sandbox import trace_in_sandbox
 
     t0 = time.monotonic()
-    trace = run_once(_read(args.file), Settings())
+    trace = trace_in_sandbox(_read(args.file), Settings())
     t1 = time.monotonic()
     if trace.status != "ok":
         print(f"gradwalk export: the program did not finish ({trace.status}); exporting what it built", file=sys.stderr)

@@ -48,8 +48,21 @@ class SandboxSettings(BaseModel):
     memory_mb: int = Field(1_536, description="Address-space limit of one run, in MiB (torch needs about 640).")
     max_processes: int = Field(64, description="Threads and processes one run may have.")
     max_result_bytes: int = Field(32 * 1024 * 1024, description="Largest trace a run may return, in bytes.")
-    max_concurrent_runs: int = Field(os.cpu_count() or 1, description="Runs executing at once.")
+    max_concurrent_runs: int = Field(os.cpu_count() or 1, description="Runs executing at once at full CPU priority.")
+    max_background_runs: int = Field(
+        4 * (os.cpu_count() or 1),
+        description="Runs that may go on at idle CPU priority besides them: long runs, and busy clients' runs.",
+    )
+    demote_after_s: float = Field(
+        0.5,
+        description="A run still going after this many seconds gives its slot to the next client and goes on in the background.",
+    )
+    busy_client_s: float = Field(
+        3.0,
+        description="Seconds of running lately (half-life 30 s) past which a client's runs go behind others', in the background.",
+    )
     max_queued_runs: int = Field(64, description="Runs waiting for a slot before the API answers 429.")
+    max_client_queued_runs: int = Field(16, description="Runs one client may have waiting before it is answered 429.")
     scratch_mb: int = Field(64, description="Private writable /tmp of one run (tmpfs), and its largest file, in MiB.")
 
 
@@ -68,9 +81,31 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         None, description="SQLAlchemy URL of the share store; default sqlite in data_dir (postgresql+psycopg://... scales out)."
     )
+    max_share_bytes: int = Field(
+        32 * 1024 * 1024,
+        description="Largest trace a share may hold, in bytes of JSON (stored compressed); larger ones are a 413.",
+    )
     forwarded_allow_ips: str = Field(
         "127.0.0.1",
-        description="Proxy addresses (comma-separated, * for any) trusted to set X-Forwarded-For, the client address that rate limits count.",
+        description=(
+            "Proxies (addresses or networks, comma-separated) trusted to say who the client is in X-Forwarded-For: the "
+            "client is the rightmost address there that is not one of them. * trusts any peer as the one proxy in front "
+            "(only where nothing else can reach the app). The client's address keys its rate limit, queue and connections."
+        ),
+    )
+    public_url: str | None = Field(
+        None,
+        description="The app's public address (https://gradwalk.example.org) for absolute share links; default: relative links.",
+    )
+    allowed_hosts: str = Field(
+        "*", description="Host names the app answers for (comma-separated); other Host headers get 400. * allows any."
+    )
+    header_timeout_s: float = Field(10.0, description="Seconds a connection has to send a request's headers before it is closed.")
+    min_body_bytes_per_s: int = Field(
+        4096, description="Slowest a request body may arrive, in bytes per second (after header_timeout_s of grace)."
+    )
+    max_client_connections: int = Field(
+        64, description="Connections one client address may hold open at once (trusted proxies excepted)."
     )
 
     @model_validator(mode="before")

@@ -5,7 +5,7 @@ layout, render, timeline, player and caption modules, bundled at set-up time by 
 static/css/app.css, the bundled fonts its text needs (static/dist/fonts.css, as data: URLs) and the
 trace. SVG and PNG open that same file in headless Chromium, go to the
 step, and serialize (or screenshot) the graph it draws: no second renderer that could drift from
-the page. Never imports torch; the trace comes from the sandbox (app.sandbox.run_once).
+the page. Never imports torch; the trace comes from the sandbox (app.sandbox.trace_in_sandbox).
 """
 
 from __future__ import annotations

@@ -22,13 +22,13 @@ from .config import Settings
 from .csp import hash_source
 from .paths import STATIC_DIR
 from .routes import api, pages
-from .routes.middleware import PAGE_CSP, BodyLimit, RequestContext
-from .routes.ratelimit import RateLimiter, SharedRateLimiter
+from .offload import GZIP_LEVEL
+from .middleware import PAGE_CSP, AllowedHosts, BodyLimit, ClientAddress, RequestContext, TrustedProxies
+from .ratelimit import RateLimiter, SharedRateLimiter
 from .sandbox import SandboxPool
 from .store import Store
 
 GZIP_MIN_BYTES = 1024  # smaller responses go out as they are
-GZIP_LEVEL = 1  # zlib's fastest: most of the gain on traces (16x) at a fraction of level 9's time (7x less)
 SWAGGER_DIR = "/static/dist/swagger"  # Swagger UI from npm (frontend/build.mjs), not FastAPI's default CDN
 
 
@@ -72,9 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def docs(request: Request) -> HTMLResponse:
         return swagger_ui()
 
-    # Outermost last: RequestContext sees every response, including BodyLimit's 413; GZip packs
-    # what goes out (a 5,000-node trace: 3.8 MB -> 0.24 MB in 8 ms at level 1; fonts are left alone).
+    # Outermost last: RequestContext sees every response, including BodyLimit's 413 and the 400s of
+    # ClientAddress and AllowedHosts; GZip packs what goes out (a 5,000-node trace: 3.8 MB -> 0.24 MB
+    # at level 1, in a worker thread past 128 KiB; fonts are left alone).
     app.add_middleware(BodyLimit, max_bytes=settings.max_source_bytes)
+    app.add_middleware(ClientAddress, proxies=TrustedProxies(settings.forwarded_allow_ips))
+    app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     app.add_middleware(RequestContext)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     return app

@@ -4,6 +4,10 @@ Contract: `save` returns only after the row is committed and durable (SQLite in 
 synchronous=FULL; PostgreSQL's own commit), so an acknowledged share survives the process being
 killed right after. `load` returns None for an unknown or malformed id. Ids are 12 URL-safe
 characters from `secrets` (72 random bits): unguessable, and never derived from content or time.
+A share's trace is the document exactly as the trust boundary wrote it (canonical, HTML-safe JSON),
+stored gzip-compressed and loaded as bytes: nothing parses it again on the way to a reader, unless
+it was saved by an older version of the document (then it is validated, which upgrades it).
+Both calls block (compression, SQL): call them from a worker thread.
 The schema is owned by Alembic (`app/migrations/`); `migrate` is safe to call from many processes
 at once (a file lock for SQLite, an advisory lock for PostgreSQL).
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gzip
 import re
 import secrets
 from collections.abc import Iterator
@@ -19,17 +24,34 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, Text, create_engine, event, insert, select, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from .config import Settings
-from .models import Trace
+from .models import TRACE_VERSION, Trace
+from .sandbox.boundary import html_safe
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 ID_BYTES = 9  # 72 bits -> 12 URL-safe characters
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 TITLE_MAX_CHARS = 200
+GZIP_LEVEL = 6  # zlib's default: shares are written once and read many times
 MIGRATION_LOCK_KEY = 0x67726164  # "grad": the PostgreSQL advisory lock held while migrating
 
 metadata = MetaData()
@@ -39,7 +61,8 @@ shares = Table(
     Column("id", String(32), primary_key=True),
     Column("title", String(TITLE_MAX_CHARS), nullable=True),
     Column("source", Text, nullable=False),
-    Column("trace", Text, nullable=False),  # the Trace JSON exactly as validated from the sandbox
+    Column("trace_gzip", LargeBinary, nullable=False),  # the document as the trust boundary wrote it, gzipped
+    Column("trace_version", Integer, nullable=False),  # its Trace.version: older ones are upgraded on load
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -49,8 +72,12 @@ class Share:
     id: str
     title: str | None
     source: str
-    trace: Trace
+    trace_json: bytes  # canonical, HTML-safe JSON of the trace (see app.sandbox.boundary)
     created_at: datetime
+
+    def trace(self) -> Trace:
+        """The trace as the model (parses it: only for callers that need the objects)."""
+        return Trace.model_validate_json(self.trace_json)
 
 
 def database_url(settings: Settings) -> str:
@@ -95,8 +122,8 @@ class Store:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    def migrate(self) -> None:
-        """Bring the schema to Alembic's head (idempotent, serialized across processes)."""
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to Alembic's head, or to `revision` (idempotent, serialized across processes)."""
         from alembic import command
         from alembic.config import Config
 
@@ -107,7 +134,7 @@ class Store:
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
             config.attributes["connection"] = connection
             config.attributes["package"] = __package__  # app, or gradwalk (installed or editable)
-            command.upgrade(config, "head")
+            command.upgrade(config, revision)
 
     @contextlib.contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -122,22 +149,26 @@ class Store:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
-    def save(self, source: str, title: str | None, trace: Trace) -> Share:
-        """Store a share and return it once committed."""
+    def save(self, source: str, title: str | None, trace_json: bytes) -> Share:
+        """Store a share (its trace as the trust boundary's document) and return it once committed."""
         created_at = datetime.now(UTC)
-        trace_json = trace.model_dump_json()
+        row = {
+            "title": title,
+            "source": source,
+            "trace_gzip": gzip.compress(trace_json, GZIP_LEVEL, mtime=0),
+            "trace_version": TRACE_VERSION,
+            "created_at": created_at,
+        }
         for attempt in range(3):
             share_id = new_id()
             try:
                 with self.engine.begin() as connection:
-                    connection.execute(
-                        insert(shares).values(id=share_id, title=title, source=source, trace=trace_json, created_at=created_at)
-                    )
+                    connection.execute(insert(shares).values(id=share_id, **row))
             except IntegrityError:
                 if attempt == 2:
                     raise
                 continue  # an id collision (2^-72 per pair): draw another
-            return Share(id=share_id, title=title, source=source, trace=trace, created_at=created_at)
+            return Share(id=share_id, title=title, source=source, trace_json=trace_json, created_at=created_at)
         raise AssertionError("unreachable")
 
     def load(self, share_id: str) -> Share | None:
@@ -151,13 +182,10 @@ class Store:
         created_at = row.created_at
         if created_at.tzinfo is None:  # SQLite keeps no zone; we only ever write UTC
             created_at = created_at.replace(tzinfo=UTC)
-        return Share(
-            id=row.id,
-            title=row.title,
-            source=row.source,
-            trace=Trace.model_validate_json(row.trace),
-            created_at=created_at,
-        )
+        trace_json = gzip.decompress(row.trace_gzip)
+        if row.trace_version != TRACE_VERSION:  # saved by an older version: validation upgrades it
+            trace_json = html_safe(Trace.model_validate_json(trace_json).model_dump_json().encode())
+        return Share(id=row.id, title=row.title, source=row.source, trace_json=trace_json, created_at=created_at)
 
     def count(self) -> int:
         with self.engine.connect() as connection:

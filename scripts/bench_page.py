@@ -111,7 +111,7 @@ def serve_pages(port: int) -> None:
     from fastapi.staticfiles import StaticFiles
 
     from app.routes import pages
-    from app.routes.middleware import RequestContext
+    from app.middleware import RequestContext
 
     app = FastAPI()
     app.include_router(pages.router)

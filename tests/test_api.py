@@ -14,7 +14,7 @@ import pytest
 
 from app.errors import ErrorBody
 from app.models import Trace
-from app.routes.ratelimit import RateLimiter
+from app.ratelimit import RateLimiter
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "app" / "examples"
 ERROR_KEYS = set(ErrorBody.model_fields)
@@ -168,11 +168,22 @@ def test_health_reports_versions_protections_and_load(api: Any) -> None:
     response = api.get("/api/health")
     assert response.status_code == 200
     health = response.json()
-    assert set(health) == {"version", "torch_version", "sandbox_mode", "protections", "in_flight", "queued", "database"}
+    assert set(health) == {
+        "version",
+        "torch_version",
+        "sandbox_mode",
+        "protections",
+        "missing",
+        "in_flight",
+        "queued",
+        "database",
+    }
     assert health["torch_version"].startswith("2.13.0")
     assert health["version"] != "unknown"
     assert health["sandbox_mode"] in ("strict", "dev")
     assert health["protections"] and all(isinstance(v, bool) for v in health["protections"].values())
+    off = {name for name, on in health["protections"].items() if not on}
+    assert set(health["missing"]) == off and all(health["missing"].values())  # each one says why
     assert health["in_flight"] == 0 and health["queued"] == 0
     assert health["database"] == "sqlite"
 
@@ -368,7 +379,7 @@ def test_a_store_that_does_not_answer_is_a_503_not_a_500(api: Any, unreachable: 
 def test_shared_rate_limiter_lets_runs_through_when_the_database_is_away() -> None:
     from sqlalchemy import create_engine
 
-    from app.routes.ratelimit import SharedRateLimiter
+    from app.ratelimit import SharedRateLimiter
 
     nowhere = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none", connect_args={"connect_timeout": 2})
     assert SharedRateLimiter(nowhere, 1).take("203.0.113.1") is None  # a run, not a 500
@@ -376,7 +387,7 @@ def test_shared_rate_limiter_lets_runs_through_when_the_database_is_away() -> No
 
 def test_rate_limiter_refills_over_time(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr("app.routes.ratelimit.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("app.ratelimit.time.monotonic", lambda: now[0])
     limiter = RateLimiter(per_minute=60)
     assert all(limiter.take("a") is None for _ in range(60))
     assert limiter.take("a") == 1

@@ -52,9 +52,9 @@ def tools() -> None:
 
 @pytest.fixture(scope="module")
 def trace() -> Trace:
-    from app.sandbox import run_once
+    from app.sandbox import trace_in_sandbox
 
-    t = run_once(SEED.read_text())
+    t = trace_in_sandbox(SEED.read_text())
     assert t.status == "ok"
     return t
 
@@ -68,24 +68,24 @@ CJK = "import torch\n权重 = torch.tensor(2.0, requires_grad=True)\n损失 = �
 
 @pytest.fixture(scope="module")
 def cjk() -> Trace:
-    from app.sandbox import run_once
+    from app.sandbox import trace_in_sandbox
 
-    t = run_once(CJK)
+    t = trace_in_sandbox(CJK)
     assert t.status == "ok"
     return t
 
 
 @pytest.fixture(scope="module")
 def big() -> Trace:
-    from app.sandbox import run_once
+    from app.sandbox import trace_in_sandbox
 
-    t = run_once(BIG)
+    t = trace_in_sandbox(BIG)
     assert t.status == "ok" and len(t.nodes) > 400
     return t
 
 
 # Depends on the traces: while Playwright's sync API is open it holds an event loop in this thread,
-# and the sandbox's run_once (asyncio.run) could not start.
+# and the sandbox's trace_in_sandbox (asyncio.run) could not start.
 @pytest.fixture(scope="module")
 def browser(trace: Trace, big: Trace, cjk: Trace) -> Iterator[object]:
     from playwright.sync_api import sync_playwright

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from app import i18n
-from app.routes.examples import examples
+from app.gallery import examples
 from app.tracer.hints import HINTS, hint_for
 
 ROOT = Path(__file__).resolve().parent.parent

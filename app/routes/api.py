@@ -5,51 +5,20 @@ from __future__ import annotations
 import importlib.metadata
 import time
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field, field_validator
-from starlette.concurrency import run_in_threadpool
 
 from ..config import Settings
 from ..errors import ErrorBody
+from ..gallery import Example, examples
 from ..models import Trace
-from .examples import Example, examples
-from .ratelimit import RateLimiter, SharedRateLimiter
-from ..sandbox import QueueFull, SandboxPool, SandboxUnavailable
-from ..store import TITLE_MAX_CHARS, Share, Store
+from ..offload import encoded, offload
+from ..store import TITLE_MAX_CHARS, Share
+from .deps import ClientDep, PoolDep, SettingsDep, ShareDep, StoreDep, rate_limit, trace_document
 
 router = APIRouter(prefix="/api", tags=["api"])
-
-
-def get_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-def get_store(request: Request) -> Store:
-    return request.app.state.store
-
-
-def get_pool(request: Request) -> SandboxPool:
-    return request.app.state.pool
-
-
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[Store, Depends(get_store)]
-PoolDep = Annotated[SandboxPool, Depends(get_pool)]
-
-
-def rate_limit(request: Request) -> None:
-    """Spend one run of this client address's budget, or answer 429."""
-    limiter: RateLimiter | SharedRateLimiter = request.app.state.rate_limiter
-    client = request.client.host if request.client else "unknown"
-    retry_after_s = limiter.take(client)
-    if retry_after_s is not None:
-        raise HTTPException(
-            429,
-            f"Too many runs from this address: the limit is {limiter.per_minute} per minute.",
-            headers={"Retry-After": str(retry_after_s)},
-        )
 
 
 def _text(value: str) -> str:
@@ -100,9 +69,19 @@ class Health(BaseModel):
     torch_version: str
     sandbox_mode: str
     protections: dict[str, bool] = Field(description="each sandbox protection and whether it is active")
+    missing: dict[str, str] = Field(description="why each protection that is not active is not (e.g. no cgroup per run)")
     in_flight: int = Field(description="runs executing now")
     queued: int = Field(description="runs waiting for a slot")
     database: str = Field(description="the store's SQL dialect: sqlite or postgresql")
+
+
+class _ShareFields(BaseModel):
+    """ShareOut without its trace: the trace is spliced in as the stored JSON, never parsed again."""
+
+    id: str
+    title: str | None
+    source: str
+    created_at: datetime
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -120,22 +99,21 @@ VERSION = _version("gradwalk")
 TORCH_VERSION = _version("torch")  # from metadata: the web process never imports torch
 
 
-def _json(text: str, status: int = 200) -> Response:
-    return Response(content=text, status_code=status, media_type="application/json")
+async def _json(request: Request, content: bytes) -> Response:
+    body, headers = await encoded(content, request.headers.get("accept-encoding", ""))
+    return Response(content=body, media_type="application/json", headers=headers)
 
 
-async def run_program(pool: SandboxPool, source: str) -> Trace:
-    """The program's trace from the sandbox; a full queue is a 429, a broken sandbox a 503 (for every route that runs one)."""
-    try:
-        return await pool.run(source)
-    except QueueFull as e:
-        raise HTTPException(
-            429,
-            "The server is busy running other programs; try again shortly.",
-            headers={"Retry-After": str(max(1, int(e.retry_after_s)))},
-        ) from None
-    except SandboxUnavailable as e:
-        raise HTTPException(503, f"The sandbox is unavailable: {e}", headers={"Retry-After": "5"}) from None
+def share_json(share: Share) -> bytes:
+    """ShareOut's JSON, the stored trace spliced in as it is."""
+    fields = _ShareFields(id=share.id, title=share.title, source=share.source, created_at=share.created_at)
+    return fields.model_dump_json().encode()[:-1] + b',"trace":' + share.trace_json + b"}"
+
+
+def share_links(settings: Settings, share_id: str) -> ShareCreated:
+    """Links to a share: relative, or absolute on `public_url`; never built from the request's Host header."""
+    base = (settings.public_url or "").rstrip("/")
+    return ShareCreated(id=share_id, url=f"{base}/s/{share_id}", embed_url=f"{base}/embed/{share_id}")
 
 
 @router.post(
@@ -145,12 +123,12 @@ async def run_program(pool: SandboxPool, source: str) -> Trace:
     responses=_errors(413, 422, 429, 503),
     summary="Run a program in the sandbox and return its trace",
 )
-async def trace(body: TraceRequest, pool: PoolDep) -> Response:
+async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: ClientDep) -> Response:
     """A program that raises, times out or is killed still gets 200, with `status` saying so."""
     started = time.perf_counter()
-    result = await run_program(pool, body.source)
+    document = await trace_document(pool, body.source, client)
     sandbox_ms = (time.perf_counter() - started) * 1000
-    response = _json(result.model_dump_json())  # already validated at the sandbox boundary: no second pass
+    response = await _json(request, document.json)  # checked and written at the sandbox's boundary: no second pass
     response.headers["server-timing"] = f"sandbox;dur={sandbox_ms:.2f}"  # the rest of `app` is the web layer
     return response
 
@@ -163,14 +141,16 @@ async def trace(body: TraceRequest, pool: PoolDep) -> Response:
     responses=_errors(413, 422, 429, 503),
     summary="Run a program, save it with its trace, and return its links",
 )
-async def share(body: ShareRequest, request: Request, pool: PoolDep, store: StoreDep) -> ShareCreated:
-    result = await run_program(pool, body.source)
-    saved: Share = await run_in_threadpool(store.save, body.source, body.title, result)
-    return ShareCreated(
-        id=saved.id,
-        url=str(request.url_for("share_page", share_id=saved.id)),
-        embed_url=str(request.url_for("embed_page", share_id=saved.id)),
-    )
+async def share(body: ShareRequest, settings: SettingsDep, pool: PoolDep, store: StoreDep, client: ClientDep) -> ShareCreated:
+    document = await trace_document(pool, body.source, client)
+    if len(document.json) > settings.max_share_bytes:
+        raise HTTPException(
+            413,
+            f"This trace is {len(document.json):,} bytes: too big to share (max_share_bytes is {settings.max_share_bytes:,}). "
+            "POST /api/trace still returns it.",
+        )
+    saved: Share = await offload(store.save, body.source, body.title, document.json)
+    return share_links(settings, saved.id)
 
 
 @router.get(
@@ -179,12 +159,8 @@ async def share(body: ShareRequest, request: Request, pool: PoolDep, store: Stor
     responses=_errors(404),
     summary="A saved share: its program, title, trace and creation time",
 )
-async def get_share(share_id: str, store: StoreDep) -> Response:
-    saved = await run_in_threadpool(store.load, share_id)
-    if saved is None:
-        raise HTTPException(404, "No share with this id.")
-    out = ShareOut(id=saved.id, title=saved.title, source=saved.source, trace=saved.trace, created_at=saved.created_at)
-    return _json(out.model_dump_json())
+async def get_share(request: Request, saved: ShareDep) -> Response:
+    return await _json(request, share_json(saved))
 
 
 @router.get("/examples", response_model=list[Example], summary="The example gallery, in English and Chinese")
@@ -199,6 +175,7 @@ async def health(settings: SettingsDep, pool: PoolDep, store: StoreDep) -> Healt
         torch_version=TORCH_VERSION,
         sandbox_mode=str(getattr(pool, "mode", settings.sandbox.sandbox_mode)),
         protections=dict(pool.protections()),
+        missing=dict(pool.protection_errors()),
         in_flight=int(pool.in_flight),
         queued=int(pool.queued),
         database=store.dialect,

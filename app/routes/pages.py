@@ -4,20 +4,24 @@ and the page's download of the one-file offline player, built by app/export.py l
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from .. import export, i18n
+from ..gallery import examples
 from ..models import Trace
+from ..offload import encoded
 from ..paths import TEMPLATES_DIR
-from ..store import Share, Store
-from .api import PoolDep, TraceRequest, rate_limit, run_program
-from .examples import examples
+from ..store import Share
+from .api import TraceRequest
+from .deps import ClientDep, PoolDep, ShareDep, rate_limit, trace_document
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -65,16 +69,28 @@ def _context(lang: str, **context: Any) -> dict[str, Any]:
     return {"lang": lang, "t": functools.partial(i18n.text, lang), "i18n": i18n.page_data(), **context}
 
 
-def render(request: Request, template: str, share: Share | None) -> HTMLResponse:
+# Where a share's trace goes in a rendered page: the stored document, spliced in as it is (it is
+# HTML-safe JSON, see app.sandbox.boundary), never parsed and written again. Nothing rendered
+# contains it otherwise: NUL is escaped in every JSON the templates write.
+_TRACE_SLOT = "\x00gradwalk-trace\x00"
+
+
+async def render(request: Request, template: str, share: Share | None) -> HTMLResponse:
     # A ?lang= is this page's only: it is not remembered (an embed would turn every other page Chinese).
     lang = pick_lang(request)
     context = _context(
         lang,
-        trace=share.trace.model_dump(mode="json") if share else None,
+        request=request,
+        trace_json=Markup(_TRACE_SLOT if share else "null"),
         share=_share_dict(share) if share else None,
         examples=[e.model_dump() for e in examples()],
     )
-    response = templates.TemplateResponse(request, template, context)
+    page = templates.get_template(template).render(context).encode("utf-8")
+    if share is not None:
+        head, _, tail = page.partition(_TRACE_SLOT.encode())
+        page = b"".join((head, share.trace_json, tail))
+    body, headers = await encoded(page, request.headers.get("accept-encoding", ""))
+    response = HTMLResponse(body, headers=headers)
     response.headers["content-language"] = lang
     return response
 
@@ -89,27 +105,19 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
     return response
 
 
-async def _load(request: Request, share_id: str) -> Share:
-    store: Store = request.app.state.store
-    share = await run_in_threadpool(store.load, share_id)
-    if share is None:
-        raise HTTPException(404, "No share with this id.")
-    return share
-
-
 @router.get("/", response_class=HTMLResponse, name="index_page")
 async def index(request: Request) -> HTMLResponse:
-    return render(request, "index.html", None)
+    return await render(request, "index.html", None)
 
 
 @router.get("/s/{share_id}", response_class=HTMLResponse, name="share_page")
-async def share_page(request: Request, share_id: str) -> HTMLResponse:
-    return render(request, "share.html", await _load(request, share_id))
+async def share_page(request: Request, share: ShareDep) -> HTMLResponse:
+    return await render(request, "share.html", share)
 
 
 @router.get("/embed/{share_id}", response_class=HTMLResponse, name="embed_page")
-async def embed_page(request: Request, share_id: str) -> HTMLResponse:
-    return render(request, "embed.html", await _load(request, share_id))
+async def embed_page(request: Request, share: ShareDep) -> HTMLResponse:
+    return await render(request, "embed.html", share)
 
 
 # --- the offline player as one HTML file (the page's HTML button) -------------------------------------
@@ -124,9 +132,10 @@ class ExportRequest(TraceRequest):
     direction: Direction = "auto"
 
 
-async def _export(trace: Trace, step: int | None, lang: str, direction: str, name: str) -> Response:
+async def _export(trace_of: Callable[[], Trace], step: int | None, lang: str, direction: str, name: str) -> Response:
+    """`trace_of()` parses the document: in the worker thread, with the export, not on the event loop."""
     try:
-        document = await run_in_threadpool(export.html, trace, step, lang, direction)
+        document = await run_in_threadpool(lambda: export.html(trace_of(), step, lang, direction))
     except export.ExportError as e:  # the front-end bundle is missing: the server was set up without it
         raise HTTPException(503, f"The export is unavailable: {e}") from None
     return Response(
@@ -138,19 +147,17 @@ async def _export(trace: Trace, step: int | None, lang: str, direction: str, nam
 
 @router.get("/s/{share_id}/export.html", name="share_export")
 async def share_export(
-    request: Request,
-    share_id: str,
+    share: ShareDep,
     step: Annotated[int | None, Query()] = None,
     lang: Lang = "en",
     direction: Direction = "auto",
 ) -> Response:
     """A saved share's trace (not run again) as the offline player."""
-    share = await _load(request, share_id)
     return await _export(share.trace, step, lang, direction, f"gradwalk-{share.id}")
 
 
 @router.post("/export.html", name="program_export", dependencies=[Depends(rate_limit)])
-async def program_export(body: ExportRequest, pool: PoolDep) -> Response:
+async def program_export(body: ExportRequest, pool: PoolDep, client: ClientDep) -> Response:
     """The page's current program, run again in the sandbox (as Share does), as the offline player."""
-    trace = await run_program(pool, body.source)
-    return await _export(trace, body.step, body.lang, body.direction, "gradwalk")
+    document = await trace_document(pool, body.source, client)
+    return await _export(document.trace, body.step, body.lang, body.direction, "gradwalk")

@@ -21,9 +21,12 @@ namespaces give every layer but per-child uids (children then share the service'
 capabilities); without those either, the namespace layers are missing. `protections()` says
 which, and `sandbox_mode="strict"` refuses to start without all of `policy.REQUIRED`.
 
-Contract for the web service: `SandboxPool(settings)`, `await start()`, `await run(source) ->
-Trace` (never raises for anything a program does; raises `QueueFull` when saturated),
-`protections()`, `in_flight`, `queued`, `mode`, `await close()`.
+Contract for the web service: `SandboxPool(settings)`, `await start()`, `await
+trace_document(source, client) -> TraceDocument` (the checked trace as canonical JSON bytes; never
+raises for anything a program does; raises `QueueFull` when the client's queue or the whole queue
+is full), `protections()`, `protection_errors()`, `in_flight`, `queued`, `mode`, `await close()`.
+Runs are scheduled fairly between clients (`schedule.py`); results cross the trust boundary in
+`boundary.py`.
 """
 
 from __future__ import annotations
@@ -32,20 +35,23 @@ import asyncio
 
 from ..config import Settings
 from ..models import Trace
-from .pool import QueueFull, SandboxPool, SandboxUnavailable
+from .boundary import TraceDocument
+from .pool import SandboxPool, SandboxUnavailable
+from .schedule import QueueFull
 
-__all__ = ["QueueFull", "SandboxPool", "SandboxUnavailable", "run_once"]
+__all__ = ["QueueFull", "SandboxPool", "SandboxUnavailable", "TraceDocument", "trace_in_sandbox"]
 
 
-def run_once(source: str, settings: Settings | None = None) -> Trace:
-    """Start a zygote, run one program in the sandbox, stop it (for the CLI; about a second)."""
+def trace_in_sandbox(source: str, settings: Settings | None = None) -> Trace:
+    """Start a zygote, run one program in the sandbox, stop it; its trace (for the CLI; a few seconds)."""
 
     async def go() -> Trace:
         pool = SandboxPool(settings or Settings())
         await pool.start()
         try:
-            return await pool.run(source)
+            document = await pool.trace_document(source)
         finally:
             await pool.close()
+        return document.trace()
 
     return asyncio.run(go())

@@ -17,14 +17,15 @@ import sys
 from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
-from ..models import Error, Trace
 from ..tracer import Interrupted, trace_json
 from ..tracer.program import frame_line
 from . import linux, policy, seccomp
+from .boundary import status_trace
 from .jail import Landlock
-from .policy import SCRATCH_DIR
+from .policy import EXIT_HARDEN_FAILED, EXIT_NO_RESULT, RUN_NICE, SCRATCH_DIR
 
 WARM = b"warm"  # from the zygote, on the job socket, when it has been idle for a while
+JOB, IDLE_JOB = b"job", b"idle"  # a job; a job to run at idle CPU priority (a busy client's)
 RESULT_FD = 3
 JOB_FD = 4
 WARM_UP = """\
@@ -70,10 +71,6 @@ _AUDIT_DENY = {
     ),
     "os.killpg": SIGNALS,
 }
-
-# Exit codes the parent explains when a child leaves no trace.
-EXIT_HARDEN_FAILED = 70
-EXIT_NO_RESULT = 71
 
 
 class Jail:
@@ -173,14 +170,14 @@ def _on_alarm(limits: SandboxSettings) -> Any:
 
 
 def _doc(source: str, status: str, type_: str, message: str) -> bytes:
-    return Trace(source=source, status=status, error=Error(type=type_, message=message)).model_dump_json().encode()  # type: ignore[arg-type]
+    return status_trace(source, status, message, type_).model_dump_json().encode()  # type: ignore[arg-type]
 
 
 # What a run leaves behind (the program's tensors, the graph): never freed, the child exits instead.
 _LEFT: list[object] = []
 
 
-def trace(source: str, limits: SandboxSettings, trace_settings: TraceSettings) -> bytes:
+def trace_bytes(source: str, limits: SandboxSettings, trace_settings: TraceSettings) -> bytes:
     """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
     handler = _on_alarm(limits)
     signal.signal(signal.SIGALRM, handler)
@@ -213,6 +210,9 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         job.close()
         if len(fds) != 2:  # the zygote is retiring this child
             os._exit(0)
+        os.nice(RUN_NICE)  # before the program, which may not undo it (no CAP_SYS_NICE)
+        if msg == IDLE_JOB:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         result_fd, source_fd = fds
         if result_fd != RESULT_FD:
             os.dup2(result_fd, RESULT_FD)
@@ -220,7 +220,7 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
         os.close(source_fd)
         sys.addaudithook(_audit)
-        _write_all(trace(source, jail.limits, jail.trace))
+        _write_all(trace_bytes(source, jail.limits, jail.trace))
         os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

@@ -123,6 +123,28 @@ def landlock_restrict_self(ruleset_fd: int) -> None:
     _check(_libc.syscall(_NR_LANDLOCK_RESTRICT_SELF, ruleset_fd, ctypes.c_uint32(0)), "landlock_restrict_self")
 
 
+def pidfd_pid(pidfd: int) -> int:
+    """The pid (in this process's pid namespace) of the process a pidfd refers to."""
+    with open(f"/proc/self/fdinfo/{pidfd}") as f:
+        for line in f:
+            if line.startswith("Pid:"):
+                pid = int(line.split()[1])
+                if pid > 0:
+                    return pid
+    raise ProcessLookupError("the process has ended")
+
+
+def set_idle_priority(pid: int) -> None:
+    """SCHED_IDLE for every thread of a process: it runs only on CPU time nobody else wants.
+    (Scheduling policy is per thread; threads it starts later inherit it.)"""
+    for _ in range(2):  # again, for any thread started while the first pass ran
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
 _MADV_COLLAPSE = 25
 _HUGE_PAGE = 2 * 1024 * 1024
 

@@ -43,6 +43,12 @@ REQUIRED = (
     "no_new_privs",
     "clean_env",
 )
+# Every run's CPU priority below the web server's (nice), so that answering stays quick on a busy
+# machine; runs of busy clients, and runs that go on after demote_after_s, get SCHED_IDLE instead.
+RUN_NICE = 5
+# Exit codes of a child that leaves no trace, which the parent explains.
+EXIT_HARDEN_FAILED = 70  # it could not harden itself: no program ran
+EXIT_NO_RESULT = 71  # it failed before it could write a result
 # Seconds after timeout_s that the child gets to send its partial trace before SIGKILL.
 KILL_GRACE_S = 1.0
 

@@ -8,7 +8,6 @@ import fcntl
 import itertools
 import json
 import logging
-import math
 import os
 import signal
 import socket
@@ -16,12 +15,11 @@ import subprocess
 import sys
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..config import Settings
-from ..models import Error, Trace
-from . import cgroup, policy
+from . import cgroup, linux, policy
+from .boundary import Boundary, BoundaryLimits, TraceDocument, status_document, without_result
 from .policy import KILL_GRACE_S, PROJECT_ROOT
+from .schedule import Schedule, Ticket
 
 log = logging.getLogger("gradwalk.sandbox")
 
@@ -34,14 +32,6 @@ _BOOT = f"import sys; sys.path.insert(0, {{root!r}}); from {__package__}.zygote 
 
 class SandboxUnavailable(RuntimeError):
     """The sandbox cannot run programs: it failed to start, or strict mode found a protection missing."""
-
-
-class QueueFull(Exception):
-    """Every run slot is busy and the queue is full; try again after `retry_after_s` seconds."""
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"the sandbox is busy; retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
 
 
 class _ZygoteDied(Exception):
@@ -131,24 +121,39 @@ class SandboxPool:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.mode: str = settings.sandbox.sandbox_mode
-        self.in_flight = 0
-        self.queued = 0
         self._limits = settings.sandbox
+        self._boundary = Boundary(BoundaryLimits.of(settings.trace, settings.sandbox))
         self._zygote: _Zygote | None = None
         self._protections: dict[str, bool] = {}
         self._errors: dict[str, str] = {}
         self._cgroup: cgroup.Cgroup | None = None
         self._ids = itertools.count(1)
-        self._slots: asyncio.Semaphore | None = None
+        self._schedule: Schedule | None = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
-        self._avg_run_s = 0.05
+
+    @property
+    def in_flight(self) -> int:
+        """Runs executing now (in regular and background slots)."""
+        return self._schedule.in_flight if self._schedule else 0
+
+    @property
+    def queued(self) -> int:
+        """Runs waiting for a slot."""
+        return self._schedule.queued if self._schedule else 0
 
     # -- life cycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the zygote; in strict mode raise SandboxUnavailable if any protection is missing."""
-        self._slots = asyncio.Semaphore(self._limits.max_concurrent_runs)
+        s = self._limits
+        self._schedule = Schedule(
+            regular=s.max_concurrent_runs,
+            background=s.max_background_runs,
+            max_queued=s.max_queued_runs,
+            max_queued_per_client=s.max_client_queued_runs,
+            busy_after_s=s.busy_client_s,
+        )
         self._starting = asyncio.Lock()
         self._closed = False
         await self._spawn()
@@ -165,7 +170,7 @@ class SandboxPool:
         loop = asyncio.get_running_loop()
         s = self._limits
         if self._cgroup is None:
-            budget_mb = 512 + s.max_concurrent_runs * (s.memory_mb + s.scratch_mb)
+            budget_mb = 512 + (s.max_concurrent_runs + s.max_background_runs) * (s.memory_mb + s.scratch_mb)
             self._cgroup, why = cgroup.create(
                 f"gradwalk-{os.getpid()}-{id(self):x}", budget_mb * 1024 * 1024, s.max_concurrent_runs * s.max_processes + 32
             )
@@ -217,6 +222,7 @@ class SandboxPool:
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.remove)
             self._cgroup = None
+        self._boundary.close()
 
     def protections(self) -> dict[str, bool]:
         """Which protections hold for children, as the zygote's self-test found them."""
@@ -228,27 +234,17 @@ class SandboxPool:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    async def run(self, source: str) -> Trace:
-        """Run one program in a fresh child; always a Trace, whatever the program does."""
-        if self._slots is None or self._closed:
+    async def trace_document(self, source: str, client: str = "") -> TraceDocument:
+        """Run one program in a fresh child, in `client`'s turn; always a checked document, whatever
+        the program does. Raises QueueFull when this client's queue or the whole queue is full."""
+        if self._schedule is None or self._closed:
             raise SandboxUnavailable("the sandbox pool is not started")
-        if self.in_flight >= self._limits.max_concurrent_runs and self.queued >= self._limits.max_queued_runs:
-            waves = (self.queued + 1) / self._limits.max_concurrent_runs + 1
-            raise QueueFull(max(1, math.ceil(waves * self._avg_run_s)))
-        self.queued += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self.queued -= 1
-        self.in_flight += 1
+        ticket = await self._schedule.admit(client)
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
         try:
-            return await self._run(source)
+            return await self._run(source, ticket)
         finally:
-            self.in_flight -= 1
-            self._slots.release()
-            self._avg_run_s = 0.9 * self._avg_run_s + 0.1 * (loop.time() - t0)
+            self._schedule.release(ticket, loop.time() - ticket.started)
 
     async def _ready_zygote(self) -> _Zygote:
         z = self._zygote
@@ -266,12 +262,12 @@ class SandboxPool:
             assert self._zygote is not None
             return self._zygote
 
-    async def _run(self, source: str) -> Trace:
+    async def _run(self, source: str, ticket: Ticket) -> TraceDocument:
         loop = asyncio.get_running_loop()
         try:
             z = await self._ready_zygote()
         except SandboxUnavailable as e:
-            return _killed(source, f"The sandbox is not available: {e}")
+            return status_document(source, "killed", f"The sandbox is not available: {e}")
         rid = next(self._ids)
         r, w = os.pipe2(os.O_CLOEXEC)
         os.set_blocking(r, False)
@@ -287,22 +283,28 @@ class SandboxPool:
         exited = z.exited[rid] = loop.create_future()
         deadline = loop.time() + self._limits.timeout_s + KILL_GRACE_S
         pidfd = -1
+        demotion: asyncio.TimerHandle | None = None
         why, data = "eof", b""
         try:
             try:
-                z.send({"id": rid}, [w, src])
+                z.send({"id": rid, "idle": ticket.background}, [w, src])
             finally:
                 os.close(w)
                 os.close(src)
             pidfd = await asyncio.wait_for(started, _SPAWN_TIMEOUT_S)
+            if not ticket.background:
+                demotion = loop.call_later(self._limits.demote_after_s, self._demote, ticket, pidfd)
             why, data = await self._read(r, deadline)
         except (_ZygoteDied, asyncio.TimeoutError) as e:
             z.started.pop(rid, None)
             z.exited.pop(rid, None)
             if isinstance(e, asyncio.TimeoutError):  # a zygote that cannot fork in 10 s is broken
                 z.kill()
-            return _killed(source, f"The sandbox could not start the program ({e or 'timeout'}); please run it again.")
+            message = f"The sandbox could not start the program ({e or 'timeout'}); please run it again."
+            return status_document(source, "killed", message)
         finally:
+            if demotion is not None:
+                demotion.cancel()
             os.close(r)
             if pidfd >= 0:
                 try:  # always: a child that sent its result may still be running
@@ -317,7 +319,17 @@ class SandboxPool:
             except asyncio.TimeoutError:
                 pass
         z.exited.pop(rid, None)
-        return self._judge(source, why, data, report)
+        document = without_result(source, why, data, report, self._boundary.limits)
+        return document if document is not None else await self._boundary.check(data, source)
+
+    def _demote(self, ticket: Ticket, pidfd: int) -> None:
+        """A run still going after demote_after_s: its slot goes to the next client, it goes on at idle priority."""
+        assert self._schedule is not None
+        if self._schedule.demote(ticket):
+            try:
+                linux.set_idle_priority(linux.pidfd_pid(pidfd))
+            except OSError:  # it ended meanwhile
+                pass
 
     async def _read(self, r: int, deadline: float) -> tuple[str, bytes]:
         """Read the result pipe to EOF, at most max_result_bytes, until the deadline."""
@@ -353,55 +365,3 @@ class SandboxPool:
         finally:
             loop.remove_reader(r)
         return why, b"".join(chunks)
-
-    def _judge(self, source: str, why: str, data: bytes, report: dict | None) -> Trace:
-        """The trust boundary: whatever came out of the child becomes a valid Trace here."""
-        lim = self._limits
-        if why == "too_big":
-            return _killed(source, f"The trace is larger than the {lim.max_result_bytes:,} byte limit.")
-        if why == "deadline":
-            return _status(
-                source,
-                "timeout",
-                f"Time limit: the program ran longer than {lim.timeout_s:g} s and did not stop when asked.",
-            )
-        if data:
-            try:
-                trace = Trace.model_validate_json(data)
-            except (ValidationError, ValueError):
-                return _killed(source, "The program's output was not a valid trace, so it was discarded.")
-            if trace.source != source:
-                return _killed(source, "The program's output was not a valid trace, so it was discarded.")
-            return trace
-        if report is None:
-            return _killed(source, "The program stopped without producing a trace.")
-        status = report["status"]
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-            if sig == signal.SIGKILL:  # ours (after its channel closed), the CPU rlimit's, or the OOM killer's
-                if report.get("cpu_s", 0) >= lim.cpu_s:
-                    return _status(source, "timeout", f"Time limit: the program used more than {lim.cpu_s} s of CPU time.")
-                if report.get("maxrss_kb", 0) * 1024 >= lim.memory_mb * 1024 * 1024 // 2:
-                    return _status(source, "memory", "The program was stopped for using too much memory.")
-                if why == "eof":  # it closed its result channel and kept running: our SIGKILL
-                    return _killed(source, "The program closed the sandbox's result channel without producing a trace.")
-                return _killed(source, "The program was stopped by the system.")
-            if sig == signal.SIGSYS:
-                return _killed(source, "The program made a system call that is not allowed in the sandbox.")
-            if sig == signal.SIGXCPU:
-                return _status(source, "timeout", f"Time limit: the program used more than {lim.cpu_s} s of CPU time.")
-            return _killed(source, f"The program crashed ({signal.Signals(sig).name}).")
-        code = os.waitstatus_to_exitcode(status)
-        if code == 70:
-            return _killed(source, "The sandbox could not prepare a safe place for the program.")
-        return _killed(
-            source, "The program ended without producing a trace (it closed the sandbox's result channel or exited early)."
-        )
-
-
-def _status(source: str, status: str, message: str) -> Trace:
-    return Trace(source=source, status=status, error=Error(type=status, message=message))  # type: ignore[arg-type]
-
-
-def _killed(source: str, message: str) -> Trace:
-    return _status(source, "killed", message)

@@ -3,7 +3,7 @@
 Started by `SandboxPool` as `python -s -P -c ...` with a cleared environment and one end of a
 SOCK_SEQPACKET pair. Protocol (JSON messages, file descriptors attached with SCM_RIGHTS):
 
-    pool -> zygote  {"id": n}                 + [result pipe write end, source memfd]
+    pool -> zygote  {"id": n, "idle": b}      + [result pipe write end, source memfd]; idle: run at idle CPU priority
     zygote -> pool  {"ready": {...}, "errors": {...}}   once, after warm-up and the self-test
     zygote -> pool  {"id": n, "pid": p}       + [pidfd of the child]
     zygote -> pool  {"id": n, "status": wait status, "cpu_s": s, "maxrss_kb": k}   once reaped
@@ -224,7 +224,7 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
     running: dict[int, tuple[int, int]] = {}  # pid -> (run id, uid)
     deadlines: dict[int, float] = {}  # pid -> monotonic time to SIGKILL it, whatever the pool does
     idle_uid: dict[int, int] = {}  # pid -> uid, for idle children that die before a job
-    waiting: collections.deque[tuple[int, list[int]]] = collections.deque()  # jobs without a child yet
+    waiting: collections.deque[tuple[int, bool, list[int]]] = collections.deque()  # jobs without a child yet
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
@@ -297,20 +297,21 @@ def _serve(ctrl: socket.socket, child_jail: Any, max_children: int, idle_target:
                 msg, fds = b"", []
             if not msg:  # the pool is gone: exiting as pid 1 kills every child
                 os._exit(0)
-            rid = json.loads(msg)["id"]
+            job = json.loads(msg)
+            rid = job["id"]
             if len(fds) != 2:
                 for f in fds:
                     os.close(f)
                 _send(ctrl, {"id": rid, "failed": "bad request"})
                 continue
-            waiting.append((rid, fds))
+            waiting.append((rid, bool(job.get("idle")), fds))
         while waiting:  # hand out jobs: to an idle child, else a fresh one; else wait for a reap
             c = idle.popleft() if idle else fork()
             if c is None:
                 break
-            rid, fds = waiting.popleft()
+            rid, idle_job, fds = waiting.popleft()
             try:
-                socket.send_fds(c.job, [b"job"], fds)
+                socket.send_fds(c.job, [child.IDLE_JOB if idle_job else child.JOB], fds)
             except OSError:  # the idle child died meanwhile: the parent sees a run without result
                 pass
             for f in fds:

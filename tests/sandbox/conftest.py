@@ -61,8 +61,13 @@ class SyncPool:
     def call(self, coro: Coroutine[Any, Any, Any], timeout: float = 120) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def run(self, source: str) -> Trace:
-        return self.call(self.pool.run(source))
+    async def arun(self, source: str, client: str = "test") -> Trace:
+        """On the pool's loop: one run's checked document, as the model."""
+        document = await self.pool.trace_document(source, client)
+        return document.trace()
+
+    def run(self, source: str, client: str = "test") -> Trace:
+        return self.call(self.arun(source, client))
 
     def close(self) -> None:
         try:

@@ -1,4 +1,4 @@
-"""SandboxPool: protections, strict mode, queueing, concurrency, restarts, run_once."""
+"""SandboxPool: protections, strict mode, queueing, concurrency, restarts, trace_in_sandbox."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import time
 import pytest
 
 from app.config import Settings
-from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable, policy, run_once
+from app.sandbox import QueueFull, SandboxPool, SandboxUnavailable, policy, trace_in_sandbox
 from app.sandbox.zygote import ALL_PROTECTIONS
+
 from .conftest import IN_CI, NORMAL, SyncPool, assert_normal, require_root, sandbox_settings
 
 
@@ -40,11 +41,11 @@ def test_queue_full_then_recovers() -> None:
 
         async def burst() -> list[object]:
             slow = "import time\ntime.sleep(0.5)\n"
-            tasks = [asyncio.ensure_future(sp.pool.run(slow)) for _ in range(2)]
+            tasks = [asyncio.ensure_future(sp.arun(slow)) for _ in range(2)]
             await asyncio.sleep(0.05)
             assert (sp.pool.in_flight, sp.pool.queued) == (1, 1)
             with pytest.raises(QueueFull) as e:
-                await sp.pool.run(slow)
+                await sp.arun(slow)
             assert isinstance(e.value.retry_after_s, int) and e.value.retry_after_s >= 1
             return await asyncio.gather(*tasks)
 
@@ -58,7 +59,7 @@ def test_queue_full_then_recovers() -> None:
 
 def test_concurrent_runs_are_all_answered(pool: SyncPool) -> None:
     async def many() -> list[object]:
-        return await asyncio.gather(*(pool.pool.run(NORMAL) for _ in range(16)))
+        return await asyncio.gather(*(pool.arun(NORMAL, client=f"c{i}") for i in range(16)))
 
     results = pool.call(many())
     assert [t.status for t in results] == ["ok"] * 16  # type: ignore[attr-defined]
@@ -86,7 +87,7 @@ def test_close_stops_running_programs() -> None:
     sp = SyncPool(sandbox_settings(max_concurrent_runs=1, timeout_s=30.0))
 
     async def go() -> object:
-        task = asyncio.ensure_future(sp.pool.run("while True:\n    pass\n"))
+        task = asyncio.ensure_future(sp.arun("while True:\n    pass\n"))
         await asyncio.sleep(0.3)
         await sp.pool.close()
         return await task
@@ -96,15 +97,15 @@ def test_close_stops_running_programs() -> None:
     assert t.status == "killed"  # type: ignore[attr-defined]
 
 
-def test_run_once() -> None:
+def test_trace_in_sandbox_starts_runs_and_stops_a_pool() -> None:
     require_root()
-    t = run_once(NORMAL, sandbox_settings(max_concurrent_runs=1))
+    t = trace_in_sandbox(NORMAL, sandbox_settings(max_concurrent_runs=1))
     assert t.status == "ok" and t.stdout == "tensor([2., 4., 6.])\n"
 
 
 def test_not_started() -> None:
     with pytest.raises(SandboxUnavailable):
-        asyncio.run(SandboxPool(Settings()).run(NORMAL))
+        asyncio.run(SandboxPool(Settings()).trace_document(NORMAL))
 
 
 def test_zygote_kills_a_child_the_pool_forgot() -> None:
@@ -151,8 +152,8 @@ async def main():
     pool = SandboxPool(Settings(sandbox_mode="dev", max_concurrent_runs=1, timeout_s=2.0))
     await pool.start()
     try:
-        t = await pool.run(NORMAL)
-        caps = await pool.run("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")
+        t = (await pool.trace_document(NORMAL)).trace()
+        caps = (await pool.trace_document("print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])")).trace()
         print(json.dumps({"euid": os.geteuid(), "protections": pool.protections(), "status": t.status,
                           "stdout": t.stdout, "caps": caps.stdout.strip()}))
     finally:

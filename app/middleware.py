@@ -1,4 +1,5 @@
-"""ASGI middleware of every response: request id, structured access log, security headers, body limit.
+"""ASGI middleware of every request: request id, structured access log, security headers, body limit,
+the client's address behind trusted proxies, and the allowed Host names.
 
 Plain ASGI (not BaseHTTPMiddleware) so that nothing buffers a response and the per-request cost stays
 in microseconds.
@@ -6,18 +7,20 @@ in microseconds.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import re
 import time
 import uuid
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import error_response
+from .errors import error_response
 
 access_log = logging.getLogger("gradwalk.access")
 error_log = logging.getLogger("gradwalk.errors")
@@ -79,6 +82,10 @@ class RequestContext:
                     headers["x-frame-options"] = "DENY"
                 for key, value in SECURITY_HEADERS.items():
                     headers.setdefault(key, value)
+                if "location" in headers:  # a redirect to this very host: relative, so Host is never reflected
+                    target = urlsplit(headers["location"])
+                    if target.netloc and target.netloc == _header(scope, b"host"):
+                        headers["location"] = target.path + (f"?{target.query}" if target.query else "")
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -145,3 +152,97 @@ class BodyLimit:
 
     def _message(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes (max_source_bytes)."
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    return b",".join(v for k, v in scope["headers"] if k == name).decode("latin-1")
+
+
+def _address(entry: str) -> str:
+    """An X-Forwarded-For entry as a normalized IP address (a port, if a proxy added one, dropped); ValueError if none."""
+    text = entry.strip()
+    if text.startswith("[") and "]" in text:  # [2001:db8::1]:443
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # 192.0.2.1:443
+        text = text.split(":")[0]
+    return str(ipaddress.ip_address(text))
+
+
+class TrustedProxies:
+    """The proxies allowed to say who the client is (`forwarded_allow_ips`): addresses and networks,
+    comma-separated. `*` trusts whichever peer connects as the one proxy in front of the app (only
+    where nothing else can reach it), but no address written inside the header."""
+
+    def __init__(self, spec: str) -> None:
+        self.any_peer = False
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for part in (p.strip() for p in spec.split(",")):
+            if part == "*":
+                self.any_peer = True
+            elif part:
+                self.networks.append(ipaddress.ip_network(part, strict=False))
+
+    def trusts(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.networks)
+
+    def trusts_peer(self, address: str) -> bool:
+        return self.any_peer or self.trusts(address)
+
+    def client(self, peer: str, forwarded_for: str) -> str:
+        """The client behind a trusted peer: the rightmost address in X-Forwarded-For that is not a trusted
+        proxy (the ones to its left were written by the client itself). ValueError for an entry that is not an address."""
+        client = peer
+        for entry in reversed([e for e in forwarded_for.split(",") if e.strip()]):
+            client = _address(entry)
+            if not self.trusts(client):
+                break
+        return client
+
+
+class ClientAddress:
+    """Puts the real client's address in the request's scope, for the rate limit and the run queues,
+    when a trusted proxy forwarded the request (and its scheme, from X-Forwarded-Proto)."""
+
+    def __init__(self, app: ASGIApp, proxies: TrustedProxies) -> None:
+        self.app = app
+        self.proxies = proxies
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        peer = scope.get("client")
+        if scope["type"] == "http" and peer and self.proxies.trusts_peer(peer[0]):
+            forwarded_for = _header(scope, b"x-forwarded-for")
+            if forwarded_for:
+                try:
+                    scope["client"] = (self.proxies.client(peer[0], forwarded_for), 0)
+                except ValueError:
+                    message = "X-Forwarded-For holds something that is not an IP address."
+                    await error_response(400, message, request_id=scope.get("state", {}).get("request_id"))(scope, receive, send)
+                    return
+            scheme = _header(scope, b"x-forwarded-proto").strip().lower()
+            if scheme in ("http", "https"):
+                scope["scheme"] = scheme
+        await self.app(scope, receive, send)
+
+
+class AllowedHosts:
+    """Answers 400 to a request whose Host header names another site (`allowed_hosts`; `*` allows any)."""
+
+    def __init__(self, app: ASGIApp, hosts: str) -> None:
+        self.app = app
+        names = {h.strip().lower() for h in hosts.split(",") if h.strip()}
+        self.any_host = not names or "*" in names
+        self.names = names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.any_host:
+            host = _header(scope, b"host").strip().lower()
+            name = host[1 : host.index("]")] if host.startswith("[") and "]" in host else host.rsplit(":", 1)[0]
+            if name not in self.names:
+                message = "This server does not answer for that host name (allowed_hosts)."
+                await error_response(400, message, request_id=scope.get("state", {}).get("request_id"))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

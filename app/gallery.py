@@ -8,8 +8,8 @@ import json
 
 from pydantic import BaseModel, Field
 
-from ..i18n import table
-from ..paths import EXAMPLES_DIR
+from .i18n import table
+from .paths import EXAMPLES_DIR
 
 
 class Text(BaseModel):
