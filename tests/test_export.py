@@ -142,11 +142,13 @@ def test_svg_shows_labels_and_gradients_at_the_step(trace: Trace, browser) -> No
     assert nodes["w2"]["grad"] == "grad 6"
     assert nodes["x"]["grad"] == "grad [1.2, 1.2, …, 1.2]"
     assert nodes["y = mean"]["val"] == "18"
+    # The default (last) step keeps the gradient each node received in the pass: every ∂ in place.
+    assert nodes["l3 = ×"]["grad"] == "∂ [0.2, 0.2, …, 0.2]" and nodes["y = mean"]["grad"] == "∂ 1"
     root = ET.fromstring(image.encode("utf-8"))
     assert root.get("viewBox") and "transform" not in (root.get("style") or "")
     # Text as text, styled without a stylesheet (every node's gradient line carries its colour); the
     # one <style> holds only the fonts the text is drawn in.
-    assert set(embedded_fonts(image)) == {"Noto Sans Variable", "Noto Sans Mono Variable"}
+    assert set(embedded_fonts(image)) == {"Noto Sans Variable", "Noto Sans Mono Variable", "gradwalk Symbols"}  # ∂
     assert image == export.svg(trace, step=-1, browser=browser)
 
 

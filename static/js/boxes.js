@@ -3,6 +3,7 @@
 // pass runs through it), an open group's frame, an edge; and how each is painted for a frame. Every
 // string from the trace goes in through textContent.
 
+import { controls, place } from "./edge_labels.js";
 import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
 import { asShown } from "./timeline.js";
@@ -21,21 +22,10 @@ export const short = (s, n = 30) => (s.length > n ? s.slice(0, n - 1) + "…" : 
 
 export function pathOf(points, direction) {
   if (points.length === 2) {
-    const [[x1, y1], [x2, y2]] = points;
-    if (direction === "TB") {
-      const my = (y1 + y2) / 2;
-      return `M${x1},${y1} C${x1},${my} ${x2},${my} ${x2},${y2}`;
-    }
-    const mx = (x1 + x2) / 2;
-    return `M${x1},${y1} C${mx},${y1} ${mx},${y2} ${x2},${y2}`;
+    const [[c1x, c1y], [c2x, c2y]] = controls(points, direction);
+    return `M${points[0][0]},${points[0][1]} C${c1x},${c1y} ${c2x},${c2y} ${points[1][0]},${points[1][1]}`;
   }
   return "M" + points.map(([x, y]) => `${x},${y}`).join(" L");
-}
-
-export function midpoint(points) {
-  if (points.length === 2) return [(points[0][0] + points[1][0]) / 2, (points[0][1] + points[1][1]) / 2];
-  const m = points[Math.floor(points.length / 2)];
-  return [m[0], m[1]];
 }
 
 /** Update a text element only when its text changes (the DOM is the slow part of playing). */
@@ -91,16 +81,16 @@ function labelNode(thing, value, grad, n) {
   }
 }
 
-/** The gradient line of a node at frame f: its .grad, the gradient flowing through it, or the parts a fan-in adds. */
-function gradText(f, id, backward) {
+/** The gradient line of a node at frame f: its .grad, the gradient flowing through it (or that did, in the pass just done), or the parts a fan-in adds. */
+function gradText(f, id, backward, gradients) {
   if (f.grads.has(id)) return "grad " + fmtValue(f.grads.get(id), 4);
-  if (backward && f.flow.has(id)) return "∂ " + fmtValue(f.flow.get(id), 4);
+  if (gradients && f.flow.has(id)) return "∂ " + fmtValue(f.flow.get(id), 4);
   const parts = backward ? f.received.get(id) || [] : [];
   if (parts.length > 1) return parts.length <= 3 && parts.every((g) => !Array.isArray(g)) ? "Σ " + parts.map((g) => fmtValue(g)).join(" + ") : t("graph.fanin", { n: parts.length });
   return "";
 }
 
-export function paintNode(thing, { f, present, current, done, backward }, selected) {
+export function paintNode(thing, { f, present, current, done, backward, gradients }, selected) {
   const id = thing.it.id;
   const n = asShown(thing.node, f); // a leaf-to-be is drawn as the constant it still is
   setText(thing, "subText", thing.sub, n === thing.node ? thing.lines.sub : nodeLines(n).sub);
@@ -113,7 +103,7 @@ export function paintNode(thing, { f, present, current, done, backward }, select
   setClass(thing, cls);
   const vt = f.values.has(id) ? short(fmtValue(f.values.get(id), 4), 34) : thing.lines.value;
   setText(thing, "valText", thing.val, vt);
-  const gt = short(gradText(f, id, backward), 34);
+  const gt = short(gradText(f, id, backward, gradients), 34);
   setText(thing, "gradText", thing.grad, gt);
   labelNode(thing, present.has(id) ? vt : "", gt, n);
 }
@@ -190,28 +180,29 @@ export function makeEdge(x, direction) {
   x.cls = "edge future";
 }
 
-export function paintEdge(x, { present, pulsing, done, backward }) {
+export function paintEdge(x, { f, present, pulsing, gradients }) {
   const parts = x.e.parts || [x.e];
+  const key = (p) => `${p.source}>${p.target}:${p.slot}`;
   let cls = "edge";
   if (!parts.some((p) => present.has(p.target))) cls += " future";
-  if (parts.some((p) => pulsing.has(`${p.source}>${p.target}:${p.slot}`))) cls += " pulse";
-  else if (backward && parts.some((p) => done.has(p.target))) cls += " carried";
+  if (parts.some((p) => pulsing.has(key(p)))) cls += " pulse";
+  // Only edges a gradient went along (not the one from a constant, which gets None).
+  else if (gradients && parts.some((p) => f.carried?.has(key(p)))) cls += " carried";
   setClass(x, cls);
 }
 
-/** The gradient each pulsing edge carries, as a label at its middle (one per drawn edge). */
-export function edgeLabels(layer, pulses, edgeOfPart, s) {
+/** The gradient each pulsing edge carries, as a label on it (one per drawn edge), clear of each other, of `boxes` and of the arrowheads (edge_labels.js). */
+export function edgeLabels(layer, pulses, edgeOfPart, s, boxes, direction) {
   layer.replaceChildren();
-  const labelled = new Set();
+  const shown = new Map();
   for (const p of pulses) {
     const x = edgeOfPart.get(`${p.source}>${p.target}:${p.slot}`);
-    if (!x || labelled.has(x)) continue;
-    labelled.add(x);
-    const [mx, my] = midpoint(x.e.points);
-    const g = el("g", { class: "edge-label" }, layer);
-    const str = short(fmtValue(p.grad, 3), 24);
-    const w = (str.length * 7 + 10) * s;
-    el("rect", { x: mx - w / 2, y: my - 9 * s, width: w, height: 18 * s, rx: 9 * s }, g);
-    el("text", { x: mx, y: my + 4 * s }, g).textContent = str;
+    if (x && !shown.has(x)) shown.set(x, short(fmtValue(p.grad, 3), 24));
   }
+  const labels = [...shown].map(([x, text]) => ({ points: x.e.points, w: (text.length * 7 + 10) * s, h: 18 * s, text }));
+  place(labels, boxes, direction).forEach((r, i) => {
+    const g = el("g", { class: "edge-label" }, layer);
+    el("rect", { x: r.x, y: r.y, width: r.w, height: r.h, rx: r.h / 2 }, g);
+    el("text", { x: r.x + r.w / 2, y: r.y + r.h / 2 + 4 * s }, g).textContent = labels[i].text;
+  });
 }

@@ -17,6 +17,18 @@ export function use(given = null) {
 
 const tables = () => (data ?? use()).tables;
 
+/** The current language's tables (and English), for a worker that lays out boxes around this text. */
+export function snapshot() {
+  const all = tables();
+  return { lang: current, tables: { en: all.en, [current]: all[current] } };
+}
+
+/** A snapshot() taken in the page, used by a worker. */
+export function adopt(snap) {
+  use({ tables: snap.tables, cookie: null });
+  setLang(snap.lang);
+}
+
 export function lang() {
   return current;
 }

@@ -260,11 +260,11 @@ export class Inspector {
     };
     for (const l of lines) {
       out.push(formula(l.tex));
-      if (l.grad) {
-        out.push(formula(l.grad));
-        if (l.sum) out.push(h("div", "formula-note", t("inspector.sum", { n: l.sum })));
-      }
+      if (l.grad && l.grad !== l.tex) out.push(formula(l.grad));
+      if (l.grad && l.note) out.push(h("div", "formula-note", t(l.note.key, l.note.vars)));
     }
+    // The letters that stand for long operands, as the program wrote them (text, never TeX).
+    for (const w of lines.where) out.push(h("div", "formula-note", w.text ? `${w.letter} = ${w.text}` : t("inspector.whereOp", { letter: w.letter, op: w.op })));
     return out;
   }
 

@@ -1,6 +1,7 @@
 // What a node says on the graph: readable operation symbols for grad_fn names, and the text
 // lines of a node box (shared by the layout, which sizes boxes, and the renderer, which draws them).
 
+import { t } from "./i18n.js";
 import { fmtShape, fmtValue } from "./values.js";
 
 const OPS = {
@@ -38,7 +39,8 @@ export function nodeLines(node, value = node.value, symbol = null) {
     sub = node.op ?? "";
   } else {
     title = node.label ?? node.name ?? "";
-    sub = node.kind === "constant" ? `const ${fmtShape(node.shape)}` : `${fmtShape(node.shape)}${node.requires_grad ? " · grad" : ""}`;
+    const shape = node.shape?.length ? fmtShape(node.shape) : t("node.scalar");
+    sub = t(node.kind === "constant" ? "node.constant" : node.requires_grad ? "node.leaf" : "node.plain", { shape });
   }
   let val = "";
   if (value !== null && value !== undefined) val = fmtValue(value, 4);

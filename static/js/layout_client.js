@@ -2,6 +2,7 @@
 // A trace is sent to it once; opening or closing a group, another direction or presentation's larger
 // boxes send only the options. Falls back to laying out in the page if workers are unavailable.
 
+import { snapshot } from "./i18n.js";
 import { layout } from "./layout.js";
 
 let worker = null;
@@ -57,7 +58,7 @@ function post(trace, options) {
   if (!worker) return Promise.resolve(layout(trace, options));
   const id = ++seq;
   let traceId = sent.get(trace);
-  const message = { id, options };
+  const message = { id, options, strings: snapshot() }; // the boxes' text, in the page's language
   if (traceId === undefined) {
     traceId = id;
     sent.set(trace, traceId);

@@ -5,7 +5,7 @@
 // through it; click or Enter opens it (onToggle).
 
 import { t } from "./i18n.js";
-import { powSymbol } from "./formulas.js";
+import { opText } from "./expr.js";
 import { closedAround, groupModel } from "./groups.js";
 import { groupLines, nodeLines } from "./labels.js";
 import { nodeIndex } from "./timeline.js";
@@ -92,7 +92,7 @@ export class GraphView {
     const bbox = (b) => [b.x - b.w / 2, b.y - b.h / 2, b.x + b.w / 2, b.y + b.h / 2];
     this.items = layout.items.map((it) => {
       const node = this.nodes.get(it.id);
-      return { type: "node", it, node, lines: nodeLines(node, node.value, powSymbol(trace, node)), bbox: bbox(it), g: null };
+      return { type: "node", it, node, lines: nodeLines(node, node.value, opText(trace, node)), bbox: bbox(it), g: null };
     });
     const groups = (layout.groups || []).map((gl) => {
       const group = this.model.groups.get(gl.key);
@@ -186,6 +186,7 @@ export class GraphView {
       current: new Set(f.current),
       done: new Set(f.done),
       backward: f.phase === "backward",
+      gradients: f.phase === "backward" || Boolean(f.after), // a finished pass's ∂ stay on the nodes
       pulsing: new Set(f.pulses.map((p) => `${p.source}>${p.target}:${p.slot}`)),
     };
     ctx.groups = this._groupState(f, ctx);
@@ -193,7 +194,9 @@ export class GraphView {
     if (!this.userMoved && f.current.length) this.reveal(f.current[0]);
     this.map.update({ current: f.current.length ? this.boxOf(f.current[0]) : null });
     for (const x of this.shown) this._paintThing(x, ctx);
-    edgeLabels(this.labelLayer, f.pulses, this.edgeOfPart, this.layout.scale || 1);
+    // Clear of every box drawn (not of open groups' frames, which labels may sit in).
+    const boxes = [...this.shown].filter((x) => x.type === "node" || x.type === "group").map(({ bbox: [x0, y0, x1, y1] }) => ({ x: x0, y: y0, w: x1 - x0, h: y1 - y0 }));
+    edgeLabels(this.labelLayer, f.pulses, this.edgeOfPart, this.layout.scale || 1, boxes, this.layout.direction);
   }
 
   _paintThing(x, ctx) {

@@ -100,6 +100,9 @@ function passOf(trace, index) {
  * stdout     program output printed by now; displays: notebook-style values shown by now
  * warnings   warning entries reached; error: the error entry if reached (with trace.error's details)
  * pass       {index, number, of, stepIndex, steps} while a backward pass is shown, else null
+ * after      {index, number, of} of the pass just finished, until the program computes something new
+ *            (phase "after"; its gradients stay shown, so the last step keeps every ∂ in place)
+ * carried    keys "source>target:slot" of the edges a gradient went along in the current or last pass
  * kinds      Map id -> the kind shown now where it is not the node's final one (a constant until
  *            its requires_grad_(); see asShown)
  */
@@ -110,16 +113,16 @@ export function frame(trace, step) {
     trace, nodes: nodeIndex(trace), incoming: incomingEdges(trace), passCount: (trace.passes || []).length,
     present: [], presentSet: new Set(), values: new Map(), grads: new Map(), flow: new Map(), received: new Map(),
     done: [], pulses: [], current: [], stdout: "", displays: [], warnings: [], error: null, pass: null,
-    phase: "start", sawPrint: false, becameLeaf: new Set(),
+    phase: "start", sawPrint: false, becameLeaf: new Set(), after: null, carried: new Set(),
   };
   for (let i = 0; i <= at; i++) {
     const e = entries[i];
     s.pulses = [];
     s.current = [];
     MOMENTS[e.type]?.(s, e);
-    // Any moment of the program after a pass (print, zero_(), a new op...) is forward code again.
+    // Any moment of the program after a pass (print, zero_(), an update) is "after backward" until a new op.
     if (s.phase === "backward" && !IN_PASS.has(e.type)) {
-      s.phase = "forward";
+      s.phase = s.after ? "after" : "forward";
       s.pass = null;
     }
   }
@@ -138,6 +141,7 @@ const MOMENTS = {
     s.current = [e.node];
     s.phase = "forward";
     s.pass = null;
+    s.after = null; // a new forward computation: the last pass's gradients are no longer the story
   },
   print(s, e) {
     s.sawPrint = true;
@@ -171,6 +175,8 @@ const MOMENTS = {
     s.flow = new Map();
     s.received = new Map();
     s.done = [];
+    s.carried = new Set();
+    s.after = null;
     s.phase = "backward";
     s.pass = passInfo(s, e.pass, p, -1);
     const roots = p?.roots?.length ? p.roots : p?.root != null ? [p.root] : [];
@@ -196,6 +202,7 @@ const MOMENTS = {
       const g = (st.grad_inputs || [])[edge.slot];
       if (g === undefined || g === null) continue;
       s.pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
+      s.carried.add(`${edge.source}>${edge.target}:${edge.slot}`);
       if (!s.received.has(edge.source)) s.received.set(edge.source, []);
       s.received.get(edge.source).push(g);
     }
@@ -204,6 +211,7 @@ const MOMENTS = {
     const p = passOf(s.trace, e.pass);
     s.phase = "backward";
     s.pass = { ...passInfo(s, e.pass, p, p ? p.steps.length : 0), ended: true };
+    s.after = { index: e.pass, number: s.pass.number, of: s.pass.of };
     s.current = [];
   },
 };
@@ -224,10 +232,10 @@ function result(s, entries, at) {
   const entry = entries[at];
   const kinds = new Map();
   for (const id of laterLeaves(trace)) if (!s.becameLeaf.has(id)) kinds.set(id, "constant");
-  const { present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, phase } = s;
+  const { present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, phase, after, carried } = s;
   return {
     step: at, total: entries.length, last, entry, phase, line: entry.line ?? null, nodeLine: entry.nodeLine ?? null,
-    present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, kinds,
+    present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, kinds, after, carried,
   };
 }
 

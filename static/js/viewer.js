@@ -5,7 +5,7 @@
 
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
-import { describe } from "./caption.js";
+import { describe, passLabel } from "./caption.js";
 import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
 import { Presentation } from "./present.js";
 import { READABLE_ZOOM } from "./labels.js";
@@ -166,10 +166,11 @@ export class Viewer {
     requestAnimationFrame(() => this.$("graph").querySelector(`.node[data-group="${CSS.escape(entry.key)}"], .group-head[data-group="${CSS.escape(entry.key)}"]`)?.focus({ preventScroll: true }));
   }
 
-  /** Everything shown again in the language just chosen. */
+  /** Everything shown again in the language just chosen (the boxes' text too, so they are laid out again). */
   refresh() {
     this.$("search").placeholder = t("search.placeholder");
     if (!this.trace) return;
+    this.redraw();
     this._fillJump();
     this.showFrame(this.frame);
     this.showState(this.player);
@@ -240,7 +241,7 @@ export class Viewer {
     s.setAttribute("aria-valuetext", t("player.step", { n: f.step, total: f.total - 1 }));
     this.$("step-label").textContent = `${f.step} / ${f.total - 1}`;
     const pl = this.$("pass-label");
-    pl.textContent = f.pass ? t("player.passN", { n: f.pass.number, of: f.pass.of }) : f.phase === "forward" ? t("player.forwardPass") : "";
+    pl.textContent = passLabel(f);
     pl.className = f.pass ? "pass-label" : "pass-label forward";
     const starts = passStarts(this.trace);
     const idx = f.pass ? starts.findIndex((p) => p.pass === f.pass.index) : -1;

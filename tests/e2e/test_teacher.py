@@ -290,11 +290,12 @@ def test_export_buttons(watched) -> None:  # type: ignore[no-untyped-def]
         page.click("#export-svg")
     assert d.value.suggested_filename == f"gradwalk-step-{last}.svg"
     svg = Path(d.value.path()).read_text(encoding="utf-8")
-    assert set(embedded_fonts(svg)) == {"Noto Sans Variable", "Noto Sans Mono Variable"}  # the page's own faces
+    # The page's own faces, and the symbols' for the ∂ of the gradients the last step keeps on the boxes.
+    assert set(embedded_fonts(svg)) == {"Noto Sans Variable", "Noto Sans Mono Variable", "gradwalk Symbols"}
     root = ET.fromstring(svg)
     assert root.tag.endswith("svg")
     text = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
-    for want in ("w1", "w2", "grad 3", "grad 6"):
+    for want in ("w1", "w2", "grad 3", "grad 6", "∂ [0.6, 0.6, …, 0.6]"):
         assert want in text, (want, text)
     with page.expect_download() as d:
         page.click("#export-png")

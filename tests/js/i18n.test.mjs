@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { hint, setLang, t } from "../../static/js/i18n.js";
-import { describe } from "../../static/js/caption.js";
+import { describe, passLabel } from "../../static/js/caption.js";
+import { nodeLines } from "../../static/js/labels.js";
 import { frame, timeline } from "../../static/js/timeline.js";
 import { fixture, fixtureNames } from "./helpers.mjs";
 
@@ -31,11 +32,71 @@ for (const lang of ["en", "zh"]) {
   });
 }
 
-test("the chain's captions tell the story", () => {
+const at = (trace, pred) => timeline(trace).findIndex(pred);
+const captionAt = (trace, i) => describe(trace, frame(trace, i));
+
+test("the chain's captions say each op with its operands and value, and what each input was sent", () => {
   setLang("en");
   const trace = fixture("seed_5_chain");
-  const w2 = trace.nodes.find((n) => n.name === "w2").id;
-  const at = timeline(trace).findIndex((e) => e.type === "step" && e.node === w2);
-  assert.equal(describe(trace, frame(trace, at)), "AccumulateGrad: w2.grad += 6");
-  assert.equal(describe(trace, frame(trace, 0)), "Press ▶ (or Space) to play the program; ← and → go one step at a time.");
+  const id = (name) => trace.nodes.find((n) => n.name === name).id;
+  const node = (name) => captionAt(trace, at(trace, (e) => e.type === "node" && e.node === id(name)));
+  const step = (name) => captionAt(trace, at(trace, (e) => e.type === "step" && e.node === id(name)));
+  assert.equal(node("l1"), "l1 = x × w1 = [2, 2, 2, 2, 2] is computed; autograd records MulBackward0 to differentiate it later.");
+  assert.equal(node("b"), "b = 4 is created: a constant (no gradient flows into it).");
+  assert.equal(
+    step("l1"),
+    "l1 (MulBackward0) receives [0.6, 0.6, 0.6, 0.6, 0.6] and sends ∂y/∂x = 0.6 × w1 = [1.2, 1.2, 1.2, 1.2, 1.2] to x and ∂y/∂w1 = 0.6 × x = 3 (summed over 5 elements) to w1.",
+  );
+  // One input: no "each of its inputs"; the constant b gets nothing and is not mentioned.
+  assert.equal(step("l2"), "l2 (AddBackward0) receives [0.6, 0.6, 0.6, 0.6, 0.6] and sends ∂y/∂l1 = [0.6, 0.6, 0.6, 0.6, 0.6] to l1.");
+  assert.equal(step("w2"), "AccumulateGrad: w2.grad += 6.");
+  assert.equal(captionAt(trace, 0), "Press ▶ (or Space) to play the program; ← and → go one step at a time.");
+});
+
+test("Pow says the program's names and its exponent: b = a², not xⁿ", () => {
+  setLang("en");
+  const trace = fixture("seed_3_scalar_backward");
+  const pow = trace.nodes.find((n) => n.op === "PowBackward0").id;
+  assert.equal(captionAt(trace, at(trace, (e) => e.type === "node" && e.node === pow)), "b = a² = [1, 4, 9] is computed; autograd records PowBackward0 to differentiate it later.");
+});
+
+test("the Jacobian's captions name the element read and the slice written", () => {
+  setLang("en");
+  const trace = fixture("seed_4_jacobian");
+  const copy = trace.nodes.find((n) => n.label === "b #2").id;
+  assert.equal(captionAt(trace, at(trace, (e) => e.type === "node" && e.node === copy)), "b[0] = a[0]² + a[1] writes into b in place (now [3, 0, 0]); autograd records CopySlices.");
+  const pow = trace.nodes.find((n) => n.op === "PowBackward0").id;
+  assert.equal(captionAt(trace, at(trace, (e) => e.type === "step" && e.node === pow)), "PowBackward0 receives 1 and sends 1 × 2·a[0] = 2 to a[0].");
+});
+
+for (const lang of ["en", "zh"]) {
+  test(`every caption of every fixture is a whole sentence (${lang})`, () => {
+    setLang(lang);
+    for (const name of fixtureNames()) {
+      const trace = fixture(name);
+      for (let i = 1; i < timeline(trace).length; i++) {
+        const c = captionAt(trace, i);
+        if (timeline(trace)[i].type === "warning") continue; // PyTorch's own words
+        assert.match(c, /[.?!。？！]$/, `${name} step ${i}: ${c}`);
+      }
+    }
+    setLang("en");
+  });
+}
+
+test("after a backward pass the steps say so, and the last step has a label", () => {
+  setLang("en");
+  const trace = fixture("seed_5_chain");
+  const print = at(trace, (e) => e.type === "print");
+  assert.equal(passLabel(frame(trace, print)), "After backward pass 1 of 1");
+  assert.equal(passLabel(frame(trace, timeline(trace).length - 1)), "End of the program");
+  assert.equal(passLabel(frame(trace, at(trace, (e) => e.type === "node"))), "Forward pass");
+});
+
+test("a leaf's box says scalar, requires grad (not () · grad)", () => {
+  setLang("en");
+  const trace = fixture("seed_5_chain");
+  assert.equal(nodeLines(trace.nodes.find((n) => n.name === "w1")).sub, "scalar, requires grad");
+  assert.equal(nodeLines(trace.nodes.find((n) => n.name === "x")).sub, "(5,), requires grad");
+  assert.equal(nodeLines(trace.nodes.find((n) => n.name === "b")).sub, "constant, scalar");
 });
