@@ -34,6 +34,13 @@ EventKind = Literal[
     "error",
 ]
 BackwardApi = Literal["Tensor.backward", "torch.autograd.backward", "torch.autograd.grad"]
+# Why a leaf was not nudged: over check_max_elements, out of time, not a float / complex tensor, never
+# seen by the check's runs, a nudged run failed, or the program gives different results from the same seed.
+CheckSkip = Literal["budget", "time", "not_float", "complex", "unseen", "nudge_failed", "not_repeatable"]
+PassSkip = Literal["failed", "not_scalar", "not_finite"]  # the pass raised; a non-scalar root without gradient; NaN/inf
+# A name the program never binds; bound only to non-tensors; to a computed tensor (not a leaf or a constant);
+# a value that does not fit the tensor; a binding the run never reached.
+OverrideProblem = Literal["unknown_name", "not_tensor", "not_leaf", "shape", "not_reached"]
 
 # A tensor value in JSON: nested lists of numbers (or NaN/Infinity strings, or bools).
 Value = TypeAliasType("Value", Union[float, int, bool, str, None, list["Value"]])
@@ -141,6 +148,58 @@ class Error(_Doc):
     traceback: str | None = None
 
 
+class LeafCheck(_Doc):
+    """One leaf (or `inputs` tensor) of one backward pass: autograd's gradient beside the nudged estimate."""
+
+    node: int | None = Field(None, description="its node in this trace; null where the check could not tell which")
+    name: str | None = Field(None, description="what the page calls it: the node's label, else the name the program bound")
+    shape: list[int]
+    autograd: Value = Field(None, description="the gradient this pass sent it, computed by autograd in float64")
+    numeric: Value = Field(None, description="(f(x+h) - f(x-h)) / 2h for each element x; null when not nudged")
+    max_rel_diff: float | None = Field(
+        None, description="largest |autograd - numeric| / max(1, |autograd|, |numeric|) over the elements; null when not compared"
+    )
+    worst: list[int] | None = Field(None, description="index of the element with that difference")
+    ok: bool | None = Field(None, description="max_rel_diff <= Check.tolerance; null when not compared")
+    skipped: CheckSkip | None = Field(None, description="why it was not nudged (null: it was)")
+
+
+class PassCheck(_Doc):
+    """One backward pass of the check: what it differentiates and each leaf it reached."""
+
+    index: int = Field(description="the pass (Pass.index)")
+    api: BackwardApi
+    line: int | None = None
+    objective: Value = Field(None, description="the value differentiated: the root, or sum(root * gradient) (a VJP)")
+    leaves: list[LeafCheck] = Field(default_factory=list, description="in the order the engine reached them")
+    skipped: PassSkip | None = Field(None, description="why the pass is not checked (null: it is)")
+
+
+class Check(_Doc):
+    """Each backward pass's gradients checked by nudging: the program run again in float64 per nudged element."""
+
+    dtype: str = Field("float64", description="the runs' floating dtype (narrower floats the program asks for are widened)")
+    eps: float = Field(description="relative step: h = eps * max(1, |x|)")
+    tolerance: float = Field(description="largest max_rel_diff that counts as agreement")
+    seed: int = Field(description="torch, random and numpy seed every run starts from")
+    max_elements: int = Field(description="most elements nudged in one check (check_max_elements)")
+    elements: int = Field(0, description="elements nudged")
+    runs: int = Field(0, description="times the program ran")
+    passes: list[PassCheck] = Field(default_factory=list)
+    notice: str | None = Field(None, description="why nothing or not everything could be checked, in a sentence")
+
+
+class Override(_Doc):
+    """A value the request put in place of what a line produced (what if w1 were 2.5?)."""
+
+    name: str = Field(description="the name as the program binds it (w1), or a parameter path (model.0.weight)")
+    value: Value = Field(description="the value asked for: a number, or nested lists of the tensor's shape")
+    applied: bool = Field(False, description="whether the run bound the name and took the value")
+    node: int | None = Field(None, description="the node that got the value")
+    line: int | None = Field(None, description="the line whose value it replaced")
+    problem: OverrideProblem | None = Field(None, description="why it was not applied (null when it was)")
+
+
 class Trace(_Doc):
     """Everything a program did to the autograd graph, for the player."""
 
@@ -157,3 +216,5 @@ class Trace(_Doc):
     stdout: str = ""
     warnings: list[TraceWarning] = Field(default_factory=list)
     error: Error | None = None
+    check: Check | None = Field(None, description="the gradient check by nudging (POST /api/check); null otherwise")
+    overrides: list[Override] = Field(default_factory=list, description="values the request put in place (what if)")

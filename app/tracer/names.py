@@ -125,3 +125,15 @@ def instrument(source: str, filename: str) -> object:
     tree = ast.parse(source, filename=filename, mode="exec")
     tree.body = _rewrite_body(tree.body, True)
     return compile(tree, filename, "exec", dont_inherit=True)  # not this module's __future__ imports
+
+
+def bound_names(source: str) -> list[str]:
+    """Every name the rewritten program reports to `__gw_bind__`, each once: what a what-if can put
+    a value in place of. Raises SyntaxError like compile()."""
+    tree = ast.parse(source, mode="exec")
+    found: dict[str, None] = {}
+    for node in ast.walk(ast.Module(body=_rewrite_body(tree.body, True), type_ignores=[])):
+        if type(node) is _Call and type(node.func) is _Name and node.func.id == BIND:  # type: ignore[attr-defined]
+            for arg in node.args[1::2]:  # type: ignore[attr-defined]
+                found[arg.value] = None
+    return list(found)

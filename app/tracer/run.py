@@ -18,6 +18,7 @@ from .hints import hint_for
 from .hooks import Passes
 from .names import BIND, DISPLAY, instrument
 from .output import Output
+from .overrides import Overrides
 from .program import PROGRAM, raised_line, running_line
 
 _PLAIN = frozenset({int, float, bool, str, type(None)})
@@ -25,8 +26,9 @@ _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this
 
 
 class _Tracer:
-    def __init__(self, source: str, limits: TraceSettings) -> None:
+    def __init__(self, source: str, limits: TraceSettings, overrides: Overrides | None = None) -> None:
         self.limits = limits
+        self.overrides = overrides
         self.graph = Graph(limits)
         self.capture = Capture(self.graph)
         self.passes = Passes(self.graph)
@@ -41,6 +43,10 @@ class _Tracer:
         with untraced():
             for i in range(0, len(pairs), 2):
                 name, obj = pairs[i], pairs[i + 1]
+                if self.overrides is not None:  # what if: its value before the program uses it
+                    for t in self.overrides.apply(name, obj, line):
+                        if (nid := g.node_of_tensor(t)) is not None:
+                            g.deferred.encode(t, g.nodes[nid], "value", "stats")
                 if isinstance(obj, torch.Tensor):
                     g.bind(name, obj, line)
                 elif type(obj) in _PLAIN:  # a loop counter, a float: nothing to name
@@ -92,6 +98,8 @@ class _Tracer:
             else:
                 self._fail(e, None, message=str(e) or "the program is nested too deeply to compile")
             return self._finish()
+        if self.overrides is not None and not self.overrides.known(self.doc["source"]):
+            return self._finish()  # a name the program never binds: the request is refused, nothing to run
         # A notebook's cell runs in the kernel's own namespace (gradwalk.notebook): its names stay there.
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__} if namespace is None else namespace
         self._name_earlier(env)
@@ -143,25 +151,32 @@ class _Tracer:
         document.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout=self.output.stdout)
         if g.truncated_by is not None:
             document.update(truncated=True, notice=g.truncated_by)
+        if self.overrides is not None:
+            document["overrides"] = self.overrides.entries(g.node_of_tensor)
         return document
 
 
 def trace_json(
-    source: str, settings: TraceSettings | None = None, keep: list[Any] | None = None, namespace: dict[str, Any] | None = None
+    source: str,
+    settings: TraceSettings | None = None,
+    keep: list[Any] | None = None,
+    namespace: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> bytes:
     """Run `source` with tracing; its trace as strict UTF-8 JSON. Never raises for anything the program does.
 
     With `keep`, the run's objects (the program's tensors, the graph, the document) are appended to
     it instead of being freed before the answer: the sandbox's child sends the answer and exits,
     and freeing a big graph object by object takes about a fifth of its tracing time. With
-    `namespace`, the program runs in that dict (a notebook kernel's) instead of a fresh one.
+    `namespace`, the program runs in that dict (a notebook kernel's) instead of a fresh one. With
+    `overrides` ({"w1": 2.5}), those values are put in place of what the program binds (overrides.py).
     """
     # The recorded graph is many small long-lived objects: cyclic collections would walk all of
     # them again and again (a third of the time on a 5,000-node graph). A run is short; collect after.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        tracer = _Tracer(source, settings or TraceSettings())
+        tracer = _Tracer(source, settings or TraceSettings(), None if overrides is None else Overrides(overrides))
         if keep is not None:
             keep.append(tracer)
         document = tracer.run(namespace)
