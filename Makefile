@@ -14,7 +14,7 @@ APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/No
 # The tracer's per-node work in C++ (app/tracer/native.cpp), built against the installed torch.
 NATIVE := app/tracer/_native$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null || echo .so)
 
-.PHONY: setup system python native frontend dist run test test-py test-js bench schema clean
+.PHONY: setup system python native frontend dist run test lint test-py test-js bench schema clean
 
 setup: system python native frontend
 
@@ -67,7 +67,14 @@ dist: python frontend
 run: setup
 	$(BIN)/gradwalk serve --host $(HOST) --port $(PORT)
 
-test: setup test-py test-js
+test: setup lint test-py test-js
+
+# ruff (rules and the 130-column format in pyproject.toml) on the whole tree, mypy on app/: a few
+# seconds once their caches (.ruff_cache, .mypy_cache) are warm.
+lint: python
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test-py:
 	CI=$${CI:-} $(BIN)/python -m pytest

@@ -7,7 +7,7 @@ only a bad request, a missing resource, overload or a server fault come through 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -65,7 +65,7 @@ def error_response(
     message: str,
     *,
     detail: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     request_id: str | None = None,
 ) -> JSONResponse:
     body = error_body(status, message, detail=detail, request_id=request_id)
@@ -128,7 +128,7 @@ def install(app: FastAPI, page: Callable[[Request, int, str], Response] | None =
     """Route every error the app can raise through `error_body`; with `page`, a browser opening a
     page gets `page(request, status, message)` instead (the same status and sentence, as HTML)."""
     http_error = _http_error_with(page)
-    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(OperationalError, _database_error_with(http_error))  # type: ignore[arg-type]
-    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(OperationalError, _database_error_with(http_error))
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]  # Starlette types a handler for Exception; this one takes the subclass it is registered for
     app.add_exception_handler(Exception, _server_error)

@@ -77,7 +77,7 @@ def _fonts(style: str, text: str) -> str:
     def inline(rule: str, ranges: list[tuple[int, int]]) -> str:
         # Each face cut down to the characters of its range that are shown (the space too).
         held = frozenset(c for c in chars | {0x20} if any(lo <= c <= hi for lo, hi in ranges))
-        data = fontsubset.subset(FONTS.parent / re.search(r"url\(([^)]+)\)", rule)[1], held)  # type: ignore[index]
+        data = fontsubset.subset(FONTS.parent / re.search(r"url\(([^)]+)\)", rule)[1], held)  # type: ignore[index]  # every rule of our own fonts.css has a url()
         return re.sub(r"url\([^)]+\)", "url(data:font/woff2;base64," + base64.b64encode(data).decode() + ")", rule)
 
     return "\n".join(inline(rule, ranges) for _, ranges, rule in faces if rule in keep)
@@ -91,9 +91,10 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
     if "</script" in script.lower():
         raise ExportError("the bundle contains </script and cannot be inlined")
     style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
-    options = {"step": step, "lang": "zh" if lang == "zh" else "en", "direction": direction}
+    language = "zh" if lang == "zh" else "en"
+    options = {"step": step, "lang": language, "direction": direction}
     data = _json_in_html(json.loads(trace.model_dump_json()))
-    strings = _json_in_html(i18n.page_data((options["lang"],)))
+    strings = _json_in_html(i18n.page_data((language,)))
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
     # and the bundle's own symbols, so the file looks the same on any machine, offline.
     shown = data + strings + script

@@ -20,11 +20,11 @@ from starlette.middleware.gzip import GZipMiddleware
 from . import errors
 from .config import Settings
 from .csp import hash_source
-from .paths import STATIC_DIR
-from .routes import api, pages
-from .offload import GZIP_LEVEL
 from .middleware import PAGE_CSP, AllowedHosts, BodyLimit, ClientAddress, RequestContext, TrustedProxies
+from .offload import GZIP_LEVEL
+from .paths import STATIC_DIR
 from .ratelimit import RateLimiter, SharedRateLimiter
+from .routes import api, pages
 from .sandbox import SandboxPool
 from .store import Store
 

@@ -13,7 +13,7 @@ a test fails when it is stale).
 
 from __future__ import annotations
 
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -43,7 +43,7 @@ PassSkip = Literal["failed", "not_scalar", "not_finite"]  # the pass raised; a n
 OverrideProblem = Literal["unknown_name", "not_tensor", "not_leaf", "shape", "not_reached"]
 
 # A tensor value in JSON: nested lists of numbers (or NaN/Infinity strings, or bools).
-Value = TypeAliasType("Value", Union[float, int, bool, str, None, list["Value"]])
+Value = TypeAliasType("Value", float | int | bool | str | None | list["Value"])  # type: ignore[misc]  # recursive: mypy cannot resolve it, pydantic does
 
 
 class _Doc(BaseModel):

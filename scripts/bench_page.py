@@ -25,7 +25,7 @@ import time
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
 
 SEEDS = ["seed_3_scalar_backward", "seed_4_jacobian", "seed_5_chain", "mlp_step", "recurrence"]
 RECURRENCE = """import torch
@@ -110,8 +110,8 @@ def serve_pages(port: int) -> None:
     from fastapi import FastAPI
     from fastapi.staticfiles import StaticFiles
 
-    from app.routes import pages
     from app.middleware import RequestContext
+    from app.routes import pages
 
     app = FastAPI()
     app.include_router(pages.router)

@@ -31,8 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.config import Settings  # noqa: E402
-from app.sandbox import SandboxPool  # noqa: E402
+from app.config import Settings  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
+from app.sandbox import SandboxPool  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
 
 SEEDS = sorted((ROOT / "app" / "examples").glob("seed_*.py"))
 THINK_S = 0.1  # a classroom's pace: the pool has time to fork, harden and warm children up

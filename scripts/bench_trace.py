@@ -24,16 +24,17 @@ import statistics
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import torch  # noqa: E402
+import torch  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
 
-from app.config import TraceSettings  # noqa: E402
-from app.tracer import native, trace_json, trace_of  # noqa: E402
+from app.config import TraceSettings  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
+from app.tracer import native, trace_json, trace_of  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
 
 torch.set_num_threads(1)  # as in the sandbox
 
@@ -60,7 +61,7 @@ def untraced(source: str) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         try:
             exec(compile(source, "<program>", "exec", dont_inherit=True), ns)
-        except Exception:
+        except Exception:  # noqa: BLE001 - a program's own error ends its untraced run, as it ends the traced one
             pass
     return ns
 
@@ -147,10 +148,10 @@ def main() -> None:
     for name, source in programs():
         repeat = max(5, args.repeat // 2) if name == "recurrence_1000" else args.repeat
         traced(source)  # warm up
-        base, ours = side_by_side_ms(lambda: untraced(source), lambda: traced(source), repeat)
+        base, ours = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced(s), repeat)
         nodes = len(trace_of(source).nodes)
         per_node = f"{(ours - base) * 1000 / nodes:9.1f}" if nodes else f"{'-':>9}"
-        base_py, python = side_by_side_ms(lambda: untraced(source), lambda: traced_python(source), max(3, repeat // 2))
+        base_py, python = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced_python(s), max(3, repeat // 2))
         ns = untraced(source)
         viz = torchviz_ms(ns, repeat, render=False)
         viz_dot = torchviz_ms(ns, max(1, repeat // 4), render=True) if has_dot else "no dot"

@@ -124,7 +124,7 @@ def postgres() -> Iterator[Postgres]:
     if bindir is None:
         need("PostgreSQL server (Debian package postgresql)")
     try:
-        import psycopg  # noqa: F401
+        import psycopg  # noqa: F401 - imported only to see that it is installed
     except ImportError:
         need("psycopg (pip install -e '.[test]')")
     root = Path(tempfile.mkdtemp(prefix="gradwalk-pg-"))

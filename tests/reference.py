@@ -95,7 +95,7 @@ def run_reference(source: str) -> Reference:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 exec(compile(source, "<program>", "exec", dont_inherit=True), ns)
-    except Exception as e:  # the program's own failure is part of what it did
+    except Exception as e:  # noqa: BLE001 - the program's own failure is part of what it did
         ref.error = e
     finally:
         torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad = originals  # type: ignore[method-assign]

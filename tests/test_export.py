@@ -41,7 +41,7 @@ def need(what: str) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:
     try:
-        import playwright.sync_api  # noqa: F401
+        import playwright.sync_api  # noqa: F401 - imported only to see that it is installed
     except ImportError:
         need("playwright (pip install -e '.[test]')")
     if not (Path(export.CHROMIUM).exists() or shutil.which(export.CHROMIUM)):

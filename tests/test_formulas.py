@@ -52,7 +52,12 @@ def played() -> list[tuple[str, dict[str, Any], list[dict[str, Any]]]]:
     """(program, trace, formula lines) for every program, the formulas from one node process."""
     traces = [json.loads(trace_of(p.read_text()).model_dump_json()) for p in PROGRAMS]
     result = subprocess.run(
-        ["node", str(DUMP)], input="\n".join(json.dumps(t) for t in traces), capture_output=True, text=True, check=True, timeout=120
+        ["node", str(DUMP)],
+        input="\n".join(json.dumps(t) for t in traces),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
     )
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     return [(p.stem, t, ls) for p, t, ls in zip(PROGRAMS, traces, lines, strict=True)]
@@ -90,7 +95,9 @@ def test_every_elementwise_local_derivative_is_torchs(played: Any) -> None:
             node = nodes[line["node"]]
             inputs = sorted((e for e in trace["edges"] if e["target"] == node["id"]), key=lambda e: e["slot"])
             shape = tuple(node["shape"])
-            xs = [torch.tensor(decode(nodes[e["source"]]["value"]), dtype=torch.float64).broadcast_to(shape).clone() for e in inputs]
+            xs = [
+                torch.tensor(decode(nodes[e["source"]]["value"]), dtype=torch.float64).broadcast_to(shape).clone() for e in inputs
+            ]
             x = xs[line["slot"]].requires_grad_()
             y = ELEMENTWISE[base(node["op"])]([x if i == line["slot"] else v for i, v in enumerate(xs)], line["constant"])
             (local,) = torch.autograd.grad(y, x, torch.ones_like(y))
@@ -100,7 +107,9 @@ def test_every_elementwise_local_derivative_is_torchs(played: Any) -> None:
 
 
 def test_every_op_with_a_formula_is_checked_against_torch(played: Any) -> None:
-    covered = json.loads(subprocess.run(["node", str(DUMP), "--covered"], input="", capture_output=True, text=True, check=True).stdout)
+    covered = json.loads(
+        subprocess.run(["node", str(DUMP), "--covered"], input="", capture_output=True, text=True, check=True).stdout
+    )
     numbered = {base(line["op"]) for _, trace, lines in played for line in lines if line["sent"] is not None}
     assert sorted(set(covered) - numbered) == []
 
@@ -121,4 +130,3 @@ def test_the_jacobian_formulas_use_the_programs_names_and_indices(played: Any) -
     assert "\\frac{\\partial \\mathrm{a}[0]^{2}}{\\partial \\mathrm{a}[0]} = 2\\,\\mathrm{a}[0] = 2" in pow_lines
     copy = next(line["tex"] for line in lines if line["op"] == "CopySlices" and line["slot"] == 0)
     assert copy.startswith("\\frac{\\partial \\mathrm{b}\\,\\#4}{\\partial \\mathrm{b}\\,\\#3} = 1 \\text{ outside } [2]")
-

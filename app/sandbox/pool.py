@@ -204,7 +204,7 @@ class SandboxPool:
         z = _Zygote(loop, proc, ours)
         try:
             ready = await asyncio.wait_for(z.ready, _START_TIMEOUT_S)
-        except (asyncio.TimeoutError, _ZygoteDied) as e:
+        except (TimeoutError, _ZygoteDied) as e:
             z.kill()
             await asyncio.to_thread(proc.wait)
             raise SandboxUnavailable(f"the sandbox's zygote did not start: {e}") from None
@@ -295,7 +295,7 @@ class SandboxPool:
             if not ticket.background:
                 demotion = loop.call_later(self._limits.demote_after_s, self._demote, ticket, pidfd)
             why, data = await self._read(r, deadline)
-        except (_ZygoteDied, asyncio.TimeoutError) as e:
+        except (TimeoutError, _ZygoteDied) as e:
             z.started.pop(rid, None)
             z.exited.pop(rid, None)
             if isinstance(e, asyncio.TimeoutError):  # a zygote that cannot fork in 10 s is broken
@@ -316,7 +316,7 @@ class SandboxPool:
         if why != "eof" or not data:  # no result: the exit status explains why
             try:
                 report = await asyncio.wait_for(asyncio.shield(exited), _REAP_TIMEOUT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         z.exited.pop(rid, None)
         document = without_result(source, why, data, report, self._boundary.limits)
@@ -360,7 +360,7 @@ class SandboxPool:
         loop.add_reader(r, readable)
         try:
             why = await asyncio.wait_for(done, max(0.0, deadline - loop.time()))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             why = "deadline"
         finally:
             loop.remove_reader(r)

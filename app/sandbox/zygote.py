@@ -32,7 +32,7 @@ from . import jail, linux, policy
 ALL_PROTECTIONS = (*policy.REQUIRED, "landlock", "cgroup")
 
 
-def _send(ctrl: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]
+def _send(ctrl: socket.socket, msg: dict[str, Any], fds: list[int] = ()) -> None:  # type: ignore[assignment]  # an empty tuple as the default: only read
     try:
         socket.send_fds(ctrl, [json.dumps(msg).encode()], list(fds))
     except OSError:  # the pool is gone: exiting as pid 1 kills every child
@@ -103,7 +103,7 @@ def _self_test(child_jail: Any) -> dict[str, Any]:
                 out["scratch_writable"] = False
             os.write(child.JOB_FD, json.dumps(out).encode())
             code = 0
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:  # noqa: BLE001 - the self-test's child reports any failure to the zygote, then exits
             try:
                 os.write(child.JOB_FD, json.dumps({"crash": repr(e)}).encode())
             except OSError:

@@ -13,7 +13,7 @@ WIDE = torch.float64
 _NARROW = frozenset({torch.float32, torch.float16, torch.bfloat16})
 _TOWIDE = {torch.Tensor.float, torch.Tensor.half, torch.Tensor.bfloat16}
 _RETYPE = {torch.Tensor.to, torch.Tensor.type}
-_DATA_SET = torch.Tensor.data.__set__
+_DATA_SET = torch.Tensor.data.__set__  # type: ignore[attr-defined]  # a getset descriptor, typed as the value
 _IN_PLACE_DUNDERS = frozenset(
     f"__i{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor", "lshift", "rshift")
 ) | {"__setitem__"}
@@ -144,7 +144,7 @@ class Geometry:
 
     @classmethod
     def of(cls, t: torch.Tensor) -> Geometry:
-        return cls(t.dtype, tuple(t.shape), tuple(t.stride()), t.storage_offset())
+        return cls(t.dtype, tuple(t.shape), tuple(t.stride()), t.storage_offset())  # type: ignore[arg-type]  # a real tensor's offset is an int
 
     def view(self, on: torch.Tensor) -> torch.Tensor | None:
         """This tensor's elements on `on`'s memory, without autograd or version counting (.data)."""

@@ -20,9 +20,10 @@ from .program import running_line
 # 0.1 µs instead of 1.1 µs. (Inside __torch_function__ torch already keeps the mode off.)
 untraced = torch._C.DisableTorchFunction
 
-_GRAD_GET = torch.Tensor.grad.__get__
-_GRAD_SET = torch.Tensor.grad.__set__
-_DATA_GET = torch.Tensor.data.__get__
+# The class attributes are torch's getset descriptors, which the stubs type as the instance's value.
+_GRAD_GET = torch.Tensor.grad.__get__  # type: ignore[union-attr]  # a getset descriptor, typed as the value
+_GRAD_SET = torch.Tensor.grad.__set__  # type: ignore[union-attr]  # as above
+_DATA_GET = torch.Tensor.data.__get__  # type: ignore[attr-defined]  # as above
 _ALIASES = ("data", "detach")  # calls whose result shares the tensor's memory, with no autograd link back
 # Calls that only read metadata: answered without any bookkeeping.
 _QUIET = frozenset(

@@ -58,7 +58,7 @@ def small_tensor_repr(t: torch.Tensor) -> str | None:
         return None
     try:
         return _format_small(t, dtype, opts)
-    except Exception:  # print options torch would fail on too: let torch's repr say so
+    except Exception:  # noqa: BLE001 - print options torch would fail on too: let torch's repr say so
         return None
 
 

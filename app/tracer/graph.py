@@ -3,7 +3,9 @@
 A forward operation's new node is added by `add_op`, once per operation of the program: by
 native.Ops (native.cpp) where it was built, else by `_add_usual_op`, its Python twin. Anything
 else (an operation on tensors the graph has not seen, an in-place one, a pass's roots) takes the
-general path, `walk`, which records a grad_fn and every node below it the graph has not seen. Walking is iterative (an explicit stack), so a 100,000-node chain never meets
+general path, `walk`, which records a grad_fn and every node below it the graph has not seen.
+
+Walking is iterative (an explicit stack), so a 100,000-node chain never meets
 Python's recursion limit; a node's inputs always get smaller ids than the node itself.
 """
 
@@ -21,7 +23,7 @@ _OP_NODE = doc.node(id=-1, kind="op", label="", requires_grad=True)
 _NODE_EVENT = doc.event(kind="node")
 
 # The grad_fn of a leaf: the one node type that stands for a tensor, not an operation.
-_ACCUMULATE_GRAD = type(torch.ones(1, requires_grad=True).expand(1).grad_fn.next_functions[0][0])
+_ACCUMULATE_GRAD: type[Any] = type(torch.ones(1, requires_grad=True).expand(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]  # an expand of a leaf has a grad_fn
 
 
 class Graph:
@@ -133,6 +135,7 @@ class Graph:
             return self._op_node(root, children, line, output, inplace)
         nexts: dict[int, tuple] = {id(root): children}
         stack: list[tuple[Any, bool]] = [(root, False)]
+        f: Any
         while stack:
             f, expanded = stack.pop()
             if id(f) in by_fn:

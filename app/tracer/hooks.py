@@ -16,7 +16,7 @@ from .capture import NOT_CACHED, untraced
 from .graph import Graph
 from .program import running_line
 
-_ORIGINAL = {
+_ORIGINAL: dict[str, Callable[..., Any]] = {
     "Tensor.backward": torch.Tensor.backward,
     "torch.autograd.backward": torch.autograd.backward,
     "torch.autograd.grad": torch.autograd.grad,
@@ -124,13 +124,13 @@ class Passes:
     @contextmanager
     def installed(self) -> Iterator[None]:
         """Patch the backward entry points for the duration of the program."""
-        torch.Tensor.backward = self._wrap("Tensor.backward")  # type: ignore[method-assign]
+        torch.Tensor.backward = self._wrap("Tensor.backward")  # type: ignore[method-assign]  # the entry point is wrapped for the length of the program
         torch.autograd.backward = self._wrap("torch.autograd.backward")
         torch.autograd.grad = self._wrap("torch.autograd.grad")
         try:
             yield
         finally:
-            torch.Tensor.backward = _ORIGINAL["Tensor.backward"]  # type: ignore[method-assign]
+            torch.Tensor.backward = _ORIGINAL["Tensor.backward"]  # type: ignore[method-assign]  # and put back
             torch.autograd.backward = _ORIGINAL["torch.autograd.backward"]
             torch.autograd.grad = _ORIGINAL["torch.autograd.grad"]
 

@@ -11,17 +11,20 @@ and values as flat arguments (fewer nodes to compile).
 from __future__ import annotations
 
 import ast
+from types import CodeType
+from typing import TypeVar
 
 BIND = "__gw_bind__"
 DISPLAY = "__gw_display__"
 
 _LOAD = ast.Load()  # ast.parse shares one instance too
 _Name, _Constant, _Call, _Expr = ast.Name, ast.Constant, ast.Call, ast.Expr
+_Node = TypeVar("_Node", bound=ast.AST)
 
 
 def _stored_names(target: ast.AST) -> list[str]:
     if type(target) is _Name:  # `x = ...`: the common case
-        return [target.id]  # type: ignore[attr-defined]
+        return [target.id]
     names: list[str] = []
     for node in ast.walk(target):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store) and node.id not in names:
@@ -29,21 +32,21 @@ def _stored_names(target: ast.AST) -> list[str]:
     return names
 
 
-def _at(node: ast.AST, line: int) -> ast.AST:
+def _at(node: _Node, line: int) -> _Node:
     """A node the rewrite adds, placed at `line` (only new nodes: the program's own keep theirs)."""
-    node.lineno = node.end_lineno = line  # type: ignore[attr-defined]
-    node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    node.lineno = node.end_lineno = line  # type: ignore[attr-defined]  # every AST node has positions; the stubs give them to expr and stmt only
+    node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]  # as above
     return node
 
 
 def _call(func: str, args: list[ast.expr], at: int) -> ast.stmt:
     """`func(*args)` as a statement at line `at` (`args` are placed already)."""
-    return _at(_Expr(_at(_Call(_at(_Name(func, _LOAD), at), args, []), at)), at)  # type: ignore[return-value]
+    return _at(_Expr(_at(_Call(_at(_Name(func, _LOAD), at), args, []), at)), at)
 
 
 def _bind_call(names: list[str], at: int) -> ast.stmt:
     """`__gw_bind__(at, "x", x, "y", y)`: flat pairs, no tuple node each (fewer nodes to compile)."""
-    args: list[ast.expr] = [_at(_Constant(at), at)]  # type: ignore[list-item]
+    args: list[ast.expr] = [_at(_Constant(at), at)]
     for n in names:
         args += (_at(_Constant(n), at), _at(_Name(n, _LOAD), at))
     return _call(BIND, args, at)
@@ -51,7 +54,7 @@ def _bind_call(names: list[str], at: int) -> ast.stmt:
 
 def _display_call(stmt: ast.Expr) -> ast.stmt:
     at = stmt.lineno
-    return _call(DISPLAY, [_at(_Constant(at), at), stmt.value], at)  # type: ignore[list-item]
+    return _call(DISPLAY, [_at(_Constant(at), at), stmt.value], at)
 
 
 _Assign, _AugAssign, _AnnAssign = ast.Assign, ast.AugAssign, ast.AnnAssign
@@ -80,13 +83,13 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
         kind = type(stmt)
         names: list[str] = []
         if kind is _Assign:
-            names = [n for t in stmt.targets for n in _stored_names(t)]  # type: ignore[attr-defined]
+            names = [n for t in stmt.targets for n in _stored_names(t)]  # type: ignore[attr-defined]  # `kind is X` (cheaper than isinstance on this path) does not narrow for mypy
         elif kind is _AugAssign or kind is _AnnAssign:
-            if stmt.value is not None:  # type: ignore[attr-defined]
-                names = _stored_names(stmt.target)  # type: ignore[attr-defined]
-        elif kind is _Expr and top_level and (i == last or not isinstance(stmt.value, _FOR_EFFECT)):  # type: ignore[attr-defined]
+            if stmt.value is not None:  # type: ignore[attr-defined]  # as above
+                names = _stored_names(stmt.target)  # type: ignore[attr-defined]  # as above
+        elif kind is _Expr and top_level and (i == last or not isinstance(stmt.value, _FOR_EFFECT)):  # type: ignore[attr-defined]  # as above
             if not isinstance(stmt.value, _Constant):  # type: ignore[attr-defined]  # docstrings and stray strings are not outputs
-                out.append(_display_call(stmt))  # type: ignore[arg-type]
+                out.append(_display_call(stmt))  # type: ignore[arg-type]  # as above: an Expr
                 continue
         elif isinstance(stmt, _COMPOUND):
             _rewrite_children(stmt)
@@ -120,7 +123,7 @@ def _rewrite_children(node: ast.AST) -> None:
         case.body = _rewrite_body(case.body, False)
 
 
-def instrument(source: str, filename: str) -> object:
+def instrument(source: str, filename: str) -> CodeType:
     """Compile the program with binding reports; raises SyntaxError like compile()."""
     tree = ast.parse(source, filename=filename, mode="exec")
     tree.body = _rewrite_body(tree.body, True)
@@ -133,7 +136,7 @@ def bound_names(source: str) -> list[str]:
     tree = ast.parse(source, mode="exec")
     found: dict[str, None] = {}
     for node in ast.walk(ast.Module(body=_rewrite_body(tree.body, True), type_ignores=[])):
-        if type(node) is _Call and type(node.func) is _Name and node.func.id == BIND:  # type: ignore[attr-defined]
-            for arg in node.args[1::2]:  # type: ignore[attr-defined]
-                found[arg.value] = None
+        if type(node) is _Call and type(node.func) is _Name and node.func.id == BIND:
+            for arg in node.args[1::2]:
+                found[arg.value] = None  # type: ignore[attr-defined]  # the names: constants the rewrite made
     return list(found)

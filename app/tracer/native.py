@@ -7,10 +7,11 @@ the reference the tests hold the C++ to (tests/tracer/test_native.py sets `compi
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
 compiled: ModuleType | None
 try:
-    from . import _native as compiled
+    compiled = importlib.import_module(f"{__package__}._native")
 except ImportError:  # pragma: no cover - a checkout that was never built
     compiled = None

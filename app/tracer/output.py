@@ -36,9 +36,10 @@ class Output:
     def write(self, text: str, stream: str) -> None:
         """`text` written by the program to `stream` ("stdout" or "stderr")."""
         if stream == "stdout":
-            text = self._keep(text)
-            if text is None:
+            kept = self._keep(text)
+            if kept is None:
                 return
+            text = kept
         events = self.graph.events
         last = events[-1] if events else None
         category = None if stream == "stdout" else stream

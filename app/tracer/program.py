@@ -33,7 +33,7 @@ def traceback_frames(e: BaseException) -> list[tuple[int | None, str]]:
     What traceback.extract_tb gives for them, without its cost: it also finds every frame's column
     positions, torch's frames too, by scanning each code object's position table.
     """
-    frames = []
+    frames: list[tuple[int | None, str]] = []
     tb: TracebackType | None = e.__traceback__
     while tb is not None:
         code = tb.tb_frame.f_code

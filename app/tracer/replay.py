@@ -220,7 +220,7 @@ class Outcome:
     names: dict[int, tuple[weakref.ref, str]] = field(default_factory=dict)
 
 
-Binder = Callable[[str, Any, int], None]
+Binder = Callable[[str, Any, int], object]  # what it returns is not used
 
 
 class Program:
@@ -232,7 +232,7 @@ class Program:
     @contextmanager
     def _quiet(self) -> Iterator[None]:
         saved = sys.stdout, sys.stderr, torch.get_default_dtype(), torch.is_grad_enabled()
-        sys.stdout = sys.stderr = _Sink()  # type: ignore[assignment]
+        sys.stdout = sys.stderr = _Sink()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -269,7 +269,7 @@ class Program:
         with self._quiet():
             try:
                 with mode:
-                    exec(self.code, env)  # noqa: S102 - running the program is the point (in the sandbox)
+                    exec(self.code, env)  # running the program is the point (in the sandbox)
             except Stop:
                 pass
             except BaseException as e:  # noqa: BLE001 - the program's own failure, or the sandbox's deadline (the caller decides)

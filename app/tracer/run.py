@@ -111,7 +111,7 @@ class _Tracer:
                 warnings.showwarning = self.warn
                 with self.passes.installed(), self.capture:
                     exec(code, env)
-        except BaseException as e:  # the program's own doing, or the sandbox's Interrupted
+        except BaseException as e:  # noqa: BLE001 - anything the program does ends in its trace (failures.outcome)
             outcome = failures.outcome(e)
             if outcome is not None:
                 status, message = outcome

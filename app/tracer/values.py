@@ -86,7 +86,7 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
     if not floating:
         return v, None
     if n <= _PYTHON_STATS_MAX:
-        flat = [v] if t.dim() == 0 else (v if t.dim() == 1 else t.reshape(-1).tolist())
+        flat: list[float] = [v] if t.dim() == 0 else (v if t.dim() == 1 else t.reshape(-1).tolist())  # type: ignore[list-item]  # tolist() of a 0-d tensor is a number
         stats = _stats_of(flat)
     else:
         stats = _torch_stats(t)
@@ -104,7 +104,7 @@ def value(t: torch.Tensor, max_elements: int) -> Any:
         return torch.view_as_real(t).tolist()
     v = t.tolist()
     if t.is_floating_point():
-        flat = [v] if t.dim() == 0 else (v if t.dim() == 1 else None)
+        flat: list[Any] | None = [v] if t.dim() == 0 else (v if t.dim() == 1 else None)
         finite = all(x - x == 0 for x in flat) if flat is not None else bool(torch.isfinite(t).all())
         if not finite:
             v = _fix(v)

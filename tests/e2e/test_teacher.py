@@ -40,7 +40,7 @@ def other_origin() -> Iterator[tuple[str, dict[str, str]]]:
     pages: dict[str, str] = {}
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = pages.get(self.path, "").encode()
             self.send_response(200 if self.path in pages else 404)
             self.send_header("content-type", "text/html; charset=utf-8")

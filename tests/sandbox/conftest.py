@@ -32,14 +32,14 @@ print(x.grad)
 
 
 def sandbox_settings(**overrides: Any) -> Settings:
-    values: dict[str, Any] = dict(
-        sandbox_mode="strict" if IN_CI else "dev",
-        timeout_s=2.0,
-        cpu_s=2,
-        memory_mb=1024,
-        max_concurrent_runs=2,
-        max_queued_runs=16,
-    )
+    values: dict[str, Any] = {
+        "sandbox_mode": "strict" if IN_CI else "dev",
+        "timeout_s": 2.0,
+        "cpu_s": 2,
+        "memory_mb": 1024,
+        "max_concurrent_runs": 2,
+        "max_queued_runs": 16,
+    }
     values.update(overrides)
     return Settings(**values)
 

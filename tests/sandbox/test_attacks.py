@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from app.sandbox.policy import PROJECT_ROOT
+
 from .conftest import CANARY, SyncPool, assert_normal
 
 

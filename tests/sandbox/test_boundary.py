@@ -13,6 +13,7 @@ import pytest
 
 from app.models import Trace
 from app.sandbox.boundary import INLINE_MAX_BYTES, Boundary, BoundaryLimits, check
+
 from .conftest import SyncPool, assert_normal
 
 LIMITS = BoundaryLimits(

@@ -85,7 +85,7 @@ _OPTIONS = [
 @pytest.mark.parametrize("options", _OPTIONS, ids=[str(o) or "default" for o in _OPTIONS])
 def test_same_text_as_torch(options: dict) -> None:
     taken = 0
-    with torch._tensor_str.printoptions(**options) if "profile" not in options else _profile(options["profile"]):
+    with torch._tensor_str.printoptions(**options) if "profile" not in options else _Profile(options["profile"]):
         for t in _tensors(seed=len(str(options)), count=400):
             ours = small_tensor_repr(t)
             if ours is not None:
@@ -95,7 +95,7 @@ def test_same_text_as_torch(options: dict) -> None:
         assert taken > 300  # the fast path is taken for most of them
 
 
-class _profile:
+class _Profile:
     def __init__(self, name: str) -> None:
         self.name = name
 

@@ -79,7 +79,7 @@ def test_trace_matches_torch(path: Path) -> None:
         leaf_steps = {}
         for s in p.steps:
             leaf_steps.setdefault(s.node, []).append(s.grad)
-        for tensor_id, (leaf, contribution) in expected.items():
+        for tensor_id, (_leaf, contribution) in expected.items():
             name = ids.get(tensor_id)
             node = _latest(trace, name) if name else None
             if node is None:
