@@ -16,8 +16,8 @@ from .graph import Graph
 from .program import running_line
 
 # The tracer's own torch calls outside the mode's handler (hooks, bindings, reading values): no
-# dispatch to the mode at all, so nothing is recorded, and reading a tensor's attribute costs
-# 0.1 µs instead of 1.1 µs. (Inside __torch_function__ torch already keeps the mode off.)
+# dispatch to the mode at all, so nothing is recorded, and reading a tensor's attribute costs a
+# fraction of a dispatched read (scripts/bench_choices.py). Inside __torch_function__ torch keeps the mode off.
 untraced = torch._C.DisableTorchFunction
 
 # The class attributes are torch's getset descriptors, which the stubs type as the instance's value.

@@ -212,7 +212,7 @@ class Graph:
         nid = len(nodes)
         if nid >= self.limits.max_nodes or len(self.events) >= self.limits.max_events:
             return self._op_node(f, children, line, output, False)  # truncates there
-        node = _OP_NODE.copy()  # a copy and six stores: half the cost of a 16-key literal
+        node = _OP_NODE.copy()  # a copy and six stores: cheaper than a 16-key literal (scripts/bench_choices.py)
         node["id"] = nid
         node["op"] = node["label"] = type(f).__name__  # label_all renames it if the program names it
         node["line"] = line

@@ -25,7 +25,7 @@ _PARAMETERS = {api: tuple(inspect.signature(f).parameters) for api, f in _ORIGIN
 
 
 def _arguments(api: str, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any] | None:
-    """The call's arguments by parameter name (as Signature.bind, at a twentieth of its cost);
+    """The call's arguments by parameter name (as Signature.bind, without its cost: scripts/bench_choices.py);
     None for a call torch itself will refuse, so that torch says why."""
     names = _PARAMETERS[api]
     if len(args) > len(names) or any(k not in names or k in names[: len(args)] for k in kwargs):

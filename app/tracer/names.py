@@ -3,7 +3,7 @@
 `x = expr` becomes `x = expr; __gw_bind__(line, "x", x)`; a for loop reports its target at the
 top of each iteration; a top-level bare expression reports its value like a notebook cell's output.
 
-The rewrite is part of every run's fixed cost (a tiny program itself compiles in ~30 µs): it
+The rewrite is part of every run's fixed cost (scripts/bench_choices.py sets it beside a plain compile): it
 looks into compound statements only, takes `x = ...` without walking the target, and passes names
 and values as flat arguments (fewer nodes to compile).
 """

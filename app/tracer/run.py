@@ -167,12 +167,12 @@ def trace_json(
 
     With `keep`, the run's objects (the program's tensors, the graph, the document) are appended to
     it instead of being freed before the answer: the sandbox's child sends the answer and exits,
-    and freeing a big graph object by object takes about a fifth of its tracing time. With
+    and freeing a big graph object by object is a sizeable part of its tracing time (scripts/bench_choices.py). With
     `namespace`, the program runs in that dict (a notebook kernel's) instead of a fresh one. With
     `overrides` ({"w1": 2.5}), those values are put in place of what the program binds (overrides.py).
     """
     # The recorded graph is many small long-lived objects: cyclic collections would walk all of
-    # them again and again (a third of the time on a 5,000-node graph). A run is short; collect after.
+    # them again and again (scripts/bench_choices.py). A run is short; collect after.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
