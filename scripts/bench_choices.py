@@ -125,13 +125,12 @@ def exception_of(source: str) -> BaseException:
 
 
 def rows(repeat: int) -> list[tuple[str, str, str, float, float]]:
+    return run_rows(repeat) + part_rows(repeat)
+
+
+def run_rows(repeat: int) -> list[tuple[str, str, str, float, float]]:
+    """Choices about a whole run: what it leaves to the collector, and to the process's exit."""
     document = json.loads(trace_json(RECURRENCE))
-    t = torch.tensor([[1.5, -2.25], [3.0, 4.125]], requires_grad=True) * 2
-    e = exception_of(FAILING)
-    params = inspect.signature(hooks._ORIGINAL["Tensor.backward"])
-    x = torch.ones(2, requires_grad=True)
-    fast_repr = many(lambda: display.small_tensor_repr(t), 100)
-    torch_repr = many(lambda: display._TENSOR_REPR(t), 100)
     with contextlib.redirect_stdout(io.StringIO()):
         trace_ms = pair_ms(lambda: trace_json(RECURRENCE), lambda: traced_with_gc(RECURRENCE), max(3, repeat // 4))
     free_ms = pair_ms(free_after_run(RECURRENCE), lambda: None, 1)[0]
@@ -144,6 +143,18 @@ def rows(repeat: int) -> list[tuple[str, str, str, float, float]]:
         ),
         ("cyclic GC during a run (run.py)", "off", "on", *trace_ms),
         ("a run, its objects left (run.py's keep)", "left", "then freed", trace_ms[0], trace_ms[0] + free_ms),
+    ]
+
+
+def part_rows(repeat: int) -> list[tuple[str, str, str, float, float]]:
+    """Choices on the per-op and per-event paths."""
+    t = torch.tensor([[1.5, -2.25], [3.0, 4.125]], requires_grad=True) * 2
+    e = exception_of(FAILING)
+    params = inspect.signature(hooks._ORIGINAL["Tensor.backward"])
+    x = torch.ones(2, requires_grad=True)
+    fast_repr = many(lambda: display.small_tensor_repr(t), 100)
+    torch_repr = many(lambda: display._TENSOR_REPR(t), 100)
+    return [
         (
             "tracer's own tensor reads (capture.py)",
             "untraced()",
