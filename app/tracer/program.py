@@ -24,7 +24,12 @@ def frame_line(frame: FrameType | None) -> int | None:
 def running_line(depth: int = 1) -> int | None:
     """The program line running now: the innermost program frame at or above `sys._getframe(depth)`
     as the caller would count it (1: the caller's caller)."""
-    return frame_line(sys._getframe(depth))
+    frame: FrameType | None = sys._getframe(depth)
+    while frame is not None:  # frame_line's loop, inline: this runs once per operation of the program
+        if frame.f_code.co_filename == PROGRAM:
+            return frame.f_lineno
+        frame = frame.f_back
+    return None
 
 
 def traceback_frames(e: BaseException) -> list[tuple[int | None, str]]:
