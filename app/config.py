@@ -66,7 +66,17 @@ class SandboxSettings(BaseModel):
     scratch_mb: int = Field(64, description="Private writable /tmp of one run (tmpfs), and its largest file, in MiB.")
 
 
-SECTIONS: dict[str, type[BaseModel]] = {"trace": TraceSettings, "sandbox": SandboxSettings}
+class CheckSettings(BaseModel):
+    """The numeric check's bounds (POST /api/check); its time is the run's own (timeout_s)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_check_elements: int = Field(
+        2_000, description="Leaf elements one check nudges at most (each costs two runs of the program up to its pass)."
+    )
+
+
+SECTIONS: dict[str, type[BaseModel]] = {"trace": TraceSettings, "sandbox": SandboxSettings, "check": CheckSettings}
 
 
 class Settings(BaseSettings):
@@ -74,6 +84,7 @@ class Settings(BaseSettings):
 
     trace: TraceSettings = Field(default_factory=TraceSettings, description="The tracer's limits.")
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="The sandbox's limits.")
+    check: CheckSettings = Field(default_factory=CheckSettings, description="The numeric check's bounds.")
     # web
     max_source_bytes: int = Field(65_536, description="Largest program (request body) accepted, in bytes.")
     rate_limit_per_minute: int = Field(120, description="Runs per client address per minute; 0 disables.")

@@ -24,7 +24,7 @@ from .middleware import PAGE_CSP, AllowedHosts, BodyLimit, ClientAddress, Reques
 from .offload import GZIP_LEVEL
 from .paths import STATIC_DIR
 from .ratelimit import RateLimiter, SharedRateLimiter
-from .routes import api, pages
+from .routes import api, check, pages
 from .sandbox import SandboxPool
 from .store import Store
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute)
     errors.install(app, page=pages.error_page)
     app.include_router(api.router)
+    app.include_router(check.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 

@@ -200,6 +200,15 @@ class Override(_Doc):
     problem: OverrideProblem | None = Field(None, description="why it was not applied (null when it was)")
 
 
+class Job(_Doc):
+    """What the sandbox's child does with a program besides tracing it: values put in place (what if),
+    and the numeric check. Sent with the program (app/sandbox/pool.py), read by the child."""
+
+    overrides: dict[str, Value] = Field(default_factory=dict, description="name -> value put in place (Override)")
+    check: bool = Field(False, description="check every pass's gradients by nudging (Trace.check)")
+    check_max_elements: int = Field(2_000, description="most elements the check nudges")
+
+
 class Trace(_Doc):
     """Everything a program did to the autograd graph, for the player."""
 

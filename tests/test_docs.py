@@ -51,6 +51,7 @@ def test_api_section_names_every_route_and_has_a_curl_example() -> None:
     api = section("API")
     for route in (
         "POST /api/trace",
+        "POST /api/check",
         "POST /api/share",
         "GET /api/share/{id}",
         "GET /api/examples",

@@ -17,6 +17,7 @@ from ..models import Trace
 from ..offload import encoded, offload
 from ..store import TITLE_MAX_CHARS, Share
 from .deps import ClientDep, PoolDep, SettingsDep, ShareDep, StoreDep, rate_limit, trace_document
+from .whatif import Overrides, job, refuse_rejected
 
 router = APIRouter(prefix="/api", tags=["api"])
 
@@ -34,6 +35,7 @@ def _text(value: str) -> str:
 
 class TraceRequest(BaseModel):
     source: str = Field(description="the Python program to run and trace")
+    overrides: Overrides
 
     _check_source = field_validator("source")(_text)
 
@@ -126,7 +128,8 @@ def share_links(settings: Settings, share_id: str) -> ShareCreated:
 async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: ClientDep) -> Response:
     """A program that raises, times out or is killed still gets 200, with `status` saying so."""
     started = time.perf_counter()
-    document = await trace_document(pool, body.source, client)
+    document = await trace_document(pool, body.source, client, job(body.overrides))
+    refuse_rejected(document, body.overrides)  # 422: a name the program does not bind, a value that does not fit
     sandbox_ms = (time.perf_counter() - started) * 1000
     response = await _json(request, document.json)  # checked and written at the sandbox's boundary: no second pass
     response.headers["server-timing"] = f"sandbox;dur={sandbox_ms:.2f}"  # the rest of `app` is the web layer

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 
 from ..config import Settings
+from ..models import Job
 from ..offload import offload
 from ..ratelimit import RateLimiter, SharedRateLimiter
 from ..sandbox import QueueFull, SandboxPool, SandboxUnavailable, TraceDocument
@@ -61,11 +62,11 @@ async def get_share(share_id: str, store: StoreDep) -> Share:
 ShareDep = Annotated[Share, Depends(get_share)]
 
 
-async def trace_document(pool: SandboxPool, source: str, client: str) -> TraceDocument:
+async def trace_document(pool: SandboxPool, source: str, client: str, job: Job | None = None) -> TraceDocument:
     """The program's checked trace from the sandbox, in its client's turn; a full queue is a 429, a
     broken sandbox a 503 (for every route that runs one)."""
     try:
-        return await pool.trace_document(source, client)
+        return await pool.trace_document(source, client, job)
     except QueueFull as e:
         raise HTTPException(
             429,

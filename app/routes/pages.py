@@ -22,6 +22,7 @@ from ..paths import TEMPLATES_DIR
 from ..store import Share
 from .api import TraceRequest
 from .deps import ClientDep, PoolDep, ShareDep, rate_limit, trace_document
+from .whatif import job, refuse_rejected
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
@@ -159,5 +160,6 @@ async def share_export(
 @router.post("/export.html", name="program_export", dependencies=[Depends(rate_limit)])
 async def program_export(body: ExportRequest, pool: PoolDep, client: ClientDep) -> Response:
     """The page's current program, run again in the sandbox (as Share does), as the offline player."""
-    document = await trace_document(pool, body.source, client)
+    document = await trace_document(pool, body.source, client, job(body.overrides))  # a what-if exports as shown
+    refuse_rejected(document, body.overrides)
     return await _export(document.trace, body.step, body.lang, body.direction, "gradwalk")

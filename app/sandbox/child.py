@@ -17,7 +17,8 @@ import sys
 from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
-from ..tracer import Interrupted, trace_json
+from ..models import Job
+from ..tracer import Interrupted, job_json, trace_json
 from ..tracer.program import frame_line
 from . import linux, policy, seccomp
 from .boundary import status_trace
@@ -177,14 +178,15 @@ def _doc(source: str, status: str, type_: str, message: str) -> bytes:
 _LEFT: list[object] = []
 
 
-def trace_bytes(source: str, limits: SandboxSettings, trace_settings: TraceSettings) -> bytes:
-    """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON."""
+def trace_bytes(source: str, limits: SandboxSettings, trace_settings: TraceSettings, job: Job | None = None) -> bytes:
+    """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON
+    (with the `job`'s values in place, and its check)."""
     handler = _on_alarm(limits)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return trace_json(source, trace_settings, keep=_LEFT)
+        return job_json(source, job or Job(), trace_settings, keep=_LEFT)
     except Interrupted as e:  # fired after the program, while the tracer was finishing
         return _doc(source, e.status, e.status, e.message)
     except MemoryError:
@@ -217,10 +219,13 @@ def main(jail: Jail, uid: int, job_fd: int) -> None:
         if result_fd != RESULT_FD:
             os.dup2(result_fd, RESULT_FD)
             os.close(result_fd)
-        source = os.pread(source_fd, os.fstat(source_fd).st_size, 0).decode("utf-8", "replace")
+        text, nul, plan = os.pread(source_fd, os.fstat(source_fd).st_size, 0).rpartition(b"\0")  # the pool's layout
         os.close(source_fd)
+        if not nul:  # the program alone: no job
+            text, plan = plan, b"{}"
+        source, asked = text.decode("utf-8", "replace"), Job.model_validate_json(plan)
         sys.addaudithook(_audit)
-        _write_all(trace_bytes(source, jail.limits, jail.trace))
+        _write_all(trace_bytes(source, jail.limits, jail.trace, asked))
         os.close(RESULT_FD)  # EOF now: tearing down a torch-sized address space takes milliseconds
         code = 0
     except BaseException:  # noqa: BLE001 - nothing may escape into the zygote's code

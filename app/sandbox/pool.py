@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 from ..config import Settings
+from ..models import Job
 from . import cgroup, linux, policy
 from .boundary import Boundary, BoundaryLimits, TraceDocument, status_document, without_result
 from .policy import KILL_GRACE_S, PROJECT_ROOT
@@ -234,15 +235,16 @@ class SandboxPool:
 
     # -- runs ----------------------------------------------------------------------------------
 
-    async def trace_document(self, source: str, client: str = "") -> TraceDocument:
+    async def trace_document(self, source: str, client: str = "", job: Job | None = None) -> TraceDocument:
         """Run one program in a fresh child, in `client`'s turn; always a checked document, whatever
-        the program does. Raises QueueFull when this client's queue or the whole queue is full."""
+        the program does. Raises QueueFull when this client's queue or the whole queue is full.
+        `job`: what else to do with it (values put in place, the numeric check: models.Job)."""
         if self._schedule is None or self._closed:
             raise SandboxUnavailable("the sandbox pool is not started")
         ticket = await self._schedule.admit(client)
         loop = asyncio.get_running_loop()
         try:
-            return await self._run(source, ticket)
+            return await self._run(source, ticket, job)
         finally:
             self._schedule.release(ticket, loop.time() - ticket.started)
 
@@ -262,7 +264,7 @@ class SandboxPool:
             assert self._zygote is not None
             return self._zygote
 
-    async def _run(self, source: str, ticket: Ticket) -> TraceDocument:
+    async def _run(self, source: str, ticket: Ticket, job: Job | None = None) -> TraceDocument:
         loop = asyncio.get_running_loop()
         try:
             z = await self._ready_zygote()
@@ -276,7 +278,9 @@ class SandboxPool:
         except OSError:
             pass
         src = os.memfd_create("gradwalk-source", os.MFD_CLOEXEC)
-        body = memoryview(source.encode("utf-8", "surrogatepass"))
+        # The program, then NUL and the job's JSON (which has no NUL byte): the child splits at the last NUL.
+        plan = b"{}" if job is None else job.model_dump_json().encode()
+        body = memoryview(source.encode("utf-8", "surrogatepass") + b"\0" + plan)
         while body:
             body = body[os.write(src, body) :]
         started = z.started[rid] = loop.create_future()

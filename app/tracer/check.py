@@ -20,6 +20,7 @@ import orjson
 import torch
 
 from ..config import TraceSettings
+from ..models import Job
 from . import strict_json, values
 from .calls import Geometry, index_of
 from .failures import Interrupted
@@ -329,3 +330,11 @@ def check_json(
     join(result, document)
     document["check"] = result
     return strict_json.dumps(document)
+
+
+def job_json(source: str, job: Job, settings: TraceSettings | None = None, keep: list[Any] | None = None) -> bytes:
+    """What the sandbox's child answers for a job: the trace, with the job's values in place, and its check if asked."""
+    overrides = job.overrides or None
+    if job.check:
+        return check_json(source, settings, keep, overrides, job.check_max_elements)
+    return trace_json(source, settings, keep, overrides=overrides)
