@@ -86,7 +86,9 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings, description="The sandbox's limits.")
     check: CheckSettings = Field(default_factory=CheckSettings, description="The numeric check's bounds.")
     # web
-    max_source_bytes: int = Field(65_536, description="Largest program (request body) accepted, in bytes.")
+    max_source_bytes: int = Field(
+        65_536, description="Largest program accepted, in bytes of UTF-8 (the program itself, not its JSON escaping)."
+    )
     rate_limit_per_minute: int = Field(120, description="Runs per client address per minute; 0 disables.")
     data_dir: str = Field("data", description="Directory for the default SQLite database.")
     database_url: str | None = Field(
@@ -118,6 +120,12 @@ class Settings(BaseSettings):
     max_client_connections: int = Field(
         64, description="Connections one client address may hold open at once (trusted proxies excepted)."
     )
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest request body: a program of max_source_bytes with every character JSON-escaped (\\uXXXX,
+        6 bytes each), and 4 KiB for the rest of the request."""
+        return 6 * self.max_source_bytes + 4096
 
     @model_validator(mode="before")
     @classmethod

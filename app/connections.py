@@ -35,7 +35,7 @@ class ConnectionLimits:
         return cls(
             header_timeout_s=settings.header_timeout_s,
             min_body_bytes_per_s=settings.min_body_bytes_per_s,
-            max_body_bytes=settings.max_source_bytes,
+            max_body_bytes=settings.max_body_bytes,
             max_client_connections=settings.max_client_connections,
             proxies=TrustedProxies(settings.forwarded_allow_ips),
         )

@@ -76,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: RequestContext sees every response, including BodyLimit's 413 and the 400s of
     # ClientAddress and AllowedHosts; GZip packs what goes out (a 5,000-node trace: 3.8 MB -> 0.24 MB
     # at level 1, in a worker thread past 128 KiB; fonts are left alone).
-    app.add_middleware(BodyLimit, max_bytes=settings.max_source_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ClientAddress, proxies=TrustedProxies(settings.forwarded_allow_ips))
     app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)
     app.add_middleware(RequestContext)
@@ -95,6 +95,6 @@ def swagger_ui() -> HTMLResponse:
         swagger_favicon_url="/static/img/favicon.svg",
     )
     html = bytes(response.body).decode()
-    hashes = " ".join(hash_source(script) for script in re.findall(r"<script>(.*?)</script>", html, flags=re.S))
+    hashes = " ".join(hash_source(script) for script in re.findall(r"<script>(.*?)</script>", html, flags=re.DOTALL))
     response.headers["content-security-policy"] = PAGE_CSP.replace("script-src 'self'", f"script-src 'self' {hashes}")
     return response

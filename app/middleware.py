@@ -151,7 +151,7 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
     def _message(self) -> str:
-        return f"The request body is larger than {self.max_bytes} bytes (max_source_bytes)."
+        return f"The request body is larger than {self.max_bytes:,} bytes (6 × max_source_bytes for the program's JSON escaping, and 4 KiB)."
 
 
 def _header(scope: Scope, name: bytes) -> str:

@@ -8,18 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..config import Settings
 from ..errors import ErrorBody
 from ..gallery import Example, examples
 from ..models import Trace
 from ..offload import encoded, offload
+from ..paths import EXAMPLES_DIR
 from ..store import TITLE_MAX_CHARS, Share
-from .deps import ClientDep, PoolDep, SettingsDep, ShareDep, StoreDep, rate_limit, trace_document
+from .deps import PROGRAM_BODY_DOC, ClientDep, PoolDep, ProgramRoute, SettingsDep, ShareDep, StoreDep, rate_limit, trace_document
 from .whatif import Overrides, job, refuse_rejected
 
-router = APIRouter(prefix="/api", tags=["api"])
+router = APIRouter(prefix="/api", tags=["api"], route_class=ProgramRoute)
+# What Swagger's "Try it out" sends: the seed notebook's chain, which runs (its default {"source": "string"} would not).
+EXAMPLE_SOURCE = (EXAMPLES_DIR / "seed_5_chain.py").read_text(encoding="utf-8")
 
 
 def _text(value: str) -> str:
@@ -34,6 +37,8 @@ def _text(value: str) -> str:
 
 
 class TraceRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"source": EXAMPLE_SOURCE}]})
+
     source: str = Field(description="the Python program to run and trace")
     overrides: Overrides
 
@@ -41,6 +46,10 @@ class TraceRequest(BaseModel):
 
 
 class ShareRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"source": EXAMPLE_SOURCE, "title": "A backward pass through a chain"}]}
+    )
+
     source: str = Field(description="the Python program to run, trace and save")
     title: str | None = Field(None, max_length=TITLE_MAX_CHARS, description="shown above the shared graph")
 
@@ -122,8 +131,9 @@ def share_links(settings: Settings, share_id: str) -> ShareCreated:
     "/trace",
     response_model=Trace,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(413, 422, 429, 503),
+    responses=_errors(400, 413, 415, 422, 429, 503),
     summary="Run a program in the sandbox and return its trace",
+    openapi_extra=PROGRAM_BODY_DOC,
 )
 async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: ClientDep) -> Response:
     """A program that raises, times out or is killed still gets 200, with `status` saying so."""
@@ -141,8 +151,9 @@ async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: Cli
     status_code=201,
     response_model=ShareCreated,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(413, 422, 429, 503),
+    responses=_errors(400, 413, 415, 422, 429, 503),
     summary="Run a program, save it with its trace, and return its links",
+    openapi_extra=PROGRAM_BODY_DOC,
 )
 async def share(body: ShareRequest, settings: SettingsDep, pool: PoolDep, store: StoreDep, client: ClientDep) -> ShareCreated:
     document = await trace_document(pool, body.source, client)

@@ -1,12 +1,15 @@
 """What the routes depend on, as typed aliases (`SettingsDep`, `StoreDep`, `PoolDep`, `ClientDep`,
 `ShareDep`), and the two steps every running route shares: spending the client's run budget and
-running the program in its turn."""
+running the program in its turn; and ProgramRoute, how a program arrives in a request body."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Response
+from fastapi.routing import APIRoute
 
 from ..config import Settings
 from ..models import Job
@@ -75,3 +78,71 @@ async def trace_document(pool: SandboxPool, source: str, client: str, job: Job |
         ) from None
     except SandboxUnavailable as e:
         raise HTTPException(503, f"The sandbox is unavailable: {e}", headers={"Retry-After": "5"}) from None
+
+
+# --- the program in a request body ------------------------------------------------------------------
+
+JSON_TYPE = "application/json"
+# Bodies that are the program itself: `curl --data-binary @prog.py` sends it as a form, editors as text.
+PROGRAM_TYPES = ("text/plain", "text/x-python", "application/x-python", "application/x-www-form-urlencoded", "")
+
+
+def _program_size_error(source: str, settings: Settings) -> HTTPException | None:
+    size, limit = len(source.encode("utf-8")), settings.max_source_bytes
+    if size <= limit:
+        return None
+    return HTTPException(413, f"The program is {size:,} bytes, {size - limit:,} over the limit of {limit:,} (max_source_bytes).")
+
+
+async def _as_json_program(request: Request) -> Request:
+    """The request with its program as JSON {"source"}: a text body becomes one; either way the program
+    itself (not its JSON escaping) is held to max_source_bytes."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await request.body()
+    if kind == JSON_TYPE:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return request  # FastAPI answers the malformed JSON with its 422
+        source = data.get("source") if isinstance(data, dict) else None
+        error = _program_size_error(source, request.app.state.settings) if isinstance(source, str) else None
+        if error:
+            raise error
+        return request
+    if kind not in PROGRAM_TYPES:
+        raise HTTPException(415, f'Send the program as JSON {{"source": "..."}} or as the body itself (text/plain), not {kind}.')
+    try:
+        source = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(400, "The program is not UTF-8 text.") from None
+    if error := _program_size_error(source, request.app.state.settings):
+        raise error
+    body = json.dumps({"source": source}).encode()
+    headers = [(k, v) for k, v in request.scope["headers"] if k not in (b"content-type", b"content-length")]
+    scope = {
+        **request.scope,
+        "headers": [*headers, (b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())],
+    }
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(scope, receive)
+
+
+class ProgramRoute(APIRoute):
+    """A route whose POST body carries a program: JSON {"source", ...}, or the program itself as text
+    (`curl --data-binary @prog.py`), answered alike."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            return await handler(await _as_json_program(request) if request.method == "POST" else request)
+
+        return route
+
+
+PROGRAM_BODY_DOC = {  # the text/plain alternative, for the OpenAPI schema (JSON is documented by the model)
+    "requestBody": {"content": {"text/plain": {"schema": {"type": "string", "description": "the program itself"}}}}
+}

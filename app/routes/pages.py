@@ -21,10 +21,10 @@ from ..offload import encoded
 from ..paths import TEMPLATES_DIR
 from ..store import Share
 from .api import TraceRequest
-from .deps import ClientDep, PoolDep, ShareDep, rate_limit, trace_document
+from .deps import ClientDep, PoolDep, ProgramRoute, ShareDep, rate_limit, trace_document
 from .whatif import job, refuse_rejected
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ProgramRoute)  # POST /export.html carries a program
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
@@ -85,6 +85,7 @@ async def render(request: Request, template: str, share: Share | None) -> HTMLRe
         trace_json=Markup(_TRACE_SLOT if share else "null"),
         share=_share_dict(share) if share else None,
         examples=[e.model_dump() for e in examples()],
+        timeout_s=request.app.state.settings.sandbox.timeout_s,  # the app says it while a program runs
     )
     page = templates.get_template(template).render(context).encode("utf-8")
     if share is not None:

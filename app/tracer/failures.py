@@ -6,6 +6,9 @@ program's frames and a plain-words hint), never an exception out of the tracer.
 
 from __future__ import annotations
 
+import io
+import re
+import sys
 from typing import Any
 
 from . import doc
@@ -42,12 +45,35 @@ def outcome(e: BaseException) -> tuple[str, str | None] | None:
 
 def error(e: BaseException, line: int | None, source: str, message: str | None = None) -> dict[str, Any]:
     """The trace's `error` for `e`, raised at program line `line`."""
-    text = message or (e.msg if isinstance(e, SyntaxError) else str(e))
+    text = message or (e.msg if isinstance(e, SyntaxError) else str(e) + suggestion(e))
     hint_id, hint = hint_for(text)
     tb = None
     if not isinstance(e, SyntaxError):
         tb = traceback_text(traceback_frames(e), source.splitlines()) or None
     return doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
+
+
+_SUGGESTION = re.compile(r"\. (Did you mean: .*\?)$")
+
+
+def suggestion(e: BaseException) -> str:
+    """Python's own ". Did you mean: 'total'?" for a misspelt name or attribute, or "".
+
+    The interpreter adds it only where it prints a traceback (not in str(e)), from the frames' names:
+    so print one, into a string, while the program's frames are still alive."""
+    if not isinstance(e, (NameError, AttributeError, ImportError)):
+        return ""
+    printed, stderr = io.StringIO(), sys.stderr
+    sys.stderr = printed
+    try:
+        sys.__excepthook__(type(e), e, e.__traceback__)
+    except Exception:  # noqa: BLE001 - a suggestion is a nicety: never a reason for the trace to fail
+        return ""
+    finally:
+        sys.stderr = stderr
+    last = printed.getvalue().rstrip("\n").rpartition("\n")[2]
+    found = _SUGGESTION.search(last)
+    return f". {found[1]}" if found else ""
 
 
 def traceback_text(frames: list[tuple[int | None, str]], source_lines: list[str]) -> str:

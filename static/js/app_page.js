@@ -3,8 +3,9 @@
 
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
-import { ticker } from "./player.js";
+import { ticker, urlStep } from "./player.js";
 import { ShareDialog } from "./sharing.js";
+import { timeline } from "./timeline.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -55,11 +56,16 @@ function gallery(examples, page) {
     chosen,
     fill,
     explain,
-    /** The program was edited: it is no longer the example. */
+    /** The program was edited: it is no longer the example (nor the one ?example= names). */
     edited(text) {
       if (chosen() && !isExample(chosen(), text)) {
         select.value = "";
         explain();
+        const url = new URL(location.href);
+        if (url.searchParams.has("example")) {
+          url.searchParams.delete("example");
+          history.replaceState(null, "", url);
+        }
       }
     },
     /** A language switch: the menu, the explanation and an untouched example's comments follow it. */
@@ -73,7 +79,11 @@ function gallery(examples, page) {
   };
 }
 
-/** Run the editor's program on the server and play its trace; a newer run or Cancel aborts it. */
+/**
+ * Run the editor's program on the server and play its trace (from `step`, when given, else from the
+ * start); a newer run or Cancel aborts it. A run that the sandbox stopped (too long, too much memory)
+ * opens at its end, where the page says so, instead of playing up to it.
+ */
 function runner({ page, viewer, output, load }) {
   const run = { id: 0, abort: null };
   const finish = (id, stop) => {
@@ -84,7 +94,8 @@ function runner({ page, viewer, output, load }) {
     $("progress").hidden = true;
     run.abort = null;
   };
-  const start = async () => {
+  const limit = Number($("progress").dataset.timeoutS) || null;
+  const start = async ({ step = null } = {}) => {
     run.abort?.abort();
     const source = page.editor.getSource();
     const fromButton = document.activeElement === $("run") || document.activeElement === document.body;
@@ -95,7 +106,7 @@ function runner({ page, viewer, output, load }) {
     $("cancel").hidden = false;
     $("progress").hidden = false;
     document.body.dataset.ready = "false";
-    const stop = ticker((s) => ($("progress-text").textContent = t("run.running", { s: s.toFixed(1) })));
+    const stop = ticker((s) => ($("progress-text").textContent = t("run.running", { s: s.toFixed(1), limit: limit ?? "?" })));
     try {
       const res = await fetch("/api/trace", {
         method: "POST",
@@ -113,7 +124,9 @@ function runner({ page, viewer, output, load }) {
       const t0 = performance.now();
       // Started with the button: hand the keys to the player (Space would otherwise run it again).
       if (fromButton) $("graph").focus({ preventScroll: true });
-      await load(body, { autoplay: true, t0 });
+      const stopped = ["timeout", "memory", "killed"].includes(body.status);
+      if (stopped || step !== null) await load(body, { step: stopped ? timeline(body).length - 1 : step, t0 });
+      else await load(body, { autoplay: true, t0 });
     } catch (err) {
       if (id === run.id) output.message(err?.name === "AbortError" ? t("run.cancelled") : t("run.network"));
     } finally {
@@ -128,7 +141,9 @@ export async function startApp({ page, viewer, output, load, readJSON }) {
   const editorModule = import("./editor.js");
   const examples = await loadExamples(readJSON);
   const copied = takeCopy();
-  const initial = copied === null ? examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1] : null;
+  // /?example=ID (&step=N): that example, run at once and opened at step N.
+  const asked = copied === null ? examples.find((e) => e.id === new URL(location.href).searchParams.get("example")) : null;
+  const initial = copied === null ? asked || examples.find((e) => e.id === "seed_5_chain") || examples[examples.length - 1] : null;
   const g = gallery(examples, page);
   g.fill();
   if (initial) g.select.value = initial.id;
@@ -148,4 +163,5 @@ export async function startApp({ page, viewer, output, load, readJSON }) {
     share.open({ source: page.editor.getSource(), step: viewer.trace ? viewer.step : 0, title: ex ? ex.title[i18n.lang()] || ex.id : null });
   });
   page.onLangChange = () => g.relabel();
+  if (asked) run.start({ step: urlStep() ?? 0 });
 }

@@ -49,7 +49,7 @@ const MOMENTS = {
   grad: (trace, f, e) => t("caption.grad", { name: name(trace, e.node), g: fmtValue(e.value) }),
   update: (trace, f, e) =>
     e.text === "requires_grad" ? t("caption.requiresGrad", { name: name(trace, e.node) }) : t("caption.update", { name: name(trace, e.node), v: fmtValue(e.value) }),
-  error: (trace, f) => (f.error?.type ? t("caption.errorWith", { error: sentence(`${f.error.type}: ${f.error.text ?? f.error.message ?? ""}`) }) : t("caption.error")),
+  error: (trace, f) => (f.error?.type ? t("caption.errorWith", { error: sentence(`${f.error.type}: ${f.error.message ?? f.error.text ?? ""}`) }) : t("caption.error")),
   end: () => t("caption.end"),
 };
 

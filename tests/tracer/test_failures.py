@@ -31,3 +31,17 @@ def test_program_frames_as_extract_tb(source: str) -> None:
     expected = [(f.lineno, f.name) for f in traceback.extract_tb(info.value.__traceback__) if f.filename == PROGRAM]
     assert traceback_frames(info.value) == expected
     assert raised_line(info.value) == expected[-1][0]
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        ("total = 1\nprint(totl)\n", "name 'totl' is not defined. Did you mean: 'total'?"),
+        ("import torch\nx = torch.ones(2)\nx.sumn()\n", "'Tensor' object has no attribute 'sumn'. Did you mean: 'sum'?"),
+        ("print(nothing_like_it)\n", "name 'nothing_like_it' is not defined"),
+    ],
+)
+def test_a_misspelt_name_keeps_pythons_did_you_mean(source: str, message: str) -> None:
+    from app.tracer import trace_of
+
+    assert trace_of(source).error.message == message  # type: ignore[union-attr]
