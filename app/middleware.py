@@ -72,20 +72,7 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers["x-request-id"] = request_id
-                # Server-Timing (ms): `app` is the whole request inside the app, up to its first byte.
-                headers.append("server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
-                if "content-security-policy" not in headers:  # /docs sets its own
-                    headers["content-security-policy"] = csp_for(path)
-                if not path.startswith("/embed/"):
-                    headers["x-frame-options"] = "DENY"
-                for key, value in SECURITY_HEADERS.items():
-                    headers.setdefault(key, value)
-                if "location" in headers:  # a redirect to this very host: relative, so Host is never reflected
-                    target = urlsplit(headers["location"])
-                    if target.netloc and target.netloc == _header(scope, b"host"):
-                        headers["location"] = target.path + (f"?{target.query}" if target.query else "")
+                _decorate(scope, MutableHeaders(scope=message), request_id, started)
             elif message["type"] == "http.response.body":
                 sent += len(message.get("body", b""))
             await send(message)
@@ -115,6 +102,24 @@ class RequestContext:
                         }
                     )
                 )
+
+
+def _decorate(scope: Scope, headers: MutableHeaders, request_id: str, started: float) -> None:
+    """What every response carries: its request id, Server-Timing, the security headers."""
+    path: str = scope["path"]
+    headers["x-request-id"] = request_id
+    # Server-Timing (ms): `app` is the whole request inside the app, up to its first byte.
+    headers.append("server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}")
+    if "content-security-policy" not in headers:  # /docs sets its own
+        headers["content-security-policy"] = csp_for(path)
+    if not path.startswith("/embed/"):
+        headers["x-frame-options"] = "DENY"
+    for key, value in SECURITY_HEADERS.items():
+        headers.setdefault(key, value)
+    if "location" in headers:  # a redirect to this very host: relative, so Host is never reflected
+        target = urlsplit(headers["location"])
+        if target.netloc and target.netloc == _header(scope, b"host"):
+            headers["location"] = target.path + (f"?{target.query}" if target.query else "")
 
 
 class BodyLimit:

@@ -7,7 +7,13 @@ the same way in the same run: the floor of the HTTP stack, so the ratio is what 
 Targets on the 2-core reference machine: p50 <= 15 ms, >= 100 traces/s at 16 clients, no 5xx at 64
 (429 with Retry-After is the right answer to overload).
 
-    .venv/bin/python scripts/bench_api.py [--url http://127.0.0.1:8000] [--duration-s 5] [--requests 60]
+Then fairness under abuse: 56 students (each from its own loopback address, so each is a client of
+its own) send the seed programs with a second or so of reading between runs, first alone, then
+beside 8 abusive clients sending only hostile programs (busy loops, memory and fork bombs, giant
+stdout, in-memory files) back to back. Targets: the students' p95 <= 1 s and p50 <= 100 ms beside the
+abusers, every student trace correct (as the seed's own), no 5xx.
+
+    .venv/bin/python scripts/bench_api.py [--url http://127.0.0.1:8000] [--duration-s 5] [--requests 60] [--abuse-s 30]
 """
 
 from __future__ import annotations
@@ -34,6 +40,16 @@ sys.path.insert(0, str(ROOT))
 SEEDS = sorted((ROOT / "app" / "examples").glob("seed_*.py"))
 P50_TARGET_MS = 15.0
 THROUGHPUT_TARGET_PER_S = 100.0
+STUDENTS, ABUSERS = 56, 8
+STUDENT_P50_TARGET_MS, STUDENT_P95_TARGET_MS = 100.0, 1000.0
+STUDENT_THINK_S = (0.5, 1.5)  # reading the graph between two runs, uniformly
+HOSTILE = {
+    "busy loop": "while True:\n    pass\n",
+    "memory bomb": "hoard = []\nwhile True:\n    hoard.append(bytearray(64 << 20))\n",
+    "fork bomb": "import os\nwhile True:\n    os.fork()\n",
+    "giant stdout": "while True:\n    print('x' * 100_000)\n",
+    "memfd bomb": "import os\nfds = []\nwhile True:\n    fd = os.memfd_create('b')\n    os.write(fd, b'x' * (64 << 20))\n    fds.append(fd)\n",
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -113,14 +129,16 @@ class Connection:
     with the server, so it must cost far less per request than the server does (httpx costs about as
     much as the server's floor)."""
 
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
+    def __init__(self, host: str, port: int, source: str | None = None) -> None:
+        self.host, self.port, self.source = host, port, source
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.body = b""
 
     async def request(self, raw: bytes) -> tuple[int, dict[str, str]]:
         if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+            local = (self.source, 0) if self.source else None
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port, local_addr=local)
         assert self.reader is not None
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
@@ -130,7 +148,7 @@ class Connection:
         for name, _, value in (line.partition(":") for line in lines[1:] if line):
             key = name.strip().lower()
             headers[key] = f"{headers[key]}, {value.strip()}" if key in headers else value.strip()
-        await self.reader.readexactly(int(headers.get("content-length", "0")))
+        self.body = await self.reader.readexactly(int(headers.get("content-length", "0")))
         if headers.get("connection", "").lower() == "close":
             await self.close()
         return status, headers
@@ -191,12 +209,153 @@ async def load(url: str, clients: int, duration_s: float, requests: list[tuple[s
     }
 
 
+def latency_and_throughput(url: str, seeds: list[tuple[str, dict]], requests: int, duration_s: float) -> None:
+    print(f"\nlatency, 1 client, {requests} sequential requests each (ms); 'sandbox' is the run as the server")
+    print("reports it (Server-Timing), 'web layer' the rest: HTTP, routing, validation, JSON, logging (median)")
+    print(f"{'request':40} {'p50':>8} {'p95':>8} {'p50 / floor':>12} {'sandbox p50':>12} {'web layer':>10}")
+    floor, _ = sequential(url, "GET", "/api/health", None, requests)
+    floor_p50 = percentile(floor, 0.5)
+    print(f"{'GET /api/health (floor)':40} {floor_p50:8.2f} {percentile(floor, 0.95):8.2f} {1.0:12.1f}")
+    all_p50 = []
+    for name, body in seeds:
+        lat, timings = sequential(url, "POST", "/api/trace", body, requests)
+        sandbox = [t.get("sandbox", float("nan")) for t in timings]
+        p50 = percentile(lat, 0.5)
+        all_p50.append(p50)
+        web = statistics.median(total - run for total, run in zip(lat, sandbox))
+        print(
+            f"{'POST /api/trace ' + name:40} {p50:8.2f} {percentile(lat, 0.95):8.2f} {p50 / floor_p50:12.1f}"
+            f" {percentile(sandbox, 0.5):12.2f} {web:10.2f}"
+        )
+    worst = max(all_p50)
+    print(f"worst seed p50 {worst:.2f} ms (target <= {P50_TARGET_MS:.0f} ms): {'met' if worst <= P50_TARGET_MS else 'MISSED'}")
+
+    print(f"\nthroughput, {duration_s:.0f} s per row (completed 200s per second)")
+    print(f"{'clients':>7} {'request':26} {'per s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs floor':>9}  statuses")
+    traces = [("POST", "/api/trace", body) for _, body in seeds]
+    verdicts = []
+    for clients in (16, 64):
+        base = asyncio.run(load(url, clients, duration_s, [("GET", "/api/health", None)]))
+        run = asyncio.run(load(url, clients, duration_s, traces))
+        for label, r in (("GET /api/health (floor)", base), ("POST /api/trace (seeds)", run)):
+            ratio = r["per_s"] / base["per_s"] if base["per_s"] else float("nan")
+            print(f"{clients:7d} {label:26} {r['per_s']:9.1f} {r['p50']:8.1f} {r['p95']:8.1f} {ratio:9.2f}  {r['statuses']}")
+        server_errors = sum(n for s, n in run["statuses"].items() if isinstance(s, str) or s >= 500)
+        if clients == 16:
+            verdicts.append(
+                f"{run['per_s']:.0f} traces/s at 16 clients (target >= {THROUGHPUT_TARGET_PER_S:.0f}): "
+                f"{'met' if run['per_s'] >= THROUGHPUT_TARGET_PER_S else 'MISSED'}"
+            )
+        verdicts.append(
+            f"{clients} clients: {server_errors} 5xx or transport errors "
+            f"({'met' if server_errors == 0 else 'MISSED'}), {run['statuses'].get(429, 0)} answered 429"
+        )
+    print()
+    for line in verdicts:
+        print(line)
+
+
+def _summary(body: bytes) -> tuple[str, str, int]:
+    trace = json.loads(body)
+    return trace["status"], trace["stdout"], len(trace["nodes"])
+
+
+async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, str, int]], abusers: int) -> dict:
+    """Students' latencies (ms), wrong traces and statuses, beside `abusers` hostile clients, for `seconds`."""
+    import random
+
+    parsed = urllib.parse.urlsplit(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
+    seeds = [(p.stem, raw_request(host, port, "POST", "/api/trace", {"source": p.read_text()})) for p in SEEDS]
+    hostile = [raw_request(host, port, "POST", "/api/trace", {"source": s}) for s in HOSTILE.values()]
+    out: dict = {"latencies": [], "wrong": 0, "student": collections.Counter(), "abuser": collections.Counter()}
+    stop = time.perf_counter() + seconds
+    rng = random.Random(7)
+
+    async def student(k: int) -> None:
+        conn = Connection(host, port, source=f"127.1.{k // 250}.{k % 250 + 1}")
+        await asyncio.sleep(rng.uniform(0, STUDENT_THINK_S[1]))
+        i = k
+        try:
+            while time.perf_counter() < stop:
+                name, raw = seeds[i % len(seeds)]
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    status, _ = await conn.request(raw)
+                except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                    out["student"][type(e).__name__] += 1
+                    await conn.close()
+                    continue
+                out["latencies"].append((time.perf_counter() - t0) * 1000)
+                out["student"][status] += 1
+                if status == 200 and _summary(conn.body) != expected[name]:
+                    out["wrong"] += 1
+                await asyncio.sleep(rng.uniform(*STUDENT_THINK_S))
+        finally:
+            await conn.close()
+
+    async def abuser(k: int) -> None:
+        conn = Connection(host, port, source=f"127.2.0.{k + 1}")
+        i = k
+        try:
+            while time.perf_counter() < stop:
+                try:
+                    status, headers = await conn.request(hostile[i % len(hostile)])
+                    out["abuser"][status] += 1
+                    if status == 429:
+                        await asyncio.sleep(float(headers.get("retry-after", "1")))
+                except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                    out["abuser"][type(e).__name__] += 1
+                    await conn.close()
+                i += 1
+        finally:
+            await conn.close()
+
+    await asyncio.gather(*(student(k) for k in range(STUDENTS)), *(abuser(k) for k in range(abusers)))
+    return out
+
+
+def report_fairness(url: str, seconds: float) -> None:
+    expected = {}
+    for p in SEEDS:
+        response = httpx.post(url + "/api/trace", json={"source": p.read_text()}, timeout=60)
+        expected[p.stem] = _summary(response.content)
+    print(
+        f"\nfairness: {STUDENTS} students (a seed program, then {STUDENT_THINK_S[0]}-{STUDENT_THINK_S[1]} s of reading), {seconds:.0f} s per row"
+    )
+    print(
+        f"{'students beside':28} {'runs':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'wrong':>6}  statuses (students | abusers)"
+    )
+    verdict = ""
+    for abusers in (0, ABUSERS):
+        r = asyncio.run(fairness(url, seconds, expected, abusers))
+        lat = r["latencies"]
+        p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
+        label = "nobody (baseline)" if abusers == 0 else f"{abusers} abusive clients"
+        print(
+            f"{label:28} {len(lat):6d} {p50:8.1f} {p95:8.1f} {max(lat):8.1f} {r['wrong']:6d}  "
+            f"{dict(r['student'])} | {dict(r['abuser'])}"
+        )
+        if abusers:
+            errors = sum(n for s, n in [*r["student"].items(), *r["abuser"].items()] if isinstance(s, str) or s >= 500)
+            met = p50 <= STUDENT_P50_TARGET_MS and p95 <= STUDENT_P95_TARGET_MS and r["wrong"] == 0 and errors == 0
+            verdict = (
+                f"beside {abusers} abusive clients: students' p50 {p50:.0f} ms (target <= {STUDENT_P50_TARGET_MS:.0f}), "
+                f"p95 {p95:.0f} ms (target <= {STUDENT_P95_TARGET_MS:.0f}), {r['wrong']} wrong traces, {errors} 5xx or "
+                f"transport errors: {'met' if met else 'MISSED'}"
+            )
+    print(verdict)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an already running server (default: start one)")
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers of the started server")
     parser.add_argument("--requests", type=int, default=60, help="sequential requests per latency row")
     parser.add_argument("--duration-s", type=float, default=5.0, help="seconds per throughput row")
+    parser.add_argument("--abuse-s", type=float, default=30.0, help="seconds per fairness row (0: skip)")
+    parser.add_argument("--only-abuse", action="store_true", help="only the fairness rows")
     args = parser.parse_args()
 
     proc = None
@@ -216,51 +375,10 @@ def main() -> int:
             sequential(url, "POST", "/api/trace", body, 3)
         sequential(url, "GET", "/api/health", None, 20)
 
-        print(f"\nlatency, 1 client, {args.requests} sequential requests each (ms); 'sandbox' is the run as the server")
-        print("reports it (Server-Timing), 'web layer' the rest: HTTP, routing, validation, JSON, logging (median)")
-        print(f"{'request':40} {'p50':>8} {'p95':>8} {'p50 / floor':>12} {'sandbox p50':>12} {'web layer':>10}")
-        floor, _ = sequential(url, "GET", "/api/health", None, args.requests)
-        floor_p50 = percentile(floor, 0.5)
-        print(f"{'GET /api/health (floor)':40} {floor_p50:8.2f} {percentile(floor, 0.95):8.2f} {1.0:12.1f}")
-        all_p50 = []
-        for name, body in seeds:
-            lat, timings = sequential(url, "POST", "/api/trace", body, args.requests)
-            sandbox = [t.get("sandbox", float("nan")) for t in timings]
-            p50 = percentile(lat, 0.5)
-            all_p50.append(p50)
-            web = statistics.median(total - run for total, run in zip(lat, sandbox))
-            print(
-                f"{'POST /api/trace ' + name:40} {p50:8.2f} {percentile(lat, 0.95):8.2f} {p50 / floor_p50:12.1f}"
-                f" {percentile(sandbox, 0.5):12.2f} {web:10.2f}"
-            )
-        worst = max(all_p50)
-        print(
-            f"worst seed p50 {worst:.2f} ms (target <= {P50_TARGET_MS:.0f} ms): {'met' if worst <= P50_TARGET_MS else 'MISSED'}"
-        )
-
-        print(f"\nthroughput, {args.duration_s:.0f} s per row (completed 200s per second)")
-        print(f"{'clients':>7} {'request':26} {'per s':>9} {'p50 ms':>8} {'p95 ms':>8} {'vs floor':>9}  statuses")
-        traces = [("POST", "/api/trace", body) for _, body in seeds]
-        verdicts = []
-        for clients in (16, 64):
-            base = asyncio.run(load(url, clients, args.duration_s, [("GET", "/api/health", None)]))
-            run = asyncio.run(load(url, clients, args.duration_s, traces))
-            for label, r in (("GET /api/health (floor)", base), ("POST /api/trace (seeds)", run)):
-                ratio = r["per_s"] / base["per_s"] if base["per_s"] else float("nan")
-                print(f"{clients:7d} {label:26} {r['per_s']:9.1f} {r['p50']:8.1f} {r['p95']:8.1f} {ratio:9.2f}  {r['statuses']}")
-            server_errors = sum(n for s, n in run["statuses"].items() if isinstance(s, str) or s >= 500)
-            if clients == 16:
-                verdicts.append(
-                    f"{run['per_s']:.0f} traces/s at 16 clients (target >= {THROUGHPUT_TARGET_PER_S:.0f}): "
-                    f"{'met' if run['per_s'] >= THROUGHPUT_TARGET_PER_S else 'MISSED'}"
-                )
-            verdicts.append(
-                f"{clients} clients: {server_errors} 5xx or transport errors "
-                f"({'met' if server_errors == 0 else 'MISSED'}), {run['statuses'].get(429, 0)} answered 429"
-            )
-        print()
-        for line in verdicts:
-            print(line)
+        if not args.only_abuse:
+            latency_and_throughput(url, seeds, args.requests, args.duration_s)
+        if args.abuse_s > 0:
+            report_fairness(url, args.abuse_s)
     finally:
         if proc is not None:
             proc.terminate()

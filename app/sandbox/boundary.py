@@ -202,6 +202,10 @@ def check(data: bytes, source: str, limits: BoundaryLimits) -> TraceDocument:
     return TraceDocument(canonical, trace.status)
 
 
+def _ready() -> None:
+    """A first task for a fresh worker: by its end the worker has imported this module."""
+
+
 def _worker_start() -> None:
     os.nice(10)  # behind the web server's own process when both want a core
 
@@ -223,6 +227,11 @@ class Boundary:
             )
         return self._executor
 
+    def start(self) -> None:
+        """Start the worker process and let it import what it needs (blocks for a second: call it
+        from a thread). Starting it at the first big result would stall whoever waits for that."""
+        self._worker().submit(_ready).result()
+
     async def check(self, data: bytes, source: str) -> TraceDocument:
         if len(data) <= INLINE_MAX_BYTES:
             return check(data, source, self.limits)
@@ -231,10 +240,10 @@ class Boundary:
             return await loop.run_in_executor(self._worker(), check, data, source, self.limits)
         except concurrent.futures.BrokenExecutor:  # the worker died (out of memory?): a fresh one next time
             log.warning("the trust boundary's worker process died; starting another")
-            self.close()
+            self.close(wait=False)
             return status_document(source, "killed", "The program's result could not be checked, so it was discarded.")
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         executor, self._executor = self._executor, None
         if executor is not None:
-            executor.shutdown(wait=False, cancel_futures=True)
+            executor.shutdown(wait=wait, cancel_futures=True)

@@ -78,12 +78,18 @@ class Jail:
     """What the zygote prepared once and every child applies."""
 
     def __init__(
-        self, limits: SandboxSettings, trace: TraceSettings, protections: dict[str, bool], landlock: Landlock | None = None
+        self,
+        limits: SandboxSettings,
+        trace: TraceSettings,
+        protections: dict[str, bool],
+        landlock: Landlock | None = None,
+        shared_memory: bool = False,
     ) -> None:
         self.limits = limits
         self.trace = trace
         self.protections = protections
         self.landlock = landlock
+        self.shared_memory = shared_memory  # in-memory files, System V IPC: only where the run's own cgroup counts them
         self.devnull = os.open("/dev/null", os.O_RDWR | os.O_CLOEXEC)
 
 
@@ -120,6 +126,7 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
             linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC,
             f"size={jail.limits.scratch_mb}m,nr_inodes=4096,mode=0700,uid={owner},gid={owner}",
         )
+        _hide_mount_tables()
     try:
         with open("/proc/self/oom_score_adj", "w") as f:  # under memory pressure, children go first
             f.write("1000")
@@ -145,10 +152,19 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
         linux.drop_capabilities()
     linux.prctl(linux.PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     if p.get("seccomp"):
-        linux.install_seccomp(seccomp.build(os.getpid()))
+        linux.install_seccomp(seccomp.build(os.getpid(), shared_memory=jail.shared_memory))
     os.chdir(SCRATCH_DIR if p.get("namespaces") else "/")
     os.environ.clear()
     os.environ.update(HOME=SCRATCH_DIR, TMPDIR=SCRATCH_DIR, LANG="C.UTF-8")
+
+
+def _hide_mount_tables() -> None:
+    """Empty this process's mount tables: their lines name the host directory behind every bind
+    mount. Threads' copies go with /proc/<pid>/task, which nothing a program needs reads."""
+    proc = f"/proc/{os.getpid()}"
+    for table in ("mountinfo", "mounts", "mountstats"):
+        linux.mount("/dev/null", f"{proc}/{table}", None, linux.MS_BIND)
+    linux.mount("tmpfs", f"{proc}/task", "tmpfs", linux.MS_RDONLY | linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "size=4k")
 
 
 def _write_all(data: bytes) -> None:

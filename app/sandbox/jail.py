@@ -46,17 +46,18 @@ def _bind(host: str, inside: str, *, read_only: bool = True) -> None:
         linux.mount(None, inside, None, flags)
 
 
-def build_view() -> list[str]:
-    """Pivot into a root holding only the interpreter, libraries, the app, /dev basics, /proc, a scratch dir.
+def build_view(runtime: policy.Runtime) -> list[str]:
+    """Pivot into a root holding only the runtime (`policy.Runtime`: libraries, the interpreter, the
+    package, some at neutral paths), /dev basics, /proc and a scratch dir.
 
     Returns the paths visible inside (for Landlock and for the self-test).
     """
     linux.mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing we mount propagates to the host
     # Hold every source open before the new root covers /tmp: the app or its venv may live under
     # /tmp (a CI checkout), and a bind from /proc/self/fd/N still reaches the covered directory.
-    paths = policy.view_paths()  # before the mount: it drops paths that do not exist
+    binds = sorted(runtime.binds, key=lambda pair: len(pair[0]))  # a directory before what it holds
     held: dict[str, int] = {}
-    for path in [*paths, *policy.VIEW_FILES, *policy.DEVICES]:
+    for path in [*(host for host, _ in binds), *policy.VIEW_FILES, *policy.DEVICES]:
         if os.path.exists(path) and not os.path.islink(path) and path not in held:
             held[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
 
@@ -65,16 +66,18 @@ def build_view() -> list[str]:
 
     linux.mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=0755")
     visible: list[str] = []
-    for path in paths:
+    bound: list[str] = []
+    for host, path in binds:
         inside = NEW_ROOT + path
-        if os.path.islink(path):  # /lib -> usr/lib on merged-/usr systems: the same link inside
+        if os.path.islink(host):  # /lib -> usr/lib on merged-/usr systems: the same link inside
             os.makedirs(os.path.dirname(inside), exist_ok=True)
             if not os.path.lexists(inside):
-                os.symlink(os.readlink(path), inside)
+                os.symlink(os.readlink(host), inside)
             continue
-        if any(path.startswith(v + "/") for v in visible) or path not in held:
+        if any(host.startswith(b + "/") for b in bound) or host not in held:
             continue  # already inside a bound directory, or missing on this host
-        _bind(source(path), inside)
+        _bind(source(host), inside)
+        bound.append(host)
         visible.append(path)
     for path in policy.VIEW_FILES:
         if os.path.islink(path):

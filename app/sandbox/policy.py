@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import sys
+from dataclasses import dataclass
 
 from ..config import SandboxSettings
 from ..paths import IMPORT_ROOT, PACKAGE_DIR
@@ -26,10 +27,14 @@ ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # them as fast. Measured with the seed programs: fork 5.6 -> 1.1 ms, exit 7.0 -> 2.4 ms.
 ENV_SET = {
     "OMP_NUM_THREADS": "1",
+    # torch.set_num_threads(200) then runs on 4 threads instead of OpenMP ending the process when it
+    # cannot start 200 (a run has max_processes threads): a program asks, the limit answers.
+    "OMP_THREAD_LIMIT": "4",
     "MKL_NUM_THREADS": "1",
     "PYTHONDONTWRITEBYTECODE": "1",
     "PYTHONMALLOC": "malloc",
-    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1",
+    # Two malloc arenas at most: each thread's own would reserve 64 MiB of the run's address space.
+    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1:glibc.malloc.arena_max=2",
     "TMPDIR": SCRATCH_DIR,  # tempfile (and torch, at import) must find a writable directory
 }
 # Protections `sandbox_mode="strict"` refuses to start without. "landlock" and "cgroup" are
@@ -79,29 +84,68 @@ def zygote_env() -> dict[str, str]:
     return {**env, **ENV_SET}
 
 
-def view_paths() -> list[str]:
-    """Host paths bound read-only, at the same place, into the children's file system."""
-    wanted = [
-        "/usr/lib",
-        "/usr/lib64",
-        "/usr/lib32",
-        "/lib",
-        "/lib64",
-        "/lib32",  # shared libraries
-        sys.base_prefix,
-        sys.base_exec_prefix,
-        sys.prefix,
-        sys.exec_prefix,  # the interpreter, the venv
-        os.path.dirname(os.path.realpath(sys.executable)),
-        str(PACKAGE_DIR),  # only the package (app/): the repo root may hold .env and the share database
-    ]
-    wanted += [p for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)]
-    out: list[str] = []
-    for p in wanted:
-        p = os.path.normpath(p)
-        if os.path.lexists(p) and p not in out:
-            out.append(p)
-    return out
+# Where the runtime is mounted inside the children's root when its host path says something about
+# the host (a checkout under /work, a venv, a pyenv interpreter): at these neutral paths instead.
+RUNTIME_DIR = "/gradwalk"
+PACKAGE_NAME = __package__.split(".")[0]
+RUNTIME_ENV = ("LD_LIBRARY_PATH",)  # set for the zygote's second stage when the interpreter moved
+SYSTEM_LIBS = ("/usr/lib", "/usr/lib64", "/usr/lib32", "/lib", "/lib64", "/lib32")
+SYSTEM_PREFIXES = ("/usr", "/usr/local")  # an interpreter here keeps its path: nothing host-specific in it
+
+
+def _within(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+@dataclass
+class Runtime:
+    """What the children's read-only root holds besides /etc's two files and /dev's five, as (host
+    path, path inside) pairs: the shared libraries, the interpreter, the venv, site-packages, the
+    package; never the checkout's root (it may hold .env and the share database). And how the
+    zygote's second stage starts in there. Computed at the host's paths, before they go out of sight."""
+
+    binds: list[tuple[str, str]]
+    python: str = ""  # the interpreter's executable, inside
+    path: list[str] | None = None  # sys.path inside: the package's import root, then site-packages
+    env: dict[str, str] | None = None  # what the moved interpreter needs: its shared library, where RUNPATH no longer points
+
+    @classmethod
+    def here(cls) -> Runtime:
+        binds = [(p, p) for p in SYSTEM_LIBS if os.path.lexists(p)]
+        python = os.path.realpath(sys.executable)
+        base = os.path.realpath(sys.base_prefix)
+        runtime = cls(binds, env={})
+        if base in SYSTEM_PREFIXES:
+            binds += [(base, base), (os.path.dirname(python), os.path.dirname(python))]
+        else:
+            binds.append((base, f"{RUNTIME_DIR}/python"))
+            runtime.env = {"LD_LIBRARY_PATH": f"{RUNTIME_DIR}/python/lib"}
+            if not _within(python, base):
+                binds.append((os.path.dirname(python), f"{RUNTIME_DIR}/bin"))
+        venv = os.path.realpath(sys.prefix)
+        if runtime.inside(venv) is None:
+            binds.append((venv, f"{RUNTIME_DIR}/venv"))
+        sites = [
+            os.path.realpath(p) for p in sys.path if p and os.path.isdir(p) and ("site-packages" in p or "dist-packages" in p)
+        ]
+        for n, site in enumerate(dict.fromkeys(sites)):
+            if runtime.inside(site) is None:
+                binds.append((site, f"{RUNTIME_DIR}/site{n}"))
+        if runtime.inside(str(PACKAGE_DIR)) is None:  # under the name it is imported by (app, or gradwalk)
+            binds.append((str(PACKAGE_DIR), f"{RUNTIME_DIR}/lib/{PACKAGE_NAME}"))
+        runtime.python = runtime.inside(python) or python
+        root = runtime.inside(str(IMPORT_ROOT)) or f"{RUNTIME_DIR}/lib"
+        runtime.path = list(dict.fromkeys([root, *(i for i in map(runtime.inside, sites) if i)]))
+        return runtime
+
+    def inside(self, host_path: str) -> str | None:
+        """Where a host path is seen inside the children's root, or None if it is not there."""
+        path = os.path.realpath(host_path)
+        matches = [(host, inside) for host, inside in self.binds if _within(path, host)]
+        if not matches:
+            return None
+        host, inside = max(matches, key=lambda pair: len(pair[0]))
+        return inside + path[len(host.rstrip("/")) :] if path != host else inside
 
 
 # Single files the interpreter reads (and nothing else of /etc: not passwd, not hosts).

@@ -157,7 +157,11 @@ class SandboxPool:
         )
         self._starting = asyncio.Lock()
         self._closed = False
-        await self._spawn()
+        boundary = asyncio.ensure_future(asyncio.to_thread(self._boundary.start))  # beside the zygote's start
+        try:
+            await self._spawn()
+        finally:
+            await boundary
         missing = [p for p in policy.REQUIRED if not self._protections.get(p)]
         if missing:
             detail = "; ".join(f"{p}: {self._errors.get(p, 'missing')}" for p in missing)
@@ -173,33 +177,42 @@ class SandboxPool:
         if self._cgroup is None:
             budget_mb = 512 + (s.max_concurrent_runs + s.max_background_runs) * (s.memory_mb + s.scratch_mb)
             self._cgroup, why = cgroup.create(
-                f"gradwalk-{os.getpid()}-{id(self):x}", budget_mb * 1024 * 1024, s.max_concurrent_runs * s.max_processes + 32
+                f"gradwalk-{os.getpid()}-{id(self):x}",
+                budget_mb * 1024 * 1024,
+                (s.max_concurrent_runs + s.max_background_runs) * s.max_processes + 32,
             )
             if why:
                 self._errors["cgroup"] = why
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        runs_fd = os.open(self._cgroup.runs_parent, os.O_RDONLY | os.O_DIRECTORY) if self._cgroup else -1
         cfg = {
             "ctrl_fd": theirs.fileno(),
             "limits": self._limits.model_dump(),
             "trace": self.settings.trace.model_dump(),
-            "max_children": 4 * s.max_concurrent_runs + 16,  # running, idle and still exiting
+            "max_children": 4 * (s.max_concurrent_runs + s.max_background_runs) + 16,  # running, idle and still exiting
             "idle_children": s.max_concurrent_runs,
             "kill_after_s": self._limits.timeout_s + KILL_GRACE_S + 2.0,  # the zygote's own backstop
             "cgroup_procs": self._cgroup.procs if self._cgroup else [],
+            "run_cgroups": {"version": self._cgroup.version, "fd": runs_fd} if self._cgroup else None,
+            "errors": {} if self._cgroup else {"run_cgroup": self._errors.get("cgroup", "no cgroup")},
         }
         theirs.set_inheritable(True)
         # Started from the loop's own thread on purpose: a worker thread's exit would count as the
         # parent's death for anything the zygote ties to it. Takes a few ms, once.
-        proc = subprocess.Popen(
-            # -s -P rather than -I: the environment is ours (cleared) and PYTHONMALLOC must count.
-            [sys.executable, "-s", "-P", "-c", _BOOT.format(root=str(PROJECT_ROOT)), json.dumps(cfg)],
-            env=policy.zygote_env(),
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            cwd="/",
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                # -s -P rather than -I: the environment is ours (cleared) and PYTHONMALLOC must count.
+                [sys.executable, "-s", "-P", "-c", _BOOT.format(root=str(PROJECT_ROOT)), json.dumps(cfg)],
+                env=policy.zygote_env(),
+                pass_fds=[theirs.fileno(), *([runs_fd] if runs_fd >= 0 else [])],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                cwd="/",
+                start_new_session=True,
+            )
+        finally:
+            if runs_fd >= 0:
+                os.close(runs_fd)
         theirs.close()
         ours.setblocking(False)
         z = _Zygote(loop, proc, ours)
@@ -223,7 +236,7 @@ class SandboxPool:
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.remove)
             self._cgroup = None
-        self._boundary.close()
+        await asyncio.to_thread(self._boundary.close)
 
     def protections(self) -> dict[str, bool]:
         """Which protections hold for children, as the zygote's self-test found them."""

@@ -104,6 +104,22 @@ SYSTEM = {
     "statmount": 457,
     "listmount": 458,
 }
+# Memory outside the address space (RLIMIT_AS): refused where no cgroup of the run's own counts it.
+SHARED_MEMORY = {
+    "shmget": 29,
+    "shmat": 30,
+    "shmctl": 31,
+    "semget": 64,
+    "semop": 65,
+    "semctl": 66,
+    "shmdt": 67,
+    "msgget": 68,
+    "msgsnd": 69,
+    "msgrcv": 70,
+    "msgctl": 71,
+    "semtimedop": 220,
+    "memfd_create": 319,
+}
 _DENIED = {**NETWORK, **PROCESSES, **OTHER_PROCESSES, **SYSTEM}
 _NR_CLONE, _NR_CLONE3 = 56, 435
 # Signals: allowed only to the child itself (first argument == its pid).
@@ -142,10 +158,14 @@ def _static() -> bytes:
 _STATIC = _static()
 
 
-def build(own_pid: int) -> bytes:
-    """The filter for the child whose pid (as it sees itself) is `own_pid`."""
+def build(own_pid: int, shared_memory: bool = True) -> bytes:
+    """The filter for the child whose pid (as it sees itself) is `own_pid`; without `shared_memory`,
+    in-memory files and System V IPC are refused too."""
     allow, eperm = _ins(_RET, _RET_ALLOW), _errno(errno.EPERM)
     prog = [_STATIC]
+    if not shared_memory:
+        for nr in sorted(SHARED_MEMORY.values()):
+            prog += [_ins(_JEQ, nr, 0, 1), eperm]
     for nr in _SELF_ONLY.values():
         prog += [_ins(_JEQ, nr, 0, 4), _ins(_LD_ABS, _OFF_ARG0), _ins(_JEQ, own_pid, 0, 1), allow, eperm]
     prog.append(allow)

@@ -3,6 +3,7 @@ every line written to either becomes a print event of the program's story."""
 
 from __future__ import annotations
 
+import codecs
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +71,7 @@ class _Stream:
     def __init__(self, output: Output, stream: str) -> None:
         self.output, self.stream = output, stream
         self.encoding = "utf-8"
+        self.buffer = _Bytes(self)  # sys.stdout.buffer.write(b"..."): the same text, as UTF-8
 
     def write(self, text: str) -> int:
         if not isinstance(text, str):
@@ -82,3 +84,23 @@ class _Stream:
 
     def isatty(self) -> bool:
         return False
+
+
+class _Bytes:
+    """Stands in for sys.stdout.buffer: bytes decoded as UTF-8 (a character split between two writes
+    is kept for the next), then written as text."""
+
+    def __init__(self, text: _Stream) -> None:
+        self.text = text
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a bytes-like object is required, not '{type(data).__name__}'")
+        text = self._decoder.decode(bytes(data))
+        if text:
+            self.text.write(text)
+        return len(data)
+
+    def flush(self) -> None:
+        pass

@@ -6,10 +6,17 @@ so), which is how the tracer, the failures it reports and the sandbox's deadline
 
 from __future__ import annotations
 
+import linecache
 import sys
 from types import FrameType, TracebackType
 
 PROGRAM = "<program>"
+
+
+def remember_source(source: str) -> None:
+    """Let `inspect` find the program's source by its file name, as for a file on disk: torch.jit.script
+    compiles a function from its source text, and tracebacks and warnings show lines from it."""
+    linecache.cache[PROGRAM] = (len(source), None, source.splitlines(keepends=True), PROGRAM)
 
 
 def frame_line(frame: FrameType | None) -> int | None:

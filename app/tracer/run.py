@@ -19,9 +19,10 @@ from .hooks import Passes
 from .names import BIND, DISPLAY, instrument
 from .output import Output
 from .overrides import Overrides
-from .program import PROGRAM, raised_line, running_line
+from .program import PROGRAM, raised_line, remember_source, running_line
 
 _PLAIN = frozenset({int, float, bool, str, type(None)})
+MAX_WARNINGS = 100  # warnings recorded, each with its event in the story
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
 
 
@@ -80,11 +81,11 @@ class _Tracer:
         """warnings.showwarning while the program runs."""
         where = lineno if filename == PROGRAM else running_line(2)
         text = str(message)
+        if len(self.doc["warnings"]) >= MAX_WARNINGS:  # a flood: the trace keeps the first ones and says so
+            self.graph.truncate(f"the program's warnings were cut after {MAX_WARNINGS} (the rest are not recorded)")
+            return
         hint_id, hint = hint_for(text)
-        if len(self.doc["warnings"]) < 100:
-            self.doc["warnings"].append(
-                doc.warning(category=category.__name__, message=text, line=where, hint=hint, hint_id=hint_id)
-            )
+        self.doc["warnings"].append(doc.warning(category=category.__name__, message=text, line=where, hint=hint, hint_id=hint_id))
         self.graph.event(kind="warning", line=where, text=text, category=category.__name__)
 
     # -- the run ------------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class _Tracer:
     def run(self, namespace: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
             code = instrument(self.doc["source"], PROGRAM)
+            remember_source(self.doc["source"])
         except (SyntaxError, ValueError, RecursionError, MemoryError) as e:  # null bytes, absurd nesting
             if isinstance(e, SyntaxError):
                 self._fail(e, e.lineno)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -73,6 +74,38 @@ print(os.listdir("/proc"))
     assert CANARY not in _dump(t)
     assert "GRADWALK" not in t.stdout
     assert_normal(pool)
+
+
+def test_no_host_paths_in_proc_or_the_interpreter(pool: SyncPool) -> None:
+    """The runtime is mounted at neutral paths: nothing a program can read names the host's directories."""
+    src = """\
+import os, sys, glob
+import torch
+for name in ["mountinfo", "mounts", "mountstats", "cmdline", "maps", "cgroup", "environ", "status"]:
+    for path in [f"/proc/self/{name}", *glob.glob(f"/proc/self/task/*/{name}"), f"/proc/thread-self/{name}"]:
+        try:
+            print(path, open(path, "rb").read().decode("utf-8", "replace"))
+        except OSError as e:
+            print(path, "no", type(e).__name__)
+for link in ["exe", "cwd", "root"]:
+    try:
+        print(link, os.readlink(f"/proc/self/{link}"))
+    except OSError as e:
+        print(link, "no", type(e).__name__)
+print(sys.path, sys.prefix, sys.exec_prefix, sys.executable, sys.argv, sys.orig_argv)
+print([getattr(m, "__file__", None) for m in list(sys.modules.values())])
+print(torch.__file__)
+"""
+    t = pool.run(src)
+    assert t.status == "ok", t.error
+    out = t.stdout
+    assert len(out) > 1000  # it did read them
+    host = {str(PROJECT_ROOT), os.path.realpath(sys.prefix), sys.prefix}
+    if sys.base_prefix not in ("/usr", "/usr/local"):
+        host.add(sys.base_prefix)  # an interpreter outside the system's own directories (pyenv, a venv)
+    for path in host:
+        assert path not in out, f"{path} shows in the sandbox"
+    assert "gradwalk-" not in out  # the pool's cgroup names
 
 
 # ---- network ------------------------------------------------------------------------------------

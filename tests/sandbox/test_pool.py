@@ -196,4 +196,4 @@ def test_without_root_in_a_user_namespace() -> None:
     assert report["status"] == "ok" and report["stdout"] == "tensor([2., 4., 6.])\n"
     assert report["caps"] == "0000000000000000"  # uid 0 of the zygote's user namespace, without capabilities
     missing = sorted(k for k, ok in report["protections"].items() if not ok)
-    assert missing == ["cgroup", "unprivileged_uid"]
+    assert missing == ["cgroup", "run_cgroup", "unprivileged_uid"]
