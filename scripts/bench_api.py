@@ -255,12 +255,14 @@ def latency_and_throughput(url: str, seeds: list[tuple[str, dict]], requests: in
         print(line)
 
 
-def _summary(body: bytes) -> tuple[str, str, int]:
+def _summary(body: bytes) -> tuple[str, int, int]:
+    """What a correct trace of a seed shares with the seed's own: status, nodes, events (the values of
+    torch.randn differ from run to run, so stdout is not compared)."""
     trace = json.loads(body)
-    return trace["status"], trace["stdout"], len(trace["nodes"])
+    return trace["status"], len(trace["nodes"]), len(trace["events"])
 
 
-async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, str, int]], abusers: int) -> dict:
+async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int, int]], abusers: int) -> dict:
     """Students' latencies (ms), wrong traces and statuses, beside `abusers` hostile clients, for `seconds`."""
     import random
 
