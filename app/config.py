@@ -23,6 +23,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+# torch's threads while a program runs: reductions split their work by thread, so the last digits
+# of a sum depend on how many there are; one everywhere (sandbox, CLI, notebook), so that one
+# program prints one thing.
+THREADS = 1
+
 
 class TraceSettings(BaseModel):
     """The tracer's limits: what it records before truncating the trace with a notice."""
@@ -33,6 +38,11 @@ class TraceSettings(BaseModel):
     max_value_elements: int = Field(1_000, description="Tensors with more elements carry stats instead of values.")
     max_stdout_bytes: int = Field(65_536, description="Program output kept in a trace, in bytes.")
     max_events: int = Field(50_000, description="Story events recorded before the trace is truncated.")
+    max_steps: int = Field(200_000, description="Backward steps recorded, over all passes, before the trace is truncated.")
+    max_trace_bytes: int = Field(
+        3_400_000,
+        description="A trace's size in bytes past which its least useful tensor values are replaced by their stats (with a notice).",
+    )
 
 
 class SandboxSettings(BaseModel):

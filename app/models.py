@@ -3,7 +3,10 @@
 The tracer builds it, the parent validates it at the trust boundary
 (`Trace.model_validate_json`), the store saves it, the API returns it and the page plays it.
 Tensor values are JSON: a bare number for 0-d, nested lists otherwise, and NaN / ±Inf as the
-strings "NaN", "Infinity", "-Infinity" so that strict JSON parsers accept every trace.
+strings "NaN", "Infinity", "-Infinity" so that strict JSON parsers accept every trace. A float
+is the shortest decimal that reads back as the same number of the tensor's own dtype (float32
+0.018916626). The backward steps' gradients are written once, in `Trace.tensors`, and referred
+to by index. `load` reads a stored document of any version (a version-1 share is upgraded).
 
 This module is the document's only definition. The rest are views of it, never a second schema:
 app/tracer/doc.py makes its pieces as plain dicts from these models' own fields (the tracer's fast
@@ -13,12 +16,14 @@ a test fails when it is stale).
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+import re
+from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2
 
 Status = Literal["ok", "error", "timeout", "memory", "killed"]
 NodeKind = Literal["leaf", "op", "constant"]
@@ -51,7 +56,7 @@ class _Doc(BaseModel):
 
 
 class Stats(_Doc):
-    """Summary of a floating tensor; always present for floats, the only view of big ones."""
+    """Summary of a floating tensor whose value is not written: too big (max_value_elements), or left out for size."""
 
     numel: int
     min: Value = None
@@ -62,15 +67,49 @@ class Stats(_Doc):
     inf_count: int = 0
 
 
+class TensorData(_Doc):
+    """A tensor written once in `Trace.tensors`, referred to by its index (a backward step's gradients)."""
+
+    shape: list[int]
+    dtype: str
+    value: Value = Field(None, description="nested lists; null when too big (max_value_elements) or left out for size")
+    stats: Stats | None = Field(None, description="for a floating tensor whose value is not written")
+
+
+class Binding(_Doc):
+    """One binding of a name to a tensor: `total = ...` at module level, `acc = ...` inside a function."""
+
+    name: str = Field(description="the variable, a module parameter path (model.0.weight), or a place (ws[0])")
+    binding: int = Field(description="1-based count of the bindings of this name in this scope (loop iterations)")
+    scope: str | None = Field(None, description="the function the name was bound in; null at module level")
+    line: int | None = None
+
+
+class Output(_Doc):
+    """One output of a multi-output grad_fn (split, chunk, unbind...) that the program held."""
+
+    index: int = Field(description="the output's number (torch's output_nr): the `output` of edges leaving it")
+    name: str | None = Field(None, description="the name the label shows (as Node.name)")
+    label: str = Field(description="what the page shows: the name (with its binding number when rebound) or op[index]")
+    names: list[Binding] = Field(default_factory=list, description="every name bound to this output, in program order")
+    shape: list[int] | None = None
+    dtype: str | None = None
+    value: Value = None
+    stats: Stats | None = None
+
+
 class Node(_Doc):
     """A tensor or grad_fn node of the autograd graph."""
 
     id: int
     kind: NodeKind
     op: str | None = Field(None, description="grad_fn class name; 'AccumulateGrad' for leaves; null for constants")
-    name: str | None = Field(None, description="Python variable bound to it, or a module parameter path")
+    name: str | None = Field(
+        None, description="the name the label shows: the first module-level binding, else the first binding (names[])"
+    )
     label: str = Field(description="what the page shows: the name (with its binding number when rebound) or the op")
-    binding: int | None = Field(None, description="1-based count of bindings of this name (loop iterations)")
+    binding: int | None = Field(None, description="`name`'s binding count (Binding.binding)")
+    names: list[Binding] = Field(default_factory=list, description="every name bound to this node, in program order")
     line: int | None = None
     shape: list[int] | None = None
     dtype: str | None = None
@@ -81,14 +120,38 @@ class Node(_Doc):
     stats: Stats | None = None
     grad_stats: Stats | None = None
     inplace: bool = Field(False, description="made by an in-place op on an existing tensor (b[0] = ..., x.add_())")
+    outputs: list[Output] | None = Field(
+        None,
+        description="a multi-output grad_fn's outputs the program held (then value, shape and name above are null); "
+        "null for a single output",
+    )
+    module: str | None = Field(
+        None, description="path of the innermost nn.Module whose forward made it (model.blocks.3.attn.qkv); null outside"
+    )
+    module_call: int | None = Field(None, description="0-based call of that module (Module.call)")
+    iteration: int | None = Field(None, description="1-based iteration of the enclosing top-level for/while loop")
+    loop: int | None = Field(None, description="line of that loop")
 
 
 class Edge(_Doc):
-    """Forward direction: source feeds target as its input number `slot`."""
+    """Forward direction: output `output` of source feeds target as its input number `slot`."""
 
     source: int
     target: int
     slot: int
+    output: int = Field(0, description="which output of the source (Output.index; 0 for a single output)")
+
+
+class Module(_Doc):
+    """One call of an nn.Module (or a module of a called model that was not called itself: call null)."""
+
+    path: str = Field(description="dotted path as in parameter names (model.blocks.3.attn); the class name if unbound")
+    class_name: str
+    parent: str | None = Field(None, description="path of the module that holds it; null at the top")
+    call: int | None = Field(None, description="0-based call of this module; null if it was never called")
+    params: list[int] = Field(default_factory=list, description="node ids of its own parameters (not its children's)")
+    inputs: list[int] = Field(default_factory=list, description="node ids of the tensors passed to forward in this call")
+    outputs: list[int] = Field(default_factory=list, description="node ids of the tensors forward returned in this call")
 
 
 class Event(_Doc):
@@ -104,12 +167,14 @@ class Event(_Doc):
 
 
 class Step(_Doc):
-    """One node the autograd engine executed, in engine order."""
+    """One node the autograd engine executed, in engine order. Gradients are indices into Trace.tensors."""
 
     node: int
-    grad: Value = Field(None, description="gradient w.r.t. this node's output in this pass")
-    grad_stats: Stats | None = None
-    grad_inputs: list[Value] = Field(
+    grad: list[int | None] = Field(
+        default_factory=list,
+        description="gradient w.r.t. each output of the node (by Output.index); null: none reached that output",
+    )
+    grad_inputs: list[int | None] = Field(
         default_factory=list,
         description="gradients this node sent to its inputs, by slot (the edge with that slot carries it)",
     )
@@ -129,6 +194,8 @@ class Pass(_Doc):
     create_graph: bool = False
     steps: list[Step] = Field(default_factory=list)
     error: str | None = None
+    iteration: int | None = Field(None, description="1-based iteration of the enclosing top-level for/while loop")
+    loop: int | None = Field(None, description="line of that loop")
 
 
 class TraceWarning(_Doc):
@@ -222,8 +289,64 @@ class Trace(_Doc):
     edges: list[Edge] = Field(default_factory=list)
     events: list[Event] = Field(default_factory=list)
     passes: list[Pass] = Field(default_factory=list)
+    tensors: list[TensorData] = Field(default_factory=list, description="tensors written once, referred to by index")
+    modules: list[Module] = Field(default_factory=list, description="nn.Module calls, in the order of the model's modules")
     stdout: str = ""
     warnings: list[TraceWarning] = Field(default_factory=list)
     error: Error | None = None
     check: Check | None = Field(None, description="the gradient check by nudging (POST /api/check); null otherwise")
     overrides: list[Override] = Field(default_factory=list, description="values the request put in place (what if)")
+
+
+def load(data: str | bytes) -> Trace:
+    """A stored trace of any version, as the current document (the one place documents are upgraded)."""
+    head = data[:64] if isinstance(data, bytes) else data[:64].encode()
+    if re.match(rb'\{\s*"version"\s*:\s*1\s*[,}]', head):  # how model_dump_json began a version-1 trace
+        return Trace.model_validate(upgrade_v1(json.loads(data)))
+    return Trace.model_validate_json(data)
+
+
+def upgrade_v1(doc: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 trace as version 2: names as bindings, step gradients written once in `tensors`."""
+    doc = dict(doc, version=TRACE_VERSION)
+    nodes = doc.get("nodes") or []
+    for node in nodes:
+        if node.get("name") is not None:
+            binding = {"name": node["name"], "binding": node.get("binding") or 1, "scope": None, "line": node.get("line")}
+            node["names"] = [binding]
+    by_id = {n["id"]: n for n in nodes if isinstance(n, dict) and "id" in n}
+    sources = {(e["target"], e["slot"]): e["source"] for e in doc.get("edges") or []}
+    tensors: list[dict[str, Any]] = []
+
+    def write(value: Any, like: dict[str, Any] | None, stats: Any = None) -> int | None:
+        if value is None and stats is None:
+            return None
+        like = like or {}
+        shape = _shape_of(value) if value is not None else like.get("shape")
+        tensors.append({"shape": shape or [], "dtype": like.get("dtype") or "float32", "value": value, "stats": stats})
+        return len(tensors) - 1
+
+    for p in doc.get("passes") or []:
+        for step in p.get("steps") or []:
+            node = by_id.get(step.get("node"), {})
+            grad, stats = step.pop("grad", None), step.pop("grad_stats", None)
+            if stats is not None or grad is None or _shape_of(grad) == node.get("shape"):
+                step["grad"] = [write(grad, node, stats)]  # the gradient w.r.t. its one output
+            else:  # one per output slot
+                step["grad"] = [write(g, None if g is None else {"dtype": node.get("dtype")}) for g in grad]
+            step["grad_inputs"] = [
+                write(g, by_id.get(sources.get((step.get("node"), slot)), node))
+                for slot, g in enumerate(step.get("grad_inputs") or [])
+            ]
+    doc["tensors"] = tensors
+    return doc
+
+
+def _shape_of(value: Value) -> list[int] | None:
+    """The shape of a nested-list value (None where the lists are ragged: not one tensor)."""
+    if not isinstance(value, list):
+        return []
+    inner = [_shape_of(v) for v in value]
+    if any(s is None or s != inner[0] for s in inner):
+        return None
+    return [len(value), *(inner[0] if inner else [])]

@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .config import Settings
 from .models import TRACE_VERSION, Trace
+from .models import load as load_trace
 from .sandbox.boundary import html_safe
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -183,8 +184,8 @@ class Store:
         if created_at.tzinfo is None:  # SQLite keeps no zone; we only ever write UTC
             created_at = created_at.replace(tzinfo=UTC)
         trace_json = gzip.decompress(row.trace_gzip)
-        if row.trace_version != TRACE_VERSION:  # saved by an older version: validation upgrades it
-            trace_json = html_safe(Trace.model_validate_json(trace_json).model_dump_json().encode())
+        if row.trace_version != TRACE_VERSION:  # saved by an older version: upgraded (models.load)
+            trace_json = html_safe(load_trace(trace_json).model_dump_json().encode())
         return Share(id=row.id, title=row.title, source=row.source, trace_json=trace_json, created_at=created_at)
 
     def count(self) -> int:

@@ -1,6 +1,7 @@
-"""Tracing cost, side by side in one run: the program untraced, traced + serialized, and torchviz.
+"""Tracing cost, side by side in one run: the program untraced, traced + serialized, and torchviz;
+then the trace at model scale, against the tracer of an earlier commit.
 
-    .venv/bin/python scripts/bench_trace.py [--repeat N]
+    .venv/bin/python scripts/bench_trace.py [--repeat N] [--models-only] [--baseline REV]
 
 For each seed program and a 1,000-step recurrence (about 5,000 nodes) it prints the median wall
 time of: the program's own run (exec, no tracing), gradwalk's traced run including JSON
@@ -8,6 +9,15 @@ serialization, the same traced run without the tracer's C++ part (app/tracer/nat
 pure-Python fallback), and torchviz's make_dot on the same graph (graph building only, and with
 `dot` rendering where Graphviz is installed). Targets: traced <= 3x untraced; the recurrence traced
 and serialized in under 1 s.
+
+Model scale (issue 11): a GPT-style model (embedding, 8 pre-norm blocks of causal self-attention
++ MLP, width 32, vocabulary 50, context 16, 3 AdamW steps), its 12-block width-128 variant, a small
+ResNet (8 residual blocks, a batch of 8 CIFAR-sized images) and the recurrence. Each runs through
+the sandbox with the default settings (status, and the size of the JSON POST /api/trace returns,
+raw and gzipped at the API's level), and in process for its tracing overhead; and the same through
+the tracer of --baseline (default: the commit before the version-2 document), from a temporary
+checkout with its own C++ part built, in a subprocess. Targets: every model `ok`; the width-32
+8-block GPT <= 4 MB raw and <= 1 MB gzipped; traced <= 3x untraced.
 
 Both runs are timed up to their result: what each leaves behind (the program's tensors and graph;
 for the traced run also the tracer's records) is freed after the clock stops, as the sandbox's
@@ -131,14 +141,153 @@ def torchviz_ms(ns: dict[str, Any], repeat: int, render: bool) -> str:
         return "RecursionError"
 
 
+MODELS_DIR = ROOT / "tests" / "programs" / "models"
+
+
+def models() -> list[tuple[str, str]]:
+    gpt = (MODELS_DIR / "gpt.py").read_text()
+    wide = gpt.replace("WIDTH, LAYERS, HEADS, BATCH = 50, 16, 32, 8, 4, 1", "WIDTH, LAYERS, HEADS, BATCH = 50, 16, 128, 12, 4, 1")
+    assert wide != gpt, "gpt.py's constants line moved: update the 12-block variant"
+    resnet = (MODELS_DIR / "resnet.py").read_text()
+    return [("recurrence_1000", RECURRENCE), ("gpt_8x32", gpt), ("gpt_12x128", wide), ("resnet_8", resnet)]
+
+
+def sandboxed(programs: list[tuple[str, str]]) -> dict[str, tuple[str, int, int, int, str]]:
+    """name -> (status, nodes, bytes, gzipped bytes, notice): through the sandbox, as POST /api/trace returns it."""
+    import asyncio
+    import gzip
+
+    from app.config import Settings
+    from app.main import GZIP_LEVEL
+    from app.sandbox import SandboxPool
+
+    async def go() -> dict[str, tuple[str, int, int, int, str]]:
+        pool = SandboxPool(Settings(_env_file=None))  # type: ignore[call-arg]
+        await pool.start()
+        out = {}
+        try:
+            for name, source in programs:
+                document = await pool.trace_document(source)  # the JSON the API returns
+                data, trace = document.json, document.trace()
+                out[name] = (trace.status, len(trace.nodes), len(data), len(gzip.compress(data, GZIP_LEVEL)), trace.notice or "")
+        finally:
+            await pool.close()
+        return out
+
+    return asyncio.run(go())
+
+
+_BASELINE_RUN = """
+import gzip, json, statistics, sys, time
+sys.path.insert(0, sys.argv[1])
+import torch
+torch.set_num_threads(1)
+from app.config import Settings
+from app.main import GZIP_LEVEL
+try:
+    from app.tracer import trace_json as run_bytes
+except ImportError:  # before issue 10's names
+    from app.tracer import run_bytes
+source, repeat = sys.stdin.read(), int(sys.argv[2])
+settings = Settings(_env_file=None)
+limit = settings.sandbox.max_result_bytes if hasattr(settings, "sandbox") else settings.max_result_bytes
+times, data = [], b""
+for _ in range(repeat + 1):
+    keep = []
+    t0 = time.perf_counter()
+    data = run_bytes(source, keep=keep)
+    times.append((time.perf_counter() - t0) * 1000)
+    del keep
+doc = json.loads(data)
+status = "killed" if len(data) > limit else doc["status"]
+print(json.dumps([status, len(doc["nodes"]), len(data), len(gzip.compress(data, GZIP_LEVEL)), statistics.median(times[1:])]))
+"""
+
+
+def baseline_checkout(rev: str) -> Path:
+    """The tracer of `rev` in a temporary directory, its C++ part built (cached by commit)."""
+    import subprocess
+    import tempfile
+
+    commit = subprocess.run(["git", "rev-parse", rev], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    where = Path(tempfile.gettempdir()) / f"gradwalk-bench-{commit[:12]}"
+    if not (where / ".built").exists():
+        where.mkdir(exist_ok=True)
+        archive = subprocess.run(
+            ["git", "archive", commit, "app", "scripts/build_native.py"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(where)], input=archive.stdout, check=True)
+        subprocess.run([sys.executable, str(where / "scripts" / "build_native.py")], check=True)
+        (where / ".built").touch()
+    return where
+
+
+def default_baseline() -> str:
+    """The commit before the version-2 document (or HEAD, before it exists)."""
+    import subprocess
+
+    found = subprocess.run(
+        ["git", "log", "-1", "--format=%H", "-S", "TRACE_VERSION = 2", "--", "app/models.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return f"{found}^" if found else "HEAD"
+
+
+def baseline_run(where: Path, source: str, repeat: int) -> list[Any]:
+    import json
+    import subprocess
+
+    out = subprocess.run(
+        [sys.executable, "-c", _BASELINE_RUN, str(where), str(repeat)], input=source, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout)
+
+
+def model_scale(repeat: int, rev: str) -> None:
+    programs = models()
+    where = baseline_checkout(rev)
+    print(f"\nModel scale: this checkout through the sandbox (default settings) and in process, against {rev} ({where.name})")
+    header = (
+        f"{'program':<17}{'nodes':>6}{'status':>8}{'bytes':>12}{'gzip':>11}{'B/node':>8}"
+        f"{'untraced':>10}{'traced':>9}{'ratio':>7} | {'before:':<8}{'status':>7}{'bytes':>12}{'gzip':>11}{'B/node':>8}{'traced':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    through = sandboxed(programs)
+    for name, source in programs:
+        status, nodes, size, gz, notice = through[name]
+        traced(source)  # warm up
+        base, ours = side_by_side_ms(lambda: untraced(source), lambda: traced(source), repeat)
+        b_status, b_nodes, b_size, b_gz, b_ms = baseline_run(where, source, max(3, repeat // 2))
+        print(
+            f"{name:<17}{nodes:6d}{status:>8}{size:12,d}{gz:11,d}{size // max(nodes, 1):8,d}{base:10.1f}{ours:9.1f}{ours / base:6.1f}x | "
+            f"{'':<8}{b_status:>7}{b_size:12,d}{b_gz:11,d}{b_size // max(b_nodes, 1):8,d}{b_ms:9.1f}"
+        )
+        if notice:
+            print(f"{'':<17}notice: {notice}")
+    print("bytes: the JSON POST /api/trace returns; gzip: at the API's level (app.main.GZIP_LEVEL). before: that commit's")
+    print("tracer in process (killed: larger than the sandbox's max_result_bytes). Targets: ok; gpt_8x32 <= 4 MB, <= 1 MB")
+    print("gzipped; traced <= 3x untraced.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--models-only", action="store_true", help="only the model-scale table")
+    parser.add_argument("--baseline", default=None, help="the commit whose tracer the model table compares with")
     args = parser.parse_args()
-    has_dot = shutil.which("dot") is not None
     if native.compiled is None:
         sys.exit("app/tracer/_native is not built: run `make native` (the figures would be the fallback's)")
-    print(f"torch {torch.__version__}, median of {args.repeat} runs, milliseconds")
+    if not args.models_only:
+        seeds_and_recurrence(args.repeat)
+    model_scale(max(3, args.repeat // 4), args.baseline or default_baseline())
+
+
+def seeds_and_recurrence(repeat: int) -> None:
+    has_dot = shutil.which("dot") is not None
+    print(f"torch {torch.__version__}, median of {repeat} runs, milliseconds")
     header = (
         f"{'program':<26}{'untraced':>10}{'traced':>10}{'ratio':>8}{'nodes':>7}{'µs/node':>9}"
         f"{'no C++':>9}{'ratio':>7}{'torchviz':>16}{'torchviz+dot':>16}"
@@ -146,15 +295,15 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for name, source in programs():
-        repeat = max(5, args.repeat // 2) if name == "recurrence_1000" else args.repeat
+        n = max(5, repeat // 2) if name == "recurrence_1000" else repeat
         traced(source)  # warm up
-        base, ours = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced(s), repeat)
+        base, ours = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced(s), n)
         nodes = len(trace_of(source).nodes)
         per_node = f"{(ours - base) * 1000 / nodes:9.1f}" if nodes else f"{'-':>9}"
-        base_py, python = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced_python(s), max(3, repeat // 2))
+        base_py, python = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced_python(s), max(3, n // 2))
         ns = untraced(source)
-        viz = torchviz_ms(ns, repeat, render=False)
-        viz_dot = torchviz_ms(ns, max(1, repeat // 4), render=True) if has_dot else "no dot"
+        viz = torchviz_ms(ns, n, render=False)
+        viz_dot = torchviz_ms(ns, max(1, n // 4), render=True) if has_dot else "no dot"
         print(
             f"{name:<26}{base:10.2f}{ours:10.2f}{ours / base:7.1f}x{nodes:7d}{per_node}"
             f"{python:9.2f}{python / base_py:6.1f}x{viz:>16}{viz_dot:>16}"

@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from app.config import THREADS
+
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
@@ -85,6 +87,8 @@ def run_reference(source: str) -> Reference:
         return inner
 
     out = io.StringIO()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)  # as the tracer runs it: the same sums, in the same order
     torch.Tensor.backward = wrap(originals[0], "backward")  # type: ignore[method-assign]
     torch.autograd.backward = wrap(originals[1], "backward")
     torch.autograd.grad = wrap(originals[2], "grad")
@@ -99,6 +103,7 @@ def run_reference(source: str) -> Reference:
         ref.error = e
     finally:
         torch.Tensor.backward, torch.autograd.backward, torch.autograd.grad = originals  # type: ignore[method-assign]
+        torch.set_num_threads(threads)
     ref.stdout = out.getvalue()
     return ref
 
@@ -120,3 +125,28 @@ def assert_close(trace_value: Any, tensor: torch.Tensor, what: str) -> None:
         assert torch.allclose(got, expected, rtol=1e-6, atol=1e-7, equal_nan=True), f"{what}: {got} != {expected}"
     else:
         assert torch.equal(got, expected), f"{what}: {got} != {expected}"
+
+
+def step_grad(trace: Any, step: Any, output: int = 0) -> Any:
+    """A backward step's gradient w.r.t. one output of its node, as a value (Step.grad refers to Trace.tensors)."""
+    ref = step.grad[output]
+    return None if ref is None else trace.tensors[ref].value
+
+
+def sent_grad(trace: Any, step: Any, slot: int) -> Any:
+    """The gradient a backward step sent to its input `slot`, as a value."""
+    ref = step.grad_inputs[slot]
+    return None if ref is None else trace.tensors[ref].value
+
+
+def assert_close_or_stats(value: Any, stats: Any, tensor: torch.Tensor, what: str) -> None:
+    """As assert_close; where the trace sends stats instead of the value (a big tensor), the stats."""
+    if value is not None or stats is None:
+        assert_close(value, tensor, what)
+        return
+    t = tensor.detach().to(torch.float64).reshape(-1)
+    scale = float(t.abs().max()) if t.numel() else 0.0
+    assert stats.numel == t.numel(), f"{what}: {stats.numel} elements, not {t.numel()}"
+    for key, expected in (("min", t.min()), ("max", t.max()), ("mean", t.mean()), ("std", t.std())):
+        got = getattr(stats, key)
+        assert math.isclose(got, float(expected), rel_tol=1e-5, abs_tol=1e-6 * scale), f"{what}: {key} {got} != {float(expected)}"

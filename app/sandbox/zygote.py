@@ -187,7 +187,9 @@ def _warm_up(trace_settings: TraceSettings) -> None:
     lazily (300 ms per child for the Jacobian example), so warm up on every example program."""
     import torch
 
-    torch.set_num_threads(1)  # before any op: a child's first parallel op after fork can deadlock
+    from ..config import THREADS
+
+    torch.set_num_threads(THREADS)  # before any op: a child's first parallel op after fork can deadlock
     from ..paths import EXAMPLES_DIR
     from ..tracer import trace_of
     from . import child

@@ -103,6 +103,8 @@ class Capture(TorchFunctionMode):
         self.graph = graph
         self.paused = 0  # >0 while the program's own objects are shown (repr): their torch calls are not the program's
         self._aliases: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(w.data) -> (w.data, w)
+        self._grad_owners: dict[int, int] = {}  # id(leaf.grad) -> the leaf's node id, while _grad_owners_key holds
+        self._grad_owners_key: tuple[int, int] | None = None
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
@@ -123,6 +125,7 @@ class Capture(TorchFunctionMode):
         if kind is _GRAD_SETTER:
             before = _GRAD_GET(args[0])
             out = func(*args, **kwargs)
+            self.graph.grads_replaced += 1
             self._grad_changed(args[0], before, running_line(2))
             return out
         name, inplace, exposes, plain = kind
@@ -165,11 +168,18 @@ class Capture(TorchFunctionMode):
         for o in outputs:
             fn = o.grad_fn
             if fn is not None:
-                if g.node_of_fn(fn) is None:
+                known = g.node_of_fn(fn)
+                if known is None:
                     line = line or running_line(3)
-                    nid = g.walk(fn, line, output=o)
+                    # split, chunk, unbind...: one node for the grad_fn, listing each output the call made
+                    siblings = [x for x in outputs if x.grad_fn is fn] if len(outputs) > 1 else None
+                    if siblings is not None and len(siblings) == 1 and not o.output_nr:
+                        siblings = None
+                    nid = g.walk(fn, line, output=o, outputs=siblings)
                     if nid is not None:
                         self._constant_inputs(fn, nid, args, kwargs, line)
+                elif len(outputs) > 1 and g.nodes[known]["outputs"] is not None:
+                    g.holder(o, line)  # an output the node does not list yet
             elif o.requires_grad and g.node_of_tensor(o) is None:
                 line = line or running_line(3)  # a new leaf: torch.tensor(..., requires_grad=True)
                 g.leaf(o, line)
@@ -214,8 +224,8 @@ class Capture(TorchFunctionMode):
             if nid is not None and base is not None and t.grad_fn.next_functions[0][0] is None:
                 g.edge(base, nid, 0)  # the constant this tensor was before autograd took over
             name_of_t = g.names.get(id(t))
-            if nid is not None and name_of_t is not None and g.nodes[nid]["name"] is None:
-                g.bind(name_of_t, t, line)
+            if nid is not None and name_of_t is not None and not g.nodes[nid]["names"]:
+                g.bind(name_of_t[0], t, line, name_of_t[1])
             return
         nid = g.node_of_tensor(t)
         if (
@@ -231,7 +241,7 @@ class Capture(TorchFunctionMode):
         if nid is not None and t.grad_fn is None:
             node = g.nodes[nid]
             if node["kind"] == "leaf":  # optimizer.step(), or an update under torch.no_grad()
-                g.event(kind="update", node=nid, line=line, value=values.value(t, g.limits.max_value_elements))
+                g.event(kind="update", node=nid, line=line, value=values.read(t, g.limits.max_value_elements))
             return
         alias = self._aliases.get(id(t))
         if alias is not None and alias[0] is t and nid is None:  # w.data -= lr * w.grad: w's update
@@ -240,11 +250,15 @@ class Capture(TorchFunctionMode):
         self._grad_changed_by_identity(t, line)
 
     def _grad_changed_by_identity(self, t: torch.Tensor, line: int | None) -> None:
-        """`a.grad.zero_()`: the mutated tensor is some leaf's .grad."""
-        for nid, owner in self.graph.tensors.items():
-            if _GRAD_GET(owner) is t:
-                self._grad_event(nid, t, line)
-                return
+        """`a.grad.zero_()`: the mutated tensor is some leaf's .grad (an optimizer's own state is not)."""
+        g = self.graph
+        key = (g.grads_replaced, len(g.tensors))
+        if self._grad_owners_key != key:  # .grad tensors were replaced since: look again
+            self._grad_owners = {id(grad): nid for nid, owner in g.tensors.items() if (grad := _GRAD_GET(owner)) is not None}
+            self._grad_owners_key = key
+        nid = self._grad_owners.get(id(t))
+        if nid is not None and _GRAD_GET(g.tensors[nid]) is t:
+            self._grad_event(nid, t, line)
 
     def _grad_changed(self, owner: torch.Tensor, before: Any, line: int | None) -> None:
         nid = self.graph.node_of_tensor(owner)
@@ -252,5 +266,5 @@ class Capture(TorchFunctionMode):
             self._grad_event(nid, _GRAD_GET(owner), line)
 
     def _grad_event(self, nid: int, grad: torch.Tensor | None, line: int | None) -> None:
-        v = None if grad is None else values.value(grad, self.graph.limits.max_value_elements)
+        v = None if grad is None else values.read(grad, self.graph.limits.max_value_elements)
         self.graph.event(kind="grad", node=nid, line=line, value=v)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..models import Edge, Error, Event, Node, Pass, Stats, Step, Trace, TraceWarning
+from ..models import Binding, Edge, Error, Event, Module, Node, Output, Pass, Stats, Step, TensorData, Trace, TraceWarning
 
 
 class _Shape:
@@ -44,3 +44,7 @@ stats = _Shape(Stats)
 warning = _Shape(TraceWarning)
 error = _Shape(Error)
 trace = _Shape(Trace)
+tensor = _Shape(TensorData)
+binding = _Shape(Binding)
+output = _Shape(Output)
+module = _Shape(Module)

@@ -17,6 +17,7 @@ import torch
 
 from ..config import TraceSettings
 from . import doc, native, values
+from .bindings import Bindings
 
 # What _add_usual_op (and native.Ops) copies: a node made by an operation (so it requires grad), the event of its making.
 _OP_NODE = doc.node(id=-1, kind="op", label="", requires_grad=True)
@@ -38,10 +39,17 @@ class Graph:
         self._by_tensor: dict[int, int] = {}  # id(leaf or constant tensor) -> node id
         self._keep: list[Any] = []  # strong refs: ids above stay valid for the whole run
         self.tensors: dict[int, torch.Tensor] = {}  # node id -> leaf / retain_grad tensor, for final .grad
-        self.names: dict[int, str] = {}  # id(tensor) -> the name it was last bound to
-        self.param_paths: dict[int, str] = {}  # id(parameter) -> "model.0.weight"
-        self._binding_counts: dict[str, int] = {}
+        self.grads_replaced = 0  # counts the moments .grad tensors may have been replaced (a pass, `x.grad = ...`)
+        self.names: dict[int, tuple[str, str | None]] = {}  # id(tensor) -> (name, scope) it was last bound to
+        self.param_paths: dict[int, tuple[str, str | None, int | None]] = {}  # id(parameter) -> ("model.0.weight", scope, line)
+        self.bindings = Bindings(self.nodes)
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
+        self.outputs_listed = 0  # Output entries of multi-output nodes (at most max_nodes)
+        self.tensor_data: list[dict[str, Any]] = []  # Trace.tensors: the backward steps' gradients
+        # What the program is in when a node is made (Node.module, .iteration, .loop): set_context.
+        # op_node is what _add_usual_op (and native.Ops) copy: the context is in it already.
+        self.context: dict[str, Any] = {"module": None, "iteration": None, "loop": None}
+        self.op_node = _OP_NODE.copy()
         # native.Ops (native.cpp), writing into the containers above; made at the first op, None without it
         self._ops: Any = False
 
@@ -66,6 +74,11 @@ class Graph:
         self.events.append(e)
         return e
 
+    def set_context(self, **context: Any) -> None:
+        """Module call (an index into modules.Modules.calls until the end), top-level loop iteration and line."""
+        self.context.update(context)
+        self.op_node.update(context)
+
     def truncate(self, notice: str) -> None:
         if self.truncated_by is None:
             self.truncated_by = notice
@@ -79,6 +92,7 @@ class Graph:
             return None
         nid = len(self.nodes)
         fields["id"], fields["line"] = nid, line
+        fields.update(self.context)
         self.nodes.append(doc.node.of(fields))
         if key_fn is not None:
             self.by_fn[id(key_fn)] = nid
@@ -117,14 +131,17 @@ class Graph:
         if nid is not None:
             if t.requires_grad:
                 self.tensors[nid] = t
-            path = self.param_paths.get(id(t))
-            if path is not None:
-                self._name(nid, path)
+            named = self.param_paths.get(id(t))
+            if named is not None:
+                self.bindings.add(self.nodes[nid], *named)
         return nid
 
-    def walk(self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False) -> int | None:
+    def walk(
+        self, root: Any, line: int | None, output: torch.Tensor | None = None, inplace: bool = False, outputs: list | None = None
+    ) -> int | None:
         """The general path: the node of any grad_fn, recording it and every unseen node below it
-        (inputs first); its value is `output`'s, if given."""
+        (inputs first). `output` is the tensor it made; `outputs`, all those a multi-output grad_fn
+        made in one call."""
         by_fn = self.by_fn
         known = by_fn.get(id(root))
         if known is not None:
@@ -132,7 +149,7 @@ class Graph:
         children = root.next_functions  # a new tuple per call: read once per node
         if type(root) is not _ACCUMULATE_GRAD and all(child is None or id(child) in by_fn for child, _ in children):
             # the usual case: an operation on tensors the graph knows already
-            return self._op_node(root, children, line, output, inplace)
+            return self._op_node(root, children, line, output, inplace, outputs)
         nexts: dict[int, tuple] = {id(root): children}
         stack: list[tuple[Any, bool]] = [(root, False)]
         f: Any
@@ -154,33 +171,55 @@ class Graph:
                     by_fn[id(f)] = nid
                     self._keep.append(f)
             elif f is root:
-                nid = self._op_node(f, nexts[id(f)], line, output, inplace)
+                nid = self._op_node(f, nexts[id(f)], line, output, inplace, outputs)
             else:
-                nid = self._op_node(f, nexts[id(f)], line, None, False)
+                nid = self._op_node(f, nexts[id(f)], line, None, False, None)
             if nid is None:
                 return None
         return by_fn.get(id(root))
 
-    def _op_node(self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool) -> int | None:
+    def _op_node(
+        self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool, outputs: list | None
+    ) -> int | None:
         """A grad_fn node whose inputs are all registered, with its edges; its value is `output`'s, if given."""
-        if output is not None:
+        if outputs is None and output is not None and output.output_nr:
+            outputs = [output]  # one output of several (the call returned one of them)
+        if outputs:
+            fields = {"requires_grad": True, "inplace": inplace}
+        elif output is not None:
             fields = self._tensor_fields(output)
             fields["inplace"] = inplace
         else:
             fields = self._hidden_fields(f)
         fields["kind"], fields["op"], fields["label"] = "op", type(f).__name__, ""
+        if outputs:
+            listed = [self._output(t.output_nr, t) for t in sorted(outputs, key=lambda t: t.output_nr)]
+            fields["outputs"] = [out for out in listed if out is not None]
         nid = self._add(fields, line, key_fn=f)
         if nid is None:
             return None
-        if output is not None:
+        if output is not None and not outputs:
             self._read_value(nid, output)
         by_fn = self.by_fn
-        for slot, (child, _) in enumerate(children):
+        for slot, (child, nr) in enumerate(children):
             if child is not None:
                 cid = by_fn.get(id(child))
                 if cid is not None:
-                    self.edge(cid, nid, slot)
+                    self.edge(cid, nid, slot, nr)
         return nid
+
+    def _output(self, index: int, t: torch.Tensor | None, meta: Any = None) -> dict[str, Any] | None:
+        """An Output of a multi-output node: from the tensor the program holds (its value read at the
+        next flush), or from the grad_fn's metadata for one it never saw. None past max_nodes outputs."""
+        if self.outputs_listed >= self.limits.max_nodes:  # x.unbind() of a long tensor: the first ones
+            self.truncate(f"the outputs of multi-output operations were cut at {self.limits.max_nodes:,} (max_nodes)")
+            return None
+        self.outputs_listed += 1
+        if t is not None:
+            out = doc.output(index=index, label="", shape=list(t.shape), dtype=values.dtype_name(t.dtype))
+            self.deferred.encode(t, out, "value", "stats")
+            return out
+        return doc.output(index=index, label="", shape=list(meta.shape), dtype=values.dtype_name(meta.dtype))
 
     def add_op(self, f: Any, output: torch.Tensor, line: int | None) -> tuple[int | None, bool]:
         """The node of `output`'s grad_fn `f`, new to the graph, and whether one of its slots has no
@@ -188,7 +227,7 @@ class Graph:
         ops = self._ops
         if ops is False:
             compiled = native.compiled
-            ops = self._ops = None if compiled is None else compiled.Ops(self, _OP_NODE, _NODE_EVENT, values.dtype_name)
+            ops = self._ops = None if compiled is None else compiled.Ops(self, self.op_node, _NODE_EVENT, values.dtype_name)
         if ops is not None:
             made = ops.add(f, output, line)
             if made is not None:
@@ -208,16 +247,19 @@ class Graph:
         for child, _ in children:  # f.next_functions
             if child is not None and id(child) not in by_fn:
                 return self.walk(f, line, output=output)
+        if output.output_nr:  # one of several outputs
+            return self._op_node(f, children, line, output, False, None)
         nodes = self.nodes
         nid = len(nodes)
         if nid >= self.limits.max_nodes or len(self.events) >= self.limits.max_events:
-            return self._op_node(f, children, line, output, False)  # truncates there
-        node = _OP_NODE.copy()  # a copy and six stores: cheaper than a 16-key literal (scripts/bench_choices.py)
+            return self._op_node(f, children, line, output, False, None)  # truncates there
+        node = self.op_node.copy()  # a copy and six stores: cheaper than a 16-key literal (scripts/bench_choices.py)
         node["id"] = nid
         node["op"] = node["label"] = type(f).__name__  # label_all renames it if the program names it
         node["line"] = line
         node["shape"] = list(output.shape)
         node["dtype"] = values.dtype_name(output.dtype)
+        node["names"] = []  # its own list: the template's is shared
         nodes.append(node)
         by_fn[id(f)] = nid
         self._keep.append(f)
@@ -227,17 +269,21 @@ class Graph:
         self.events.append(event)
         self.deferred.encode(output, node, "value", "stats")
         edges, keys = self.edges, self._edge_keys
-        for slot, (child, _) in enumerate(children):
+        for slot, (child, nr) in enumerate(children):
             if child is not None:
                 cid = by_fn[id(child)]
                 keys.add((cid, nid, slot))
-                edges.append({"source": cid, "target": nid, "slot": slot})
+                edges.append({"source": cid, "target": nid, "slot": slot, "output": nr})
         return nid
 
     def _hidden_fields(self, f: Any) -> dict[str, Any]:
         """A node the program never saw as a tensor (e.g. TBackward0 inside nn.Linear): shape only."""
         try:
-            meta = f._input_metadata[0]
+            metas = f._input_metadata
+            if len(metas) > 1:
+                listed = [self._output(i, None, m) for i, m in enumerate(metas)]
+                return {"requires_grad": True, "outputs": [out for out in listed if out is not None]}
+            meta = metas[0]
             return {"shape": list(meta.shape), "dtype": values.dtype_name(meta.dtype), "requires_grad": True}
         except (AttributeError, IndexError, RuntimeError):
             return {"requires_grad": True}
@@ -261,59 +307,58 @@ class Graph:
         nid = self._by_tensor.get(id(t))
         return nid if nid is not None and self.nodes[nid]["kind"] == "constant" else None
 
-    def edge(self, source: int, target: int, slot: int) -> None:
+    def edge(self, source: int, target: int, slot: int, output: int = 0) -> None:
         key = (source, target, slot)
         if key not in self._edge_keys:
             self._edge_keys.add(key)
-            self.edges.append(doc.edge.of({"source": source, "target": target, "slot": slot}))
+            self.edges.append(doc.edge.of({"source": source, "target": target, "slot": slot, "output": output}))
 
     # -- names --------------------------------------------------------------------------------
 
-    def bind(self, name: str, t: torch.Tensor, line: int | None) -> None:
+    def holder(self, t: torch.Tensor, line: int | None) -> dict[str, Any] | None:
+        """What stands for `t` in the trace: its node, or its output of a multi-output node (recorded if new)."""
         nid = self.tensor(t, line)
         if nid is None:
+            return None
+        node = self.nodes[nid]
+        outputs = node["outputs"]
+        if outputs is None:
+            return node
+        index = t.output_nr
+        for out in outputs:
+            if out["index"] == index:
+                return out
+        out = self._output(index, t)
+        if out is None:
+            return None
+        outputs.append(out)
+        outputs.sort(key=lambda o: o["index"])
+        return out
+
+    def bind(self, name: str, t: torch.Tensor, line: int | None, scope: str | None) -> None:
+        holder = self.holder(t, line)
+        if holder is None:
             return
-        if self.nodes[nid]["name"] is None:
-            self._name(nid, name)
-        self.names[id(t)] = name
+        self.bindings.add(holder, name, scope, line)
+        self.names[id(t)] = (name, scope)
         self._keep.append(t)
 
-    def name_parameter(self, p: torch.Tensor, path: str) -> None:
+    def name_parameter(self, p: torch.Tensor, path: str, scope: str | None, line: int | None) -> None:
         """`model.0.weight`: named now if already recorded, else when first used."""
         if id(p) in self.param_paths:
             return
-        self.param_paths[id(p)] = path
+        self.param_paths[id(p)] = (path, scope, line)
         self._keep.append(p)
         nid = self._by_tensor.get(id(p))
-        if nid is not None and self.nodes[nid]["name"] is None:
-            self._name(nid, path)
+        if nid is not None:
+            self.bindings.add(self.nodes[nid], path, scope, line)
 
-    def name_element(self, t: torch.Tensor, name: str) -> None:
-        """`ws[0]`: a tensor held by a list, tuple or dict bound to a name, if it has no name of its own."""
-        nid = self.node_of_tensor(t)
-        if nid is None:
+    def name_element(self, t: torch.Tensor, name: str, scope: str | None, line: int | None) -> None:
+        """`ws[0]`: a tensor held by a list, tuple or dict bound to a name."""
+        if self.node_of_tensor(t) is None:
             if t.grad_fn is None:
-                self.name_parameter(t, name)  # named when first used
+                self.name_parameter(t, name, scope, line)  # named when first used
             return
-        if self.nodes[nid]["name"] is None:
-            self._name(nid, name)
-
-    def _name(self, nid: int, name: str) -> None:
-        count = self._binding_counts.get(name, 0) + 1
-        self._binding_counts[name] = count
-        node = self.nodes[nid]
-        node["name"], node["binding"] = name, count
-
-    def label_all(self) -> None:
-        """Labels, once every binding is known: `h #3` only for names bound more than once."""
-        for node in self.nodes:
-            name, kind, value = node["name"], node["kind"], node["value"]
-            if name is not None:
-                many = self._binding_counts.get(name, 0) > 1
-                node["label"] = f"{name} #{node['binding']}" if many else name
-            elif kind == "op":
-                node["label"] = node["op"] or "op"
-            elif kind == "constant" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                node["label"] = f"{value:g}"
-            else:
-                node["label"] = "tensor" if kind == "constant" else "leaf"
+        holder = self.holder(t, line)
+        if holder is not None:
+            self.bindings.add(holder, name, scope, line)

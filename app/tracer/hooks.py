@@ -43,32 +43,6 @@ def _tensors(x: Any) -> list[torch.Tensor]:
     return [t for t in x if isinstance(t, torch.Tensor)]
 
 
-def _read_grads(step: dict[str, Any], grad_inputs: tuple, grad_outputs: tuple, deferred: values.Deferred) -> None:
-    """A step's gradients, read at the next flush (values.Deferred); stats only where a value is too big."""
-    step["grad_inputs"] = gi = [None] * len(grad_inputs)
-    for i, x in enumerate(grad_inputs):
-        if x is not None:
-            deferred.value(x, gi, i)
-    if len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor):
-        deferred.value(grad_outputs[0], step, "grad", big_stats_key="grad_stats")
-    else:
-        step["grad"] = go = [None] * len(grad_outputs)
-        for i, x in enumerate(grad_outputs):
-            if x is not None:
-                deferred.value(x, go, i)
-
-
-def _grad_value(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
-    """(value, stats): the stats only for a gradient too big to send."""
-    if t.numel() > max_elements:
-        return None, values.encode(t, max_elements)[1]
-    return values.value(t, max_elements), None
-
-
-def _read(x: Any, max_elements: int) -> Any:
-    return _grad_value(x, max_elements)[0] if isinstance(x, torch.Tensor) else x
-
-
 class _PythonSteps:
     """native.Steps with Python hooks: the same records, read the same way, one Python call per node.
     The fallback where app/tracer/native.cpp was not built, and its reference in the tests."""
@@ -97,16 +71,13 @@ class _PythonSteps:
             h.remove()
         self._handles.clear()
 
-    def take(self, max_elements: int) -> tuple[list[dict[str, Any]], bool]:
+    def take(self, tensors: list[dict[str, Any]], max_elements: int, dtype_name: Any = None) -> tuple[list[dict[str, Any]], bool]:
         raw, self._raw = self._raw, []
+        entries = values.Entries(tensors, max_elements)
         steps = []
         for nid, grad_inputs, grad_outputs in raw:
-            step = doc.step(node=nid, grad_inputs=[None if x is None else _read(x, max_elements) for x in grad_inputs])
-            if len(grad_outputs) == 1 and isinstance(grad_outputs[0], torch.Tensor):
-                step["grad"], step["grad_stats"] = _grad_value(grad_outputs[0], max_elements)
-            else:
-                step["grad"] = [None if x is None else _read(x, max_elements) for x in grad_outputs]
-            steps.append(step)
+            grad = [entries.index(x) for x in grad_outputs]
+            steps.append(doc.step(node=nid, grad=grad, grad_inputs=[entries.index(x) for x in grad_inputs]))
         return steps, False
 
 
@@ -120,6 +91,7 @@ class Passes:
         self.graph = graph
         self.passes: list[dict[str, Any]] = []
         self._active: dict[str, Any] | None = None
+        self.steps = 0  # over all passes (max_steps)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -181,11 +153,13 @@ class Passes:
             root=root_ids[0] if root_ids else None,
             roots=root_ids,
             inputs=input_ids,
-            gradient=(values.value(grads[0], limit) if len(grads) == 1 else [values.value(x, limit) for x in grads])
+            gradient=(values.read(grads[0], limit) if len(grads) == 1 else [values.read(x, limit) for x in grads])
             if grads
             else None,
             retain_graph=create_graph if retain is None else bool(retain),
             create_graph=create_graph,
+            iteration=g.context["iteration"],
+            loop=g.context["loop"],
         )
         self.passes.append(p)
         self._active = p
@@ -212,26 +186,32 @@ class Passes:
     def _close(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:
         recorder.remove()
         limit = self.graph.limits.max_value_elements
-        taken, handed_back = recorder.take(limit)
+        tensors = self.graph.tensor_data
+        first = len(tensors)
+        taken, handed_back = recorder.take(tensors, limit, values.dtype_name)
         steps = p["steps"]
-        taken = taken[: max(0, self.graph.limits.max_nodes - len(steps))]
-        if handed_back:  # tensors native.cpp does not read (complex...): read here
-            for step in taken:
-                step["grad_inputs"] = [_read(x, limit) for x in step["grad_inputs"]]
-                grad = step["grad"]
-                if isinstance(grad, torch.Tensor):
-                    step["grad"], step["grad_stats"] = _grad_value(grad, limit)
-                elif isinstance(grad, list):
-                    step["grad"] = [_read(x, limit) for x in grad]
+        limits = self.graph.limits
+        room = min(limits.max_nodes - len(steps), limits.max_steps - self.steps)
+        if len(taken) > room:
+            self.graph.truncate(
+                f"the backward steps were cut at {limits.max_steps:,} (max_steps) or {limits.max_nodes:,} in a pass"
+            )
+            taken = taken[: max(0, room)]
+        self.steps += len(taken)
+        if handed_back:  # tensors native.cpp does not read (complex, functorch's...): read here
+            for i in range(first, len(tensors)):
+                t = tensors[i]["value"]
+                if isinstance(t, torch.Tensor):
+                    tensors[i] = values.entry(t, limit)
         steps.extend(taken)
         if p["api"] == "torch.autograd.grad" and result is not None:
             # the engine does not run AccumulateGrad here: record what was returned for each input
+            entries = values.Entries(tensors, limit)
             for t, grad in zip(self._inputs, result):
                 nid = self.graph.node_of_tensor(t)
                 if nid is not None and grad is not None:
-                    step = doc.step(node=nid)
-                    _read_grads(step, (), (grad,), self.graph.deferred)
-                    steps.append(step)
-        self.graph.deferred.flush()  # the pass's gradients, before the program can change any of them
+                    steps.append(doc.step(node=nid, grad=[entries.index(grad)]))
+        self.graph.deferred.flush()  # the pass's values, before the program can change any of them
+        self.graph.grads_replaced += 1
         p["error"] = error
         self.graph.event(kind="backward_end", pass_index=p["index"], line=p["line"])

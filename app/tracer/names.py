@@ -16,6 +16,7 @@ from typing import TypeVar
 
 BIND = "__gw_bind__"
 DISPLAY = "__gw_display__"
+LOOP = "__gw_loop__"  # __gw_loop__(line): an iteration of the top-level loop at `line` begins; (0): it ended
 
 _LOAD = ast.Load()  # ast.parse shares one instance too
 _Name, _Constant, _Call, _Expr = ast.Name, ast.Constant, ast.Call, ast.Expr
@@ -76,7 +77,19 @@ _COMPOUND = (
 )
 
 
-def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
+_LOOPS = (*_FOR, ast.While)
+
+
+def _tracked_loop(stmt: ast.For | ast.AsyncFor | ast.While) -> ast.stmt:
+    """`for ...: __gw_loop__(line); body`, inside `try: ... finally: __gw_loop__(0)`."""
+    at = stmt.lineno
+    stmt.body.insert(0, _call(LOOP, [_at(_Constant(at), at)], at))  # type: ignore[list-item]
+    done = _call(LOOP, [_at(_Constant(0), at)], at)  # type: ignore[list-item]
+    return _at(ast.Try(body=[stmt], handlers=[], orelse=[], finalbody=[done]), at)  # type: ignore[return-value]
+
+
+def _rewrite_body(body: list[ast.stmt], top_level: bool, outer: bool = False) -> list[ast.stmt]:
+    """`top_level`: the module's own statements; `outer`: outside every function, class and loop."""
     out: list[ast.stmt] = []
     last = len(body) - 1
     for i, stmt in enumerate(body):
@@ -92,14 +105,18 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool) -> list[ast.stmt]:
                 out.append(_display_call(stmt))  # type: ignore[arg-type]  # as above: an Expr
                 continue
         elif isinstance(stmt, _COMPOUND):
-            _rewrite_children(stmt)
+            _rewrite_children(stmt, outer)
+            if outer and isinstance(stmt, _LOOPS):
+                out.append(_tracked_loop(stmt))  # type: ignore[arg-type]
+                continue
         out.append(stmt)
         if names:
             out.append(_bind_call(names, stmt.lineno))
     return out
 
 
-def _rewrite_children(node: ast.AST) -> None:
+def _rewrite_children(node: ast.AST, outer: bool) -> None:
+    """The statements inside `node`; `outer` as in _rewrite_body, for node itself."""
     if isinstance(node, _FOR):
         names = _stored_names(node.target)
         node.body = _rewrite_body(node.body, False)
@@ -109,24 +126,25 @@ def _rewrite_children(node: ast.AST) -> None:
         return
     if isinstance(node, _WITH):
         names = [n for item in node.items if item.optional_vars is not None for n in _stored_names(item.optional_vars)]
-        node.body = _rewrite_body(node.body, False)
+        node.body = _rewrite_body(node.body, False, outer)
         if names:
             node.body.insert(0, _bind_call(names, node.lineno))
         return
+    inner = outer and isinstance(node, (ast.If, ast.Try, ast.TryStar, ast.Match))  # not a function, class or loop
     for field in ("body", "orelse", "finalbody"):
         stmts = getattr(node, field, None)
         if isinstance(stmts, list) and stmts and isinstance(stmts[0], ast.stmt):
-            setattr(node, field, _rewrite_body(stmts, False))
+            setattr(node, field, _rewrite_body(stmts, False, inner))
     for handler in getattr(node, "handlers", None) or ():
-        handler.body = _rewrite_body(handler.body, False)
+        handler.body = _rewrite_body(handler.body, False, inner)
     for case in getattr(node, "cases", None) or ():
-        case.body = _rewrite_body(case.body, False)
+        case.body = _rewrite_body(case.body, False, inner)
 
 
 def instrument(source: str, filename: str) -> CodeType:
     """Compile the program with binding reports; raises SyntaxError like compile()."""
     tree = ast.parse(source, filename=filename, mode="exec")
-    tree.body = _rewrite_body(tree.body, True)
+    tree.body = _rewrite_body(tree.body, True, True)
     return compile(tree, filename, "exec", dont_inherit=True)  # not this module's __future__ imports
 
 

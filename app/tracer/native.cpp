@@ -14,8 +14,11 @@
 #include <torch/csrc/autograd/python_variable.h>
 #include <pybind11/pybind11.h>
 
+#include <charconv>
 #include <cmath>
+#include <cstring>
 #include <mutex>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -36,10 +39,10 @@ PyObject* special(double x) {  // strict JSON has no NaN or Infinity: the trace 
   return s;
 }
 
-PyObject* number(double x) { return std::isfinite(x) ? PyFloat_FromDouble(x) : special(x); }
-
 bool readable(const at::Tensor& t) {
-  if (!t.defined() || t.layout() != at::kStrided || !t.device().is_cpu() || t.is_neg() || t.is_conj()) {
+  // No storage: a functorch wrapper (grad, vmap) or a meta tensor. Lazy conjugate or negative
+  // views: values.py resolves them. Both are handed back.
+  if (!t.defined() || t.layout() != at::kStrided || !t.device().is_cpu() || t.is_neg() || t.is_conj() || !t.has_storage()) {
     return false;
   }
   switch (t.scalar_type()) {
@@ -51,6 +54,89 @@ bool readable(const at::Tensor& t) {
   }
 }
 
+// -- the shortest decimal of a float in its own dtype ------------------------------------------
+// JSON readers parse a decimal to the nearest double, and torch casts that to the tensor's dtype:
+// a value is written as the shortest decimal that comes back as the same float through that
+// chain, as the double nearest to it (which Python and orjson then print with the same digits).
+// values.py's `shortest` gives the same digits in Python; the tests hold both to each other.
+
+template <typename T>
+bool comes_back(const char* first, const char* last, T x, double* d) {
+  std::from_chars(first, last, *d);
+  return static_cast<T>(static_cast<float>(*d)) == x;
+}
+
+int significant_digits(const char* first, const char* last) {  // of "134217730", "0.0125", "1.5e-07": 8, 3, 2
+  int n = 0, zeros = 0;  // zeros: the trailing ones so far
+  bool leading = true;
+  for (const char* c = first; c < last && *c != 'e'; ++c) {
+    if (*c < '0' || *c > '9' || (leading && *c == '0')) continue;
+    leading = false;
+    ++n;
+    zeros = *c == '0' ? zeros + 1 : 0;
+  }
+  return n - zeros;
+}
+
+double shortest(float x) {
+  char buf[48];
+  auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);  // the shortest round trip
+  double d;
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  // It is the correctly rounded decimal of its length, but where x is a power of two: the gap below
+  // x is half the gap above, so a decimal further above may come back where the nearest does not.
+  if ((bits & 0x7FFFFFu) != 0 && comes_back(buf, r.ptr, x, &d)) return d;
+  // the correctly rounded decimal with that many digits, or more where the double chain needs it
+  for (int p = std::max(1, significant_digits(buf, r.ptr)); p <= 9; ++p) {
+    r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::general, p);
+    if (comes_back(buf, r.ptr, x, &d)) return d;
+  }
+  return static_cast<double>(x);  // 9 digits always come back
+}
+
+template <typename H>
+double shortest_small(H h) {  // float16, bfloat16: a few digits, tried in turn
+  float x = static_cast<float>(h);
+  char buf[48];
+  double d;
+  for (int p = 1; p <= 9; ++p) {
+    auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::general, p);
+    if (comes_back(buf, r.ptr, h, &d)) return d;
+  }
+  return static_cast<double>(x);
+}
+
+template <typename T>
+double decimal(T x) {  // x as the value the trace writes (finite x)
+  if constexpr (std::is_same_v<T, float>) {
+    return shortest(x);
+  } else if constexpr (std::is_same_v<T, c10::Half> || std::is_same_v<T, c10::BFloat16>) {
+    return shortest_small(x);
+  } else {
+    return static_cast<double>(x);
+  }
+}
+
+template <typename T>
+PyObject* written(T x) {  // a float of the tensor's dtype, NaN/Inf spelled out
+  double d = static_cast<double>(x);
+  return std::isfinite(d) ? PyFloat_FromDouble(decimal(x)) : special(d);
+}
+
+template <typename T>
+PyObject* written_double(double x) {  // a statistic computed in double, written in T's precision
+  if (!std::isfinite(x)) return special(x);
+  if constexpr (std::is_same_v<T, double>) {
+    return PyFloat_FromDouble(x);
+  } else {
+    T narrow = static_cast<T>(static_cast<float>(x));
+    double back = static_cast<double>(narrow);
+    if (!std::isfinite(back)) return special(back);  // past the dtype's range
+    return PyFloat_FromDouble(decimal(narrow));
+  }
+}
+
 // One element as Python sees it after tolist(), NaN/Inf spelled out.
 template <typename T>
 PyObject* element(T x) {
@@ -59,7 +145,7 @@ PyObject* element(T x) {
   } else if constexpr (std::is_integral_v<T>) {
     return PyLong_FromLongLong(static_cast<long long>(x));
   } else {
-    return number(static_cast<double>(x));
+    return written(x);
   }
 }
 
@@ -120,10 +206,10 @@ PyObject* stats(const T* data, int64_t n) {
       double x = static_cast<double>(data[i]);
       if (std::isfinite(x)) sq += (x - mean) * (x - mean);
     }
-    vals[1] = PyFloat_FromDouble(lo);
-    vals[2] = PyFloat_FromDouble(hi);
-    vals[3] = number(mean);
-    vals[4] = number(m > 1 ? std::sqrt(sq / static_cast<double>(m - 1)) : 0.0);
+    vals[1] = written_double<T>(lo);
+    vals[2] = written_double<T>(hi);
+    vals[3] = written_double<T>(mean);
+    vals[4] = written_double<T>(m > 1 ? std::sqrt(sq / static_cast<double>(m - 1)) : 0.0);
   }
   vals[5] = PyLong_FromLongLong(nan_count);
   vals[6] = PyLong_FromLongLong(inf_count);
@@ -214,6 +300,91 @@ c10::intrusive_ptr<Node> node_of(PyObject* fn) {
   throw py::type_error("not an autograd node");
 }
 
+// Trace.tensors entries for the gradients of one take: each tensor written once, by TensorImpl and
+// by content (dtype, shape and bytes).
+class Entries {
+ public:
+  Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name)
+      : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name) {}
+
+  py::object index(const at::Tensor& t) {  // the entry's index, or None for an undefined gradient
+    if (!t.defined()) return py::none();
+    auto [it, fresh] = by_impl_.try_emplace(t.unsafeGetTensorImpl());
+    if (fresh) it->second = add(t);
+    return py::int_(it->second);
+  }
+
+  bool handed_back = false;
+
+ private:
+  Py_ssize_t add(const at::Tensor& t) {
+    static PyObject* keys[] = {PyUnicode_InternFromString("shape"), PyUnicode_InternFromString("dtype"),
+                               PyUnicode_InternFromString("value"), PyUnicode_InternFromString("stats")};
+    bool read_here = readable(t);
+    at::Tensor c;
+    std::string_view bytes;
+    size_t hash = 0;
+    if (read_here && t.numel() <= max_elements_) {  // small: the same content is the same entry
+      c = t.is_contiguous() ? t : t.contiguous();
+      bytes = std::string_view(static_cast<const char*>(c.const_data_ptr()), c.nbytes());
+      hash = std::hash<std::string_view>{}(bytes) ^ (static_cast<size_t>(c.scalar_type()) * 0x9E3779B97F4A7C15ULL);
+      auto range = by_content_.equal_range(hash);
+      for (auto it = range.first; it != range.second; ++it) {
+        const at::Tensor& other = kept_[it->second.first];
+        if (other.scalar_type() == c.scalar_type() && other.sizes() == c.sizes() &&
+            std::memcmp(other.const_data_ptr(), bytes.data(), bytes.size()) == 0) {
+          return it->second.second;
+        }
+      }
+    }
+    py::object value, st = py::none();
+    if (read_here) {
+      PyObject* v = nullptr;
+      PyObject* s = nullptr;
+      read(t, max_elements_, true, &v, &s);  // stats too (for a floating tensor): tracer.py keeps them aside
+      value = py::reinterpret_steal<py::object>(v);
+      st = py::reinterpret_steal<py::object>(s);
+    } else {
+      handed_back = true;
+      value = py::reinterpret_steal<py::object>(THPVariable_Wrap(t));
+    }
+    at::IntArrayRef sizes = t.sizes();
+    py::list shape(sizes.size());
+    for (size_t d = 0; d < sizes.size(); ++d) shape[d] = py::int_(sizes[d]);
+    PyObject* entry = PyDict_New();
+    if (entry == nullptr) throw py::error_already_set();
+    py::object owned = py::reinterpret_steal<py::object>(entry);
+    PyObject* items[] = {shape.ptr(), dtype(t).ptr(), value.ptr(), st.ptr()};
+    for (int k = 0; k < 4; ++k) {
+      if (PyDict_SetItem(entry, keys[k], items[k]) != 0) throw py::error_already_set();
+    }
+    Py_ssize_t index = PyList_GET_SIZE(tensors_.ptr());
+    if (PyList_Append(tensors_.ptr(), entry) != 0) throw py::error_already_set();
+    if (c.defined()) {
+      by_content_.emplace(hash, std::make_pair(kept_.size(), index));
+      kept_.push_back(c);
+    }
+    return index;
+  }
+
+  py::object dtype(const at::Tensor& t) {  // values.dtype_name(t.dtype), cached
+    auto it = dtypes_.find(t.scalar_type());
+    if (it == dtypes_.end()) {
+      py::object tensor = py::reinterpret_steal<py::object>(THPVariable_Wrap(t));
+      it = dtypes_.emplace(t.scalar_type(), dtype_name_(tensor.attr("dtype"))).first;
+    }
+    return it->second;
+  }
+
+  py::list tensors_;
+  int64_t max_elements_;
+  py::object dtype_name_;
+  std::unordered_map<const void*, Py_ssize_t> by_impl_;
+  std::unordered_multimap<size_t, std::pair<size_t, Py_ssize_t>> by_content_;  // hash -> (kept_ index, entry)
+  std::vector<at::Tensor> kept_;  // the contents compared, alive for the take
+  std::unordered_map<at::ScalarType, py::object> dtypes_;
+};
+
 class Steps {
  public:
   // A hook, until remove(), on each root and every node below it that the graph knows: `by_fn`
@@ -251,70 +422,44 @@ class Steps {
     hooked_.clear();
   }
 
-  // The steps so far, in the order the engine ran them, read and emptied: ([step dicts with
-  // doc.step's keys], any tensor handed back). A gradient this file cannot read is handed back as
-  // the tensor itself, for values.py. A tensor met twice (one node's output gradient is the next
-  // one's input gradient) is read once, and both places share the value.
-  py::tuple take(int64_t max_elements) {
+  // The steps so far, in the order the engine ran them, read and emptied: [step dicts with doc.step's
+  // keys], whose gradients are indices into `tensors` (Trace.tensors: the entries this appends, with
+  // TensorData's keys), and whether an entry's value was handed back: a gradient this file cannot
+  // read has the tensor itself as its value, for values.py. A tensor met twice (one node's output
+  // gradient is the next one's input gradient) is one entry, and so are two of the same dtype,
+  // shape and bytes.
+  py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name) {
     std::vector<Step> steps;
     {
       std::lock_guard<std::mutex> lock(log_->mutex);
       steps.swap(log_->steps);
     }
     static PyObject* keys[] = {PyUnicode_InternFromString("node"), PyUnicode_InternFromString("grad"),
-                               PyUnicode_InternFromString("grad_stats"), PyUnicode_InternFromString("grad_inputs")};
-    struct Read {
-      py::object value, stats;
-    };
-    std::unordered_map<const void*, Read> seen;  // TensorImpl -> its value
-    bool handed_back = false;
-    const Read none{py::none(), py::none()};  // an undefined gradient (the engine's "zero")
-    auto get = [&](const at::Tensor& t) -> const Read& {
-      if (!t.defined()) return none;
-      auto [it, fresh] = seen.try_emplace(t.unsafeGetTensorImpl());
-      if (fresh) {
-        if (readable(t)) {
-          PyObject* value = nullptr;
-          PyObject* st = nullptr;
-          read(t, max_elements, false, &value, &st);
-          it->second = Read{py::reinterpret_steal<py::object>(value), py::reinterpret_steal<py::object>(st)};
-        } else {
-          handed_back = true;
-          it->second = Read{py::reinterpret_steal<py::object>(THPVariable_Wrap(t)), py::none()};
-        }
-      }
-      return it->second;
-    };
-    auto values_of = [&](const variable_list& grads) -> py::object {
+                               PyUnicode_InternFromString("grad_inputs")};
+    Entries entries(tensors, max_elements, dtype_name);
+    auto refs = [&](const variable_list& grads) -> py::object {
       PyObject* list = PyList_New(static_cast<Py_ssize_t>(grads.size()));
       if (list == nullptr) throw py::error_already_set();
       py::object owned = py::reinterpret_steal<py::object>(list);
-      for (size_t k = 0; k < grads.size(); ++k) PyList_SET_ITEM(list, k, get(grads[k]).value.inc_ref().ptr());
+      for (size_t k = 0; k < grads.size(); ++k) PyList_SET_ITEM(list, k, entries.index(grads[k]).release().ptr());
       return owned;
     };
     py::list out(steps.size());
     for (size_t i = 0; i < steps.size(); ++i) {
       const Step& s = steps[i];
-      py::object grad, grad_stats = py::none();
-      if (s.grad_outputs.size() == 1 && s.grad_outputs[0].defined()) {
-        const Read& r = get(s.grad_outputs[0]);
-        grad = r.value;
-        grad_stats = r.stats;  // only for a gradient too big to send
-      } else {
-        grad = values_of(s.grad_outputs);
-      }
       PyObject* step = PyDict_New();
       if (step == nullptr) throw py::error_already_set();
       py::object owned = py::reinterpret_steal<py::object>(step);
       py::object node = py::int_(s.node);
-      py::object inputs = values_of(s.grad_inputs);
-      PyObject* items[] = {node.ptr(), grad.ptr(), grad_stats.ptr(), inputs.ptr()};
-      for (int k = 0; k < 4; ++k) {
+      py::object grad = refs(s.grad_outputs);
+      py::object inputs = refs(s.grad_inputs);
+      PyObject* items[] = {node.ptr(), grad.ptr(), inputs.ptr()};
+      for (int k = 0; k < 3; ++k) {
         if (PyDict_SetItem(step, keys[k], items[k]) != 0) throw py::error_already_set();
       }
       PyList_SET_ITEM(out.ptr(), i, owned.release().ptr());
     }
-    return py::make_tuple(out, handed_back);
+    return py::make_tuple(out, entries.handed_back);
   }
 
   ~Steps() { remove(); }
@@ -374,12 +519,15 @@ class Ops {
     static PyObject* k_source = interned("source");
     static PyObject* k_target = interned("target");
     static PyObject* k_slot = interned("slot");
+    static PyObject* k_output = interned("output");
+    static PyObject* k_names = interned("names");
     if (!THPVariable_Check(output.ptr()) || !(torch::autograd::THPCppFunction_Check(f.ptr()) || THPFunction_Check(f.ptr()))) {
       return py::none();
     }
     // f.next_functions without building it: each input node's Python object, if it has one (every
     // node the graph knows has: graph.py holds them), is what `id(child)` names in graph.by_fn.
     c10::intrusive_ptr<Node> fn = node_of(f.ptr());
+    if (fn->num_outputs() > 1) return py::none();  // a multi-output node: graph.py lists its outputs
     const torch::autograd::edge_list& next = fn->next_edges();
     std::vector<PyObject*> inputs(next.size(), nullptr);  // borrowed node ids
     bool free = false;
@@ -415,6 +563,8 @@ class Ops {
     set(node, k_line, line.ptr());
     set(node, k_shape, shape.ptr());
     set(node, k_dtype, dtype_name(t.scalar_type(), output));
+    py::list names;  // its own list: the template's is shared
+    set(node, k_names, names.ptr());
     append(nodes_, node.ptr());
     py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
     if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
@@ -433,6 +583,8 @@ class Ops {
       set(edge, k_source, cid);
       set(edge, k_target, id.ptr());
       set(edge, k_slot, slot.ptr());
+      py::object output = py::reinterpret_steal<py::object>(PyLong_FromLong(next[static_cast<size_t>(i)].input_nr));
+      set(edge, k_output, output.ptr());
       append(edges_, edge.ptr());
     }
     return py::make_tuple(node, free);

@@ -25,7 +25,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .calls import BACKWARD, WIDE, Backward, Geometry, backward_call, changed_count, changes, flat, inputs_of, storage_key, widen
-from .names import BIND, DISPLAY, instrument
+from .names import BIND, DISPLAY, LOOP, instrument
 from .program import PROGRAM
 
 SEED = 0  # every run of a check starts from it: a program's random draws are the same in each
@@ -260,7 +260,13 @@ class Program:
                 if bind is not None:
                     bind(name, obj, line)
 
-        env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__, BIND: on_bind, DISPLAY: _shown}
+        env: dict[str, Any] = {
+            "__name__": "__main__",
+            "__builtins__": __builtins__,
+            BIND: on_bind,
+            DISPLAY: _shown,
+            LOOP: _no_loop,
+        }
         torch.default_generator.manual_seed(SEED)  # not torch.manual_seed: its CUDA bookkeeping costs ms per run
         random.seed(SEED)
         numpy = sys.modules.get("numpy")
@@ -279,6 +285,10 @@ class Program:
         if mode.halt is not None:  # stopped where it should, even if the program caught it and went on
             outcome.stopped, outcome.error = mode.halt.value, None
         return outcome
+
+
+def _no_loop(line: int) -> None:
+    """The rewrite's loop report (names.LOOP): a replay records no iterations."""
 
 
 def _shown(line: int, obj: Any) -> Any:

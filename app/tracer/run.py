@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import gc
+import sys
 import warnings
 from typing import Any
 
 import torch
 
-from ..config import TraceSettings
+from ..config import THREADS, TraceSettings
 from ..models import Trace
-from . import doc, failures, strict_json
+from . import budget, doc, failures, strict_json
 from .capture import Capture, untraced
 from .display import MAX_DISPLAY_CHARS, tensor_repr
 from .graph import Graph
 from .hints import hint_for
 from .hooks import Passes
-from .names import BIND, DISPLAY, instrument
+from .modules import Modules
+from .names import BIND, DISPLAY, LOOP, instrument
 from .output import Output
 from .overrides import Overrides
 from .program import PROGRAM, raised_line, remember_source, running_line
@@ -34,13 +36,17 @@ class _Tracer:
         self.capture = Capture(self.graph)
         self.passes = Passes(self.graph)
         self.output = Output(self.graph, limits.max_stdout_bytes)
+        self.modules = Modules(self.graph)
         self.doc = doc.trace(source=source, torch_version=torch.__version__)
+        self.aside: dict[tuple[int, str], Any] = {}  # (id(holder), value key) -> stats not written (_set_stats_aside)
 
     # -- hooks called by the rewritten program ----------------------------------------------
 
     def bind(self, line: int, *pairs: Any) -> None:
         """`__gw_bind__(line, "x", x, "y", y)`: the names a statement bound, each with its value."""
         g = self.graph
+        code = sys._getframe(1).f_code
+        scope = None if code.co_name == "<module>" else code.co_name  # the function the names were bound in
         with untraced():
             for i in range(0, len(pairs), 2):
                 name, obj = pairs[i], pairs[i + 1]
@@ -48,18 +54,29 @@ class _Tracer:
                     for t in self.overrides.apply(name, obj, line):
                         if (nid := g.node_of_tensor(t)) is not None:
                             g.deferred.encode(t, g.nodes[nid], "value", "stats")
-                if isinstance(obj, torch.Tensor):
-                    g.bind(name, obj, line)
-                elif type(obj) in _PLAIN:  # a loop counter, a float: nothing to name
+                if type(obj) in _PLAIN:  # a loop counter, a float: nothing to name
                     continue
+                if isinstance(obj, torch.Tensor):
+                    g.bind(name, obj, line, scope)
                 elif isinstance(obj, torch.nn.Module):
+                    self.modules.name(obj, name, scope is not None)
                     for path, p in obj.named_parameters():
-                        g.name_parameter(p, f"{name}.{path}")
+                        g.name_parameter(p, f"{name}.{path}", scope, line)
                 elif isinstance(obj, (list, tuple, dict)) and len(obj) <= _NAMED_ITEMS:
                     items = obj.items() if isinstance(obj, dict) else enumerate(obj)
                     for key, x in items:
                         if isinstance(x, torch.Tensor) and isinstance(key, (int, str)):
-                            g.name_element(x, f"{name}[{key!r}]")
+                            g.name_element(x, f"{name}[{key!r}]", scope, line)
+
+    def loop(self, line: int) -> None:
+        """`__gw_loop__(line)`: an iteration of the top-level loop at `line` begins; line 0: the loop ended."""
+        context = self.graph.context
+        if not line:
+            self.graph.set_context(iteration=None, loop=None)
+        elif context["loop"] == line:
+            self.graph.set_context(iteration=context["iteration"] + 1)
+        else:
+            self.graph.set_context(iteration=1, loop=line)
 
     def display(self, line: int, obj: Any) -> Any:
         """`__gw_display__(line, value)`: a bare expression's value, shown as a notebook would."""
@@ -105,13 +122,13 @@ class _Tracer:
         # A notebook's cell runs in the kernel's own namespace (gradwalk.notebook): its names stay there.
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__} if namespace is None else namespace
         self._name_earlier(env)
-        env.update({BIND: self.bind, DISPLAY: self.display})
+        env.update({BIND: self.bind, DISPLAY: self.display, LOOP: self.loop})
         self.globals = env  # the program's objects live as long as the tracer (see trace_json's keep)
         try:
             with self.output.redirected(), warnings.catch_warnings():
                 warnings.simplefilter("always")
                 warnings.showwarning = self.warn
-                with self.passes.installed(), self.capture:
+                with self.passes.installed(), self.modules.installed(), self.capture:
                     exec(code, env)
         except BaseException as e:  # noqa: BLE001 - anything the program does ends in its trace (failures.outcome)
             outcome = failures.outcome(e)
@@ -121,7 +138,7 @@ class _Tracer:
         finally:  # catch_warnings put showwarning back, redirected() sys.stdout and sys.stderr
             # The program's globals can outlive the run (a class it defined, kept by torch): they
             # must not keep the tracer, and through it the whole graph, alive with them.
-            del env[BIND], env[DISPLAY]
+            del env[BIND], env[DISPLAY], env[LOOP]
         return self._finish()
 
     def _name_earlier(self, namespace: dict[str, Any]) -> None:
@@ -131,10 +148,24 @@ class _Tracer:
                 if name.startswith("_"):  # IPython's _, _i1, _oh...
                     continue
                 if isinstance(obj, torch.Tensor):
-                    self.graph.name_parameter(obj, name)
+                    self.graph.name_parameter(obj, name, None, None)
                 elif isinstance(obj, torch.nn.Module):
+                    self.modules.name(obj, name, False)
                     for path, p in obj.named_parameters():
-                        self.graph.name_parameter(p, f"{name}.{path}")
+                        self.graph.name_parameter(p, f"{name}.{path}", None, None)
+
+    def _set_stats_aside(self) -> None:
+        """A tensor's stats are written only where its value is not (too big, or left out for size): the
+        others wait in self.aside, for the byte budget, which puts them back where it leaves a value out."""
+        g = self.graph
+        holders: list[tuple[dict[str, Any], str, str]] = [(e, "value", "stats") for e in g.tensor_data]
+        for node in g.nodes:
+            holders += ((node, "value", "stats"), (node, "grad", "grad_stats"))
+            holders += ((out, "value", "stats") for out in node["outputs"] or ())
+        for holder, key, stats_key in holders:
+            if holder[key] is not None and holder[stats_key] is not None:
+                self.aside[(id(holder), key)] = holder[stats_key]
+                holder[stats_key] = None
 
     def _fail(self, e: BaseException, line: int | None, status: str = "error", message: str | None = None) -> None:
         error = failures.error(e, line, self.doc["source"], message)
@@ -149,8 +180,17 @@ class _Tracer:
             if grad is not None:
                 g.deferred.encode(grad, g.nodes[nid], "grad", "grad_stats")
         g.deferred.flush()
-        g.label_all()
-        document.update(nodes=g.nodes, edges=g.edges, events=g.events, passes=self.passes.passes, stdout=self.output.stdout)
+        self._set_stats_aside()
+        g.bindings.label_all()
+        document["modules"] = self.modules.finish(g.nodes)
+        document.update(
+            nodes=g.nodes,
+            edges=g.edges,
+            events=g.events,
+            passes=self.passes.passes,
+            tensors=g.tensor_data,
+            stdout=self.output.stdout,
+        )
         if g.truncated_by is not None:
             document.update(truncated=True, notice=g.truncated_by)
         if self.overrides is not None:
@@ -177,6 +217,8 @@ def trace_json(
     # them again and again (scripts/bench_choices.py). A run is short; collect after.
     was_enabled = gc.isenabled()
     gc.disable()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
     try:
         tracer = _Tracer(source, settings or TraceSettings(), None if overrides is None else Overrides(overrides))
         if keep is not None:
@@ -184,8 +226,10 @@ def trace_json(
         document = tracer.run(namespace)
         if keep is not None:
             keep.append(document)
-        return strict_json.dumps(document)
+        data = strict_json.dumps(document)
+        return budget.fit(document, data, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
     finally:
+        torch.set_num_threads(threads)  # a notebook's kernel keeps its own
         if was_enabled:
             gc.enable()
 

@@ -1,4 +1,5 @@
-"""Tensor → JSON value and stats. NaN and ±Inf become strings so the trace stays strict JSON."""
+"""Tensor → JSON value and stats. NaN and ±Inf become strings so the trace stays strict JSON; a
+float is the shortest decimal that reads back as the same number of the tensor's dtype."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import torch
 
-from . import doc, native
+from . import decimals, doc, native
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 _PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
@@ -26,7 +27,7 @@ def _fix(v: Any) -> Any:
     return number(v)
 
 
-def _stats_of(flat: list[float]) -> dict[str, Any]:
+def _stats_of(flat: list[float], dtype: torch.dtype) -> dict[str, Any]:
     n = len(flat)
     total = sum(flat)
     if total - total == 0:  # the sum is finite only if every element is
@@ -40,19 +41,37 @@ def _stats_of(flat: list[float]) -> dict[str, Any]:
         return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
     mean = total / m
     std = math.sqrt(sum((x - mean) * (x - mean) for x in finite) / (m - 1)) if m > 1 else 0.0
+    return _stats(n, min(finite), max(finite), mean, std, nan_count, n - m - nan_count, dtype)
+
+
+def stats_of(flat: list[float], dtype: torch.dtype) -> dict[str, Any]:
+    """The stats of a floating tensor's elements (as Python floats, NaN and ±Inf as floats)."""
+    if len(flat) <= _PYTHON_STATS_MAX:
+        return _stats_of(flat, dtype) if flat else doc.stats(numel=0)
+    return _torch_stats(torch.tensor(flat, dtype=torch.float64), dtype)
+
+
+_DTYPES = {name: getattr(torch, name) for name in ("float32", "float64", "float16", "bfloat16")}
+
+
+def dtype_of(name: str) -> torch.dtype:
+    """The floating dtype a trace names (dtype_name's inverse)."""
+    return _DTYPES[name]
+
+
+def _stats(n: int, lo: float, hi: float, mean: float, std: float, nans: int, infs: int, dtype: torch.dtype) -> dict[str, Any]:
+    def w(x: float, dtype: torch.dtype) -> Any:
+        return number(decimals.written_stat(x, dtype))
+
     return doc.stats(
-        numel=n,
-        min=min(finite),
-        max=max(finite),
-        mean=number(mean),
-        std=number(std),
-        nan_count=nan_count,
-        inf_count=n - m - nan_count,
+        numel=n, min=w(lo, dtype), max=w(hi, dtype), mean=w(mean, dtype), std=w(std, dtype), nan_count=nans, inf_count=infs
     )
 
 
-def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
+def _torch_stats(t: torch.Tensor, dtype: torch.dtype | None = None) -> dict[str, Any]:
+    """Stats by torch ops, written in `dtype` (t's own by default)."""
     n = t.numel()
+    dtype = dtype or t.dtype
     t = t.detach().reshape(-1).to(torch.float64)
     finite_mask = torch.isfinite(t)
     nan_count = int(torch.isnan(t).sum())
@@ -60,36 +79,48 @@ def _torch_stats(t: torch.Tensor) -> dict[str, Any]:
     m = finite.numel()
     if m == 0:
         return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
-    return doc.stats(
-        numel=n,
-        min=float(finite.min()),
-        max=float(finite.max()),
-        mean=number(float(finite.mean())),
-        std=number(float(finite.std())) if m > 1 else 0.0,
-        nan_count=nan_count,
-        inf_count=n - m - nan_count,
-    )
+    std = float(finite.std()) if m > 1 else 0.0
+    return _stats(n, float(finite.min()), float(finite.max()), float(finite.mean()), std, nan_count, n - m - nan_count, dtype)
+
+
+_functorch = torch._C._functorch
+
+
+def readable(t: torch.Tensor) -> torch.Tensor | None:
+    """t as a tensor whose memory can be read: detached, lazy conjugate/negative views resolved,
+    functorch's grad wrappers unwrapped; None for what has no one value here (a vmap batch, meta)."""
+    if t.layout != torch.strided or t.device.type == "meta":
+        return None
+    while _functorch.is_functorch_wrapped_tensor(t):
+        if _functorch.is_batchedtensor(t):
+            return None
+        t = _functorch.get_unwrapped(t)
+    t = t.detach()
+    if t.is_conj():
+        t = t.resolve_conj()
+    if t.is_neg():
+        t = t.resolve_neg()
+    if t.is_complex():
+        t = torch.view_as_real(t)
+    return t
 
 
 def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
     """(value, stats): nested lists (a bare number for 0-d) or None when too big; stats for floats."""
-    if t.layout != torch.strided or t.device.type == "meta":
+    r = readable(t)
+    if r is None:
         return None, None
-    t = t.detach()
-    n = t.numel()
-    floating = t.is_floating_point()
+    n = r.numel()
+    floating = r.is_floating_point() and not t.is_complex()
     if n > max_elements:
-        return None, (_torch_stats(t) if floating else None)
-    if t.is_complex():
-        return torch.view_as_real(t).tolist(), None
-    v = t.tolist()
+        return None, (_torch_stats(r) if floating else None)
+    v = r.tolist()
     if not floating:
-        return v, None
-    if n <= _PYTHON_STATS_MAX:
-        flat: list[float] = [v] if t.dim() == 0 else (v if t.dim() == 1 else t.reshape(-1).tolist())  # type: ignore[list-item]  # tolist() of a 0-d tensor is a number
-        stats = _stats_of(flat)
-    else:
-        stats = _torch_stats(t)
+        return decimals.written(r, v), None
+    # tolist() of a 0-d tensor is a number
+    flat: list[float] = [v] if r.dim() == 0 else (v if r.dim() == 1 else r.reshape(-1).tolist())  # type: ignore[list-item]
+    stats = _stats_of(flat, r.dtype) if n <= _PYTHON_STATS_MAX else _torch_stats(r)
+    v = decimals.written(r, v)
     if stats["nan_count"] or stats["inf_count"]:
         v = _fix(v)
     return v, stats
@@ -97,15 +128,14 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
 
 def value(t: torch.Tensor, max_elements: int) -> Any:
     """Just the value (gradients on edges need no stats)."""
-    if t.layout != torch.strided or t.device.type == "meta" or t.numel() > max_elements:
+    r = readable(t)
+    if r is None or r.numel() > max_elements:
         return None
-    t = t.detach()
-    if t.is_complex():
-        return torch.view_as_real(t).tolist()
-    v = t.tolist()
-    if t.is_floating_point():
-        flat: list[Any] | None = [v] if t.dim() == 0 else (v if t.dim() == 1 else None)
-        finite = all(x - x == 0 for x in flat) if flat is not None else bool(torch.isfinite(t).all())
+    v = r.tolist()
+    if r.is_floating_point():
+        flat: list[Any] | None = [v] if r.dim() == 0 else (v if r.dim() == 1 else None)
+        finite = all(x - x == 0 for x in flat) if flat is not None else bool(torch.isfinite(r).all())
+        v = decimals.written(r, v)
         if not finite:
             v = _fix(v)
     return v
@@ -155,7 +185,7 @@ class Deferred:
         if n > self.max_elements:  # stats only, computed now: a big tensor is never held
             into[key] = None
             if big_stats_key is not None:
-                into[big_stats_key] = encode(t, self.max_elements)[1]
+                into[big_stats_key] = big_stats(t, self.max_elements)
             return
         self._held.append((t, t._version, into, key, stats_key))
         self._held_elements += n
@@ -177,6 +207,95 @@ class Deferred:
             into[key] = v
             if stats_key is not None:
                 into[stats_key] = stats
+
+
+_NATIVE_DTYPES = frozenset(
+    (
+        torch.float32,
+        torch.float64,
+        torch.float16,
+        torch.bfloat16,
+        torch.int64,
+        torch.int32,
+        torch.int16,
+        torch.int8,
+        torch.uint8,
+        torch.bool,
+    )
+)
+_BITS = {8: torch.int64, 4: torch.int32, 2: torch.int16, 1: torch.uint8}
+
+
+def _native_readable(t: torch.Tensor) -> bool:
+    """What native.cpp's `readable` says of t (it hands back the rest)."""
+    return (
+        t.dtype in _NATIVE_DTYPES
+        and t.layout == torch.strided
+        and t.device.type == "cpu"
+        and not (t.is_neg() or t.is_conj())
+        and not _functorch.is_functorch_wrapped_tensor(t)
+    )
+
+
+class Entries:
+    """native.cpp's Entries in Python: Trace.tensors entries for one pass's gradients, each tensor
+    written once, by object and by content (dtype, shape and bytes)."""
+
+    def __init__(self, tensors: list[dict[str, Any]], max_elements: int) -> None:
+        self.tensors, self.max_elements = tensors, max_elements
+        self._by_id: dict[int, int] = {}
+        self._by_content: dict[tuple, int] = {}
+        self._keep: list[torch.Tensor] = []  # ids above stay valid while this lives
+
+    def index(self, t: torch.Tensor | None) -> int | None:
+        if t is None:
+            return None
+        i = self._by_id.get(id(t))
+        if i is None:
+            self._keep.append(t)
+            i = self._by_id[id(t)] = self._add(t)
+        return i
+
+    def _add(self, t: torch.Tensor) -> int:
+        key = None
+        if t.numel() <= self.max_elements and _native_readable(t):
+            bits = t.detach().contiguous().view(_BITS[t.element_size()])
+            key = (t.dtype, tuple(t.shape), tuple(bits.reshape(-1).tolist()))
+            found = self._by_content.get(key)
+            if found is not None:
+                return found
+        self.tensors.append(entry(t, self.max_elements))
+        index = len(self.tensors) - 1
+        if key is not None:
+            self._by_content[key] = index
+        return index
+
+
+def read(t: torch.Tensor, max_elements: int) -> Any:
+    """t's value as the trace writes it, now: native.cpp's reading where it is built and reads t, else `value`."""
+    compiled = native.compiled
+    if compiled is not None and t.numel() <= max_elements:
+        got = compiled.encode([t], [False], max_elements)[0]
+        if type(got) is tuple:
+            return got[0]
+    return value(t, max_elements)
+
+
+def entry(t: torch.Tensor, max_elements: int) -> dict[str, Any]:
+    """t as a Trace.tensors entry: its value, or its stats where the value is too big to send."""
+    v = read(t, max_elements)
+    stats = big_stats(t, max_elements) if v is None and t.numel() > max_elements else None
+    return doc.tensor(shape=list(t.shape), dtype=dtype_name(t.dtype), value=v, stats=stats)
+
+
+def big_stats(t: torch.Tensor, max_elements: int) -> dict[str, Any] | None:
+    """The stats of a tensor of more than max_elements (its value is not sent)."""
+    compiled = native.compiled
+    if compiled is not None:
+        read = compiled.encode([t], [True], max_elements)[0]
+        if type(read) is tuple:
+            return read[1]
+    return encode(t, max_elements)[1]
 
 
 def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:

@@ -20,6 +20,18 @@ const TABLE_MAX = 64; // elements shown as a table; more become a heatmap
 const NEIGHBOURS_MAX = 12; // inputs or users listed; W of a 1,000-step recurrence has 1,000 users
 
 const neighbourCache = new WeakMap();
+
+/** The node's names other than the one its label shows (Node.name): "acc #3 (inside accumulate)", as text. */
+function bindingsBesides(node) {
+  const names = node.names || [];
+  const shown = names.find((b) => b.scope === null) ?? names[0];
+  return names
+    .filter((b) => b !== shown)
+    .map((b) => {
+      const label = b.binding > 1 ? `${b.name} #${b.binding}` : b.name;
+      return b.scope ? t("inspector.inside", { name: label, scope: b.scope }) : label;
+    });
+}
 /** A node's inputs (in slot order) and the nodes that use it, from the trace's edges. */
 function neighbours(trace, id) {
   let m = neighbourCache.get(trace);
@@ -187,6 +199,11 @@ export class Inspector {
       dl.appendChild(dd);
     };
     if (node.op) fact(t("inspector.op"), node.op);
+    const others = bindingsBesides(node);
+    if (others.length) fact(t("inspector.names"), others.join(", "));
+    if (node.outputs?.length) {
+      fact(t("inspector.outputs"), node.outputs.map((o) => `${o.label} ${fmtShape(o.shape ?? [])}`).join(", "));
+    }
     fact(t("inspector.shape"), fmtShape(node.shape ?? []));
     if (node.dtype) fact(t("inspector.dtype"), node.dtype);
     fact(t("inspector.requiresGrad"), node.requires_grad ? "True" : "False");

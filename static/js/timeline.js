@@ -2,6 +2,7 @@
 // program (its events, with each backward call expanded into the engine's steps), and
 // `frame(trace, step)` says what is visible at one of them. No DOM, no clock: see player.js.
 
+import { stepGrad, stepSent } from "./doc.js";
 import { addValues } from "./values.js";
 
 const cache = new WeakMap();
@@ -188,7 +189,8 @@ const MOMENTS = {
     const st = p.steps[e.index];
     s.phase = "backward";
     s.pass = passInfo(s, e.pass, p, e.index);
-    s.flow.set(st.node, st.grad ?? null);
+    const grad = stepGrad(s.trace, st);
+    s.flow.set(st.node, grad);
     s.done.push(st.node);
     s.current = [st.node];
     const node = s.nodes.get(st.node);
@@ -196,11 +198,11 @@ const MOMENTS = {
     // backward(inputs=[...]) adds only to those inputs.
     const accumulates = p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(st.node));
     if (node && accumulates && (node.kind === "leaf" || node.retains_grad)) {
-      s.grads.set(st.node, addValues(s.grads.has(st.node) ? s.grads.get(st.node) : null, st.grad ?? null));
+      s.grads.set(st.node, addValues(s.grads.has(st.node) ? s.grads.get(st.node) : null, grad));
     }
     for (const edge of s.incoming.get(st.node) || []) {
-      const g = (st.grad_inputs || [])[edge.slot];
-      if (g === undefined || g === null) continue;
+      const g = stepSent(s.trace, st, edge.slot);
+      if (g === null) continue;
       s.pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
       s.carried.add(`${edge.source}>${edge.target}:${edge.slot}`);
       if (!s.received.has(edge.source)) s.received.set(edge.source, []);

@@ -13,10 +13,14 @@ from app.config import TraceSettings
 from app.models import Trace
 from app.tracer import Interrupted, trace_json, trace_of
 from app.tracer.graph import Graph
-from tests.reference import assert_close, normalize, run_reference
+from tests.reference import assert_close, assert_close_or_stats, normalize, run_reference, sent_grad, step_grad
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = sorted((ROOT / "app" / "examples").glob("*.py")) + sorted((ROOT / "tests" / "programs").glob("*.py"))
+PROGRAMS = (
+    sorted((ROOT / "app" / "examples").glob("*.py"))
+    + sorted((ROOT / "tests" / "programs").glob("*.py"))
+    + sorted((ROOT / "tests" / "programs" / "models").glob("*.py"))
+)
 
 
 def _latest(trace: Trace, name: str):
@@ -63,10 +67,11 @@ def test_trace_matches_torch(path: Path) -> None:
         else:
             assert node.kind == ("leaf" if t.requires_grad else "constant"), name
         assert node.dtype == str(t.dtype).removeprefix("torch."), name
-        if node.value is not None:
-            assert_close(_final_value(trace, node), t, f"{name} value")
+        final = _final_value(trace, node)  # None where the trace left it out (too big, or for size)
+        if final is not None:
+            assert_close(final, t, f"{name} value")
         if t.is_leaf and t.grad is not None or (t.retains_grad and t.grad is not None):
-            assert_close(node.grad, t.grad, f"{name}.grad")
+            assert_close_or_stats(node.grad, node.grad_stats, t.grad, f"{name}.grad")
         elif node.kind == "leaf":
             assert node.grad is None, name
     if names:
@@ -78,7 +83,7 @@ def test_trace_matches_torch(path: Path) -> None:
     for p, expected in zip(trace.passes, ref.passes):
         leaf_steps = {}
         for s in p.steps:
-            leaf_steps.setdefault(s.node, []).append(s.grad)
+            leaf_steps.setdefault(s.node, []).append(trace.tensors[s.grad[0]])
         for tensor_id, (_leaf, contribution) in expected.items():
             name = ids.get(tensor_id)
             node = _latest(trace, name) if name else None
@@ -86,14 +91,14 @@ def test_trace_matches_torch(path: Path) -> None:
                 continue
             grads = leaf_steps.get(node.id)
             assert grads and len(grads) == 1, f"pass {p.index}: no single step for {name}"
-            assert_close(grads[0], contribution, f"pass {p.index} {name}")
+            assert_close_or_stats(grads[0].value, grads[0].stats, contribution, f"pass {p.index} {name}")
 
 
 def test_seed_jacobian_passes() -> None:
     trace = trace_of((ROOT / "app/examples/seed_4_jacobian.py").read_text())
     a = _latest(trace, "a")
     assert [p.api for p in trace.passes] == ["Tensor.backward"] * 3
-    assert [[s.grad for s in p.steps if s.node == a.id] for p in trace.passes] == [
+    assert [[step_grad(trace, s) for s in p.steps if s.node == a.id] for p in trace.passes] == [
         [[2.0, 1.0, 0.0]],
         [[0.0, 1.0, 1.0]],
         [[0.0, 0.0, 27.0]],
@@ -120,7 +125,7 @@ def test_seed_chain_story() -> None:
     # l3 = l2 * w2 sends 0.2 * l2 = [1.2]*5 ... summed into w2: 6
     l3_step = next(s for s in trace.passes[0].steps if s.node == by_name["l3"].id)
     edge_w2 = next(e for e in trace.edges if e.source == by_name["w2"].id and e.target == by_name["l3"].id)
-    assert l3_step.grad_inputs[edge_w2.slot] == pytest.approx(6.0)
+    assert sent_grad(trace, l3_step, edge_w2.slot) == pytest.approx(6.0)
     warned = [(w.line, w.hint_id) for w in trace.warnings]
     assert warned == [(18, "nonleaf_grad"), (19, "nonleaf_grad")]
     kinds = [e.kind for e in trace.events]
@@ -203,7 +208,7 @@ def test_nan_and_inf_survive_strict_json() -> None:
     doc = json.loads(text, parse_constant=refuse)
     y = next(n for n in doc["nodes"] if n["name"] == "y")
     assert y["value"] == [0.0, "-Infinity", "NaN"] and y["dtype"] == "float64"
-    assert y["stats"]["nan_count"] == 1 and y["stats"]["inf_count"] == 1
+    assert y["stats"] is None  # a value is written: its stats are not (the page has the value)
 
 
 @pytest.mark.parametrize(
@@ -238,8 +243,8 @@ def test_one_gradient_read_once_shows_in_every_place() -> None:
     """A node's output gradient is the next node's input gradient: one tensor, the same value in both steps."""
     trace = trace_of("import torch\nx = torch.ones(3, requires_grad=True)\ny = (x * 2).exp()\ny.sum().backward()\n")
     steps = {trace.nodes[s.node].op: s for s in trace.passes[0].steps}
-    assert steps["ExpBackward0"].grad_inputs == [steps["MulBackward0"].grad]
-    assert_close(steps["MulBackward0"].grad, (torch.ones(3) * 2).exp(), "exp's input gradient")
+    assert steps["ExpBackward0"].grad_inputs == steps["MulBackward0"].grad  # one entry of trace.tensors
+    assert_close(step_grad(trace, steps["MulBackward0"]), (torch.ones(3) * 2).exp(), "exp's input gradient")
 
 
 def test_tensors_held_by_a_bound_list_or_dict_are_named_by_their_place() -> None:
@@ -318,7 +323,7 @@ def test_higher_order_and_autograd_grad() -> None:
     assert [p.api for p in trace.passes] == ["torch.autograd.grad", "Tensor.backward"]
     assert trace.passes[0].create_graph and trace.passes[0].retain_graph
     x = next(n for n in trace.nodes if n.name == "x")
-    assert [s.grad for s in trace.passes[0].steps if s.node == x.id] == [12.0]
+    assert [step_grad(trace, s) for s in trace.passes[0].steps if s.node == x.id] == [12.0]
     assert x.grad == 12.0
 
 

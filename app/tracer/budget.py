@@ -1,0 +1,127 @@
+"""The trace's byte budget (max_trace_bytes): past it, the least useful values are replaced by their
+stats, and the notice says so. Nothing is thrown away for size: the graph, the story and every
+step stay, and a value left out keeps its shape, dtype and stats.
+
+Least useful first, and within each kind the largest first:
+1. the gradients backward steps got and sent at nodes other than leaves (Trace.tensors entries),
+2. the values of grad and update events (a .grad zeroed, a parameter after optimizer.step()),
+3. the forward values of operations (and of a multi-output node's outputs),
+4. the gradients backward steps gave leaves,
+5. the values and final .grad of leaves and constants, and the gradients passed to backward().
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from itertools import chain
+from typing import Any
+
+import orjson
+
+from . import values
+
+_NULL = 4  # len(b"null")
+_NOTICE_BYTES = 200  # room for the notice this adds
+_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_FLOATING = frozenset({"float32", "float64", "float16", "bfloat16"})
+
+Drop = Callable[[], int]  # leaves a value out; the bytes it saved
+
+
+def fit(
+    trace: dict[str, Any],
+    data: bytes,
+    max_bytes: int,
+    dumps: Callable[[Any], bytes],
+    aside: dict[tuple[int, str], Any] | None = None,
+) -> bytes:
+    """`data` (the trace as JSON) if it is within max_bytes; else the trace with values left out, least
+    useful first, as JSON. `aside`: (id(holder), value key) -> the value's stats, not written beside it."""
+    if len(data) <= max_bytes:
+        return data
+    excess = len(data) - max_bytes + _NOTICE_BYTES
+    left_out = 0
+    for _, _, drop in sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1])):
+        if excess <= 0:
+            break
+        saved = drop()
+        excess -= saved
+        left_out += saved > 0
+    note = f"the trace was larger than {max_bytes:,} bytes (max_trace_bytes): {left_out:,} tensor values were replaced by their stats"
+    trace["notice"] = f"{trace['notice']}; {note}" if trace["notice"] else note
+    trace["truncated"] = True
+    return dumps(trace)
+
+
+def _size(value: Any) -> int:
+    """Bytes of a value in the trace's JSON, beyond the `null` that replaces it."""
+    return len(orjson.dumps(value)) - _NULL
+
+
+def _numel(value: Any) -> int:
+    n = 1
+    while isinstance(value, list):
+        n *= len(value)
+        value = value[0] if value else None
+    return n
+
+
+def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[tuple[int, int, Drop]]:
+    """(kind, elements, leave it out) for every value the trace carries."""
+    nodes = trace["nodes"]
+    leaf_entries = set()
+    for p in trace["passes"]:
+        for step in p["steps"]:
+            if nodes[step["node"]]["kind"] == "leaf":
+                leaf_entries.update(i for i in step["grad"] if i is not None)
+    out: list[tuple[int, int, Drop]] = []
+
+    def add(kind: int, holder: dict[str, Any], key: str, stats_key: str | None = None) -> None:
+        value = holder[key]
+        if value is not None:
+            out.append((kind, _numel(value), _dropper(holder, key, stats_key, aside.get((id(holder), key)))))
+
+    for i, entry in enumerate(trace["tensors"]):
+        add(4 if i in leaf_entries else 1, entry, "value", "stats")
+    for event in trace["events"]:
+        add(2, event, "value")
+    for node in nodes:
+        add(3 if node["kind"] == "op" else 5, node, "value", "stats")
+        add(5, node, "grad", "grad_stats")
+        for output in node["outputs"] or ():
+            add(3, output, "value", "stats")
+    for p in trace["passes"]:
+        add(5, p, "gradient")
+    return out
+
+
+def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any) -> Drop:
+    """Leave out holder[key], its stats (set aside, or computed from it) in holder[stats_key]."""
+
+    def drop() -> int:
+        value = holder[key]
+        saved, known = _size(value), None
+        if stats_key is not None and holder[stats_key] is None:
+            known, dtype, shape = stats, holder.get("dtype"), holder.get("shape")
+            if known is None and dtype in _FLOATING and shape is not None:
+                known = values.stats_of(_flat(value, len(shape)), values.dtype_of(dtype))
+            if known is not None:
+                saved -= _size(known)
+        if saved <= 0:  # a small value takes less room than its stats: it stays
+            return 0
+        if known is not None:
+            holder[stats_key] = known  # type: ignore[index]
+        holder[key] = None
+        return saved
+
+    return drop
+
+
+def _flat(value: Any, depth: int) -> list[float]:
+    """A nested-list value of `depth` dimensions as one list of floats (NaN/Inf strings as floats)."""
+    if depth == 0:
+        value = [value]
+    for _ in range(depth - 1):
+        value = list(chain.from_iterable(value))
+    return [_SPECIAL.get(x, x) if type(x) is str else x for x in value]

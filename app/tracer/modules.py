@@ -1,0 +1,176 @@
+"""Which nn.Module's forward made each node, and the trace's list of modules.
+
+Global forward hooks (torch.nn.modules.module.register_module_forward_pre_hook / _hook) keep a
+stack of the module calls in progress; a node records the innermost one. A module's path is the
+one the program's names give it, as in parameter names (`model.blocks.3.attn`): every binding of
+an nn.Module names its submodules through named_modules(), a module-level binding before one
+inside a function. A module no name reaches is called by its place in the module that called it,
+or by its class name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch.nn.modules import module as nn_module
+
+from . import doc
+from .capture import _flat_tensors, untraced
+from .graph import Graph
+from .program import running_line
+
+
+class _Call:
+    __slots__ = ("call", "caller", "inputs", "module", "outputs")
+
+    def __init__(self, module: torch.nn.Module, call: int, caller: int | None, inputs: list[int]) -> None:
+        self.module, self.call, self.caller, self.inputs = module, call, caller, inputs
+        self.outputs: list[int] = []
+
+
+class Modules:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.calls: list[_Call] = []  # every module call, in the order they began
+        self._stack: list[tuple[int | None, torch.nn.Module]] = []  # calls in progress: (index into calls or None, module)
+        self._counts: dict[int, int] = {}  # id(module) -> its calls so far
+        self._named: dict[int, tuple[bool, str]] = {}  # id(module) -> (bound inside a function, path)
+        self._roots: list[tuple[str, torch.nn.Module]] = []  # modules bound to a name, in binding order
+        self._seen: set[tuple[int, str]] = set()  # (id(module), name) bound already
+        self._keep: list[Any] = []  # ids above stay valid for the whole run
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        """The global forward hooks, for the duration of the program."""
+        pre = nn_module.register_module_forward_pre_hook(self._enter)
+        post = nn_module.register_module_forward_hook(self._leave, always_call=True)
+        try:
+            yield
+        finally:
+            pre.remove()
+            post.remove()
+
+    def name(self, module: torch.nn.Module, name: str, in_function: bool) -> None:
+        """`model = Net()`: the module and every submodule get their paths from this name."""
+        key = (id(module), name)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        self._roots.append((name, module))
+        self._keep.append(module)
+        for path, m in module.named_modules(prefix=name):
+            known = self._named.get(id(m))
+            if known is None or (known[0] and not in_function):  # a module-level name first, then the first one
+                self._named[id(m)] = (in_function, path)
+                self._keep.append(m)
+
+    # -- the hooks ----------------------------------------------------------------------------
+
+    def _enter(self, module: torch.nn.Module, args: tuple) -> None:
+        with untraced():
+            g = self.graph
+            key = id(module)
+            call = self._counts.get(key, 0)
+            self._counts[key] = call + 1
+            if call == 0:
+                self._keep.append(module)
+            if len(self.calls) >= g.limits.max_nodes:  # a module called in a long loop: the first calls only
+                g.truncate(f"the module calls were cut at {g.limits.max_nodes:,} (max_nodes)")
+                self._stack.append((None, module))
+                return
+            record = torch.is_grad_enabled()  # an input no op recorded (token ids) gets a node while a graph is built
+            line = running_line(3) if record else None
+            inputs = []
+            for t in _flat_tensors(args, []):
+                nid = g.tensor(t, line) if record else g.node_of_tensor(t)
+                if nid is not None and nid not in inputs:
+                    inputs.append(nid)
+            self.calls.append(_Call(module, call, self._innermost(), inputs))
+            self._stack.append((len(self.calls) - 1, module))
+            g.set_context(module=len(self.calls) - 1)
+
+    def _leave(self, module: torch.nn.Module, args: tuple, result: Any) -> None:
+        with untraced():
+            stack = self._stack
+            if not any(m is module for _, m in stack):
+                return
+            while stack[-1][1] is not module:  # a forward that raised inside
+                stack.pop()
+            index, _ = stack.pop()
+            if index is not None:
+                c = self.calls[index]
+                for t in _flat_tensors(result, []):
+                    nid = self.graph.node_of_tensor(t)
+                    if nid is not None and nid not in c.outputs:
+                        c.outputs.append(nid)
+            self.graph.set_context(module=self._innermost())
+
+    def _innermost(self) -> int | None:
+        """The innermost module call in progress that the trace records."""
+        return next((index for index, _ in reversed(self._stack) if index is not None), None)
+
+    # -- the document -------------------------------------------------------------------------
+
+    def finish(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Node.module / module_call from the call each node recorded; the trace's module list."""
+        paths = self._paths()
+        for node in nodes:
+            index = node["module"]
+            if index is not None:
+                c = self.calls[index]
+                node["module"], node["module_call"] = paths[id(c.module)], c.call
+        by_module: dict[int, list[_Call]] = {}
+        for c in self.calls:
+            by_module.setdefault(id(c.module), []).append(c)
+        out: list[dict[str, Any]] = []
+        listed: set[int] = set()
+        for name, root in self._roots:
+            if id(root) in listed or paths.get(id(root)) != name:
+                continue
+            tree = list(root.named_modules(prefix=name))
+            if not any(id(m) in by_module for _, m in tree):
+                continue  # a model never called: no boxes to draw
+            for path, m in tree:
+                if id(m) not in listed and paths.get(id(m)) == path:
+                    listed.add(id(m))
+                    out += self._entries(m, path, by_module.get(id(m), []))
+        for c in self.calls:  # called, but no name reaches it
+            if id(c.module) not in listed:
+                listed.add(id(c.module))
+                out += self._entries(c.module, paths[id(c.module)], by_module[id(c.module)])
+        return out
+
+    def _entries(self, m: torch.nn.Module, path: str, calls: list[_Call]) -> list[dict[str, Any]]:
+        parent = path.rpartition(".")[0] or None
+        params = [nid for p in m.parameters(recurse=False) if (nid := self.graph.node_of_tensor(p)) is not None]
+        fields = {"path": path, "class_name": type(m).__name__, "parent": parent, "params": params}
+        if not calls:
+            return [doc.module(**fields)]
+        return [doc.module(**fields, call=c.call, inputs=c.inputs, outputs=c.outputs) for c in calls]
+
+    def _paths(self) -> dict[int, str]:
+        """id(module) -> path, for every module called: its name, its place in its caller, or its class."""
+        paths = {key: path for key, (_, path) in self._named.items()}
+        taken = set(paths.values())
+        for c in self.calls:  # callers begin before their callees: a caller's path is known first
+            key = id(c.module)
+            if key in paths:
+                continue
+            path = None
+            if c.caller is not None:
+                caller = self.calls[c.caller].module
+                child = next((n for n, m in caller.named_children() if m is c.module), None)
+                if child is not None:
+                    path = f"{paths[id(caller)]}.{child}"
+            if path is None:
+                base, n = type(c.module).__name__, 1
+                path = base
+                while path in taken:
+                    n += 1
+                    path = f"{base}#{n}"
+            paths[key] = path
+            taken.add(path)
+        return paths
