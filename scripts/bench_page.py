@@ -1,33 +1,45 @@
-"""Benchmark the page in real Chromium: trace received -> first complete frame, and stepping speed.
+"""Benchmark the page in real Chromium, side by side with an earlier version of it in the same run.
 
-    .venv/bin/python scripts/bench_page.py [--runs 5] [--steps 1000]
+    .venv/bin/python scripts/bench_page.py [--runs 3] [--baseline REV] [--big-steps 3990]
 
-Traces come from the real tracer (in this process, not the sandbox: the page is what is measured).
-The page is served by the app's own page router and static files on a loopback port, under its CSP.
-For each trace the page gets the JSON text and we time JSON.parse + layout (in the Web Worker) +
-drawing + the first frame painted (two animation frames). The baseline, measured in the same run,
-is the floor for any SVG renderer of that graph: Chromium parsing and painting the same number of
-boxes and edges as one prebuilt SVG string, no layout. Targets (issue 5): <= 500 nodes in 300 ms;
-a ~5,000-node 1,000-step recurrence interactive in 2 s with stepping and panning >= 30 fps.
+Traces come from the real tracer (in this process, not the sandbox: the page is what is measured):
+the seed's chain, recurrences of 100 and 1,000 steps (~500 and ~5,000 nodes), a 12-block width-128
+GPT-style training step and a 24-block one (~1,500 nodes), and a recurrence of ~20,000 nodes (the
+max_nodes limit). Each page (this tree's, and the baseline revision's, checked out with `git archive`
+into a temporary directory) is served by its own app's page router and static files on a loopback
+port, under its CSP, and gets the same JSON text. Measured per trace and page:
+  first frame  trace received -> first complete frame painted (JSON.parse, layout in the worker, drawing)
+  play fps     one step per animation frame from the middle of the timeline
+  step ms      the page's own work for one step and the style and layout it causes (median)
+  pan fps      one camera move per animation frame, across the graph (culling included)
+  heap MB      the tab's JS heap after a garbage collection, with that trace shown
+  open ms      opening one closed group (a module call or loop iteration) until it is painted (this tree only)
+Targets (issue 12): GPT first frame <= 500 ms, 20,000 nodes <= 1.5 s, opening a box <= 100 ms,
+playing and panning >= 55 fps, and the ~500- and ~5,000-node first frames at least as good as the
+baseline's. The machine is noisy: read the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
+import shutil
 import socket
 import statistics
+import subprocess
 import sys
-import threading
+import tarfile
+import tempfile
 import time
+from contextlib import contextmanager
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402 - after sys.path.insert: runs as a script from a checkout
+from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
-SEEDS = ["seed_3_scalar_backward", "seed_4_jacobian", "seed_5_chain", "mlp_step", "recurrence"]
 RECURRENCE = """import torch
 
 torch.manual_seed(0)
@@ -40,30 +52,75 @@ loss = h.sum()
 loss.backward()
 """
 
-BASELINE_JS = """async (n) => {
-  const t0 = performance.now();
-  const cols = 40, parts = [];
-  for (let i = 0; i < n; i++) {
-    const x = (i % cols) * 150, y = Math.floor(i / cols) * 90;
-    parts.push(`<g transform="translate(${x},${y})"><rect width="120" height="58" rx="8" fill="#fff" stroke="#888"/>`
-      + `<text x="60" y="16">node ${i}</text><text x="60" y="29">MulBackward0</text><text x="60" y="42">[1, 2, 3]</text></g>`);
-    if (i > 0) parts.push(`<path d="M${x + 60},${y} L${x + 60},${y - 32}" stroke="#999" fill="none"/>`);
-  }
-  const host = document.createElement("div");
-  host.style.position = "absolute"; host.style.left = "0"; host.style.top = "0";
-  host.innerHTML = `<svg xmlns="http://www.w3.org/2000/svg" width="${cols * 150}" height="${Math.ceil(n / cols) * 90}">${parts.join("")}</svg>`;
-  document.getElementById("graph").appendChild(host);
-  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
-  const ms = performance.now() - t0;
-  host.remove();
-  return ms;
-}"""
+GPT = """import torch
+from torch import nn
+import torch.nn.functional as F
 
-# Playing: consecutive steps from the middle of the timeline, one per animation frame (fps).
+torch.manual_seed(0)
+V, D, T, H, L = 256, 128, 32, 4, {blocks}
+
+
+class Attention(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.qkv = nn.Linear(D, 3 * D)
+        self.proj = nn.Linear(D, D)
+
+    def forward(self, x):
+        B, T_, C = x.shape
+        q, k, v = self.qkv(x).split(D, dim=2)
+        q = q.view(B, T_, H, C // H).transpose(1, 2)
+        k = k.view(B, T_, H, C // H).transpose(1, 2)
+        v = v.view(B, T_, H, C // H).transpose(1, 2)
+        att = (q @ k.transpose(-2, -1)) / (C // H) ** 0.5
+        mask = torch.tril(torch.ones(T_, T_)).bool()
+        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T_, C)
+        return self.proj(y)
+
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(D)
+        self.attn = Attention()
+        self.ln2 = nn.LayerNorm(D)
+        self.mlp = nn.Sequential(nn.Linear(D, 4 * D), nn.GELU(), nn.Linear(4 * D, D))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(V, D)
+        self.pos = nn.Embedding(T, D)
+        self.blocks = nn.Sequential(*[Block() for _ in range(L)])
+        self.ln = nn.LayerNorm(D)
+        self.head = nn.Linear(D, V)
+
+    def forward(self, idx):
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        return self.head(self.ln(self.blocks(x)))
+
+
+model = GPT()
+opt = torch.optim.SGD(model.parameters(), lr=0.1)
+idx = torch.randint(0, V, (2, T))
+targets = torch.randint(0, V, (2, T))
+logits = model(idx)
+loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
+opt.zero_grad()
+loss.backward()
+opt.step()
+"""
+
+# Playing: consecutive steps from the middle of the timeline, one per animation frame.
 PLAY_JS = """async (count) => {
   const g = window.gradwalk, total = g.state.frame.total;
   const start = Math.max(0, Math.floor(total / 2) - (count >> 1));
-  g.state.frame = null;
   await new Promise((r) => requestAnimationFrame(r));
   const t0 = performance.now();
   for (let i = 0; i < count; i++) {
@@ -73,29 +130,58 @@ PLAY_JS = """async (count) => {
   return count / ((performance.now() - t0) / 1000);
 }"""
 
-# Scrubbing: jumps to far-apart steps (new parts of the graph come into view), time to the next frame.
-SCRUB_JS = """async (count) => {
+# Stepping: the page's own work for one step (frame, painting, caption, inspector...) and the style and
+# layout it causes, without waiting for the next animation frame: steadier than fps on a busy machine.
+STEP_JS = """async (count) => {
   const g = window.gradwalk, total = g.state.frame.total;
+  const start = Math.max(0, Math.floor(total / 2) - (count >> 1));
   const times = [];
   for (let i = 0; i < count; i++) {
     const t0 = performance.now();
-    g.seek(Math.floor((i * 7919) % total));
-    await new Promise((r) => requestAnimationFrame(r));
+    g.seek(Math.min(total - 1, start + i));
+    void document.body.offsetHeight;
     times.push(performance.now() - t0);
+    await new Promise((r) => requestAnimationFrame(r));
   }
   times.sort((a, b) => a - b);
-  return { median: times[times.length >> 1], p90: times[Math.floor(times.length * 0.9)] };
+  return times[times.length >> 1];
 }"""
 
+# Panning: a drag across the graph at zoom 0.7, one move per animation frame (culling included).
 PAN_JS = """async (frames) => {
   const stamps = [];
   for (let i = 0; i < frames; i++) {
-    window.gradwalk.view(-i * 9, -i * 23, 0.7);  // a drag across the graph, culling included
+    window.gradwalk.view(-i * 9, -i * 23, 0.7);
     stamps.push(await new Promise((r) => requestAnimationFrame(r)));
   }
   const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   return 1000 / gaps[gaps.length >> 1];
 }"""
+
+# Opening the first closed group drawn: time until the opened level is painted.
+OPEN_JS = """async () => {
+  const v = window.gradwalk.state;
+  const box = v.graph.closed?.[0];
+  if (!box) return null;
+  const t0 = performance.now();
+  await v.toggle(box.gl.key, true);
+  await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+  return performance.now() - t0;
+}"""
+
+SERVER = """
+import sys, uvicorn
+sys.path.insert(0, {root!r})
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from app.routes import pages
+from app.routes.middleware import RequestContext
+app = FastAPI()
+app.include_router(pages.router)
+app.mount("/static", StaticFiles(directory={root!r} + "/static"), name="static")
+app.add_middleware(RequestContext)
+uvicorn.run(app, host="127.0.0.1", port={port}, log_level="warning")
+"""
 
 
 def free_port() -> int:
@@ -104,40 +190,161 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve_pages(port: int) -> None:
-    """The app's page router and static files (no sandbox: this measures the browser side)."""
-    import uvicorn
-    from fastapi import FastAPI
-    from fastapi.staticfiles import StaticFiles
+@contextmanager
+def serve(root: pathlib.Path):  # type: ignore[no-untyped-def]
+    """The pages of the tree at `root` (its own app code, templates and static files) on a free loopback port."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SERVER.format(root=str(root), port=port)], cwd=root)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
-    from app.middleware import RequestContext
-    from app.routes import pages
 
-    app = FastAPI()
-    app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.add_middleware(RequestContext)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    threading.Thread(target=uvicorn.Server(config).run, daemon=True).start()
+@contextmanager
+def baseline_tree(rev: str):  # type: ignore[no-untyped-def]
+    """The app, templates and static files of revision `rev`, with this tree's built static/dist (vendor bundle, fonts)."""
+    with tempfile.TemporaryDirectory(prefix="gradwalk-bench-") as tmp:
+        archive = subprocess.run(
+            ["git", "archive", rev, "app", "templates", "static"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        tar_path = pathlib.Path(tmp) / "tree.tar"
+        tar_path.write_bytes(archive)
+        with tarfile.open(tar_path) as tar:
+            tar.extractall(tmp, filter="data")
+        shutil.copytree(ROOT / "static" / "dist", pathlib.Path(tmp) / "static" / "dist", dirs_exist_ok=True)
+        yield pathlib.Path(tmp)
 
 
-def traces(steps: int) -> list[tuple[str, str]]:
+def default_baseline() -> str:
+    """The page before issue 12's work: the parent of the commit that added static/js/viewer.js."""
+    out = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%H", "--", "static/js/viewer.js"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return f"{out[-1]}^" if out else "HEAD"
+
+
+def traces(big_steps: int) -> list[tuple[str, str]]:
     from app.config import Settings
     from app.tracer import trace_of
 
     limits = Settings(_env_file=None).trace  # type: ignore[call-arg]
+    programs = [
+        ("seed_5_chain", (ROOT / "app" / "examples" / "seed_5_chain.py").read_text()),
+        ("recurrence x100", RECURRENCE.format(steps=100)),
+        ("recurrence x1000", RECURRENCE.format(steps=1000)),
+        ("GPT 12 blocks w128", GPT.format(blocks=12)),
+        ("GPT 24 blocks w128", GPT.format(blocks=24)),
+        (f"recurrence x{big_steps}", RECURRENCE.format(steps=big_steps)),
+    ]
     out = []
-    for name in SEEDS:
-        out.append((name, trace_of((ROOT / "app" / "examples" / f"{name}.py").read_text(), limits).model_dump_json()))
-    for n in (100, steps):  # ~500 nodes (the 300 ms target) and ~5,000 nodes (the 2 s target)
-        out.append((f"recurrence x{n}", trace_of(RECURRENCE.format(steps=n), limits).model_dump_json()))
+    for name, source in programs:
+        t = time.perf_counter()
+        doc = trace_of(source, limits)
+        print(f"  traced {name}: {len(doc.nodes)} nodes in {time.perf_counter() - t:.1f} s ({doc.status})", flush=True)
+        out.append((name, doc.model_dump_json()))
     return out
+
+
+def open_page(browser, url: str):  # type: ignore[no-untyped-def]
+    page = browser.new_page(viewport={"width": 1400, "height": 860})
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+    page.cdp = page.context.new_cdp_session(page)  # type: ignore[attr-defined]
+    page.cdp.send("Performance.enable")  # type: ignore[attr-defined]
+    page.goto(url)
+    page.wait_for_selector("body[data-mode]")
+    page.wait_for_timeout(500)
+    return page
+
+
+def heap_mb(page) -> float:  # type: ignore[no-untyped-def]
+    page.cdp.send("HeapProfiler.collectGarbage")
+    metrics = {m["name"]: m["value"] for m in page.cdp.send("Performance.getMetrics")["metrics"]}
+    return metrics.get("JSHeapUsedSize", 0) / 2**20
+
+
+def measure(pages: dict, docs: list[tuple[str, str]], runs: int) -> dict[str, dict[str, dict[str, float | None]]]:  # type: ignore[type-arg]
+    """Per trace, the old and the new page measured in turn (so that the machine's noise falls on both alike)."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {side: {} for side in pages}
+    for name, text in docs:
+        samples: dict[str, dict[str, list[float]]] = {side: {"first": [], "play": [], "step": [], "pan": []} for side in pages}
+        for _ in range(runs):
+            for side, page in pages.items():
+                samples[side]["first"].append(page.evaluate("(t) => window.gradwalk.play(t)", text))
+        for _ in range(runs):
+            for side, page in pages.items():
+                samples[side]["play"].append(page.evaluate(PLAY_JS, 60))
+                samples[side]["step"].append(page.evaluate(STEP_JS, 40))
+                samples[side]["pan"].append(page.evaluate(PAN_JS, 60))
+        for side, page in pages.items():
+            row: dict[str, float | None] = {k: statistics.median(v) for k, v in samples[side].items()}
+            row["heap"] = heap_mb(page)
+            has_toggle = page.evaluate("typeof window.gradwalk.state.toggle === 'function'")
+            row["open"] = page.evaluate(OPEN_JS) if has_toggle else None
+            out[side][name] = row
+            if os.environ.get("BENCH_VERBOSE"):
+                print(f"  {side:<4}{name:<22}", {k: [round(x) for x in v] for k, v in samples[side].items()}, flush=True)
+    return out
+
+
+def fmt(v: float | None, spec: str) -> str:
+    return "—" if v is None else format(v, spec)
+
+
+def report(docs: list[tuple[str, str]], old: dict, new: dict, rev: str) -> bool:  # type: ignore[type-arg]
+    print()
+    print(f"baseline: {rev}   (old / new, each in the same Chromium; ratio = new / old)")
+    head = f"{'trace':<22}{'nodes':>7}{'first frame ms':>22}{'ratio':>7}{'play fps':>13}{'step ms':>14}{'pan fps':>12}{'heap MB':>14}{'open ms':>9}"
+    print(head)
+    ok = True
+    for name, text in docs:
+        n = len(json.loads(text)["nodes"])
+        o, w = old[name], new[name]
+        ratio = w["first"] / o["first"] if o["first"] else float("nan")
+        print(
+            f"{name:<22}{n:>7}{fmt(o['first'], '10.0f')} /{fmt(w['first'], '6.0f')}   {ratio:>6.2f}"
+            f"{fmt(o['play'], '6.0f')} /{fmt(w['play'], '4.0f')}{fmt(o['step'], '8.1f')} /{fmt(w['step'], '5.1f')}"
+            f"{fmt(o['pan'], '6.0f')} /{fmt(w['pan'], '3.0f')}"
+            f"{fmt(o['heap'], '7.1f')} /{fmt(w['heap'], '5.1f')}{fmt(w['open'], '9.0f')}"
+        )
+    checks = []
+    for name, text in docs:
+        n = len(json.loads(text)["nodes"])
+        w, o = new[name], old[name]
+        if name.startswith("GPT"):
+            checks.append((f"{name}: first frame <= 500 ms", w["first"] <= 500))
+        if n >= 15000:
+            checks.append((f"{name}: first frame <= 1.5 s", w["first"] <= 1500))
+        if 400 <= n <= 6000 and name.startswith("recurrence"):
+            checks.append((f"{name}: first frame at least as good as the baseline (within 10%)", w["first"] <= o["first"] * 1.1))
+        if w["open"] is not None:
+            checks.append((f"{name}: opening a box <= 100 ms", w["open"] <= 100))
+        checks.append((f"{name}: play and pan >= 55 fps", w["play"] >= 55 and w["pan"] >= 55))
+    print()
+    for label, met in checks:
+        print(f"  {'met   ' if met else 'MISSED'} {label}")
+        ok = ok and met
+    return ok
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--runs", type=int, default=5, help="timed loads per trace (median reported)")
-    parser.add_argument("--steps", type=int, default=1000, help="iterations of the big recurrence")
+    parser.add_argument("--runs", type=int, default=3, help="timed loads per trace and page (median reported)")
+    parser.add_argument("--baseline", default=None, help="git revision of the page to compare with (default: before issue 12)")
+    parser.add_argument("--big-steps", type=int, default=3990, help="iterations of the ~20,000-node recurrence")
     parser.add_argument("--chromium", default=CHROMIUM)
     args = parser.parse_args()
 
@@ -145,57 +352,22 @@ def main() -> int:
 
     if not (ROOT / "static" / "dist" / "vendor.js").exists():
         sys.exit("static/dist/vendor.js is missing: run `make frontend` first")
-    t = time.perf_counter()
-    docs = traces(args.steps)
-    print(f"traced {len(docs)} programs in {time.perf_counter() - t:.1f} s (real tracer, in process)")
-    port = free_port()
-    serve_pages(port)
-    time.sleep(1.0)
-
-    rows = []
-    with sync_playwright() as p:
+    rev = args.baseline or default_baseline()
+    print(f"tracing (real tracer, in process; baseline page: {rev})", flush=True)
+    docs = traces(args.big_steps)
+    with sync_playwright() as p, baseline_tree(rev) as old_root, serve(old_root) as old_url, serve(ROOT) as new_url:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 860})
-        errors: list[str] = []
-        page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        page.goto(f"http://127.0.0.1:{port}/")
-        page.wait_for_selector("body[data-mode]")
-        page.wait_for_timeout(300)
-        for name, text in docs:
-            doc = json.loads(text)
-            n = len(doc["nodes"])
-            ours = [page.evaluate("(t) => window.gradwalk.play(t)", text) for _ in range(args.runs)]
-            base = [page.evaluate(BASELINE_JS, n) for _ in range(args.runs)]
-            play = page.evaluate(PLAY_JS, 120)
-            scrub = page.evaluate(SCRUB_JS, 40)
-            pan = page.evaluate(PAN_JS, 90)
-            rows.append(
-                (name, n, len(doc["edges"]), statistics.median(ours), statistics.median(base), play, scrub, pan, len(text))
-            )
+        pages = {"old": open_page(browser, old_url), "new": open_page(browser, new_url)}
+        print(f"measuring the baseline page ({old_url}) and this one ({new_url}), in turn", flush=True)
+        results = measure(pages, docs, args.runs)
+        for side, page in pages.items():
+            if page.errors:
+                print(f"  console errors on the {side} page: {page.errors[:3]}")
         browser.close()
-    if errors:
-        print("console errors:", errors)
-
-    print()
-    print(
-        f"{'trace':<24}{'nodes':>6}{'edges':>6}{'KiB':>6}{'first frame':>13}{'baseline':>10}{'ratio':>7}"
-        f"{'play fps':>9}{'scrub med/p90 ms':>18}{'pan fps':>8}"
-    )
-    for name, n, e, ours, base, play, scrub, pan, size in rows:
-        print(
-            f"{name:<24}{n:>6}{e:>6}{size // 1024:>6}{ours:>11.0f}ms{base:>8.0f}ms{ours / base:>7.2f}"
-            f"{play:>9.0f}{scrub['median']:>10.1f}/{scrub['p90']:<7.1f}{pan:>8.0f}"
-        )
-    small_ok = all(r[3] <= 300 for r in rows if r[1] <= 600)
-    big_ok = all(r[3] <= 2000 and r[5] >= 30 and r[7] >= 30 for r in rows if r[1] > 600)
-    print()
-    print("baseline: the same number of boxes and edges as one prebuilt SVG string, parsed and painted (no layout)")
-    print(
-        f"targets: <=500 nodes, first frame <= 300 ms: {'met' if small_ok else 'MISSED'}; "
-        f"~5,000 nodes, first frame <= 2 s, playing and panning >= 30 fps: {'met' if big_ok else 'MISSED'}"
-    )
-    return 0 if small_ok and big_ok else 1
+    old, new = results["old"], results["new"]
+    return 0 if report(docs, old, new, rev) else 1
 
 
 if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     sys.exit(main())

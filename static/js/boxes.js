@@ -45,7 +45,7 @@ function setClass(thing, cls) {
 
 /** A box: rect and four text lines (title, sub, value, gradient), at scale s. */
 function box(g, it, s, rx, lines) {
-  el("rect", { width: it.w, height: it.h, rx: rx * s }, g);
+  el("rect", { class: "box", width: it.w, height: it.h, rx: rx * s }, g);
   const text = (cls, y, str) => {
     const e = el("text", { class: cls, x: it.w / 2, y: y * s }, g);
     e.textContent = short(str, 34);

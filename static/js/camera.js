@@ -19,6 +19,8 @@ export class Camera {
     this.userMoved = false;
     this.target = null;
     this.bounds = { width: 0, height: 0, scale: 1 };
+    this._pane = null;
+    new ResizeObserver(() => (this._pane = null)).observe(container);
     this._bindPanZoom();
   }
 
@@ -29,9 +31,13 @@ export class Camera {
     this.apply();
   }
 
+  /** The pane's size, measured when it changes (reading it on every move would force a layout per frame). */
   pane() {
-    const r = this.container.getBoundingClientRect();
-    return { width: r.width || 800, height: r.height || 600 };
+    if (!this._pane) {
+      const r = this.container.getBoundingClientRect();
+      this._pane = { width: r.width || 800, height: r.height || 600 };
+    }
+    return this._pane;
   }
 
   /** Pan and zoom to `view` ({x, y, k}); `moved`: as if the student had (the camera stops following). */

@@ -1,10 +1,16 @@
 // The boxes a graph can be folded into: the iterations of a top-level loop and the nn.Module calls of
 // the trace (Trace.modules, Node.module / module_call / iteration / loop), as a tree. Pure: a function
 // of the trace (cached per trace), no DOM. layout.js lays out the open ones; render.js draws them.
+// A level with more than CHUNK_ABOVE operations and groups (a 20,000-node recurrence, 4,000 loop
+// iterations) is split into chunks of CHUNK consecutive ones, as Model Explorer splits big groups:
+// what is shown is laid out, not the whole graph.
 //
-// A group: {key, kind: "iteration"|"module", path, call, className, iteration, loop, parent, children,
-// nodes, params, outputs, depth}. Keys: "it:<loop line>:<iteration>", "m:<path>#<call>".
+// A group: {key, kind: "iteration"|"module"|"chunk", path, call, className, iteration, loop, parent,
+// children, nodes, params, outputs, depth, ops, first, last}. Keys: "it:<loop line>:<iteration>",
+// "m:<path>#<call>", "c:<parent key>:<index>".
 
+const CHUNK_ABOVE = 1000;
+const CHUNK = 250;
 const cache = new WeakMap();
 
 /** The group tree of a trace: {groups: Map key -> group, top: [keys], chainOf(id) -> [keys, outermost first], any}. */
@@ -13,33 +19,32 @@ export function groupModel(trace) {
   if (m) return m;
   const groups = new Map();
   const innermost = new Map(); // node id -> its innermost group key (or null)
+  const nodes = trace.nodes || [];
   moduleGroups(trace, groups);
-  for (const n of trace.nodes || []) innermost.set(n.id, homeGroup(n, groups));
-  finishTree(groups, trace);
+  for (const n of nodes) innermost.set(n.id, homeGroup(n, groups));
+  for (const n of nodes) if (innermost.get(n.id) !== null) groups.get(innermost.get(n.id)).nodes.push(n.id);
+  chunkLevels(groups, innermost, nodes);
+  finishTree(groups, nodes);
   const chains = new Map();
   const chainOfKey = (key) => {
-    if (key === null) return [];
+    if (key === null || key === undefined) return [];
     let c = chains.get(key);
     if (!c) {
-      const g = groups.get(key);
-      c = [...chainOfKey(g.parent), key];
+      c = [...chainOfKey(groups.get(key).parent), key];
       chains.set(key, c);
     }
     return c;
   };
-  for (const n of trace.nodes || []) {
-    const key = innermost.get(n.id);
-    if (key === null) continue;
-    groups.get(key).nodes.push(n.id);
-  }
-  const nodeById = new Map((trace.nodes || []).map((n) => [n.id, n]));
-  for (const g of groups.values()) g.ops = g.nodes.filter((id) => nodeById.get(id)?.kind === "op").length;
-  for (const g of [...groups.values()].sort((a, b) => b.depth - a.depth)) if (g.parent !== null) groups.get(g.parent).ops += g.ops;
-  const top = [...groups.values()].filter((g) => g.parent === null).map((g) => g.key);
+  const top = [...groups.values()].filter((g) => g.parent === null).sort((a, b) => a.first - b.first).map((g) => g.key);
   m = { groups, top, any: groups.size > 0, innermost, chainOfKey, chainOf: (id) => chainOfKey(innermost.get(id) ?? null) };
   cache.set(trace, m);
   return m;
 }
+
+const newGroup = (fields) => ({
+  path: null, call: null, className: "", parent: null, children: [], nodes: [], params: [], inputs: [], outputs: [],
+  iteration: null, loop: null, depth: 0, ops: 0, first: Infinity, last: -Infinity, from: null, to: null, of: null, ...fields,
+});
 
 const moduleKey = (path, call) => `m:${path}#${call ?? 0}`;
 const iterationKey = (loop, iteration) => `it:${loop ?? 0}:${iteration}`;
@@ -51,10 +56,10 @@ function moduleGroups(trace, groups) {
     running.set(mod.path, mod.call ?? 0);
     const parent = mod.parent != null && running.has(mod.parent) ? moduleKey(mod.parent, running.get(mod.parent)) : null;
     const key = moduleKey(mod.path, mod.call);
-    groups.set(key, {
-      key, kind: "module", path: mod.path, call: mod.call ?? 0, className: mod.class_name ?? "", parent, children: [], nodes: [],
-      params: [...(mod.params || [])], inputs: [...(mod.inputs || [])], outputs: [...(mod.outputs || [])], iteration: null, loop: null, depth: 0, ops: 0,
-    });
+    groups.set(key, newGroup({
+      key, kind: "module", path: mod.path, call: mod.call ?? 0, className: mod.class_name ?? "", parent,
+      params: [...(mod.params || [])], inputs: [...(mod.inputs || [])], outputs: [...(mod.outputs || [])],
+    }));
   }
 }
 
@@ -64,10 +69,7 @@ function homeGroup(n, groups) {
   if (n.iteration !== null && n.iteration !== undefined) {
     iter = iterationKey(n.loop, n.iteration);
     if (!groups.has(iter)) {
-      groups.set(iter, {
-        key: iter, kind: "iteration", path: null, call: null, className: "", parent: null, children: [], nodes: [],
-        params: [], inputs: [], outputs: [], iteration: n.iteration, loop: n.loop ?? null, depth: 0, ops: 0,
-      });
+      groups.set(iter, newGroup({ key: iter, kind: "iteration", iteration: n.iteration, loop: n.loop ?? null }));
     }
   }
   if (n.module !== null && n.module !== undefined) {
@@ -84,18 +86,64 @@ function homeGroup(n, groups) {
   return iter;
 }
 
-/** Children lists in order (iterations by number, modules as called) and depths. */
-function finishTree(groups, trace) {
-  const order = new Map();
-  let k = 0;
-  for (const n of trace.nodes || []) {
-    for (const key of [n.module != null ? moduleKey(n.module, n.module_call) : null]) if (key && !order.has(key)) order.set(key, k++);
+/**
+ * Levels with more than CHUNK_ABOVE members (operations and groups; leaves and constants stay where
+ * they are, drawn where they are used) get chunks of CHUNK consecutive members, in program order.
+ */
+function chunkLevels(groups, innermost, nodes) {
+  const kinds = new Map(nodes.map((n) => [n.id, n.kind]));
+  const firstOf = new Map();
+  for (const n of nodes) {
+    for (let key = innermost.get(n.id); key !== null && key !== undefined; key = groups.get(key).parent) {
+      if (!firstOf.has(key) || firstOf.get(key) > n.id) firstOf.set(key, n.id);
+    }
   }
-  for (const g of groups.values()) if (!order.has(g.key)) order.set(g.key, k++);
-  const sorted = [...groups.values()].sort((a, b) => (a.kind === "iteration" && b.kind === "iteration" ? a.iteration - b.iteration : 0) || order.get(a.key) - order.get(b.key));
-  for (const g of sorted) if (g.parent !== null) groups.get(g.parent)?.children.push(g.key);
+  const levels = new Map(); // parent key ("" for the top) -> members [{id} | {group}]
+  const at = (parent) => levels.get(parent ?? "") ?? levels.set(parent ?? "", []).get(parent ?? "");
+  for (const n of nodes) if (kinds.get(n.id) === "op") at(innermost.get(n.id)).push({ id: n.id, first: n.id });
+  for (const g of groups.values()) at(g.parent).push({ group: g.key, first: firstOf.get(g.key) ?? Infinity });
+  for (const [parentKey, members] of levels) {
+    if (members.length <= CHUNK_ABOVE) continue;
+    members.sort((a, b) => a.first - b.first);
+    const parent = parentKey === "" ? null : parentKey;
+    const iterations = members.every((m) => m.group && groups.get(m.group).kind === "iteration");
+    for (let i = 0, c = 0; i < members.length; i += CHUNK, c++) {
+      const part = members.slice(i, i + CHUNK);
+      // What the chunk holds, for its label: iterations a to b of the loop, or operations a to b of the level.
+      const range = iterations ? [groups.get(part[0].group).iteration, groups.get(part[part.length - 1].group).iteration] : [i + 1, i + part.length];
+      const key = `c:${parent ?? ""}:${c}`;
+      groups.set(key, newGroup({ key, kind: "chunk", parent, from: range[0], to: range[1], of: iterations ? "iterations" : "ops" }));
+      for (const m of part) {
+        if (m.group) groups.get(m.group).parent = key;
+        else {
+          innermost.set(m.id, key);
+          groups.get(key).nodes.push(m.id);
+        }
+      }
+    }
+    if (parent !== null) groups.get(parent).nodes = groups.get(parent).nodes.filter((id) => innermost.get(id) === parent);
+  }
+}
+
+/** Children lists in program order, depths, operation counts and each group's first and last node. */
+function finishTree(groups, nodes) {
+  const kinds = new Map(nodes.map((n) => [n.id, n.kind]));
+  for (const g of groups.values()) {
+    g.children = [];
+    g.ops = g.nodes.filter((id) => kinds.get(id) === "op").length;
+    for (const id of g.nodes) (g.first = Math.min(g.first, id)), (g.last = Math.max(g.last, id));
+  }
   const depth = (g) => (g.parent === null ? 0 : 1 + depth(groups.get(g.parent)));
   for (const g of groups.values()) g.depth = depth(g);
+  for (const g of [...groups.values()].sort((a, b) => b.depth - a.depth)) {
+    if (g.parent === null) continue;
+    const p = groups.get(g.parent);
+    p.ops += g.ops;
+    p.first = Math.min(p.first, g.first);
+    p.last = Math.max(p.last, g.last);
+  }
+  const ordered = [...groups.values()].sort((a, b) => a.first - b.first);
+  for (const g of ordered) if (g.parent !== null) groups.get(g.parent).children.push(g.key);
 }
 
 /** The group a node is drawn in when `open` (a Set of keys) says which are open: the outermost closed one, else null (the node itself). */
@@ -111,8 +159,8 @@ export function groupsAround(model, id) {
 
 /**
  * Where a source node (a leaf or constant: no inputs) is drawn for one use by `consumer`: in its own
- * module when it is one of its parameters; in each iteration that uses it when it was made before the
- * loop (a weight used by every step is drawn in each); else where it was made.
+ * module when it is one of its parameters; in each iteration (or chunk) that uses it when it was made
+ * before the loop (a weight used by every step is drawn in each); else where it was made.
  */
 export function sourceHome(model, source, consumer, paramOf) {
   const chain = model.chainOf(consumer);
@@ -124,7 +172,7 @@ export function sourceHome(model, source, consumer, paramOf) {
   let p = 0;
   while (p < own.length && p < chain.length && own[p] === chain[p]) p++;
   if (p < own.length) return own[own.length - 1];
-  if (p < chain.length && model.groups.get(chain[p]).kind === "iteration") return chain[p];
+  if (p < chain.length && model.groups.get(chain[p]).kind !== "module") return chain[p]; // an iteration or a chunk
   return p ? chain[p - 1] : null;
 }
 

@@ -5,6 +5,7 @@
 import { t } from "./i18n.js";
 import { groupModel } from "./groups.js";
 import { count, groupLines } from "./labels.js";
+import { groupWords } from "./render.js";
 import { nodeIndex } from "./timeline.js";
 import { fmtShape } from "./values.js";
 import { h, matrix, stats } from "./inspector.js";
@@ -30,7 +31,7 @@ export class GroupPanel {
     if (!force && this.shown && this.shown.lang === lang && grads.every((v, i) => v === this.shown.grads[i])) return null;
     this.shown = { grads, lang };
     const nodes = nodeIndex(this.trace);
-    const lines = groupLines(g, nodes, { iteration: t("group.iteration"), loopLine: t("group.loopLine"), ops: t("group.ops"), params: t("group.params") });
+    const lines = groupLines(g, nodes, groupWords());
     return [h("h3", null, lines.title), h("div", "muted", t(`group.kind.${g.kind}`)), this._facts(g, lines), ...this._params(g, grads, nodes)];
   }
 

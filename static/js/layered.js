@@ -22,7 +22,7 @@ const OVERSHOOT = 10; // how far past its band's end a link goes before it turns
 
 /**
  * layered(boxes, links, {direction, fold}) ->
- *   {boxes: [{...box, key, copy, copies, layer, x, y}], links: [{...link, from, to, points}], width, height, direction, folded}
+ *   {boxes: [{key, box, id, copy, copies, layer, x, y, w, h}], links: [{index, from, to, points}], width, height, direction, folded}
  * boxes: [{key, w, h, source?, copyable?}] (source: placed right above its consumers; copyable: drawn
  * once per use when its uses are far apart); links: [{from, to, ...}] as indices into boxes; the
  * output's from/to are the keys of the drawn boxes. x, y are box centres; a link's points run from the
@@ -33,11 +33,11 @@ export function layered(boxes, links, options = {}) {
   const direction = options.direction === "LR" ? "LR" : "TB";
   const G = graphOf(boxes, links);
   const layer = assignLayers(G);
-  const P = placeSources(G, layer);
+  const P = placeSources(G, layer, direction);
   const chains = addDummies(P, links);
   const layers = orderLayers(P);
-  const across = (it) => (direction === "TB" ? it.w : it.h);
-  const along = (it) => (direction === "TB" ? it.h : it.w);
+  const across = (it) => it.a; // an item's size across the layers and along the flow (placeSources)
+  const along = (it) => it.b;
   const A = placeAcross(P, layers, across);
   const { B, thick, length } = placeAlong(P, layers, along);
   const pane = options.fold; // {width, height}: fold when longer than this, toward its aspect ratio
@@ -133,12 +133,14 @@ function keepSourcesTogether({ links, ins, outs, source }, layer, asap) {
  * once per use when its consumers are far apart (a weight shared by every step of a recurrence).
  * P: {items, up, down, firstOf, linkFrom}: items with their layer; linkFrom[li] the item a link leaves from.
  */
-function placeSources({ boxes, links, outs, source }, layer) {
+function placeSources({ boxes, links, outs, source }, layer, direction) {
   const items = [];
   const firstOf = new Int32Array(boxes.length);
   const linkFrom = new Int32Array(links.length).fill(-1);
+  const tb = direction === "TB";
   const add = (b, i, l, copy) => {
-    items.push({ ...b, box: i, key: copy ? `${b.key}:${copy}` : b.key, copy, copies: 1, layer: l, w: b.w, h: b.h });
+    const key = copy ? `${b.key}:${copy}` : b.key;
+    items.push({ key, box: i, id: b.id, copy, copies: 1, layer: l, w: b.w, h: b.h, a: tb ? b.w : b.h, b: tb ? b.h : b.w, x: 0, y: 0 });
     return items.length - 1;
   };
   boxes.forEach((b, i) => {
@@ -179,7 +181,7 @@ function addDummies(P, links) {
     const chain = [s];
     let prev = s;
     for (let k = items[s].layer + 1; k < items[t].layer; k++) {
-      items.push({ key: `d${li}:${k}`, dummy: true, layer: k, w: 0, h: 0 });
+      items.push({ key: `d${li}:${k}`, box: -1, id: null, copy: 0, copies: 1, layer: k, w: 0, h: 0, a: 0, b: 0, x: 0, y: 0, dummy: true });
       up.push([prev]);
       down.push([]);
       const d = items.length - 1;
@@ -225,31 +227,40 @@ function orderLayers({ items, up, down }) {
 /** Across the layers: packed, then each item pulled toward its neighbours' centre, keeping order and gaps. */
 function placeAcross({ items, up, down }, layers, across) {
   const A = new Float64Array(items.length);
+  let widest = 0;
   for (const L of layers) {
     let a = 0;
     for (const i of L) {
       A[i] = a + across(items[i]) / 2;
       a += across(items[i]) + GAP_ACROSS;
     }
+    widest = Math.max(widest, L.length);
   }
-  const half = (i) => across(items[i]) / 2;
+  // Scratch space shared by every layer (a layer is placed many times; allocating per pass costs more than the work).
+  const lo = new Float64Array(widest);
+  const hi = new Float64Array(widest);
+  const half = new Float64Array(widest);
   const place = (L) => {
     const n = L.length;
-    const want = L.map((i) => {
+    for (let k = 0; k < n; k++) {
+      const i = L[k];
+      half[k] = across(items[i]) / 2;
       const ns = up[i].length + down[i].length;
-      if (!ns) return A[i];
-      let s = 0;
-      for (const j of up[i]) s += A[j];
-      for (const j of down[i]) s += A[j];
-      return s / ns;
-    });
+      let want = A[i];
+      if (ns) {
+        let s = 0;
+        for (const j of up[i]) s += A[j];
+        for (const j of down[i]) s += A[j];
+        want = s / ns;
+      }
+      lo[k] = want;
+      hi[k] = want;
+    }
     // Resolve overlaps: left to right, then right to left, meeting at the desired positions.
-    const lo = want.slice();
-    for (let k = 1; k < n; k++) lo[k] = Math.max(lo[k], lo[k - 1] + half(L[k - 1]) + half(L[k]) + GAP_ACROSS);
-    const hi = want.slice();
-    for (let k = n - 2; k >= 0; k--) hi[k] = Math.min(hi[k], hi[k + 1] - half(L[k + 1]) - half(L[k]) - GAP_ACROSS);
+    for (let k = 1; k < n; k++) lo[k] = Math.max(lo[k], lo[k - 1] + half[k - 1] + half[k] + GAP_ACROSS);
+    for (let k = n - 2; k >= 0; k--) hi[k] = Math.min(hi[k], hi[k + 1] - half[k + 1] - half[k] - GAP_ACROSS);
     for (let k = 0; k < n; k++) A[L[k]] = (lo[k] + hi[k]) / 2;
-    for (let k = 1; k < n; k++) A[L[k]] = Math.max(A[L[k]], A[L[k - 1]] + half(L[k - 1]) + half(L[k]) + GAP_ACROSS);
+    for (let k = 1; k < n; k++) A[L[k]] = Math.max(A[L[k]], A[L[k - 1]] + half[k - 1] + half[k] + GAP_ACROSS);
   };
   for (let it = 0; it < 3; it++) {
     for (let l = 0; l < layers.length; l++) place(layers[l]);
@@ -333,7 +344,7 @@ function finish(P, chains, links, { A, B, bands, length, direction, across, alon
     const s = items[chain[0]];
     const t = items[chain[chain.length - 1]];
     const ends = { s: along(s) / 2, t: along(t) / 2 };
-    return { ...l, from: s.key, to: t.key, points: route(chain, items, A, B, bands, ends, xy) };
+    return { index: li, from: s.key, to: t.key, points: route(chain, items, A, B, bands, ends, xy) };
   });
   const extentA = maxA - minA + 2 * MARGIN;
   const extentB = maxB + 2 * MARGIN;

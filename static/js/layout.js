@@ -10,10 +10,17 @@ import { layered } from "./layered.js";
 import { nodeIndex } from "./timeline.js";
 
 const FRAME_PAD = 14; // px inside an open group's frame
+const LEVELS_KEPT = 256; // laid-out levels remembered per trace and scale (opening a group reuses the others)
+const caches = new WeakMap();
+
+function levelCache(trace, scale) {
+  const byScale = caches.get(trace) ?? caches.set(trace, new Map()).get(trace);
+  return byScale.get(scale) ?? byScale.set(scale, new Map()).get(scale);
+}
 const FRAME_HEAD = 24; // px of its title line
 
 /**
- * layout(trace, {direction: "TB"|"LR", scale: 1, open: [group keys], fold: {width, height}}) ->
+ * layout(trace, {direction: "TB"|"LR", scale: 1, open: [group keys] (default: all), fold: {width, height}}) ->
  * {items: [{key, id, copy, copies, x, y, w, h, layer, level}],
  *  groups: [{key, kind, path, open, x, y, w, h, depth}],
  *  edges: [{key, source, target, slot, parts, from, to, points}], width, height, direction, scale, folded}
@@ -25,7 +32,10 @@ const FRAME_HEAD = 24; // px of its title line
 export function layout(trace, options = {}) {
   const direction = options.direction === "LR" ? "LR" : "TB";
   const scale = Number(options.scale) > 0 ? Number(options.scale) : 1;
-  const ctx = levels(trace, new Set(options.open || []), scale);
+  // Without `open`, every group is open: the whole graph (the viewer passes the level it shows).
+  const open = options.open ? new Set(options.open) : new Set(groupModel(trace).groups.keys());
+  const ctx = levels(trace, open, scale);
+  bucketLinks(ctx);
   const root = layLevel(ctx, null, direction, options.fold || null);
   const out = { direction, scale, folded: root.L.folded, items: [], groups: [], edges: [], width: root.L.width, height: root.L.height };
   const placed = new Map(); // drawn key -> {x, y, w, h} of its first copy
@@ -46,7 +56,7 @@ function levels(trace, open, scale) {
   const model = groupModel(trace);
   const nodes = nodeIndex(trace);
   const paramOf = paramPaths(model);
-  const ctx = { trace, model, nodes, open, scale, drawn: new Map(), members: new Map(), links: [] };
+  const ctx = { trace, model, nodes, open, scale, drawn: new Map(), members: new Map(), links: [], buckets: new Map(), cache: levelCache(trace, scale) };
   const edges = (trace.edges || []).filter((e) => nodes.has(e.source) && nodes.has(e.target) && e.source !== e.target);
   const uses = new Map();
   for (const e of edges) (uses.get(e.source) ?? uses.set(e.source, []).get(e.source)).push(e.target);
@@ -102,35 +112,45 @@ function layLevel(ctx, level, direction, fold) {
     if (d.kind === "group") return { key, group: d.group, ...groupSize(g, ctx.nodes, ctx.scale) };
     const sub = layLevel(ctx, d.group, direction, fold); // a long group folds inside its frame too
     subs.set(key, sub);
-    return { key, group: d.group, frame: true, w: sub.L.width + 2 * FRAME_PAD, h: sub.L.height + FRAME_HEAD + FRAME_PAD };
+    return { key, group: d.group, frame: true, w: Math.round(sub.L.width + 2 * FRAME_PAD), h: Math.round(sub.L.height + FRAME_HEAD + FRAME_PAD) };
   });
   const index = new Map(keys.map((k, i) => [k, i]));
-  const links = levelLinks(ctx, level, index);
-  return { level, keys, subs, L: layered(boxes, links, { direction, fold }) };
+  const links = [];
+  for (const l of ctx.buckets.get(level ?? "") || []) links.push({ from: index.get(l.a), to: index.get(l.b), key: l.key, slot: l.slot });
+  // The same boxes and links lay out the same: a level that did not change when a group opened elsewhere is reused.
+  const signature = `${direction}|${fold ? `${fold.width}x${fold.height}` : ""}|${boxes.map((b) => `${b.key}:${b.w}x${b.h}`).join(",")}|${links.map((l) => l.key).join(",")}`;
+  let L = ctx.cache.get(signature);
+  if (!L) {
+    L = layered(boxes, links, { direction, fold });
+    if (ctx.cache.size > LEVELS_KEPT) ctx.cache.clear();
+    ctx.cache.set(signature, L);
+  }
+  return { level, keys, subs, links, L };
 }
 
-/** Each trace edge as a link of this level, between the two boxes of the level that hold its ends (once per pair for groups). */
-function levelLinks(ctx, level, index) {
-  const depth = level === null ? 0 : ctx.model.chainOfKey(level).length;
-  // The box of this level that holds drawn box `key`: itself, or the frame of the open group around it.
-  const holder = (key) => {
-    const chain = ctx.model.chainOfKey(ctx.drawn.get(key).level ?? null);
-    if (depth > 0 && chain[depth - 1] !== level) return null;
-    return chain.length === depth ? key : `f:${chain[depth]}`;
-  };
-  const links = [];
+/**
+ * Each trace edge as a link of the level where its two ends meet, between the boxes of that level that
+ * hold them (the ends themselves, or the frames of the open groups around them); once per pair of
+ * boxes when a group stands for an end. ctx.buckets: level key ("" for the top) -> [{a, b, key, slot}].
+ */
+function bucketLinks(ctx) {
+  const chainOf = (key) => ctx.model.chainOfKey(ctx.drawn.get(key).level ?? null);
   const seen = new Set();
   for (const l of ctx.links) {
-    const a = holder(l.s);
-    const b = holder(l.t);
-    if (a === null || b === null || a === b || !index.has(a) || !index.has(b)) continue;
+    const cs = chainOf(l.s);
+    const ct = chainOf(l.t);
+    let p = 0;
+    while (p < cs.length && p < ct.length && cs[p] === ct[p]) p++;
+    const a = cs.length === p ? l.s : `f:${cs[p]}`;
+    const b = ct.length === p ? l.t : `f:${ct[p]}`;
+    if (a === b) continue;
     const direct = a === l.s && b === l.t && !a.startsWith("g:") && !b.startsWith("g:");
     const key = direct ? `${a}>${b}:${l.slot}` : `${a}>${b}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    links.push({ from: index.get(a), to: index.get(b), key, slot: l.slot });
+    const level = p ? cs[p - 1] : "";
+    (ctx.buckets.get(level) ?? ctx.buckets.set(level, []).get(level)).push({ a, b, key, slot: l.slot });
   }
-  return links;
 }
 
 /** Absolute positions: boxes of this level at offset (ox, oy), open groups' contents inside their frames. */
@@ -149,7 +169,8 @@ function compose(ctx, level, ox, oy, out, placed, routes) {
     }
     if (!placed.has(base)) placed.set(base, { x, y, w: b.w, h: b.h });
   }
-  for (const l of L.links) routes.set(l.key, { from: l.from, to: l.to, points: l.points.map(([px, py]) => [px + ox, py + oy]) });
+  const links = level.links;
+  for (const l of L.links) routes.set(links[l.index].key, { from: l.from, to: l.to, points: ox || oy ? l.points.map(([px, py]) => [px + ox, py + oy]) : l.points });
 }
 
 /** One drawn edge per trace edge between node boxes; one per pair of boxes where a closed group stands for its ends. */

@@ -1,9 +1,14 @@
-// Layout off the main thread: one module worker, started when the page loads, reused for every run.
-// A trace is sent to it once; opening or closing a group, another direction or presentation's larger
-// boxes send only the options. Falls back to laying out in the page if workers are unavailable.
+// Layout off the main thread when it is big: one module worker, started when the page loads, reused
+// for every run. A level of groups small enough to lay out at once (the usual case: the level shown
+// first is chosen to fit the pane, and no level holds more than groups.js's chunk) is laid out in the
+// page, which spares sending the whole trace to the worker; a bigger one goes to the worker, which is
+// sent a trace once (opening a group sends only the options). Falls back to the page without workers.
 
+import { groupModel } from "./groups.js";
 import { snapshot } from "./i18n.js";
 import { layout } from "./layout.js";
+
+const INLINE_MAX_OPS = 1200; // operations shown: at most this many are laid out in the page (~100 ms)
 
 let worker = null;
 let seq = 0;
@@ -45,8 +50,17 @@ function slim(trace) {
   };
 }
 
-/** layout(trace, options) computed in the worker. */
+/** How many operations a layout with these open groups draws (leaves and constants go with them). */
+function shownOps(trace, open) {
+  const model = groupModel(trace);
+  let n = 0;
+  for (const node of trace.nodes || []) if (node.kind === "op" && (!open || model.chainOf(node.id).every((k) => open.has(k)))) n++;
+  return n + model.groups.size;
+}
+
+/** layout(trace, options), in the page when it is small, else in the worker. */
 export function layoutAsync(trace, options = {}) {
+  if (!worker || shownOps(trace, options.open && new Set(options.open)) <= INLINE_MAX_OPS) return Promise.resolve(layout(trace, options));
   return post(trace, options).catch((err) => {
     if (!String(err?.message).includes("no longer holds")) throw err;
     sent.delete(trace); // the worker let it go for newer traces: send it again
@@ -55,7 +69,6 @@ export function layoutAsync(trace, options = {}) {
 }
 
 function post(trace, options) {
-  if (!worker) return Promise.resolve(layout(trace, options));
   const id = ++seq;
   let traceId = sent.get(trace);
   const message = { id, options, strings: snapshot() }; // the boxes' text, in the page's language

@@ -3,6 +3,8 @@
 
 import { frame, timeline } from "./timeline.js";
 
+const URL_DELAY_MS = 250;
+
 export class Player {
   constructor({ onFrame, onState, urlState = true } = {}) {
     this.onFrame = onFrame || (() => {});
@@ -88,7 +90,7 @@ export class Player {
       const url = new URL(location.href);
       url.searchParams.set("step", String(this.step));
       history.replaceState(null, "", url);
-    }, this.playing ? 250 : 0);
+    }, URL_DELAY_MS); // once the steps pause: Chromium throttles a page that rewrites its history too often
   }
 }
 

@@ -17,8 +17,11 @@ import { edgeLabels, el, makeEdge, makeFrame, makeGroup, makeNode, paintEdge, pa
 const VIRTUAL_MIN = 400; // drawn things: above this, only the part near the viewport is in the DOM
 const LOD_ZOOM = 0.3; // below this zoom boxes are drawn without text (much cheaper to paint)
 
-/** The words of a group's box in the page's language. */
-const groupWords = () => ({ iteration: t("group.iteration"), loopLine: t("group.loopLine"), ops: t("group.ops"), params: t("group.params") });
+/** The words of a group's box in the page's language (labels.js's groupLines). */
+export const groupWords = () => ({
+  iteration: t("group.iteration"), iterations: t("group.iterations"), opsRange: t("group.opsRange"),
+  loopLine: t("group.loopLine"), ops: t("group.ops"), params: t("group.params"),
+});
 
 export class GraphView {
   constructor(container, { onSelect, onToggle, onView } = {}) {
@@ -64,6 +67,7 @@ export class GraphView {
     this.model = groupModel(trace);
     this.ctx = null;
     this.passSteps = new Map();
+    this.hiddenIn = null;
     if (this.svg) this.svg.remove();
     const svg = el("svg", { width: Math.ceil(layout.width), height: Math.ceil(layout.height), role: "group" });
     svg.setAttribute("aria-label", "autograd graph");
@@ -211,7 +215,7 @@ export class GraphView {
     const state = new Map();
     if (!this.model.any) return state;
     const at = (key) => state.get(key) ?? state.set(key, { present: 0, current: false, done: 0, steps: 0 }).get(key);
-    const closedOf = (id) => (this.itemsById.has(id) ? null : closedAround(this.model, id, this.open));
+    const closedOf = (id) => this._hidden().get(id);
     for (const id of f.present) {
       const key = closedOf(id);
       if (key) at(key).present++;
@@ -229,6 +233,19 @@ export class GraphView {
     return state;
   }
 
+  /** node id -> the closed group drawn for it, for every node not drawn itself (made once per draw). */
+  _hidden() {
+    if (!this.hiddenIn) {
+      this.hiddenIn = new Map();
+      for (const n of this.trace.nodes || []) {
+        if (this.itemsById.has(n.id)) continue;
+        const key = closedAround(this.model, n.id, this.open);
+        if (key) this.hiddenIn.set(n.id, key);
+      }
+    }
+    return this.hiddenIn;
+  }
+
   /** How many steps of a pass run inside each closed group (cached until the next draw). */
   _stepsIn(passIndex) {
     let m = this.passSteps.get(passIndex);
@@ -236,7 +253,7 @@ export class GraphView {
     m = new Map();
     const pass = (this.trace.passes || []).find((p) => p.index === passIndex);
     for (const s of pass?.steps || []) {
-      const key = this.itemsById.has(s.node) ? null : closedAround(this.model, s.node, this.open);
+      const key = this._hidden().get(s.node);
       if (key) m.set(key, (m.get(key) || 0) + 1);
     }
     this.passSteps.set(passIndex, m);

@@ -17,7 +17,7 @@ import { buildViewer } from "./viewer_markup.js";
 
 const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
 const DIRECTION_KEY = "gradwalk.direction";
-const AUTO_DIRECTION_MAX_NODES = 1000; // above this, one layout (top-to-bottom), not two to compare
+const AUTO_DIRECTION_MAX_NODES = 300; // above this, one layout (top-to-bottom, folded to fill the pane), not two to compare
 
 function storedDirection() {
   try {
