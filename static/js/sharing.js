@@ -3,7 +3,15 @@
 
 import { t } from "./i18n.js";
 
-/** The iframe snippet for an embed URL at a step (attribute values escaped, it is pasted as HTML). */
+/**
+ * A link as the API gave it (relative, or absolute on the server's public_url) made absolute against the
+ * page's own origin: the link and the snippet are pasted into other sites, where a relative one breaks.
+ */
+export function absoluteUrl(url, origin) {
+  return new URL(url, origin).href;
+}
+
+/** The iframe snippet for an absolute embed URL at a step (attribute values escaped, it is pasted as HTML). */
 export function embedSnippet(embedUrl, step, title = "gradwalk") {
   const u = new URL(embedUrl);
   u.searchParams.set("step", String(step));
@@ -87,8 +95,9 @@ export class ShareDialog {
   _show(created) {
     this.status.hidden = true;
     this.result.hidden = false;
-    this.link.value = created.url;
-    this.embed.value = embedSnippet(created.embed_url, this.step, this.saved?.title || "gradwalk");
+    const origin = window.location.origin;
+    this.link.value = absoluteUrl(created.url, origin);
+    this.embed.value = embedSnippet(absoluteUrl(created.embed_url, origin), this.step, this.saved?.title || "gradwalk");
     this.embedLabel.textContent = t("share.embed", { n: this.step });
     this.el.dataset.shareId = created.id;
   }
