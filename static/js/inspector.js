@@ -122,8 +122,9 @@ function tex(target, source) {
 }
 
 export class Inspector {
-  constructor(root, { onLine, onNode } = {}) {
+  constructor(root, { onLine, onNode, sections } = {}) {
     this.root = root;
+    this.sections = sections || []; // (trace, node, frame) -> elements shown after the node's own (lab.js: check, what if)
     this.body = root.querySelector("#inspector-body");
     this.empty = root.querySelector("#inspector-empty");
     this.onLine = onLine || (() => {});
@@ -185,6 +186,7 @@ export class Inspector {
       ...this._tensors(shown),
       ...this._neighbours(f),
       ...this._derivative(shown.passIndex === null ? null : this._step(shown.passIndex, id)),
+      ...this.sections.flatMap((section) => section(this.trace, node, f) || []),
     );
   }
 

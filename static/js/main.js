@@ -7,6 +7,7 @@ import { startApp } from "./app_page.js";
 import { t } from "./i18n.js";
 import { downloadHTML, downloadPNG, downloadSVG } from "./download.js";
 import { Inspector } from "./inspector.js";
+import { Lab } from "./lab.js";
 import { layoutAsync } from "./layout_client.js";
 import { OutputPanel, problems } from "./output.js";
 import { urlStep } from "./player.js";
@@ -56,15 +57,22 @@ const viewer = new Viewer($("viewer"), {
   rememberDirection: true,
   onError: (message) => output.message(message),
   onFrame(f) {
+    lab?.mark();
     output.show(viewer.trace, f);
     page.editor?.mark({ line: f.line, lineKind: f.phase === "backward" ? "bwd" : "fwd", nodeLine: f.nodeLine, problems: problems(viewer.trace, f) });
   },
 });
 
-/** Show a trace: the viewer's first frame, timed from `t0` (the trace's arrival) for tests and the benchmark. */
-async function load(trace, { step = 0, autoplay = false, t0 = performance.now() } = {}) {
+// Check and What if, beside the inspector (lab.js), where the page has one.
+const lab = $("lab") && inspector ? new Lab($("lab"), { viewer, load, onError: (message) => output.message(message) }) : null;
+if (lab) inspector.sections.push(...lab.sections());
+
+/** Show a trace: the viewer's first frame, timed from `t0` (the trace's arrival) for tests and the benchmark.
+ * `whatIf`: a run of the same program with values put in place (lab.js), compared with the program's own. */
+async function load(trace, { step = 0, autoplay = false, t0 = performance.now(), whatIf = false } = {}) {
   window.gradwalk.ready = false;
   if (!(await viewer.load(trace, { step, autoplay: false }))) return;
+  if (!whatIf) lab?.reset(trace);
   window.gradwalk.firstFrameMs = performance.now() - t0;
   window.gradwalk.ready = true;
   document.body.dataset.ready = "true";

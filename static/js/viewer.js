@@ -6,6 +6,7 @@
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { describe, passLabel } from "./caption.js";
+import { Chart } from "./chart.js";
 import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
 import { Presentation } from "./present.js";
 import { READABLE_ZOOM } from "./labels.js";
@@ -60,6 +61,7 @@ export class Viewer {
           },
         })
       : null;
+    this.chart = new Chart(this.$("curves"), { onJump: (step) => (this.player.pause(), this.player.seek(step)) });
     this.search = new SearchBox(this.$("search"), this.$("search-results"), { trace: () => this.trace, onChoose: (entry) => this.goToResult(entry) });
     this.$("search").placeholder = t("search.placeholder");
     this._bindControls();
@@ -81,6 +83,7 @@ export class Viewer {
     this.trace = trace;
     this.lastSource = trace.source;
     this._showEmpty(trace);
+    this.chart.load(trace); // before the layout: the curves take room from the graph
     const keepView = sameProgram ? { ...this.graph.view, moved: this.graph.userMoved } : null;
     this.open = sameProgram ? this.open : openLevel(trace, this._pane(), this._scale());
     const L = await this._layout(trace);
@@ -172,6 +175,7 @@ export class Viewer {
     if (!this.trace) return;
     this.redraw();
     this._fillJump();
+    this.chart.load(this.trace);
     this.showFrame(this.frame);
     this.showState(this.player);
   }
@@ -207,6 +211,7 @@ export class Viewer {
     document.body.dataset.step = String(f.step);
     document.body.dataset.stepType = f.entry.type;
     this.graph.paint(f);
+    this.chart.show(f);
     this.inspector?.update(f);
     this.$("caption").textContent = describe(this.trace, f);
     this._showPosition(f);

@@ -105,7 +105,9 @@ export function buildViewer(pane, { exports = [], present = false } = {}) {
   pane.classList.add("graph-pane");
   pane.setAttribute("aria-labelledby", "graph-heading");
   const graph = h("div", { id: "graph", class: "graph", tabindex: 0, "data-i18n-aria": "graph.region" }, h("p", { id: "graph-empty", class: "graph-empty", "data-i18n": "graph.empty" }));
-  pane.replaceChildren(toolbar({ exports, present }), graph, legend(), h("p", { id: "caption", class: "caption", "aria-live": "polite" }), controls());
+  // The training loop's curves (chart.js), shown only for a trace that has one.
+  const curves = h("div", { id: "curves", class: "curves", role: "group", "data-i18n-aria": "chart.label", hidden: true });
+  pane.replaceChildren(toolbar({ exports, present }), graph, curves, legend(), h("p", { id: "caption", class: "caption", "aria-live": "polite" }), controls());
   const byId = new Map();
   return (id) => byId.get(id) ?? byId.set(id, pane.querySelector(`#${CSS.escape(id)}`)).get(id);
 }

@@ -20,9 +20,10 @@ from tests.reference import decode, run_reference
 
 ROOT = Path(__file__).resolve().parents[2]
 CHECK_PROGRAMS = ROOT / "tests" / "programs" / "check"
+WRONG = ROOT / "app" / "examples" / "custom_function_bug.py"  # the gallery's lesson: a backward that is wrong
 AGREEING = [
-    *sorted((ROOT / "app" / "examples").glob("*.py")),
-    *(CHECK_PROGRAMS / f"{name}.py" for name in ("mean_matmul", "softmax", "layer_norm", "training_loop", "random_dropout")),
+    *(p for p in sorted((ROOT / "app" / "examples").glob("*.py")) if p != WRONG),
+    *(CHECK_PROGRAMS / f"{name}.py" for name in ("mean_matmul", "softmax", "layer_norm", "random_dropout")),
     *(ROOT / "tests" / "programs" / f"{name}.py" for name in ("autograd_backward_api", "broadcasting", "higher_order")),
     *(ROOT / "tests" / "programs" / f"{name}.py" for name in ("inplace_ops", "manual_sgd_data", "optimizer_loop")),
 ]
@@ -97,6 +98,12 @@ def test_a_wrong_custom_function_is_flagged_where_it_is_wrong() -> None:
     assert _rel(_tensor(leaves["x"]["numeric"]), x.grad) <= 1e-6
     assert leaves["x"]["max_rel_diff"] == pytest.approx(2.5 / 3, rel=1e-6)  # 0.5 vs 3.0 at x = 3
     assert leaves["x"]["worst"] == [2]
+
+
+def test_the_gallery_s_buggy_function_is_flagged() -> None:
+    (leaf,) = _check(WRONG.read_text())["passes"][0]["leaves"]
+    assert leaf["ok"] is False and _tensor(leaf["autograd"]).tolist() == [1.0, 2.0, 3.0]  # x * grad_output
+    assert _rel(_tensor(leaf["numeric"]), torch.tensor([2.0, 4.0, 6.0], dtype=torch.float64)) <= 1e-6
 
 
 def test_a_nonscalar_root_is_checked_through_its_gradient() -> None:

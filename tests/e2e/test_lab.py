@@ -1,0 +1,188 @@
+"""Check, What if and the training curves in a real Chromium, as a student uses them; every number read
+off the page is compared with torch."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.export import html as export_html
+from app.tracer import trace_of
+from tests.e2e.test_page import node_id, run_program, wait_until
+from tests.reference import run_reference
+from tests.test_curves import torch_losses as torch_losses_of
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+CHAIN = (ROOT / "app/examples/seed_5_chain.py").read_text()
+LOOP = (ROOT / "app/examples/training_loop.py").read_text()
+
+
+def select(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.focus("#graph")
+    page.keyboard.press("End")
+    page.click(f"#graph g.node[data-node-id='{node_id(page, name)}']")
+    title = json.dumps(name)  # an op's title is "y · mean"
+    wait_until(
+        page,
+        f"[{title}, {json.dumps(name + ' ·')}].some((s) => document.querySelector('#inspector-body h3')?.textContent.startsWith(s))",
+    )
+
+
+def numbers(text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", text)]
+
+
+def torch_grads(source: str) -> dict[str, torch.Tensor]:
+    """The leaves' gradients as torch computes the program in float64."""
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        ns = run_reference(source).namespace
+    finally:
+        torch.set_default_dtype(saved)
+    return {k: v.grad for k, v in ns.items() if isinstance(v, torch.Tensor) and v.is_leaf and v.grad is not None}
+
+
+def test_check_shows_w1_by_autograd_and_by_nudging(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    page.click("#check")
+    page.wait_for_selector(".check-summary", timeout=60_000)
+    assert page.text_content(".check-summary .check-verdict") == "3 agree · 0 disagree · 0 not checked"
+    select(page, "w1")
+    entry = page.locator("#inspector-body .check-entry")
+    assert entry.get_attribute("data-check") == "ok"
+    autograd = entry.locator(".check-num.autograd").text_content()
+    numeric = entry.locator(".check-num.numeric").text_content()
+    expected = float(torch_grads(CHAIN)["w1"])
+    assert autograd == "3" and expected == pytest.approx(3.0)
+    assert numeric.startswith(("3.000", "2.999")) and float(numeric) == pytest.approx(expected, rel=1e-6)
+    assert "agrees" in entry.locator(".check-verdict").text_content()
+    watched.shot("check-w1")
+
+
+def test_check_says_where_a_custom_backward_is_wrong(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="custom_function_bug")
+    page.click("#check")
+    page.wait_for_selector(".check-summary", timeout=60_000)
+    bad = page.locator(".check-item.bad")
+    assert bad.count() == 1 and bad.locator("button").text_content() == "x"
+    bad.locator("button").click()
+    wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'x'")
+    entry = page.locator("#inspector-body .check-entry.bad")
+    # x·g against 2x·g: off by half of the true value at every element; the first such is named
+    assert "disagrees (max rel. diff 0.5, at x[0])" in entry.text_content()
+    autograd = [float(c) for c in entry.locator("table.autograd td").all_inner_texts()]
+    numeric = [float(c) for c in entry.locator("table.numeric td").all_inner_texts()]
+    assert autograd == [1.0, 2.0, 3.0]  # what the buggy backward returns
+    assert numeric == pytest.approx([2.0, 4.0, 6.0], rel=1e-3)  # d(x²)/dx, as torch's own x**2 gives it
+    watched.shot("check-bug")
+
+
+def test_what_if_w1_were_two_and_a_half(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    select(page, "w1")
+    field = page.locator("#lab .whatif-field")
+    field.fill("2.5")
+    page.evaluate("document.body.dataset.ready = 'false'")
+    field.press("Enter")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.wait_for_selector(".whatif-summary")
+    edited = run_reference(CHAIN.replace("tensor(2.0, requires_grad=True)", "tensor(2.5, requires_grad=True)")).namespace
+    original = run_reference(CHAIN).namespace
+    deltas = {}
+    for li in page.locator(".whatif-summary .whatif-delta").all():
+        deltas[li.locator("button").text_content()] = (
+            li.locator(".whatif-from").text_content(),
+            li.locator(".whatif-to").text_content(),
+        )
+    expected = {"w1": ("2", "2.5"), "y": (f"{original['y'].item():g}", f"{edited['y'].item():g}")}
+    for name in ("x", "w2"):  # w1's own gradient (mean(x)·w2) does not move
+        expected[f"{name}.grad"] = (f"{original[name].grad.tolist()}", f"{edited[name].grad.tolist()}")
+    for key, (before, after) in expected.items():
+        assert key in deltas, (key, deltas)
+        assert numbers(deltas[key][0]) == pytest.approx(numbers(before), rel=1e-4), key
+        assert numbers(deltas[key][1]) == pytest.approx(numbers(after), rel=1e-4), key
+    assert "w1.grad" not in deltas
+    moved = set(page.evaluate("[...document.querySelectorAll('#graph g.node[data-moved]')].map((g) => Number(g.dataset.nodeId))"))
+    assert node_id(page, "w1") in moved and node_id(page, "y") in moved and node_id(page, "b") not in moved
+    # the inspector of y shows its own change
+    select(page, "y")
+    assert numbers(page.text_content("#inspector-body .whatif-deltas")) == pytest.approx(
+        [original["y"].item(), edited["y"].item()], rel=1e-4
+    )
+    watched.shot("whatif")
+
+
+def test_a_slider_runs_again_as_it_moves_but_not_for_every_move(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    select(page, "w2")
+    runs: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/api/trace") and runs.append(r.post_data or ""))
+    values = [3.1 + i * 0.1 for i in range(30)]
+    for v in values:
+        page.eval_on_selector("#lab .whatif-slider", "(s, v) => { s.value = String(v); s.dispatchEvent(new Event('input')); }", v)
+        page.wait_for_timeout(10)
+    wait_until(
+        page,
+        f"window.gradwalk.state.trace.nodes.find((n) => n.name === 'w2').value === {json.dumps(round(values[-1], 10))} || "
+        f"Math.abs(window.gradwalk.state.trace.nodes.find((n) => n.name === 'w2').value - {values[-1]}) < 1e-6",
+    )
+    assert 1 <= len(runs) < len(values)  # throttled: one run at a time
+    assert json.loads(runs[-1])["overrides"]["w2"] == pytest.approx(values[-1])
+    y = page.evaluate("window.gradwalk.state.trace.nodes.find((n) => n.name === 'y').value")
+    edited = run_reference(
+        CHAIN.replace("tensor(3.0, requires_grad=True)", f"tensor({values[-1]!r}, requires_grad=True)")
+    ).namespace
+    assert y == pytest.approx(edited["y"].item(), rel=1e-6)
+
+
+def test_a_training_loop_shows_its_curves_and_a_point_jumps_there(watched) -> None:  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, example="training_loop")
+    page.wait_for_selector("#curves:not([hidden])")
+    losses = []
+    for label in (
+        page.locator("#curves svg.curve")
+        .first.locator(".curve-point")
+        .evaluate_all("(ps) => ps.map((p) => p.getAttribute('aria-label'))")
+    ):
+        losses.append(numbers(label)[-1])
+    torch_losses = torch_losses_of(LOOP)
+    assert len(losses) == 5 == len(torch_losses)  # one point per iteration
+    assert losses == pytest.approx(torch_losses, rel=6e-4)  # shown to 4 significant digits (tests/test_curves.py: exact)
+    norms = page.locator("#curves svg.curve").nth(1).locator(".curve-point").count()
+    assert norms == 2 * 5  # model.bias and model.weight, each iteration
+    assert page.locator("#curves .curve-legend li").all_inner_texts() == ["model.bias", "model.weight"]
+    page.locator("#curves svg.curve").first.locator(".curve-point").nth(2).click()
+    wait_until(page, "document.querySelector('#curves').dataset.current === '2'")
+    step = int(page.get_attribute("body", "data-step") or -1)
+    starts = page.evaluate("window.gradwalk.state.trace.passes.map((p) => p.index)")
+    assert len(starts) == 5 and page.get_attribute("body", "data-step-type") == "backward_start" and step > 0
+    watched.shot("curves")
+
+
+def test_the_offline_file_and_the_notebook_output_carry_the_curves(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "loop.html"
+    path.write_text(export_html(trace_of(LOOP)), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1000, "height": 760}, offline=True)
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(path.as_uri())
+        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
+        assert page.locator("#curves:not([hidden]) svg.curve").count() == 2
+        assert page.locator("#curves svg.curve").first.locator(".curve-point").count() == 5
+        assert page.get_attribute("#curves", "data-current") == "4"  # it opens at the last step
+        assert not errors
+    finally:
+        context.close()
