@@ -17,6 +17,14 @@ def trace(source: str | os.PathLike[str], namespace: dict[str, Any] | None = Non
     return _trace(source, namespace)
 
 
+def check(source: str | os.PathLike[str], overrides: dict[str, Any] | None = None, budget_s: float = 30.0) -> dict[str, Any]:
+    """The trace document with `check`: every backward pass's leaf gradients by autograd beside their
+    estimate by nudging (float64, central differences), run in this process within budget_s."""
+    from .notebook import check as _check
+
+    return _check(source, overrides, budget_s)
+
+
 def show(
     source_or_path: str | os.PathLike[str],
     *,

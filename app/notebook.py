@@ -63,6 +63,14 @@ def trace(source: str | os.PathLike[str], namespace: dict[str, Any] | None = Non
     return json.loads(_run_bytes(_read(source), namespace))
 
 
+def check(source: str | os.PathLike[str], overrides: dict[str, Any] | None = None, budget_s: float = 30.0) -> dict[str, Any]:
+    """The trace document with its numeric check (`check`: each pass's leaf gradients by autograd and
+    by nudging, app/tracer/check.py), in this process, within `budget_s`; `overrides` as POST /api/trace's."""
+    from .tracer import check_json
+
+    return json.loads(check_json(_read(source), Settings().trace, overrides=overrides or None, budget_s=budget_s))
+
+
 def _read(source_or_path: str | os.PathLike[str]) -> str:
     if isinstance(source_or_path, os.PathLike) or (
         "\n" not in source_or_path and source_or_path.endswith(".py") and Path(source_or_path).is_file()

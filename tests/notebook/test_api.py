@@ -104,3 +104,15 @@ def test_a_bad_magic_line_is_a_usage_error_and_runs_nothing(line: str) -> None:
     with pytest.raises(notebook.UsageError, match="usage: %%gradwalk"):
         notebook.cell_magic(line, "x = 1\n", ns)
     assert "x" not in ns
+
+
+def test_gradwalk_check_in_the_kernel_flags_the_buggy_function_and_passes_the_chain() -> None:
+    import app
+
+    bug = app.check(EXAMPLES_DIR / "custom_function_bug.py")
+    (leaf,) = bug["check"]["passes"][0]["leaves"]
+    assert leaf["ok"] is False and leaf["numeric"] == pytest.approx([2.0, 4.0, 6.0], rel=1e-6)  # d(x²)/dx, as torch says
+    chain = app.check(EXAMPLES_DIR / "seed_5_chain.py", overrides={"w1": 2.5})
+    leaves = {leaf["name"]: leaf for leaf in chain["check"]["passes"][0]["leaves"]}
+    assert all(leaf["ok"] for leaf in leaves.values())
+    assert leaves["x"]["autograd"] == pytest.approx([2.5 * 3.0 / 5] * 5)  # w1·w2/5 with w1 = 2.5
