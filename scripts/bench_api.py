@@ -52,6 +52,35 @@ HOSTILE = {
 }
 
 
+def tree_cpu_s(root: int) -> float:
+    """CPU seconds of a process and all its descendants, living or reaped (a process's cutime holds the
+    children it waited for: the sandbox's zygote reaps every run)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(d.name)] = int(fields[1])
+        cpu[int(d.name)] = sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    tree, frontier = {root}, [root]
+    while frontier:
+        frontier = [p for p, parent in parents.items() if parent in frontier and p not in tree]
+        tree.update(frontier)
+    return sum(cpu.get(p, 0.0) for p in tree)
+
+
+def machine_busy_s() -> float:
+    """CPU seconds the whole machine spent busy (all processes: ours, the other engineers')."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
@@ -270,7 +299,7 @@ async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int,
     host, port = parsed.hostname or "127.0.0.1", parsed.port or 80
     seeds = [(p.stem, raw_request(host, port, "POST", "/api/trace", {"source": p.read_text()})) for p in SEEDS]
     hostile = [raw_request(host, port, "POST", "/api/trace", {"source": s}) for s in HOSTILE.values()]
-    out: dict = {"latencies": [], "wrong": 0, "student": collections.Counter(), "abuser": collections.Counter()}
+    out: dict = {"latencies": [], "phases": [], "wrong": 0, "student": collections.Counter(), "abuser": collections.Counter()}
     stop = time.perf_counter() + seconds
     rng = random.Random(7)
 
@@ -284,12 +313,13 @@ async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int,
                 i += 1
                 t0 = time.perf_counter()
                 try:
-                    status, _ = await conn.request(raw)
+                    status, headers = await conn.request(raw)
                 except (OSError, asyncio.IncompleteReadError, ValueError) as e:
                     out["student"][type(e).__name__] += 1
                     await conn.close()
                     continue
                 out["latencies"].append((time.perf_counter() - t0) * 1000)
+                out["phases"].append(server_timing(headers.get("server-timing", "")))
                 out["student"][status] += 1
                 if status == 200 and _summary(conn.body) != expected[name]:
                     out["wrong"] += 1
@@ -318,7 +348,17 @@ async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int,
     return out
 
 
-def report_fairness(url: str, seconds: float) -> None:
+def phase_summary(phases: list[dict[str, float]]) -> str:
+    """The students' Server-Timing phases: median and p95 of each (ms)."""
+    parts = []
+    for name in ("queue", "start", "run", "check"):
+        values = [p[name] for p in phases if name in p]
+        if values:
+            parts.append(f"{name} {percentile(values, 0.5):.0f}/{percentile(values, 0.95):.0f}")
+    return ", ".join(parts)
+
+
+def report_fairness(url: str, seconds: float, server_pid: int | None) -> None:
     expected = {}
     for p in SEEDS:
         response = httpx.post(url + "/api/trace", json={"source": p.read_text()}, timeout=60)
@@ -330,8 +370,13 @@ def report_fairness(url: str, seconds: float) -> None:
         f"{'students beside':28} {'runs':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'wrong':>6}  statuses (students | abusers)"
     )
     verdict = ""
+    usage = []
     for abusers in (0, ABUSERS):
+        cpu0, busy0, t0 = tree_cpu_s(server_pid) if server_pid else 0.0, machine_busy_s(), time.perf_counter()
         r = asyncio.run(fairness(url, seconds, expected, abusers))
+        elapsed = time.perf_counter() - t0
+        server_cpu = (tree_cpu_s(server_pid) - cpu0) / elapsed if server_pid else float("nan")
+        usage.append((abusers, server_cpu, (machine_busy_s() - busy0) / elapsed, os.getloadavg()[0], phase_summary(r["phases"])))
         lat = r["latencies"]
         p50, p95 = percentile(lat, 0.5), percentile(lat, 0.95)
         label = "nobody (baseline)" if abusers == 0 else f"{abusers} abusive clients"
@@ -347,6 +392,11 @@ def report_fairness(url: str, seconds: float) -> None:
                 f"p95 {p95:.0f} ms (target <= {STUDENT_P95_TARGET_MS:.0f}), {r['wrong']} wrong traces, {errors} 5xx or "
                 f"transport errors: {'met' if met else 'MISSED'}"
             )
+    print("\nwhere the time went: the students' sandbox phases, median/p95 ms (Server-Timing: waiting for a slot,")
+    print("for a child, the run, the check); CPU of the server and its sandbox, and of the whole machine, in cores")
+    for abusers, server_cpu, machine, load, phases in usage:
+        label = "nobody (baseline)" if abusers == 0 else f"{abusers} abusive clients"
+        print(f"{label:28} {phases}; server {server_cpu:.2f} cores, machine {machine:.2f}, load average {load:.1f}")
     print(verdict)
 
 
@@ -380,7 +430,7 @@ def main() -> int:
         if not args.only_abuse:
             latency_and_throughput(url, seeds, args.requests, args.duration_s)
         if args.abuse_s > 0:
-            report_fairness(url, args.abuse_s)
+            report_fairness(url, args.abuse_s, proc.pid if proc is not None else None)
     finally:
         if proc is not None:
             proc.terminate()

@@ -142,7 +142,9 @@ async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: Cli
     refuse_rejected(document, body.overrides)  # 422: a name the program does not bind, a value that does not fit
     sandbox_ms = (time.perf_counter() - started) * 1000
     response = await _json(request, document.json)  # checked and written at the sandbox's boundary: no second pass
-    response.headers["server-timing"] = f"sandbox;dur={sandbox_ms:.2f}"  # the rest of `app` is the web layer
+    # The rest of `app` is the web layer; the sandbox's time by phase (queue, start, run, check) beside it.
+    phases = "".join(f", {name};dur={ms:.2f}" for name, ms in document.timing_ms.items())
+    response.headers["server-timing"] = f"sandbox;dur={sandbox_ms:.2f}{phases}"
     return response
 
 

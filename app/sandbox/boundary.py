@@ -20,7 +20,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -74,6 +74,9 @@ class TraceDocument:
 
     json: bytes
     status: str
+    # Where the request's time went, in ms (the pool fills it in; Server-Timing shows it): waiting for a
+    # slot (`queue`), for a child (`start`), the program (`run`), the boundary's check (`check`).
+    timing_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
     def trace(self) -> Trace:
         """The document as the model (parses it: for callers that need the objects, not the web path)."""

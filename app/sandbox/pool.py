@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import errno
 import fcntl
 import itertools
@@ -254,12 +255,15 @@ class SandboxPool:
         `job`: what else to do with it (values put in place, the numeric check: models.Job)."""
         if self._schedule is None or self._closed:
             raise SandboxUnavailable("the sandbox pool is not started")
-        ticket = await self._schedule.admit(client)
         loop = asyncio.get_running_loop()
+        asked = loop.time()
+        ticket = await self._schedule.admit(client)
+        timing = {"queue": (ticket.started - asked) * 1000}
         try:
-            return await self._run(source, ticket, job)
+            document = await self._run(source, ticket, job, timing)
         finally:
             self._schedule.release(ticket, loop.time() - ticket.started)
+        return dataclasses.replace(document, timing_ms={k: round(v, 2) for k, v in timing.items()})
 
     async def _ready_zygote(self) -> _Zygote:
         z = self._zygote
@@ -277,8 +281,9 @@ class SandboxPool:
             assert self._zygote is not None
             return self._zygote
 
-    async def _run(self, source: str, ticket: Ticket, job: Job | None = None) -> TraceDocument:
+    async def _run(self, source: str, ticket: Ticket, job: Job | None, timing: dict[str, float]) -> TraceDocument:
         loop = asyncio.get_running_loop()
+        mark = loop.time()
         try:
             z = await self._ready_zygote()
         except SandboxUnavailable as e:
@@ -309,6 +314,7 @@ class SandboxPool:
                 os.close(w)
                 os.close(src)
             pidfd = await asyncio.wait_for(started, _SPAWN_TIMEOUT_S)
+            timing["start"], mark = (loop.time() - mark) * 1000, loop.time()
             if not ticket.background:
                 demotion = loop.call_later(self._limits.demote_after_s, self._demote, ticket, pidfd)
             why, data = await self._read(r, deadline)
@@ -336,8 +342,12 @@ class SandboxPool:
             except TimeoutError:
                 pass
         z.exited.pop(rid, None)
+        timing["run"], mark = (loop.time() - mark) * 1000, loop.time()
         document = without_result(source, why, data, report, self._boundary.limits)
-        return document if document is not None else await self._boundary.check(data, source)
+        if document is None:
+            document = await self._boundary.check(data, source)
+        timing["check"] = (loop.time() - mark) * 1000
+        return document
 
     def _demote(self, ticket: Ticket, pidfd: int) -> None:
         """A run still going after demote_after_s: its slot goes to the next client, it goes on at idle priority."""

@@ -321,8 +321,11 @@ def test_huge_tensor(pool: SyncPool) -> None:
 
 
 def test_slow_memory_leak(pool: SyncPool) -> None:
-    t = pool.run("import time\nhoard = []\nwhile True:\n    hoard.append(bytearray(4 * 2**20))\n    time.sleep(0.002)\n")
+    # A leak that grows step by step with pauses, not at once: ~20 steps of 16 MiB to the 1 GiB limit
+    # (each pause costs a wake-up, and on a loaded machine each wake-up may wait long).
+    t = pool.run("import time\nhoard = []\nwhile True:\n    hoard.append(bytearray(16 * 2**20))\n    time.sleep(0.01)\n")
     assert t.status == "memory", t.error
+    assert t.error is not None and "1,024 MiB" in t.error.message
     assert_normal(pool)
 
 

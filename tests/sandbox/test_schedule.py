@@ -23,13 +23,15 @@ POLICY = "import os\nprint(os.sched_getscheduler(0))\n"
 
 @pytest.fixture(scope="module")
 def one_slot() -> Iterator[SyncPool]:
-    """One run at a time; a run going on after 0.5 s moves to the background (two may be there)."""
+    """One run at a time; a run going on after 0.5 s moves to the background (two may be there); a
+    client that ran 2 s lately is busy (a 3 s timeout makes one, with room for the decay meanwhile)."""
     require_root()
     p = SyncPool(
         sandbox_settings(
             max_concurrent_runs=1,
             max_background_runs=2,
             demote_after_s=0.5,
+            busy_client_s=2.0,
             max_queued_runs=16,
             max_client_queued_runs=3,
             timeout_s=3.0,
@@ -87,7 +89,7 @@ def test_queues_are_served_round_robin(one_slot: SyncPool) -> None:
 
 def test_a_client_that_burned_time_goes_behind(one_slot: SyncPool) -> None:
     _settle(one_slot)
-    assert one_slot.run(BUSY, client="burner").status == "timeout"  # 3 s of running, recently
+    assert one_slot.run(BUSY, client="burner").status == "timeout"  # 3 s of running, recently (busy after 2 s)
     burner, fresh = one_slot.run(POLICY, client="burner"), one_slot.run(POLICY, client="fresh")
     assert burner.status == fresh.status == "ok"
     assert burner.stdout == f"{os.SCHED_IDLE}\n"  # runs only on CPU time nobody else wants
@@ -109,3 +111,22 @@ def test_one_client_cannot_fill_the_queue(one_slot: SyncPool) -> None:
     refused, ran, other = one_slot.call(scene())
     assert other.status == "ok"
     assert refused >= 4 and ran >= 1 and refused + ran == 8
+
+
+GROUP = """\
+import os
+try:
+    group = open("/proc/self/autogroup").read().split()[0]
+except OSError:  # a kernel without sched_autogroup
+    group = "none"
+print(group, os.getsid(0) == os.getpid())
+"""
+
+
+def test_runs_share_one_scheduling_group(one_slot: SyncPool) -> None:
+    """A run in a session of its own would be an autogroup of its own, weighed by the kernel like the web
+    server's: then nice and SCHED_IDLE rank nothing, and 8 idle bombs took 80% of the CPU from students."""
+    _settle(one_slot)
+    first, second = one_slot.run(GROUP, client="first"), one_slot.run(GROUP, client="second")
+    assert first.status == second.status == "ok"
+    assert first.stdout == second.stdout and first.stdout.endswith(" False\n"), (first.stdout, second.stdout)
