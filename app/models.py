@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from typing_extensions import TypeAliasType
@@ -347,6 +347,7 @@ def _shape_of(value: Value) -> list[int] | None:
     if not isinstance(value, list):
         return []
     inner = [_shape_of(v) for v in value]
-    if any(s is None or s != inner[0] for s in inner):
+    first = inner[0] if inner else []
+    if first is None or any(s != first for s in inner):
         return None
-    return [len(value), *(inner[0] if inner else [])]
+    return [len(value), *first]

@@ -259,7 +259,7 @@ def model_scale(repeat: int, rev: str) -> None:
     for name, source in programs:
         status, nodes, size, gz, notice = through[name]
         traced(source)  # warm up
-        base, ours = side_by_side_ms(lambda: untraced(source), lambda: traced(source), repeat)
+        base, ours = side_by_side_ms(lambda s=source: untraced(s), lambda s=source: traced(s), repeat)
         b_status, b_nodes, b_size, b_gz, b_ms = baseline_run(where, source, max(3, repeat // 2))
         print(
             f"{name:<17}{nodes:6d}{status:>8}{size:12,d}{gz:11,d}{size // max(nodes, 1):8,d}{base:10.1f}{ours:9.1f}{ours / base:6.1f}x | "

@@ -61,7 +61,9 @@ def trace() -> Trace:
 
 BIG = "import torch\nw = torch.tensor(0.5, requires_grad=True)\nh = torch.tensor(1.0)\n"
 # the loop inside a function: a top-level loop's iterations would be groups, drawn closed
-BIG += "def unroll(h):\n    for i in range(150):\n        h = torch.tanh(h * w + 0.1)\n    return h\nh = unroll(h)\nh.backward()\n"
+BIG += (
+    "def unroll(h):\n    for i in range(150):\n        h = torch.tanh(h * w + 0.1)\n    return h\nh = unroll(h)\nh.backward()\n"
+)
 
 
 CJK = "import torch\n权重 = torch.tensor(2.0, requires_grad=True)\n损失 = 权重 * 3\n损失.backward()\n"

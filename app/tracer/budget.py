@@ -70,7 +70,7 @@ def _numel(value: Any) -> int:
 def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[tuple[int, int, Drop]]:
     """(kind, elements, leave it out) for every value the trace carries."""
     nodes = trace["nodes"]
-    leaf_entries = set()
+    leaf_entries: set[int] = set()
     for p in trace["passes"]:
         for step in p["steps"]:
             if nodes[step["node"]]["kind"] == "leaf":
@@ -124,4 +124,4 @@ def _flat(value: Any, depth: int) -> list[float]:
         value = [value]
     for _ in range(depth - 1):
         value = list(chain.from_iterable(value))
-    return [_SPECIAL.get(x, x) if type(x) is str else x for x in value]
+    return [_SPECIAL.get(x, math.nan) if type(x) is str else x for x in value]

@@ -184,6 +184,7 @@ class Graph:
         """A grad_fn node whose inputs are all registered, with its edges; its value is `output`'s, if given."""
         if outputs is None and output is not None and output.output_nr:
             outputs = [output]  # one output of several (the call returned one of them)
+        fields: dict[str, Any]
         if outputs:
             fields = {"requires_grad": True, "inplace": inplace}
         elif output is not None:

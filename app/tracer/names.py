@@ -83,9 +83,9 @@ _LOOPS = (*_FOR, ast.While)
 def _tracked_loop(stmt: ast.For | ast.AsyncFor | ast.While) -> ast.stmt:
     """`for ...: __gw_loop__(line); body`, inside `try: ... finally: __gw_loop__(0)`."""
     at = stmt.lineno
-    stmt.body.insert(0, _call(LOOP, [_at(_Constant(at), at)], at))  # type: ignore[list-item]
-    done = _call(LOOP, [_at(_Constant(0), at)], at)  # type: ignore[list-item]
-    return _at(ast.Try(body=[stmt], handlers=[], orelse=[], finalbody=[done]), at)  # type: ignore[return-value]
+    stmt.body.insert(0, _call(LOOP, [_at(_Constant(at), at)], at))
+    done = _call(LOOP, [_at(_Constant(0), at)], at)
+    return _at(ast.Try(body=[stmt], handlers=[], orelse=[], finalbody=[done]), at)
 
 
 def _rewrite_body(body: list[ast.stmt], top_level: bool, outer: bool = False) -> list[ast.stmt]:
@@ -107,7 +107,7 @@ def _rewrite_body(body: list[ast.stmt], top_level: bool, outer: bool = False) ->
         elif isinstance(stmt, _COMPOUND):
             _rewrite_children(stmt, outer)
             if outer and isinstance(stmt, _LOOPS):
-                out.append(_tracked_loop(stmt))  # type: ignore[arg-type]
+                out.append(_tracked_loop(stmt))
                 continue
         out.append(stmt)
         if names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -122,7 +123,8 @@ class _Tracer:
         # A notebook's cell runs in the kernel's own namespace (gradwalk.notebook): its names stay there.
         env: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__} if namespace is None else namespace
         self._name_earlier(env)
-        env.update({BIND: self.bind, DISPLAY: self.display, LOOP: self.loop})
+        hooks: dict[str, Callable[..., Any]] = {BIND: self.bind, DISPLAY: self.display, LOOP: self.loop}
+        env.update(hooks)
         self.globals = env  # the program's objects live as long as the tracer (see trace_json's keep)
         try:
             with self.output.redirected(), warnings.catch_warnings():

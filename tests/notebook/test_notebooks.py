@@ -68,14 +68,15 @@ def test_the_chain_cell_gives_w1_grad_3_and_w2_grad_6_as_torch_does(executed: di
 def test_the_jacobian_cells_three_passes_give_its_rows(executed: dict[str, Path], lang: str) -> None:
     (source, trace) = next((s, t) for s, t, _ in traced_cells(nbformat.read(executed[lang], as_version=4)) if "Jacobian" in s)
     (a,) = [n["id"] for n in trace["nodes"] if n["label"] == "a"]
-    got = [[s["grad"] for s in p["steps"] if s["node"] == a] for p in trace["passes"]]
+    # a step's grad: for each output of the node, an index into the trace's tensors
+    got = [[[trace["tensors"][i]["value"] for i in s["grad"]] for s in p["steps"] if s["node"] == a] for p in trace["passes"]]
     # torch: the gradient each backward call adds to a.grad (zeroed between the calls)
     a_ = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
     b = torch.zeros(3)
     b[0], b[1], b[2] = a_[0] ** 2 + a_[1], a_[1] + a_[2], a_[2] ** 3
     rows = [torch.autograd.grad(b, a_, v, retain_graph=True)[0].tolist() for v in torch.eye(3)]
     assert rows == [[2.0, 1.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 27.0]]
-    assert got == [[row] for row in rows]
+    assert got == [[[row]] for row in rows]
     assert run_reference("import torch\n" + source).stdout.count("tensor(") == 3
 
 
