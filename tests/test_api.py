@@ -174,6 +174,7 @@ def test_health_reports_versions_protections_and_load(api: Any) -> None:
         "sandbox_mode",
         "protections",
         "missing",
+        "run_memory",
         "in_flight",
         "queued",
         "database",
@@ -184,6 +185,10 @@ def test_health_reports_versions_protections_and_load(api: Any) -> None:
     assert health["protections"] and all(isinstance(v, bool) for v in health["protections"].values())
     off = {name for name, on in health["protections"].items() if not on}
     assert set(health["missing"]) == off and all(health["missing"].values())  # each one says why
+    # which mechanism keeps a run's memory from its neighbours', consistent with the protections
+    per_run = health["protections"].get("run_cgroup", False)
+    assert health["run_memory"] in (("cgroup_v1", "cgroup_v2") if per_run else ("refused", "none"))
+    assert health["run_memory"] != "none" or not health["protections"].get("seccomp")
     assert health["in_flight"] == 0 and health["queued"] == 0
     assert health["database"] == "sqlite"
 

@@ -16,6 +16,7 @@ from ..gallery import Example, examples
 from ..models import Trace
 from ..offload import encoded, offload
 from ..paths import EXAMPLES_DIR
+from ..sandbox.policy import RunMemory
 from ..store import TITLE_MAX_CHARS, Share
 from .deps import PROGRAM_BODY_DOC, ClientDep, PoolDep, ProgramRoute, SettingsDep, ShareDep, StoreDep, rate_limit, trace_document
 from .whatif import Overrides, job, refuse_rejected
@@ -81,6 +82,12 @@ class Health(BaseModel):
     sandbox_mode: str
     protections: dict[str, bool] = Field(description="each sandbox protection and whether it is active")
     missing: dict[str, str] = Field(description="why each protection that is not active is not (e.g. no cgroup per run)")
+    run_memory: RunMemory = Field(
+        description="what keeps one run's memory from its neighbours' beyond its address space: a memory cgroup "
+        "per run (cgroup_v2, cgroup_v1: in-memory files, tmpfs and shared memory count there), or, without one, "
+        "in-memory files and System V shared memory refused and the tmpfs at scratch_mb (refused); none in dev "
+        "mode without seccomp"
+    )
     in_flight: int = Field(description="runs executing now")
     queued: int = Field(description="runs waiting for a slot")
     database: str = Field(description="the store's SQL dialect: sqlite or postgresql")
@@ -192,6 +199,7 @@ async def health(settings: SettingsDep, pool: PoolDep, store: StoreDep) -> Healt
         sandbox_mode=str(getattr(pool, "mode", settings.sandbox.sandbox_mode)),
         protections=dict(pool.protections()),
         missing=dict(pool.protection_errors()),
+        run_memory=pool.run_memory(),
         in_flight=int(pool.in_flight),
         queued=int(pool.queued),
         database=store.dialect,

@@ -24,7 +24,7 @@ which, and `sandbox_mode="strict"` refuses to start without all of `policy.REQUI
 Contract for the web service: `SandboxPool(settings)`, `await start()`, `await
 trace_document(source, client) -> TraceDocument` (the checked trace as canonical JSON bytes; never
 raises for anything a program does; raises `QueueFull` when the client's queue or the whole queue
-is full), `protections()`, `protection_errors()`, `in_flight`, `queued`, `mode`, `await close()`.
+is full), `protections()`, `protection_errors()`, `run_memory()`, `in_flight`, `queued`, `mode`, `await close()`.
 Runs are scheduled fairly between clients (`schedule.py`); results cross the trust boundary in
 `boundary.py`.
 """

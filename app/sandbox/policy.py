@@ -6,9 +6,15 @@ import os
 import resource
 import sys
 from dataclasses import dataclass
+from typing import Literal
 
 from ..config import SandboxSettings
 from ..paths import IMPORT_ROOT, PACKAGE_DIR
+
+# What caps a run's memory outside its address space (in-memory files, tmpfs, shared memory): a memory
+# cgroup of its own, or, where the host gives none, seccomp refusing memfd_create and System V shared
+# memory with the tmpfs at scratch_mb; "none" only in dev mode without seccomp.
+RunMemory = Literal["cgroup_v2", "cgroup_v1", "refused", "none"]
 
 PROJECT_ROOT = IMPORT_ROOT  # what holds the package: the repository, or site-packages when installed
 # Unprivileged uids for children, one per live child (reused only after the previous holder is

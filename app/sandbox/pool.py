@@ -20,7 +20,7 @@ from ..config import Settings
 from ..models import Job
 from . import cgroup, linux, policy
 from .boundary import Boundary, BoundaryLimits, TraceDocument, status_document, without_result
-from .policy import KILL_GRACE_S, PROJECT_ROOT
+from .policy import KILL_GRACE_S, PROJECT_ROOT, RunMemory
 from .schedule import Schedule, Ticket
 
 log = logging.getLogger("gradwalk.sandbox")
@@ -242,6 +242,12 @@ class SandboxPool:
     def protections(self) -> dict[str, bool]:
         """Which protections hold for children, as the zygote's self-test found them."""
         return dict(self._protections)
+
+    def run_memory(self) -> RunMemory:
+        """What caps one run's memory outside its address space: its own memory cgroup, or refusals."""
+        if self._protections.get("run_cgroup") and self._cgroup is not None:
+            return "cgroup_v2" if self._cgroup.version == 2 else "cgroup_v1"
+        return "refused" if self._protections.get("seccomp") else "none"
 
     def protection_errors(self) -> dict[str, str]:
         """Why each missing protection is missing."""
