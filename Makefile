@@ -7,14 +7,15 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 # Debian packages the app and its tests use: the torchviz baseline of `make bench` (graphviz),
-# browser tests and teacher exports (chromium, CJK fonts), the scale-out storage tests (postgresql).
-APT_PACKAGES := graphviz chromium fonts-noto-cjk postgresql
-APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc
+# browser tests and teacher exports (chromium, CJK fonts), the scale-out storage tests (postgresql),
+# the sandbox's cgroup v2 check in a VM (qemu-system-x86).
+APT_PACKAGES := graphviz chromium fonts-noto-cjk postgresql qemu-system-x86
+APT_COMMANDS := /usr/bin/dot /usr/bin/chromium /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc /usr/bin/qemu-system-x86_64
 
 # The tracer's per-node work in C++ (app/tracer/native.cpp), built against the installed torch.
 NATIVE := app/tracer/_native$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))" 2>/dev/null || echo .so)
 
-.PHONY: setup system python native frontend dist run test lint test-py test-js bench schema clean
+.PHONY: setup system python native frontend dist run test lint test-py test-js bench schema clean vm-kernel
 
 setup: system python native frontend
 
@@ -34,6 +35,24 @@ system:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$packages; \
 	fi
+
+# Debian's own kernel and busybox for the sandbox's cgroup v2 check (tests/sandbox/test_cgroup_v2.py):
+# unpacked into .cache/vm (the kernel and the few modules the VM loads), never installed.
+VM_CACHE := .cache/vm
+VM_MODULES := virtio virtio_ring virtio_pci virtio_pci_legacy_dev virtio_pci_modern_dev fscache netfs 9pnet 9pnet_virtio 9p overlay
+
+vm-kernel: $(VM_CACHE)/.fetched
+
+$(VM_CACHE)/.fetched:
+	rm -rf $(VM_CACHE) && mkdir -p $(VM_CACHE)/deb
+	cd $(VM_CACHE)/deb && { apt-get download -q linux-image-amd64 busybox-static 2>/dev/null \
+	  || { apt-get update -q && apt-get download -q linux-image-amd64 busybox-static; }; } \
+	  && apt-get download -q $$(dpkg-deb -f linux-image-amd64_*.deb Depends | cut -d' ' -f1)
+	dpkg-deb -x $$(ls $(VM_CACHE)/deb/linux-image-[0-9]*.deb) $(VM_CACHE)/kernel
+	dpkg-deb -x $$(ls $(VM_CACHE)/deb/busybox-static_*.deb) $(VM_CACHE)/busybox
+	find $(VM_CACHE)/kernel/lib/modules -name '*.ko' $(foreach m,$(VM_MODULES),! -name $(m).ko) -delete
+	rm -rf $(VM_CACHE)/deb
+	touch $@
 
 python: $(VENV)/.installed
 
@@ -67,7 +86,7 @@ dist: python frontend
 run: setup
 	$(BIN)/gradwalk serve --host $(HOST) --port $(PORT)
 
-test: setup lint test-py test-js
+test: setup vm-kernel lint test-py test-js
 
 # ruff (rules and the 130-column format in pyproject.toml) on the whole tree, mypy on app/: a few
 # seconds once their caches (.ruff_cache, .mypy_cache) are warm.
@@ -92,4 +111,4 @@ bench: setup
 	$(BIN)/python scripts/bench_api.py
 
 clean:
-	rm -rf $(VENV) frontend/node_modules static/dist $(NATIVE) dist build
+	rm -rf $(VENV) frontend/node_modules static/dist $(NATIVE) dist build $(VM_CACHE)
