@@ -175,8 +175,13 @@ sys.path.insert(0, {root!r})
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from app.routes import pages
-from app.routes.middleware import RequestContext
+try:
+    from app.middleware import RequestContext
+except ImportError:  # the baseline's layout: app/routes/middleware.py
+    from app.routes.middleware import RequestContext
+from app.config import Settings
 app = FastAPI()
+app.state.settings = Settings(_env_file=None)  # the pages read their settings from the app (a no-op for the baseline)
 app.include_router(pages.router)
 app.mount("/static", StaticFiles(directory={root!r} + "/static"), name="static")
 app.add_middleware(RequestContext)

@@ -82,9 +82,11 @@ function labelNode(thing, value, grad, n) {
 }
 
 /** The gradient line of a node at frame f: its .grad, the gradient flowing through it (or that did, in the pass just done), or the parts a fan-in adds. */
-function gradText(f, id, backward, gradients) {
-  if (f.grads.has(id)) return "grad " + fmtValue(f.grads.get(id), 4);
-  if (gradients && f.flow.has(id)) return "∂ " + fmtValue(f.flow.get(id), 4);
+function gradText(f, id, backward, gradients, node) {
+  // null here is a gradient too big for the trace to carry step by step (not None): its stats, or "…".
+  const shown = (v, final) => (v !== null && v !== undefined ? fmtValue(v, 4) : final ? `μ ${fmtValue(final.mean)} (${final.numel})` : "…");
+  if (f.grads.has(id)) return "grad " + shown(f.grads.get(id), f.last ? node.grad_stats : null);
+  if (gradients && f.flow.has(id)) return "∂ " + shown(f.flow.get(id), null);
   const parts = backward ? f.received.get(id) || [] : [];
   if (parts.length > 1) return parts.length <= 3 && parts.every((g) => !Array.isArray(g)) ? "Σ " + parts.map((g) => fmtValue(g)).join(" + ") : t("graph.fanin", { n: parts.length });
   return "";
@@ -103,7 +105,7 @@ export function paintNode(thing, { f, present, current, done, backward, gradient
   setClass(thing, cls);
   const vt = f.values.has(id) ? short(fmtValue(f.values.get(id), 4), 34) : thing.lines.value;
   setText(thing, "valText", thing.val, vt);
-  const gt = short(gradText(f, id, backward, gradients), 34);
+  const gt = short(gradText(f, id, backward, gradients, thing.node), 34);
   setText(thing, "gradText", thing.grad, gt);
   labelNode(thing, present.has(id) ? vt : "", gt, n);
 }

@@ -31,11 +31,16 @@ export class Camera {
     this.apply();
   }
 
-  /** The pane's size, measured when it changes (reading it on every move would force a layout per frame). */
+  /**
+   * The pane's size, measured when it changes (reading it on every move would force a layout per frame),
+   * and `top`: the px at its top that the pass label covers (a fitted graph starts below it).
+   */
   pane() {
     if (!this._pane) {
       const r = this.container.getBoundingClientRect();
-      this._pane = { width: r.width || 800, height: r.height || 600 };
+      const label = this.container.querySelector(".pass-label")?.getBoundingClientRect();
+      const top = label?.height ? Math.max(0, label.bottom - r.top + 4 - PAD) : 0;
+      this._pane = { width: r.width || 800, height: r.height || 600, top };
     }
     return this._pane;
   }
@@ -62,7 +67,7 @@ export class Camera {
   fitZoom() {
     const p = this.pane();
     const { width, height } = this.bounds;
-    return Math.min((p.width - 2 * PAD) / Math.max(1, width), (p.height - 2 * PAD) / Math.max(1, height));
+    return Math.min((p.width - 2 * PAD) / Math.max(1, width), (p.height - p.top - 2 * PAD) / Math.max(1, height));
   }
 
   /**
@@ -70,15 +75,16 @@ export class Camera {
    * that would make text unreadable, the readable size around `focus` ({x, y, w, h}), else the start.
    */
   fit(maxZoom = FIT_MAX_ZOOM, focus = null) {
+    this._pane = null; // measured now: a fit often follows a change of the page (presentation) before the observer has run
     const p = this.pane();
     const { width, height } = this.bounds;
     const fitted = Math.min(maxZoom, this.fitZoom());
     const k = Math.max(fitted, Math.min(maxZoom, this.readableZoom()));
     const centre = (size, extent) => (size - extent * k) / 2;
     let x = centre(p.width, width);
-    let y = centre(p.height, height);
+    let y = p.top + centre(p.height - p.top, height);
     if (width * k > p.width - 2 * PAD) x = focus ? p.width / 2 - focus.x * k : PAD;
-    if (height * k > p.height - 2 * PAD) y = focus ? p.height / 2 - focus.y * k : PAD;
+    if (height * k > p.height - p.top - 2 * PAD) y = focus ? p.height / 2 - focus.y * k : p.top + PAD;
     this.set({ x, y, k }, false);
   }
 

@@ -6,7 +6,8 @@
 // what is shown is laid out, not the whole graph.
 //
 // A group: {key, kind: "iteration"|"module"|"chunk", path, call, className, iteration, loop, parent,
-// children, nodes, params, outputs, depth, ops, first, last}. Keys: "it:<loop line>:<iteration>",
+// children, nodes, params (its own), allParams (its own and its modules'), paramCount (their elements),
+// outputs, depth, ops, first, last}. Keys: "it:<loop line>:<iteration>",
 // "m:<path>#<call>", "c:<parent key>:<index>".
 
 const CHUNK_ABOVE = 1000;
@@ -49,15 +50,34 @@ const newGroup = (fields) => ({
 const moduleKey = (path, call) => `m:${path}#${call ?? 0}`;
 const iterationKey = (loop, iteration) => `it:${loop ?? 0}:${iteration}`;
 
-/** One group per module call; the enclosing call of a module's parent is the one running when it started. */
+/**
+ * One group per module call (a module never called has none). Trace.modules lists them by module,
+ * then by call; a call's parent is the call of the parent module that was running: calls of a module
+ * follow one another, so when each call of the parent makes the same number r of calls of the child,
+ * child call j ran inside parent call floor(j / r) (otherwise, the parent's last call that could hold it).
+ */
 function moduleGroups(trace, groups) {
-  const running = new Map(); // path -> its latest call (the list is in the order the calls started)
-  for (const mod of trace.modules || []) {
-    running.set(mod.path, mod.call ?? 0);
-    const parent = mod.parent != null && running.has(mod.parent) ? moduleKey(mod.parent, running.get(mod.parent)) : null;
+  const called = (trace.modules || []).filter((mod) => mod.call !== null && mod.call !== undefined);
+  const calls = new Map(); // path -> number of calls
+  for (const mod of called) calls.set(mod.path, Math.max(calls.get(mod.path) ?? 0, mod.call + 1));
+  const parentPath = new Map((trace.modules || []).map((mod) => [mod.path, mod.parent ?? null]));
+  // A container that is never called itself (nn.ModuleList) holds no call: its modules belong to the nearest called one above.
+  const calledAbove = (path) => {
+    let p = parentPath.get(path) ?? null;
+    while (p !== null && !calls.has(p)) p = parentPath.get(p) ?? null;
+    return p;
+  };
+  for (const mod of called) {
+    let parent = null;
+    const above = calledAbove(mod.path);
+    const n = calls.get(above);
+    if (above !== null && n) {
+      const r = calls.get(mod.path) % n === 0 ? calls.get(mod.path) / n : 0;
+      parent = moduleKey(above, r ? Math.floor(mod.call / r) : Math.min(mod.call, n - 1));
+    }
     const key = moduleKey(mod.path, mod.call);
     groups.set(key, newGroup({
-      key, kind: "module", path: mod.path, call: mod.call ?? 0, className: mod.class_name ?? "", parent,
+      key, kind: "module", path: mod.path, call: mod.call, className: mod.class_name ?? "", parent,
       params: [...(mod.params || [])], inputs: [...(mod.inputs || [])], outputs: [...(mod.outputs || [])],
     }));
   }
@@ -135,9 +155,13 @@ function finishTree(groups, nodes) {
   }
   const depth = (g) => (g.parent === null ? 0 : 1 + depth(groups.get(g.parent)));
   for (const g of groups.values()) g.depth = depth(g);
+  const numel = new Map(nodes.map((n) => [n.id, (n.shape || []).reduce((a, b) => a * b, 1)]));
+  for (const g of groups.values()) g.allParams = g.kind === "module" ? [...g.params] : [];
   for (const g of [...groups.values()].sort((a, b) => b.depth - a.depth)) {
+    g.paramCount = [...new Set(g.allParams)].reduce((sum, id) => sum + (numel.get(id) ?? 0), 0);
     if (g.parent === null) continue;
     const p = groups.get(g.parent);
+    if (p.kind === "module") p.allParams.push(...g.allParams);
     p.ops += g.ops;
     p.first = Math.min(p.first, g.first);
     p.last = Math.max(p.last, g.last);

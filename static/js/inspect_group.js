@@ -18,6 +18,7 @@ export class GroupPanel {
     this.key = key;
     this.onNode = onNode;
     this.group = groupModel(trace).groups.get(key);
+    this.params = [...new Set(this.group?.allParams ?? [])]; // its own and its modules' parameters
     this.shown = null; // the .grad values last shown, by identity (a new value is a new array)
   }
 
@@ -26,7 +27,7 @@ export class GroupPanel {
     const g = this.group;
     if (!g) return [h("div", "muted", t("inspector.empty"))];
     // undefined: no .grad yet; null: a gradient too big for the trace to carry per step (its stats stand in).
-    const grads = g.params.map((id) => (f.grads.has(id) ? f.grads.get(id) : undefined));
+    const grads = this.params.map((id) => (f.grads.has(id) ? f.grads.get(id) : undefined));
     const lang = document.documentElement.lang;
     if (!force && this.shown && this.shown.lang === lang && grads.every((v, i) => v === this.shown.grads[i])) return null;
     this.shown = { grads, lang };
@@ -47,9 +48,9 @@ export class GroupPanel {
   }
 
   _params(g, grads, nodes) {
-    if (!g.params.length) return [];
-    const out = [h("h4", null, t("inspector.params", { n: g.params.length }))];
-    g.params.slice(0, PARAMS_MAX).forEach((id, i) => {
+    if (!this.params.length) return [];
+    const out = [h("h4", null, t("inspector.params", { n: this.params.length }))];
+    this.params.slice(0, PARAMS_MAX).forEach((id, i) => {
       const n = nodes.get(id);
       const row = h("div", "param");
       const name = h("button", "link", n?.label ?? String(id));
@@ -62,7 +63,7 @@ export class GroupPanel {
       else if (grads[i] !== null) out.push(matrix(grads[i], "grad now"));
       else if (n?.grad_stats) out.push(stats(n.grad_stats));
     });
-    if (g.params.length > PARAMS_MAX) out.push(h("div", "muted", t("inspector.more", { n: g.params.length - PARAMS_MAX })));
+    if (this.params.length > PARAMS_MAX) out.push(h("div", "muted", t("inspector.more", { n: this.params.length - PARAMS_MAX })));
     return out;
   }
 }

@@ -99,7 +99,7 @@ export function groupLines(group, nodes, words = {}) {
     return { title, sub, value: (words.ops ?? "{n} ops").replace("{n}", count(group.ops ?? 0)) };
   }
   const out = nodes.get(group.outputs?.[group.outputs.length - 1]);
-  const params = group.params.reduce((s, id) => s + numel(nodes.get(id)?.shape), 0);
+  const params = group.paramCount ?? group.params.reduce((s, id) => s + numel(nodes.get(id)?.shape), 0);
   const shape = out?.shape ? fmtShape(out.shape) : "";
   const p = params ? (words.params ?? "{n} params").replace("{n}", count(params)) : "";
   return { title: group.className || group.path, sub: group.path, value: [shape, p].filter(Boolean).join(" · ") };

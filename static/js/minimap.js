@@ -5,8 +5,8 @@
 
 import { t } from "./i18n.js";
 
-const MAX_W = 180; // px
-const MAX_H = 140;
+const MAX_W = 150; // px
+const MAX_H = 110;
 
 export class Minimap {
   constructor(container, { onMove = () => {} } = {}) {

@@ -165,6 +165,41 @@ export class GraphView {
     });
   }
 
+  /** Where each box and frame is now, on screen (for settleFrom after the next draw). */
+  positions() {
+    const out = new Map();
+    const { x: vx, y: vy, k } = this.view;
+    for (const x of this.shown || []) {
+      const b = x.it ?? x.gl;
+      if (b) out.set(x.type === "node" ? `n${b.key}` : `g${b.key}`, [b.x * k + vx, b.y * k + vy]);
+    }
+    return out;
+  }
+
+  /**
+   * Animate from the positions before a group opened or closed: every box still drawn glides from
+   * where it was on screen to its new place; what is new fades in (app.css: .settling; none when the
+   * student asked for reduced motion).
+   */
+  settleFrom(before) {
+    if (!this.svg || !before?.size || matchMedia("(prefers-reduced-motion: reduce)").matches) return;
+    const { x: vx, y: vy, k } = this.view;
+    const moved = [];
+    for (const x of this.shown) {
+      const b = x.it ?? x.gl;
+      const was = b && before.get(x.type === "node" ? `n${b.key}` : `g${b.key}`);
+      if (was) {
+        x.g.style.translate = `${(was[0] - (b.x * k + vx)) / k}px ${(was[1] - (b.y * k + vy)) / k}px`;
+        moved.push(x);
+      } else if (x.type !== "edge") x.g.style.opacity = "0";
+    }
+    void this.svg.getBoundingClientRect(); // the start positions are styled before the transition
+    this.svg.classList.add("settling");
+    for (const x of this.shown) (x.g.style.translate = ""), (x.g.style.opacity = "");
+    clearTimeout(this._settle);
+    this._settle = setTimeout(() => this.svg?.classList.remove("settling"), 450);
+  }
+
   /** The drawn thing that shows node `id` now: its box (first copy), else the closed group around it. */
   thingOf(id) {
     const item = this.itemsById?.get(id)?.[0];

@@ -7,27 +7,18 @@ import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { describe, passLabel } from "./caption.js";
 import { Chart } from "./chart.js";
-import { Player, afterPaint, bindButtons, stepKeys } from "./player.js";
+import { Player, afterPaint } from "./player.js";
 import { Presentation } from "./present.js";
 import { READABLE_ZOOM } from "./labels.js";
 import { openLevel } from "./level.js";
 import { GraphView } from "./render.js";
 import { SearchBox } from "./search.js";
 import { passStarts, timeline } from "./timeline.js";
+import { bindControls, bindKeys, nextBoxStep, storedDirection } from "./viewer_controls.js";
 import { buildViewer } from "./viewer_markup.js";
 
 const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
-const DIRECTION_KEY = "gradwalk.direction";
 const AUTO_DIRECTION_MAX_NODES = 300; // above this, one layout (top-to-bottom, folded to fill the pane), not two to compare
-
-function storedDirection() {
-  try {
-    const d = localStorage.getItem(DIRECTION_KEY);
-    return d === "LR" || d === "TB" ? d : null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * new Viewer(pane, options). Options:
@@ -64,8 +55,9 @@ export class Viewer {
     this.chart = new Chart(this.$("curves"), { onJump: (step) => (this.player.pause(), this.player.seek(step)) });
     this.search = new SearchBox(this.$("search"), this.$("search-results"), { trace: () => this.trace, onChoose: (entry) => this.goToResult(entry) });
     this.$("search").placeholder = t("search.placeholder");
-    this._bindControls();
-    if (options.keys !== false) this._bindKeys();
+    this.stepMode = "op"; // "op": one operation at a time (opening the box it is in); "box": one drawn box at a time
+    bindControls(this);
+    if (options.keys !== false) bindKeys(this);
     addEventListener("resize", () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom()));
   }
 
@@ -89,6 +81,7 @@ export class Viewer {
     const L = await this._layout(trace);
     if (this.trace !== trace) return false; // a newer run replaced it
     this.graph.draw(trace, L, this.open);
+    this.$("step-by").closest("label").hidden = !this.graph.model.any; // stepping by box: only where there are boxes
     if (keepView) this.graph.setView(keepView, keepView.moved);
     else this.graph.fit(this.fitZoom());
     this._fillJump();
@@ -120,6 +113,7 @@ export class Viewer {
     const trace = this.trace;
     if (!trace || open === this.open.has(key)) return;
     const before = this.graph.boxOf(key);
+    const onScreen = this.graph.positions();
     const view = { ...this.graph.view };
     const moved = this.graph.userMoved;
     const next = new Set(this.open);
@@ -136,6 +130,7 @@ export class Viewer {
       this.graph.setView({ x: view.x + (bx - ax) * view.k, y: view.y + (by - ay) * view.k, k: view.k }, moved);
     } else this.graph.setView(view, moved);
     if (this.frame) this.graph.paint(this.frame);
+    this.graph.settleFrom(onScreen);
     this.options.onToggle?.(key, open);
   }
 
@@ -196,6 +191,20 @@ export class Viewer {
     this.graph.reveal(id);
     this.inspect(id);
     requestAnimationFrame(() => this.$("graph").querySelector(`g.node[data-node-id="${id}"]`)?.focus({ preventScroll: true }));
+  }
+
+  /**
+   * A step back or forward by the student (keys, buttons): one moment of the program, opening the
+   * groups around the operation it is about; or, stepping by box, on to the next moment that lights
+   * another box (the steps inside a closed group pass at once).
+   */
+  async stepBy(d) {
+    const p = this.player;
+    p.pause();
+    if (this.stepMode === "box" && this.graph.model?.any) return p.seek(nextBoxStep(this, d));
+    p.seek(p.step + d);
+    const id = this.frame?.current[0];
+    if (id !== undefined && this.graph.model?.any) await this.openAll(this.graph.model.chainOf(id));
   }
 
   /** Show node `id` (a number) or group `key` (a string) in the inspector. */
@@ -300,102 +309,5 @@ export class Viewer {
     const [tb, lr] = await Promise.all([layout(trace, { ...base, direction: "TB" }), layout(trace, { ...base, direction: "LR" })]);
     const fits = (L) => Math.min(pane.width / L.width, pane.height / L.height);
     return fits(lr) > fits(tb) * 1.15 ? lr : tb;
-  }
-
-  // --- controls and keys -------------------------------------------------------------------------
-
-  _bindControls() {
-    const { $, player, graph } = this;
-    bindButtons(player, $);
-    $("speed").addEventListener("change", (e) => {
-      this.speedChosen = true;
-      player.setSpeed(e.target.value);
-    });
-    player.setSpeed($("speed").value);
-    $("jump").addEventListener("change", (e) => {
-      if (e.target.value !== "") (player.pause(), player.seek(Number(e.target.value)));
-    });
-    $("fit").addEventListener("click", () => graph.fit(this.fitZoom()));
-    $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
-    $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
-    $("direction").addEventListener("click", () => this._switchDirection());
-    this._bindExports();
-    if (this.presentation) {
-      $("present").addEventListener("click", () => this.trace && this.presentation.enter());
-      $("present-leave").addEventListener("click", () => this.presentation.leave());
-      document.getElementById("blackout")?.addEventListener("click", () => this.presentation.blackout(false));
-    }
-  }
-
-  async _switchDirection() {
-    this.direction = (this.graph.layout?.direction ?? "TB") === "TB" ? "LR" : "TB";
-    if (this.options.rememberDirection) {
-      try {
-        localStorage.setItem(DIRECTION_KEY, this.direction);
-      } catch {
-        /* not persisted */
-      }
-    }
-    await this.redraw();
-  }
-
-  _bindExports() {
-    const { $, graph } = this;
-    const exports = this.options.exports || {};
-    const basename = () => `gradwalk-step-${this.player.step}`;
-    $("export-svg")?.addEventListener("click", () => graph.layout && exports.svg(graph, basename()));
-    $("export-png")?.addEventListener("click", async () => {
-      if (!graph.layout) return;
-      try {
-        const scale = await exports.png(graph, basename());
-        // A big graph is drawn smaller than 2×: say so rather than pretend.
-        if (scale < 2) this.options.onError?.(t("export.pngScaled", { scale: scale.toFixed(2) }));
-      } catch (err) {
-        this.options.onError?.(t("export.pngFailed", { message: err?.message || "" }));
-      }
-    });
-    $("export-html")?.addEventListener("click", async (e) => {
-      if (!this.trace) return;
-      const button = e.currentTarget;
-      button.disabled = true;
-      try {
-        await exports.html({ step: this.player.step, lang: i18n.lang(), direction: graph.layout?.direction ?? "auto" }, basename());
-      } catch (err) {
-        this.options.onError?.(t("export.failed", { message: err?.message || "" }));
-      } finally {
-        button.disabled = false;
-      }
-    });
-  }
-
-  _bindKeys() {
-    document.addEventListener("keydown", (e) => {
-      if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey) return;
-      const tag = e.target.tagName;
-      if (e.target.closest?.(".cm-editor") || tag === "INPUT" || tag === "SELECT" || tag === "TEXTAREA") return;
-      if (tag === "BUTTON" && (e.key === " " || e.key === "Enter")) return;
-      if (document.querySelector("dialog[open]")) return; // the Share dialog has the keys (Esc closes it)
-      const present = this.presentation;
-      if (e.key === "Escape" && present?.active) {
-        e.preventDefault();
-        present.leave();
-        return;
-      }
-      if (!this.trace) return;
-      if (e.key === "/") {
-        e.preventDefault();
-        this.$("search").focus();
-        return;
-      }
-      const keys = { ...stepKeys(this.player) };
-      if (present) {
-        keys.p = keys.P = () => present.toggle();
-        keys.b = keys.B = () => present.active && present.blackout();
-      }
-      if (keys[e.key]) {
-        e.preventDefault();
-        keys[e.key]();
-      }
-    });
   }
 }

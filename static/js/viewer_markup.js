@@ -37,7 +37,6 @@ function toolbar({ exports, present }) {
     "div",
     { class: "graph-toolbar" },
     h("h2", { id: "graph-heading", class: "sr-only", "data-i18n": "graph.heading" }),
-    h("span", { id: "pass-label", class: "pass-label", "aria-live": "polite" }),
     h("span", { class: "toolbar-spacer" }),
     search(),
     button("zoom-out", { class: "icon", "data-i18n-aria": "graph.zoomOut" }, "−"),
@@ -94,6 +93,12 @@ function controls() {
     h("output", { id: "step-label", class: "step-label", for: "scrubber" }, "0 / 0"),
     h("label", { class: "inline" }, h("span", { "data-i18n": "player.speed" }), h("select", { id: "speed" }, ...options([1, 2, 4, 8, 30, 120]))),
     h("label", { class: "inline" }, h("span", { "data-i18n": "player.jump" }), h("select", { id: "jump" })),
+    h(
+      "label",
+      { class: "inline step-by", hidden: true },
+      h("span", { "data-i18n": "player.stepBy" }),
+      h("select", { id: "step-by" }, h("option", { value: "op", "data-i18n": "player.stepByOp" }), h("option", { value: "box", "data-i18n": "player.stepByBox" })),
+    ),
   );
 }
 
@@ -104,7 +109,13 @@ function controls() {
 export function buildViewer(pane, { exports = [], present = false } = {}) {
   pane.classList.add("graph-pane");
   pane.setAttribute("aria-labelledby", "graph-heading");
-  const graph = h("div", { id: "graph", class: "graph", tabindex: 0, "data-i18n-aria": "graph.region" }, h("p", { id: "graph-empty", class: "graph-empty", "data-i18n": "graph.empty" }));
+  // The pass label sits over the graph's top-left corner (the toolbar has no room for it beside the tools).
+  const graph = h(
+    "div",
+    { id: "graph", class: "graph", tabindex: 0, "data-i18n-aria": "graph.region" },
+    h("p", { id: "graph-empty", class: "graph-empty", "data-i18n": "graph.empty" }),
+    h("span", { id: "pass-label", class: "pass-label", "aria-live": "polite" }),
+  );
   // The training loop's curves (chart.js), shown only for a trace that has one.
   const curves = h("div", { id: "curves", class: "curves", role: "group", "data-i18n-aria": "chart.label", hidden: true });
   pane.replaceChildren(toolbar({ exports, present }), graph, curves, legend(), h("p", { id: "caption", class: "caption", "aria-live": "polite" }), controls());

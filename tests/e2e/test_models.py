@@ -1,0 +1,172 @@
+"""The page at the scale of real models, as a student uses it (issue 12): a GPT-style model opens at
+its modules, a block opens in place, search finds attention, backward fills a parameter inside a
+closed box with torch's gradient, a 50-step RNN reads at Fit, a 300-node graph downloads as PNG."""
+
+from __future__ import annotations
+
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_page import run_program, wait_until
+
+pytestmark = pytest.mark.slow
+
+PROGRAMS = Path(__file__).resolve().parents[1] / "programs" / "page"
+READABLE_PX = 11
+
+
+@pytest.fixture(scope="module")
+def server(module_serve):  # type: ignore[no-untyped-def]
+    """A real `gradwalk serve` whose runs may take a model's time on a busy test machine."""
+    return module_serve(timeout_s=30)
+
+
+def open_program(watched, name: str):  # type: ignore[no-untyped-def]
+    page = watched.open("/")
+    run_program(page, source=(PROGRAMS / name).read_text())
+    return page
+
+
+# Every text of the boxes drawn in the pane, with its height on screen (its font size times the zoom).
+SHOWN_TEXT = """() => {
+  const pane = document.getElementById('graph').getBoundingClientRect();
+  const k = window.gradwalk.state.graph.view.k;
+  return [...document.querySelectorAll('#graph .node text')].filter((t) => {
+    const r = t.getBoundingClientRect();
+    return t.textContent && getComputedStyle(t).display !== 'none' && r.width > 0
+      && r.right > pane.left && r.left < pane.right && r.bottom > pane.top && r.top < pane.bottom;
+  }).map((t) => ({ text: t.textContent, cls: t.getAttribute('class'), px: parseFloat(getComputedStyle(t).fontSize) * k }));
+}"""
+
+
+def test_a_model_opens_at_its_modules_with_readable_labels(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    total = page.evaluate("window.gradwalk.state.trace.nodes.length")
+    ops = page.locator("#graph [data-node-id]").count()
+    boxes = page.locator("#graph .node[data-module]")
+    assert total >= 150 and ops < total / 3, (total, ops)
+    modules = {boxes.nth(i).get_attribute("data-module") for i in range(boxes.count())}
+    assert {"model.blocks.0", "model.blocks.1", "model.blocks.2"} <= modules, modules
+    assert all(boxes.nth(i).get_attribute("aria-expanded") == "false" for i in range(boxes.count()))
+    # A block's box says what it is: its class, its path, its output's shape and its parameter count.
+    block = page.locator('#graph .node[data-module="model.blocks.1"]')
+    assert block.locator("text.title").text_content() == "Block"
+    assert re.fullmatch(r"\(1, 8, 16\) · [\d,.k]+ params", block.locator("text.val").text_content() or "")
+    shown = page.evaluate(SHOWN_TEXT)
+    assert shown and min(t["px"] for t in shown) >= READABLE_PX, min(shown, key=lambda t: t["px"])
+    watched.shot("model")  # the README's picture of how a model opens
+
+
+def test_opening_a_block_shows_its_modules_in_place(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    block = page.locator('#graph [data-module="model.blocks.1"]')
+    before = page.locator('#graph [data-module="model.blocks.2"]').bounding_box()
+    block.click()
+    wait_until(page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'true'")
+    inner = {e.get_attribute("data-module") for e in page.locator('#graph .node[data-module^="model.blocks.1."]').all()}
+    assert {"model.blocks.1.ln1", "model.blocks.1.attn", "model.blocks.1.ln2", "model.blocks.1.mlp"} <= inner, inner
+    assert page.get_attribute('#graph [data-module="model.blocks.0"]', "aria-expanded") == "false"
+    # The rest keeps its order: the next block is still drawn, after the opened one.
+    after = page.locator('#graph [data-module="model.blocks.2"]')
+    assert before and after.count() == 1
+    # Enter on the open block's head closes it again.
+    page.focus('#graph .group-head[data-module="model.blocks.1"]')
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'false'")
+    watched.shot("closed-again")
+
+
+def test_search_finds_attention_centres_and_selects_it(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    box = page.get_by_role("searchbox", name="Search")
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "search"
+    box.fill("attn")
+    options = page.locator("#search-results [role=option]")
+    assert options.count() >= 3
+    assert options.first.locator(".search-label").text_content() == "model.blocks.0.attn"
+    page.keyboard.press("Enter")
+    target = page.locator('#graph .node[data-module="model.blocks.0.attn"]')
+    target.wait_for()
+    assert "selected" in (target.get_attribute("class") or "")
+    assert page.get_attribute('#graph [data-module="model.blocks.0"]', "aria-expanded") == "true", "the block around it opened"
+    pane = page.locator("#graph").bounding_box()
+    r = target.bounding_box()
+    assert r and pane and pane["x"] <= r["x"] and r["x"] + r["width"] <= pane["x"] + pane["width"]
+    assert pane["y"] <= r["y"] and r["y"] + r["height"] <= pane["y"] + pane["height"], "centred in view"
+    assert page.text_content("#inspector-body h3") == "Attention"
+    watched.shot("search")
+
+
+def torch_gradient(program: Path, parameter: str) -> list[float]:
+    """What PyTorch itself puts in `parameter`.grad when the program runs."""
+    import torch
+
+    scope: dict[str, object] = {"__name__": "__main__"}
+    exec(compile(program.read_text(), str(program), "exec"), scope)  # our own test program
+    params = dict(scope["model"].named_parameters())  # type: ignore[attr-defined]
+    grad = params[parameter.removeprefix("model.")].grad
+    assert isinstance(grad, torch.Tensor)
+    return [float(x) for x in grad.flatten()]
+
+
+def test_backward_fills_a_parameter_inside_a_closed_box_with_torchs_gradient(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    page.click("#play")
+    page.get_by_role("combobox", name=re.compile("Speed")).select_option("120")
+    wait_until(page, "window.gradwalk.state.frame.last", timeout_s=60)
+    page.keyboard.press("/")
+    page.get_by_role("searchbox", name="Search").fill("blocks.2.ln2")
+    page.keyboard.press("Enter")
+    box = page.locator('#graph .node[data-module="model.blocks.2.ln2"]')
+    box.wait_for()
+    assert box.get_attribute("aria-expanded") == "false", "the LayerNorm stays a closed box"
+    assert "bwd-done" in (box.get_attribute("class") or ""), "backward went through it"
+    panel = page.locator("#inspector-body")
+    assert panel.locator("h3").text_content() == "LayerNorm"
+    names = [b.text_content() for b in panel.locator(".param button").all()]
+    assert names == ["model.blocks.2.ln2.weight", "model.blocks.2.ln2.bias"]
+    shown = [float(c) for c in panel.locator(".matrix.grad").first.locator("td").all_text_contents()]
+    want = torch_gradient(PROGRAMS / "gpt_step.py", "model.blocks.2.ln2.weight")
+    assert shown == pytest.approx(want, rel=1e-3, abs=1e-6)
+    watched.shot("grad-in-closed-box")
+
+
+def test_a_50_step_rnn_at_fit_reads_at_its_loop_level(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "rnn_50.py")
+    page.keyboard.press("End")
+    page.click("#fit")
+    page.wait_for_timeout(300)
+    iterations = page.locator("#graph .node.group.iteration")
+    assert iterations.count() == 49, "each step of the loop but the first is one box"
+    assert page.locator("#graph .group-head").first.text_content().startswith("▾ iteration 1")
+    shown = page.evaluate(SHOWN_TEXT)
+    assert shown and min(t["px"] for t in shown) >= READABLE_PX, min(shown, key=lambda t: t["px"])
+    assert page.evaluate("window.gradwalk.state.graph.view.k") >= 1
+    # The map shows the rest; dragging it moves the view there.
+    minimap = page.locator("#graph canvas.map")
+    assert minimap.is_visible()
+    before = page.evaluate("({...window.gradwalk.state.graph.view})")
+    m = minimap.bounding_box()
+    assert m
+    page.mouse.click(m["x"] + m["width"] - 3, m["y"] + m["height"] - 3)
+    after = page.evaluate("({...window.gradwalk.state.graph.view})")
+    assert (after["x"], after["y"]) != (before["x"], before["y"])
+    watched.shot("rnn-fit")
+
+
+def test_png_of_a_300_node_graph_downloads(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "chain_300.py")
+    page.keyboard.press("End")
+    assert page.evaluate("window.gradwalk.state.graph.layout.items.length") >= 300
+    with page.expect_download(timeout=60_000) as download:
+        page.click("#export-png")
+    data = Path(download.value.path()).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    layout = page.evaluate("[window.gradwalk.state.graph.layout.width, window.gradwalk.state.graph.layout.height]")
+    assert width >= layout[0] and height >= layout[1], (width, height, layout)  # at least 1x, at most 2x
+    assert width <= 2 * layout[0] + 60 and height <= 2 * layout[1] + 60
