@@ -75,7 +75,9 @@ def test_opening_a_block_shows_its_modules_in_place(watched) -> None:  # type: i
     # Enter on the open block's head closes it again.
     page.focus('#graph .group-head[data-module="model.blocks.1"]')
     page.keyboard.press("Enter")
-    wait_until(page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'false'")
+    wait_until(
+        page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'false'"
+    )
     watched.shot("closed-again")
 
 
