@@ -7,7 +7,7 @@ import { controls, place } from "./edge_labels.js";
 import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
 import { asShown } from "./timeline.js";
-import { fmtValue } from "./values.js";
+import { fmtShape, fmtValue } from "./values.js";
 
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -43,15 +43,19 @@ function setClass(thing, cls) {
   }
 }
 
+/** How many characters of the 11 px monospace lines (value, gradient) a box `w` px wide holds at scale s. */
+const monoChars = (w, s) => Math.min(34, Math.max(8, Math.floor((w / s - 12) / 6.8)));
+
 /** A box: rect and four text lines (title, sub, value, gradient), at scale s. */
 function box(g, it, s, rx, lines) {
   el("rect", { class: "box", width: it.w, height: it.h, rx: rx * s }, g);
-  const text = (cls, y, str) => {
+  const chars = monoChars(it.w, s);
+  const text = (cls, y, str, n = 34) => {
     const e = el("text", { class: cls, x: it.w / 2, y: y * s }, g);
-    e.textContent = short(str, 34);
+    e.textContent = short(str, n);
     return e;
   };
-  return { title: text("title", 16, lines.title), sub: text("sub", 29, lines.sub), val: text("val", 42, lines.value), grad: text("grad", 54, "") };
+  return { chars, title: text("title", 16, lines.title), sub: text("sub", 29, lines.sub), val: text("val", 42, lines.value, chars), grad: text("grad", 54, "") };
 }
 
 // --- a node ------------------------------------------------------------------------------------------
@@ -103,9 +107,9 @@ export function paintNode(thing, { f, present, current, done, backward, gradient
   else if (backward && done.has(id)) cls += " bwd-done";
   if (selected === id) cls += " selected";
   setClass(thing, cls);
-  const vt = f.values.has(id) ? short(fmtValue(f.values.get(id), 4), 34) : thing.lines.value;
+  const vt = short(f.values.has(id) ? fmtValue(f.values.get(id), 4) : thing.lines.value, thing.chars);
   setText(thing, "valText", thing.val, vt);
-  const gt = short(gradText(f, id, backward, gradients, thing.node), 34);
+  const gt = short(gradText(f, id, backward, gradients, thing.node), thing.chars);
   setText(thing, "gradText", thing.grad, gt);
   labelNode(thing, present.has(id) ? vt : "", gt, n);
 }
@@ -121,7 +125,7 @@ export function makeGroup(thing, s) {
   Object.assign(thing, box(g, gl, s, 4, lines));
   el("rect", { class: "progress", x: 0, y: gl.h - 4 * s, width: 0, height: 4 * s }, g);
   thing.bar = g.lastChild;
-  Object.assign(thing, { g, cls: g.getAttribute("class"), gradText: "", label: "" });
+  Object.assign(thing, { g, cls: g.getAttribute("class"), gradText: "", label: "", showsResult: false });
   labelGroup(thing, "");
 }
 
@@ -134,7 +138,11 @@ function labelGroup(thing, progress) {
   }
 }
 
-/** A closed group at frame f: lit while its operations run, its backward progress as a count and a bar. */
+/**
+ * A closed group at frame f: lit while its operations run; its result (a module's output, an
+ * iteration's last value) once it is made; while a backward pass runs through it, its progress as a
+ * count and a bar instead.
+ */
 export function paintGroup(thing, state, selected) {
   const { present = 0, current = false, done = 0, steps = 0 } = state.groups.get(thing.gl.key) || {};
   let cls = `node group ${thing.gl.kind}`;
@@ -144,9 +152,20 @@ export function paintGroup(thing, state, selected) {
   if (selected === thing.gl.key) cls += " selected";
   setClass(thing, cls);
   const progress = state.backward && steps ? t("group.progress", { done, n: steps }) : "";
-  setText(thing, "gradText", thing.grad, progress);
+  const result = !progress && thing.result && state.present.has(thing.result.id) ? resultText(thing.result, state.f, thing.chars) : "";
+  if (Boolean(result) !== thing.showsResult) {
+    thing.grad.setAttribute("class", result ? "result" : "grad");
+    thing.showsResult = Boolean(result);
+  }
+  setText(thing, "gradText", thing.grad, progress || result);
   thing.bar.setAttribute("width", String(steps ? (thing.gl.w * done) / steps : 0));
-  labelGroup(thing, progress);
+  labelGroup(thing, progress || result);
+}
+
+/** "→ value" of a group's result at frame f (its shape when the trace does not carry the value), in `chars` characters. */
+function resultText(node, f, chars) {
+  const v = f.values.has(node.id) ? f.values.get(node.id) : node.value;
+  return short("→ " + (v !== null && v !== undefined ? fmtValue(v, 4) : fmtShape(node.shape)), chars);
 }
 
 // --- an open group's frame ---------------------------------------------------------------------------

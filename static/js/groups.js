@@ -170,6 +170,11 @@ function finishTree(groups, nodes) {
   for (const g of ordered) if (g.parent !== null) groups.get(g.parent).children.push(g.key);
 }
 
+/** The node a closed group's box shows as its result: a module call's (last) output, else the last node made in it. */
+export function resultOf(group) {
+  return group.outputs?.length ? group.outputs[group.outputs.length - 1] : group.last;
+}
+
 /** The group a node is drawn in when `open` (a Set of keys) says which are open: the outermost closed one, else null (the node itself). */
 export function closedAround(model, id, open) {
   for (const key of model.chainOf(id)) if (!open.has(key)) return key;

@@ -6,7 +6,7 @@
 
 import { t } from "./i18n.js";
 import { opText } from "./expr.js";
-import { closedAround, groupModel } from "./groups.js";
+import { closedAround, groupModel, resultOf } from "./groups.js";
 import { groupLines, nodeLines } from "./labels.js";
 import { nodeIndex } from "./timeline.js";
 import { Camera } from "./camera.js";
@@ -100,7 +100,8 @@ export class GraphView {
     });
     const groups = (layout.groups || []).map((gl) => {
       const group = this.model.groups.get(gl.key);
-      return { type: gl.open ? "frame" : "group", gl, group, lines: groupLines(group, this.nodes, words), bbox: bbox(gl), g: null };
+      const result = this.nodes.get(resultOf(group)) ?? null; // what a closed box shows once its operations ran
+      return { type: gl.open ? "frame" : "group", gl, group, result, lines: groupLines(group, this.nodes, words), bbox: bbox(gl), g: null };
     });
     this.frames = groups.filter((g) => g.type === "frame").sort((a, b) => a.gl.depth - b.gl.depth);
     this.closed = groups.filter((g) => g.type === "group");

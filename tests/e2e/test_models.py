@@ -137,6 +137,74 @@ def test_backward_fills_a_parameter_inside_a_closed_box_with_torchs_gradient(wat
     watched.shot("grad-in-closed-box")
 
 
+def torch_block_output(program: Path, block: int) -> list[float]:
+    """What model.blocks[block] returns when the program runs in torch (captured by a forward hook)."""
+    import torch
+
+    seen: list[torch.Tensor] = []
+    scope: dict[str, object] = {"__name__": "__main__"}
+    source = program.read_text().replace(
+        "logits = model(idx)",
+        "hook = model.blocks[BLOCK].register_forward_hook(lambda m, i, o: SEEN.append(o))\nlogits = model(idx)",
+    )
+    scope.update(BLOCK=block, SEEN=seen)
+    exec(compile(source, str(program), "exec"), scope)  # our own test program, with a hook
+    assert len(seen) == 1
+    return [float(x) for x in seen[0].detach().flatten().tolist()]
+
+
+def test_forward_lights_a_closed_block_and_shows_its_output(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    block = page.locator('#graph .node[data-module="model.blocks.0"]')
+    page.evaluate("window.gradwalk.seek(0)")
+    assert "future" in (block.get_attribute("class") or ""), "not run yet at the start"
+    # Step on (as playing does, without opening anything) until the block's operations run: it is lit.
+    steps = page.evaluate("window.gradwalk.state.frame.total")
+    for step in range(steps):
+        page.evaluate(f"window.gradwalk.seek({step})")
+        if "current" in (block.get_attribute("class") or "").split():
+            break
+    else:
+        pytest.fail("the block was never lit")
+    assert block.get_attribute("aria-expanded") == "false", "playing does not open it"
+    # Past its last operation it shows its output, the numbers torch computes.
+    while not (block.locator("text.result").count() and block.locator("text.result").text_content()):
+        step += 1
+        page.evaluate(f"window.gradwalk.seek({step})")
+    shown = block.locator("text.result").text_content() or ""
+    first = float(re.match(r"→ \[\[\[(-?[\d.e-]+)", shown)[1])  # type: ignore[index]
+    assert first == pytest.approx(torch_block_output(PROGRAMS / "gpt_step.py", 0)[0], rel=1e-3), shown
+    watched.shot("forward-output")
+
+
+def test_stepping_by_box_passes_a_closed_box_in_one_step_and_by_operation_opens_it(watched) -> None:  # type: ignore[no-untyped-def]
+    page = open_program(watched, "gpt_step.py")
+    lit = "[...document.querySelectorAll('#graph .node.current, #graph .node.bwd-current')].map((e) => e.dataset.module ?? e.dataset.nodeId)"
+    page.get_by_role("combobox", name="Step").select_option("box")
+    page.focus("#graph")
+    seen = []
+    for _ in range(12):
+        page.keyboard.press("ArrowRight")
+        page.wait_for_timeout(30)
+        seen.append((page.evaluate("window.gradwalk.state.step"), tuple(page.evaluate(lit))))
+    blocks = [s for s in seen if any(str(m).startswith("model.blocks.") for m in s[1])]
+    assert blocks, seen
+    # Each block is lit by one step: its dozens of operations pass at once.
+    assert len({m for _, ms in blocks for m in ms}) == len(blocks), seen
+    assert all(b[0] - a[0] >= 1 for a, b in zip(seen, seen[1:])), seen
+    assert page.locator('#graph [data-module="model.blocks.0"][aria-expanded="true"]').count() == 0
+    # By operation, the next step opens the box the operation runs in.
+    page.get_by_role("combobox", name="Step").select_option("op")
+    page.keyboard.press("Home")
+    page.focus("#graph")
+    while page.locator('#graph [data-module="model.blocks.0"][aria-expanded="true"]').count() == 0:
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate("window.gradwalk.state.step") < 200, "stepped past the first block without opening it"
+    current = page.evaluate(lit)
+    assert current and all(str(c).isdigit() for c in current), current  # an operation's own box is lit
+    watched.shot("stepped-into-block")
+
+
 def test_a_50_step_rnn_at_fit_reads_at_its_loop_level(watched) -> None:  # type: ignore[no-untyped-def]
     page = open_program(watched, "rnn_50.py")
     page.keyboard.press("End")
