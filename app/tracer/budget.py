@@ -23,10 +23,14 @@ from . import values
 
 _NULL = 4  # len(b"null")
 _NOTICE_BYTES = 200  # room for the notice this adds
+_SAMPLE = 64  # values written out to learn the bytes per element of them all
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _FLOATING = frozenset({"float32", "float64", "float16", "bfloat16"})
 
-Drop = Callable[[], int]  # leaves a value out; the bytes it saved
+NODE_BYTES = 500  # a node, its event and edges in the JSON, about (without its value)
+ELEMENT_BYTES = 11  # a value's element, about: a float32's shortest decimal and its comma
+
+Drop = Callable[[float], int]  # leaves a value out (given bytes per element); the bytes it saved, about
 
 
 def fit(
@@ -37,21 +41,39 @@ def fit(
     aside: dict[tuple[int, str], Any] | None = None,
 ) -> bytes:
     """`data` (the trace as JSON) if it is within max_bytes; else the trace with values left out, least
-    useful first, as JSON. `aside`: (id(holder), value key) -> the value's stats, not written beside it."""
+    useful first, as JSON. `aside`: (id(holder), value key) -> the value's stats, not written beside it.
+    A value's bytes are estimated from its elements (writing each one out again would cost about as much
+    as the whole trace); the trace is then written, and more left out while it is still too big."""
     if len(data) <= max_bytes:
         return data
-    excess = len(data) - max_bytes + _NOTICE_BYTES
-    left_out = 0
-    for _, _, drop in sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1])):
-        if excess <= 0:
-            break
-        saved = drop()
-        excess -= saved
-        left_out += saved > 0
-    note = f"the trace was larger than {max_bytes:,} bytes (max_trace_bytes): {left_out:,} tensor values were replaced by their stats"
-    trace["notice"] = f"{trace['notice']}; {note}" if trace["notice"] else note
-    trace["truncated"] = True
-    return dumps(trace)
+    candidates = sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1]))
+    per_element = _bytes_per_element(candidates)
+    before = trace["notice"]  # a truncation's, if any
+    left_out, i = 0, 0
+    while len(data) > max_bytes and i < len(candidates):
+        excess = len(data) - max_bytes + _NOTICE_BYTES
+        while excess > 0 and i < len(candidates):
+            saved = candidates[i][2](per_element)
+            excess -= saved
+            left_out += saved > 0
+            i += 1
+        note = f"the trace was larger than {max_bytes:,} bytes (max_trace_bytes): {left_out:,} tensor values were replaced by their stats"
+        trace["notice"] = f"{before}; {note}" if before else note
+        trace["truncated"] = True
+        data = dumps(trace)
+    return data
+
+
+def _bytes_per_element(candidates: list[tuple[int, int, Drop, Any]]) -> float:
+    """JSON bytes per element of the values, measured on a few spread over the candidates."""
+    sample = candidates[:: max(1, len(candidates) // _SAMPLE)][:_SAMPLE]
+    elements = sum(c[1] for c in sample)
+    return sum(_size(c[3]) + _NULL for c in sample) / elements if elements else float(ELEMENT_BYTES)
+
+
+def estimate(nodes: int, elements: int) -> int:
+    """The trace's JSON size, about, from its nodes and the elements of the values written so far."""
+    return nodes * NODE_BYTES + elements * ELEMENT_BYTES
 
 
 def _size(value: Any) -> int:
@@ -67,7 +89,7 @@ def _numel(value: Any) -> int:
     return n
 
 
-def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[tuple[int, int, Drop]]:
+def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[tuple[int, int, Drop, Any]]:
     """(kind, elements, leave it out) for every value the trace carries."""
     nodes = trace["nodes"]
     leaf_entries: set[int] = set()
@@ -75,12 +97,13 @@ def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> lis
         for step in p["steps"]:
             if nodes[step["node"]]["kind"] == "leaf":
                 leaf_entries.update(i for i in step["grad"] if i is not None)
-    out: list[tuple[int, int, Drop]] = []
+    out: list[tuple[int, int, Drop, Any]] = []
 
     def add(kind: int, holder: dict[str, Any], key: str, stats_key: str | None = None) -> None:
         value = holder[key]
         if value is not None:
-            out.append((kind, _numel(value), _dropper(holder, key, stats_key, aside.get((id(holder), key)))))
+            numel = _numel(value)
+            out.append((kind, numel, _dropper(holder, key, stats_key, aside.get((id(holder), key)), numel), value))
 
     for i, entry in enumerate(trace["tensors"]):
         add(4 if i in leaf_entries else 1, entry, "value", "stats")
@@ -96,12 +119,12 @@ def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> lis
     return out
 
 
-def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any) -> Drop:
+def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any, numel: int) -> Drop:
     """Leave out holder[key], its stats (set aside, or computed from it) in holder[stats_key]."""
 
-    def drop() -> int:
+    def drop(per_element: float) -> int:
         value = holder[key]
-        saved, known = _size(value), None
+        saved, known = int(numel * per_element), None
         if stats_key is not None and holder[stats_key] is None:
             known, dtype, shape = stats, holder.get("dtype"), holder.get("shape")
             if known is None and dtype in _FLOATING and shape is not None:

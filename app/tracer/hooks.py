@@ -4,6 +4,7 @@ and come off right after, so each step is recorded in the order the engine reall
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
@@ -11,7 +12,7 @@ from typing import Any
 
 import torch
 
-from . import doc, native, values
+from . import budget, doc, native, values
 from .capture import NOT_CACHED, untraced
 from .graph import Graph
 from .program import running_line
@@ -71,13 +72,16 @@ class _PythonSteps:
             h.remove()
         self._handles.clear()
 
-    def take(self, tensors: list[dict[str, Any]], max_elements: int, dtype_name: Any = None) -> tuple[list[dict[str, Any]], bool]:
+    def take(
+        self, tensors: list[dict[str, Any]], max_elements: int, dtype_name: Any = None, values_for: Any = None
+    ) -> tuple[list[dict[str, Any]], bool]:
         raw, self._raw = self._raw, []
         entries = values.Entries(tensors, max_elements)
         steps = []
         for nid, grad_inputs, grad_outputs in raw:
-            grad = [entries.index(x) for x in grad_outputs]
-            steps.append(doc.step(node=nid, grad=grad, grad_inputs=[entries.index(x) for x in grad_inputs]))
+            grad = [entries.index(x, values_for is None or nid in values_for) for x in grad_outputs]
+            sent = [entries.index(x, values_for is None) for x in grad_inputs]
+            steps.append(doc.step(node=nid, grad=grad, grad_inputs=sent))
         return steps, False
 
 
@@ -92,6 +96,7 @@ class Passes:
         self.passes: list[dict[str, Any]] = []
         self._active: dict[str, Any] | None = None
         self.steps = 0  # over all passes (max_steps)
+        self.step_elements = 0  # elements of the step gradients written with their value (budget.estimate)
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -185,12 +190,16 @@ class Passes:
 
     def _close(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:
         recorder.remove()
-        limit = self.graph.limits.max_value_elements
-        tensors = self.graph.tensor_data
+        g, limits = self.graph, self.graph.limits
+        limit = limits.max_value_elements
+        tensors = g.tensor_data
         first = len(tensors)
-        taken, handed_back = recorder.take(tensors, limit, values.dtype_name)
+        # Past the byte budget already (values read so far, estimated), the gradients of steps other
+        # than leaves' get their stats only: what budget.fit would leave out first, not read at all.
+        over = budget.estimate(len(g.nodes), g.deferred.read_elements + self.step_elements) > limits.max_trace_bytes
+        taken, handed_back = recorder.take(tensors, limit, values.dtype_name, set(g.tensors) if over else None)
+        self.step_elements += sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
         steps = p["steps"]
-        limits = self.graph.limits
         room = min(limits.max_nodes - len(steps), limits.max_steps - self.steps)
         if len(taken) > room:
             self.graph.truncate(

@@ -95,7 +95,7 @@ class Modules:
     def _leave(self, module: torch.nn.Module, args: tuple, result: Any) -> None:
         with untraced():
             stack = self._stack
-            if not any(m is module for _, m in stack):
+            if not stack or (stack[-1][1] is not module and not any(m is module for _, m in stack)):
                 return
             while stack[-1][1] is not module:  # a forward that raised inside
                 stack.pop()

@@ -172,11 +172,63 @@ PyObject* nested(const T* data, at::IntArrayRef sizes, size_t dim) {
 
 // {numel, min, max, mean, std, nan_count, inf_count} over the finite elements, as values.py does:
 // in double, summed in order, std with Bessel's correction.
+// A big tensor's sum, least and greatest elements in one pass, four sums apart (in a fixed order, so
+// the same bytes give the same stats); false where an element is NaN or infinite.
+template <typename T>
+bool finite_sums(const T* data, int64_t n, double* total, double* lo, double* hi) {
+  double s[4] = {0, 0, 0, 0};
+  double small = static_cast<double>(data[0]), big = small;
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int k = 0; k < 4; ++k) {
+      double x = static_cast<double>(data[i + k]);
+      s[k] += x;
+      small = x < small ? x : small;
+      big = x > big ? x : big;
+    }
+  }
+  for (; i < n; ++i) {
+    double x = static_cast<double>(data[i]);
+    s[0] += x;
+    small = x < small ? x : small;
+    big = x > big ? x : big;
+  }
+  *total = (s[0] + s[1]) + (s[2] + s[3]);
+  *lo = small;
+  *hi = big;
+  return std::isfinite(*total) && std::isfinite(small) && std::isfinite(big);
+}
+
+template <typename T>
+double squared_deviations(const T* data, int64_t n, double mean) {
+  double s[4] = {0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    for (int k = 0; k < 4; ++k) {
+      double d = static_cast<double>(data[i + k]) - mean;
+      s[k] += d * d;
+    }
+  }
+  for (; i < n; ++i) {
+    double d = static_cast<double>(data[i]) - mean;
+    s[0] += d * d;
+  }
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+constexpr int64_t kInOrder = 64;  // up to this many elements, summed one by one, as values.py does
+
 template <typename T>
 PyObject* stats(const T* data, int64_t n) {
   int64_t nan_count = 0, inf_count = 0, m = 0;
   double total = 0, lo = 0, hi = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  bool fast = n > kInOrder && finite_sums(data, n, &total, &lo, &hi);
+  if (fast) {
+    m = n;
+  } else {
+    total = lo = hi = 0;  // what finite_sums left: summed again below, one by one
+  }
+  for (int64_t i = 0; i < n && !fast; ++i) {
     double x = static_cast<double>(data[i]);
     if (std::isnan(x)) {
       ++nan_count;
@@ -202,9 +254,13 @@ PyObject* stats(const T* data, int64_t n) {
   } else {
     double mean = total / static_cast<double>(m);
     double sq = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      double x = static_cast<double>(data[i]);
-      if (std::isfinite(x)) sq += (x - mean) * (x - mean);
+    if (fast) {
+      sq = squared_deviations(data, n, mean);
+    } else {
+      for (int64_t i = 0; i < n; ++i) {
+        double x = static_cast<double>(data[i]);
+        if (std::isfinite(x)) sq += (x - mean) * (x - mean);
+      }
     }
     vals[1] = written_double<T>(lo);
     vals[2] = written_double<T>(hi);
@@ -307,17 +363,36 @@ class Entries {
   Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name)
       : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name) {}
 
-  py::object index(const at::Tensor& t) {  // the entry's index, or None for an undefined gradient
+  // The entry's index, or None for an undefined gradient. Without want_value, a small entry gets
+  // its stats only (the trace is past its byte budget); a later want_value writes its value.
+  py::object index(const at::Tensor& t, bool want_value) {
     if (!t.defined()) return py::none();
     auto [it, fresh] = by_impl_.try_emplace(t.unsafeGetTensorImpl());
-    if (fresh) it->second = add(t);
+    if (fresh) {
+      it->second = add(t, want_value);
+    } else if (want_value) {
+      write_value(it->second);
+    }
     return py::int_(it->second);
   }
 
   bool handed_back = false;
 
  private:
-  Py_ssize_t add(const at::Tensor& t) {
+  void write_value(Py_ssize_t index) {  // a stats-only entry's value, now wanted
+    auto it = stats_only_.find(index);
+    if (it == stats_only_.end()) return;
+    static PyObject* k_value = PyUnicode_InternFromString("value");
+    PyObject* v = nullptr;
+    PyObject* s = nullptr;
+    read(it->second, max_elements_, false, &v, &s);
+    py::object value = py::reinterpret_steal<py::object>(v);
+    py::object st = py::reinterpret_steal<py::object>(s);
+    if (PyDict_SetItem(PyList_GET_ITEM(tensors_.ptr(), index), k_value, value.ptr()) != 0) throw py::error_already_set();
+    stats_only_.erase(it);
+  }
+
+  Py_ssize_t add(const at::Tensor& t, bool want_value) {
     static PyObject* keys[] = {PyUnicode_InternFromString("shape"), PyUnicode_InternFromString("dtype"),
                                PyUnicode_InternFromString("value"), PyUnicode_InternFromString("stats")};
     bool read_here = readable(t);
@@ -333,15 +408,18 @@ class Entries {
         const at::Tensor& other = kept_[it->second.first];
         if (other.scalar_type() == c.scalar_type() && other.sizes() == c.sizes() &&
             std::memcmp(other.const_data_ptr(), bytes.data(), bytes.size()) == 0) {
+          if (want_value) write_value(it->second.second);
           return it->second.second;
         }
       }
     }
     py::object value, st = py::none();
+    bool stats_only = read_here && !want_value && c.defined() && c.is_floating_point();
     if (read_here) {
       PyObject* v = nullptr;
       PyObject* s = nullptr;
-      read(t, max_elements_, true, &v, &s);  // stats too (for a floating tensor): tracer.py keeps them aside
+      // stats too (for a floating tensor): run.py keeps them aside where the value is written
+      read(t, stats_only ? -1 : max_elements_, true, &v, &s);
       value = py::reinterpret_steal<py::object>(v);
       st = py::reinterpret_steal<py::object>(s);
     } else {
@@ -363,6 +441,7 @@ class Entries {
     if (c.defined()) {
       by_content_.emplace(hash, std::make_pair(kept_.size(), index));
       kept_.push_back(c);
+      if (stats_only) stats_only_.emplace(index, c);
     }
     return index;
   }
@@ -382,6 +461,7 @@ class Entries {
   std::unordered_map<const void*, Py_ssize_t> by_impl_;
   std::unordered_multimap<size_t, std::pair<size_t, Py_ssize_t>> by_content_;  // hash -> (kept_ index, entry)
   std::vector<at::Tensor> kept_;  // the contents compared, alive for the take
+  std::unordered_map<Py_ssize_t, at::Tensor> stats_only_;  // entry -> its tensor, whose value was not read
   std::unordered_map<at::ScalarType, py::object> dtypes_;
 };
 
@@ -428,7 +508,9 @@ class Steps {
   // read has the tensor itself as its value, for values.py. A tensor met twice (one node's output
   // gradient is the next one's input gradient) is one entry, and so are two of the same dtype,
   // shape and bytes.
-  py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name) {
+  // values_for: None (every entry gets its value), or the node ids whose steps' `grad` entries do
+  // (a leaf's gradient, once the trace is past its byte budget); the others get their stats only.
+  py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& values_for) {
     std::vector<Step> steps;
     {
       std::lock_guard<std::mutex> lock(log_->mutex);
@@ -437,11 +519,12 @@ class Steps {
     static PyObject* keys[] = {PyUnicode_InternFromString("node"), PyUnicode_InternFromString("grad"),
                                PyUnicode_InternFromString("grad_inputs")};
     Entries entries(tensors, max_elements, dtype_name);
-    auto refs = [&](const variable_list& grads) -> py::object {
+    bool all_values = values_for.is_none();
+    auto refs = [&](const variable_list& grads, bool want_values) -> py::object {
       PyObject* list = PyList_New(static_cast<Py_ssize_t>(grads.size()));
       if (list == nullptr) throw py::error_already_set();
       py::object owned = py::reinterpret_steal<py::object>(list);
-      for (size_t k = 0; k < grads.size(); ++k) PyList_SET_ITEM(list, k, entries.index(grads[k]).release().ptr());
+      for (size_t k = 0; k < grads.size(); ++k) PyList_SET_ITEM(list, k, entries.index(grads[k], want_values).release().ptr());
       return owned;
     };
     py::list out(steps.size());
@@ -451,8 +534,10 @@ class Steps {
       if (step == nullptr) throw py::error_already_set();
       py::object owned = py::reinterpret_steal<py::object>(step);
       py::object node = py::int_(s.node);
-      py::object grad = refs(s.grad_outputs);
-      py::object inputs = refs(s.grad_inputs);
+      int found = all_values ? 1 : PySequence_Contains(values_for.ptr(), node.ptr());
+      if (found < 0) throw py::error_already_set();
+      py::object grad = refs(s.grad_outputs, found == 1);
+      py::object inputs = refs(s.grad_inputs, all_values);
       PyObject* items[] = {node.ptr(), grad.ptr(), inputs.ptr()};
       for (int k = 0; k < 3; ++k) {
         if (PyDict_SetItem(step, keys[k], items[k]) != 0) throw py::error_already_set();
@@ -663,7 +748,7 @@ PYBIND11_MODULE(_native, m) {
       .def(py::init<>())
       .def("add_below", &Steps::add_below)
       .def("remove", &Steps::remove)
-      .def("take", &Steps::take);
+      .def("take", &Steps::take, py::arg("tensors"), py::arg("max_elements"), py::arg("dtype_name"), py::arg("values_for") = py::none());
   py::class_<Ops>(m, "Ops")
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&>())
       .def("add", &Ops::add);

@@ -166,6 +166,7 @@ class Deferred:
         self.max_elements = max_elements
         self._held: list[tuple[torch.Tensor, int, Any, Any, Any]] = []  # (tensor, its version, into, key, stats_key)
         self._held_elements = 0
+        self.read_elements = 0  # over the run (budget.estimate)
 
     def value(self, t: torch.Tensor, into: Any, key: Any, big_stats_key: Any = None) -> None:
         """into[key] = t's value (as `value`), at the next flush; a too-big tensor's stats go to big_stats_key now."""
@@ -193,6 +194,7 @@ class Deferred:
             self.flush()
 
     def flush(self) -> None:
+        self.read_elements += self._held_elements
         held, self._held, self._held_elements = self._held, [], 0
         if not held:
             return
@@ -246,28 +248,46 @@ class Entries:
         self._by_id: dict[int, int] = {}
         self._by_content: dict[tuple, int] = {}
         self._keep: list[torch.Tensor] = []  # ids above stay valid while this lives
+        self._stats_only: dict[int, torch.Tensor] = {}  # entry -> its tensor, whose value was not read
 
-    def index(self, t: torch.Tensor | None) -> int | None:
+    def index(self, t: torch.Tensor | None, want_value: bool = True) -> int | None:
+        """The entry's index; without want_value a small floating entry gets its stats only (the trace is
+        past its byte budget), and a later want_value writes its value."""
         if t is None:
             return None
         i = self._by_id.get(id(t))
         if i is None:
             self._keep.append(t)
-            i = self._by_id[id(t)] = self._add(t)
+            i = self._by_id[id(t)] = self._add(t, want_value)
+        elif want_value:
+            self._write_value(i)
         return i
 
-    def _add(self, t: torch.Tensor) -> int:
+    def _write_value(self, i: int) -> None:
+        t = self._stats_only.pop(i, None)
+        if t is not None:
+            self.tensors[i]["value"] = read(t, self.max_elements)
+
+    def _add(self, t: torch.Tensor, want_value: bool) -> int:
         key = None
         if t.numel() <= self.max_elements and _native_readable(t):
             bits = t.detach().contiguous().view(_BITS[t.element_size()])
             key = (t.dtype, tuple(t.shape), tuple(bits.reshape(-1).tolist()))
             found = self._by_content.get(key)
             if found is not None:
+                if want_value:
+                    self._write_value(found)
                 return found
-        self.tensors.append(entry(t, self.max_elements))
+        stats_only = key is not None and not want_value and t.is_floating_point()
+        if stats_only:
+            self.tensors.append(doc.tensor(shape=list(t.shape), dtype=dtype_name(t.dtype), stats=encode(t, -1)[1]))
+        else:
+            self.tensors.append(entry(t, self.max_elements))
         index = len(self.tensors) - 1
         if key is not None:
             self._by_content[key] = index
+        if stats_only:
+            self._stats_only[index] = t
         return index
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 from app.config import TraceSettings
 from app.tracer import trace_of as run
@@ -42,6 +45,62 @@ def test_the_module_list_is_the_models_own(path: str, program: str) -> None:
     assert calls["model"] == list(range(steps))
     container = "model.blocks"  # a ModuleList (never called) or a Sequential (called)
     assert calls[container] == ([None] if program == "gpt" else list(range(steps)))
+
+
+class _ModuleOfEachGradFn(TorchFunctionMode):
+    """torch's own account: every grad_fn a call makes (the one it returns and those below it not seen
+    before), with the innermost module whose forward was running, from the modules' global hooks."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[torch.nn.Module] = []
+        self.made: list[tuple[Any, torch.nn.Module | None]] = []  # (grad_fn, module), kept alive
+        self._seen: set[int] = set()
+
+    def __torch_function__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+        result = func(*args, **(kwargs or {}))
+        outputs = result if isinstance(result, (tuple, list)) else [result]
+        stack = [t.grad_fn for t in outputs if isinstance(t, torch.Tensor) and t.grad_fn is not None]
+        while stack:
+            f = stack.pop()
+            if f is None or id(f) in self._seen or type(f).__name__ == "AccumulateGrad":
+                continue
+            self._seen.add(id(f))
+            self.made.append((f, self.stack[-1] if self.stack else None))
+            stack.extend(c for c, _ in f.next_functions)
+        return result
+
+
+def _torchs_modules_of_ops(source: str) -> Counter[tuple[str | None, str]]:
+    """(module path, grad_fn class) of every grad_fn the program made, run in torch without the tracer."""
+    mode = _ModuleOfEachGradFn()
+
+    def enter(module: torch.nn.Module, args: Any) -> None:
+        mode.stack.append(module)
+
+    def leave(module: torch.nn.Module, args: Any, out: Any) -> None:  # returns None: the output stays
+        mode.stack.pop()
+
+    pre = torch.nn.modules.module.register_module_forward_pre_hook(enter)
+    post = torch.nn.modules.module.register_module_forward_hook(leave)
+    try:
+        with mode:
+            ns = run_reference(source).namespace
+    finally:
+        pre.remove()
+        post.remove()
+    paths = {id(m): "model" + (f".{p}" if p else "") for p, m in ns["model"].named_modules()}
+    return Counter((None if m is None else paths[id(m)], type(f).__name__) for f, m in mode.made)
+
+
+@pytest.mark.parametrize("program", ["gpt", "resnet"])
+def test_every_op_node_carries_the_module_torch_ran_it_in(path: str, program: str) -> None:
+    source = (MODELS / f"{program}.py").read_text()
+    trace = run(source)
+    got = Counter((n.module, n.op) for n in trace.nodes if n.kind == "op")
+    expected = _torchs_modules_of_ops(source)
+    assert got == expected, (got - expected, expected - got)
+    assert sum(c for (module, _), c in got.items() if module is not None) > 0.9 * sum(got.values())  # most are inside
 
 
 def test_each_op_records_the_innermost_module_and_the_call() -> None:

@@ -58,6 +58,8 @@ def _tensors() -> list[torch.Tensor]:
         torch.zeros(2, 0),
         torch.randn(70, generator=g),
         torch.randn(2_000, generator=g),  # above the limit: stats only
+        torch.randn(2_000, generator=g).masked_fill(torch.arange(2_000) % 7 == 0, -inf),  # a mask: summed one by one
+        torch.randn(200, generator=g).index_fill(0, torch.tensor([3, 150]), nan),
         torch.randn(3, generator=g, requires_grad=True) * 2,
     ]
 
