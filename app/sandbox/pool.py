@@ -14,12 +14,12 @@ import signal
 import socket
 import subprocess
 import sys
-from typing import Any
 
 from ..config import Settings
 from ..models import Job
 from . import cgroup, linux, policy
 from .boundary import Boundary, BoundaryLimits, TraceDocument, status_document, without_result
+from .link import ZygoteDied, ZygoteLink
 from .policy import KILL_GRACE_S, PROJECT_ROOT, RunMemory
 from .schedule import Schedule, Ticket
 
@@ -36,85 +36,21 @@ class SandboxUnavailable(RuntimeError):
     """The sandbox cannot run programs: it failed to start, or strict mode found a protection missing."""
 
 
-class _ZygoteDied(Exception):
-    pass
-
-
-class _Zygote:
-    """One zygote process and its control socket, driven from the event loop."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, proc: subprocess.Popen, ctrl: socket.socket) -> None:
-        self.loop, self.proc, self.ctrl = loop, proc, ctrl
-        self.ready: asyncio.Future = loop.create_future()
-        self.started: dict[int, asyncio.Future] = {}
-        self.exited: dict[int, asyncio.Future] = {}
-        self.alive = True
-        loop.add_reader(ctrl.fileno(), self._on_message)
-
-    def _on_message(self) -> None:
-        while self.alive:
-            try:
-                msg, fds, _, _ = socket.recv_fds(self.ctrl, 65536, 4)
-            except BlockingIOError:
-                return
-            except OSError:
-                msg, fds = b"", []
-            if not msg:
-                self._died()
-                return
-            m = json.loads(msg)
-            if "ready" in m:
-                if not self.ready.done():
-                    self.ready.set_result(m)
-                continue
-            rid = m.get("id")
-            if "pid" in m:
-                fut = self.started.pop(rid, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(fds[0])
-                else:  # nobody waits for this run any more (cancelled): stop it
-                    for f in fds:
-                        try:
-                            signal.pidfd_send_signal(f, signal.SIGKILL)
-                        except OSError:
-                            pass
-                        os.close(f)
-            elif "failed" in m:
-                fut = self.started.pop(rid, None)
-                if fut is not None and not fut.done():
-                    fut.set_exception(_ZygoteDied(m["failed"]))
-            elif "status" in m:
-                fut = self.exited.pop(rid, None)
-                if fut is not None and not fut.done():
-                    fut.set_result(m)
-
-    def _died(self) -> None:
-        self.alive = False
-        self.loop.remove_reader(self.ctrl.fileno())
-        for fut in [*self.started.values(), self.ready]:
-            if not fut.done():
-                fut.set_exception(_ZygoteDied("the sandbox's zygote stopped"))
-        for fut in self.exited.values():
-            if not fut.done():
-                fut.set_result(None)
-        self.started.clear()
-        self.exited.clear()
-
-    def send(self, msg: dict[str, Any], fds: list[int]) -> None:
-        # Messages are a few bytes and the zygote reads them at once: a full buffer means it hangs.
-        try:
-            socket.send_fds(self.ctrl, [json.dumps(msg).encode()], fds)
-        except (BlockingIOError, OSError) as e:
-            raise _ZygoteDied(f"cannot reach the zygote: {e}") from e
-
-    def kill(self) -> None:
-        if self.alive:
-            self._died()
-        try:
-            self.proc.kill()  # P0; its child, pid 1 of the namespace, follows, and with it every run
-        except ProcessLookupError:
-            pass
-        self.ctrl.close()
+def _job_files(source: str, job: Job | None) -> tuple[int, int, int]:
+    """A run's files: the result pipe (read end non-blocking, write end for the child) and a memfd
+    holding the program, then NUL and the job's JSON (which has no NUL byte): the child splits at the last NUL."""
+    r, w = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(r, False)
+    try:
+        fcntl.fcntl(r, _F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups for big traces
+    except OSError:
+        pass
+    src = os.memfd_create("gradwalk-source", os.MFD_CLOEXEC)
+    plan = b"{}" if job is None else job.model_dump_json().encode()
+    body = memoryview(source.encode("utf-8", "surrogatepass") + b"\0" + plan)
+    while body:
+        body = body[os.write(src, body) :]
+    return r, w, src
 
 
 class SandboxPool:
@@ -125,7 +61,7 @@ class SandboxPool:
         self.mode: str = settings.sandbox.sandbox_mode
         self._limits = settings.sandbox
         self._boundary = Boundary(BoundaryLimits.of(settings.trace, settings.sandbox))
-        self._zygote: _Zygote | None = None
+        self._zygote: ZygoteLink | None = None
         self._protections: dict[str, bool] = {}
         self._errors: dict[str, str] = {}
         self._cgroup: cgroup.Cgroup | None = None
@@ -216,10 +152,10 @@ class SandboxPool:
                 os.close(runs_fd)
         theirs.close()
         ours.setblocking(False)
-        z = _Zygote(loop, proc, ours)
+        z = ZygoteLink(loop, proc, ours)
         try:
             ready = await asyncio.wait_for(z.ready, _START_TIMEOUT_S)
-        except (TimeoutError, _ZygoteDied) as e:
+        except (TimeoutError, ZygoteDied) as e:
             z.kill()
             await asyncio.to_thread(proc.wait)
             raise SandboxUnavailable(f"the sandbox's zygote did not start: {e}") from None
@@ -271,7 +207,7 @@ class SandboxPool:
             self._schedule.release(ticket, loop.time() - ticket.started)
         return dataclasses.replace(document, timing_ms={k: round(v, 2) for k, v in timing.items()})
 
-    async def _ready_zygote(self) -> _Zygote:
+    async def _ready_zygote(self) -> ZygoteLink:
         z = self._zygote
         if z is not None and z.alive:
             return z
@@ -295,18 +231,7 @@ class SandboxPool:
         except SandboxUnavailable as e:
             return status_document(source, "killed", f"The sandbox is not available: {e}")
         rid = next(self._ids)
-        r, w = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(r, False)
-        try:
-            fcntl.fcntl(r, _F_SETPIPE_SZ, 1 << 20)  # fewer wake-ups for big traces
-        except OSError:
-            pass
-        src = os.memfd_create("gradwalk-source", os.MFD_CLOEXEC)
-        # The program, then NUL and the job's JSON (which has no NUL byte): the child splits at the last NUL.
-        plan = b"{}" if job is None else job.model_dump_json().encode()
-        body = memoryview(source.encode("utf-8", "surrogatepass") + b"\0" + plan)
-        while body:
-            body = body[os.write(src, body) :]
+        r, w, src = _job_files(source, job)
         started = z.started[rid] = loop.create_future()
         exited = z.exited[rid] = loop.create_future()
         deadline = loop.time() + self._limits.timeout_s + KILL_GRACE_S
@@ -324,7 +249,7 @@ class SandboxPool:
             if not ticket.background:
                 demotion = loop.call_later(self._limits.demote_after_s, self._demote, ticket, pidfd)
             why, data = await self._read(r, deadline)
-        except (TimeoutError, _ZygoteDied) as e:
+        except (TimeoutError, ZygoteDied) as e:
             z.started.pop(rid, None)
             z.exited.pop(rid, None)
             if isinstance(e, asyncio.TimeoutError):  # a zygote that cannot fork in 10 s is broken
