@@ -55,7 +55,7 @@ class GuardedH11Protocol(H11Protocol):
         self._counted: str | None = None
         self._body_cycle: object = None  # the request whose body has a deadline
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn's own: an asyncio.Protocol is typed for any BaseTransport
         super().connection_made(transport)
         limits = self.limits
         assert limits is not None

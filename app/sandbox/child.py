@@ -17,7 +17,7 @@ import sys
 from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
-from ..models import Job
+from ..models import Job, Status
 from ..tracer import Interrupted, job_json, trace_json
 from ..tracer.program import frame_line
 from . import linux, policy, seccomp
@@ -189,8 +189,8 @@ def _on_alarm(limits: SandboxSettings) -> Any:
     return handler
 
 
-def _doc(source: str, status: str, type_: str, message: str) -> bytes:
-    return status_trace(source, status, message, type_).model_dump_json().encode()  # type: ignore[arg-type]
+def _doc(source: str, status: Status, type_: str, message: str) -> bytes:
+    return status_trace(source, status, message, type_).model_dump_json().encode()
 
 
 # What a run leaves behind (the program's tensors, the graph): never freed, the child exits instead.

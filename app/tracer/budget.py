@@ -133,8 +133,8 @@ def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any
                 saved -= _size(known)
         if saved <= 0:  # a small value takes less room than its stats: it stays
             return 0
-        if known is not None:
-            holder[stats_key] = known  # type: ignore[index]
+        if known is not None and stats_key is not None:  # known only where there is a stats_key
+            holder[stats_key] = known
         holder[key] = None
         return saved
 

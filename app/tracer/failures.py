@@ -11,6 +11,7 @@ import re
 import sys
 from typing import Any
 
+from ..models import Status
 from . import doc
 from .hints import hint_for
 from .program import traceback_frames
@@ -22,7 +23,7 @@ _FRAMES_SHOWN = 40  # at most, the first and last halves: a deep recursion's tra
 class Interrupted(BaseException):
     """Raised into the program (e.g. by the sandbox's timer) to stop it with a status other than "error"."""
 
-    def __init__(self, status: str, message: str) -> None:
+    def __init__(self, status: Status, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message

@@ -117,8 +117,7 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
     v = r.tolist()
     if not floating:
         return decimals.written(r, v), None
-    # tolist() of a 0-d tensor is a number
-    flat: list[float] = [v] if r.dim() == 0 else (v if r.dim() == 1 else r.reshape(-1).tolist())  # type: ignore[list-item]
+    flat: list[float] = [v] if r.dim() == 0 else (v if r.dim() == 1 else r.reshape(-1).tolist())  # type: ignore[list-item]  # tolist() of a 0-d tensor is a number, typed as a list
     stats = _stats_of(flat, r.dtype) if n <= _PYTHON_STATS_MAX else _torch_stats(r)
     v = decimals.written(r, v)
     if stats["nan_count"] or stats["inf_count"]:
