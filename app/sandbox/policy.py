@@ -30,7 +30,7 @@ SCRATCH_DIR = "/scratch"
 ENV_KEEP = ("LANG", "LC_ALL", "TZ", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 # Python objects through glibc malloc, on transparent huge pages where the host allows them
 # (madvise): fork then copies a few thousand page-table entries instead of ~60,000, and exit frees
-# them as fast. Measured with the seed programs: fork 5.6 -> 1.1 ms, exit 7.0 -> 2.4 ms.
+# them as fast (scripts/bench_sandbox.py prints both allocators' fork and exit side by side).
 ENV_SET = {
     "OMP_NUM_THREADS": "1",
     # torch.set_num_threads(200) then runs on 4 threads instead of OpenMP ending the process when it

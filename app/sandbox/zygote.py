@@ -184,7 +184,7 @@ def _jail(
 
 def _warm_up(trace_settings: TraceSettings) -> None:
     """Imports and caches every child would otherwise build again: some torch paths import sympy
-    lazily (300 ms per child for the Jacobian example), so warm up on every example program."""
+    lazily (the Jacobian example, for one), which each child would pay again: warm up on every example program."""
     import torch
 
     from ..config import THREADS
