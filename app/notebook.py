@@ -25,18 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import i18n
 from .config import Settings
 from .models import Trace
 
 PLAYER_HEIGHT_PX = 560
-LANGS = ("en", "zh")
 DIRECTIONS = ("auto", "TB", "LR")
-UNTRUSTED_NOTE = {
-    "en": "gradwalk: the player of this output runs when the notebook is trusted. "
-    "Run the cell again, or trust the notebook (JupyterLab: Trust Notebook in the command palette).",
-    "zh": "gradwalk：笔记本受信任后才会显示播放器。"
-    "请重新运行此单元格，或信任此笔记本（JupyterLab：命令面板中的 Trust Notebook）。",
-}
 
 
 def notebook_lang() -> str:
@@ -87,7 +81,7 @@ def player_html(trace: Trace, step: int | None = None, lang: str = "en", directi
     # The whole file as one attribute value: & and " are all that must be escaped inside "...".
     srcdoc = document.replace("&", "&amp;").replace('"', "&quot;")
     box = "gradwalk-" + hashlib.sha256(document.encode()).hexdigest()[:12]  # the same cell gives the same output
-    title = "gradwalk 播放器" if lang == "zh" else "gradwalk player"
+    title = i18n.text(lang, "notebook.title")
     return (
         f'<div id="{box}" class="gradwalk-output">'
         # A trusted output keeps its <style> and so hides the note; a sanitized one loses the style and the iframe.
@@ -95,7 +89,7 @@ def player_html(trace: Trace, step: int | None = None, lang: str = "en", directi
         f'<iframe title="{title}" sandbox="allow-scripts" '
         f'style="width:100%;height:{PLAYER_HEIGHT_PX}px;border:1px solid #d0d7de;border-radius:4px" '
         f'srcdoc="{srcdoc}"></iframe>'
-        f'<p class="gradwalk-untrusted">{UNTRUSTED_NOTE["zh" if lang == "zh" else "en"]}</p>'
+        f'<p class="gradwalk-untrusted">{i18n.text(lang, "notebook.untrusted")}</p>'
         "</div>"
     )
 
@@ -155,7 +149,7 @@ def _echo(trace: Trace) -> None:
 
 def magic_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="%%gradwalk", add_help=False, exit_on_error=False)
-    p.add_argument("--lang", choices=LANGS, default=None, help="player language (default: the notebook's locale)")
+    p.add_argument("--lang", choices=i18n.LANGS, default=None, help="player language (default: the notebook's locale)")
     p.add_argument("--step", type=int, default=None, help="step to open at (default: the last; negative counts from the end)")
     p.add_argument("--direction", choices=DIRECTIONS, default="auto", help="graph layout (default: auto)")
     return p

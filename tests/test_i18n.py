@@ -55,6 +55,9 @@ def test_no_other_file_carries_interface_text() -> None:
     # The JS module reads the tables from the page; the catalog only orders the gallery.
     js = (ROOT / "static" / "js" / "i18n.js").read_text(encoding="utf-8")
     assert not re.search(r"[\u4e00-\u9fff]", js)
+    for module in (ROOT / "app").rglob("*.py"):  # the Python side too, but for the example programs' comments
+        if "examples" not in module.parts:
+            assert not re.search(r"[\u4e00-\u9fff]", module.read_text(encoding="utf-8")), module
     assert isinstance(json.loads((ROOT / "app" / "examples" / "catalog.json").read_text(encoding="utf-8")), list)
     for template in (ROOT / "templates").glob("*.html"):
         for key, text in re.findall(r'data-i18n="([\w.]+)"[^>]*>([^<]*)<', template.read_text(encoding="utf-8")):

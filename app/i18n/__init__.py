@@ -1,5 +1,5 @@
 """The interface's text, one table per language (en.json, zh.json): the page, the embed, the offline
-file, the error pages, the tracer's hints and the example gallery all read it from here.
+file, the error pages, the notebook's output, the tracer's hints and the example gallery all read it from here.
 
 The page gets the tables as JSON (`page_data`), so static/js/i18n.js holds no text of its own. Keys are
 the same in every table (a test checks); `{name}` placeholders are filled by the reader, as text.

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from app import notebook
+from app import i18n, notebook
 from app.models import Trace
 from app.paths import EXAMPLES_DIR
 from tests.reference import run_reference
@@ -72,7 +72,7 @@ def test_a_seed_cells_output_is_small_and_carries_its_trace(path: Path, lang: st
     assert "default-src 'none'" in doc  # the player's own CSP: nothing is fetched
     assert not re.search(r"""(src|href)=["']?(https?:|//|/)""", doc), "no reference outside the file"
     assert 'sandbox="allow-scripts"' in out and "allow-same-origin" not in out
-    assert notebook.UNTRUSTED_NOTE[lang] in out
+    assert i18n.text(lang, "notebook.untrusted") in out
 
 
 def test_the_same_cell_gives_the_same_output() -> None:
