@@ -10,6 +10,7 @@ const ZOOM_MIN = 0.02;
 const ZOOM_MAX = 4;
 const PAD = 12; // px of pane around a fitted graph
 const FOLLOW_MARGIN = 16; // px: a current box closer than this to the pane's edge is brought into view
+const TAP_SLOP_PX = 8; // a finger on a box that moves less than this is a tap (it selects the box), not a pan
 
 export class Camera {
   constructor(container, { onChange = () => {} } = {}) {
@@ -125,19 +126,51 @@ export class Camera {
 
   _bindPanZoom() {
     const c = this.container;
+    const touches = new Map(); // pointerId -> {x, y}: one finger (or the mouse) pans, two pinch
     let drag = null;
+    let pinch = null;
+    const at = (ev) => ({ x: ev.clientX, y: ev.clientY });
+    const pinchStart = () => {
+      const [a, b] = [...touches.values()];
+      const r = c.getBoundingClientRect();
+      const mid = { x: (a.x + b.x) / 2 - r.left, y: (a.y + b.y) / 2 - r.top };
+      // The layout point under the fingers' midpoint stays under it while they spread or close.
+      pinch = { d: Math.hypot(a.x - b.x, a.y - b.y) || 1, k: this.view.k, lx: (mid.x - this.view.x) / this.view.k, ly: (mid.y - this.view.y) / this.view.k };
+      drag = null;
+    };
     c.addEventListener("pointerdown", (ev) => {
-      if (ev.button !== 0 || ev.target.closest?.(".node, .group-head, .map")) return;
-      drag = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y };
-      c.setPointerCapture(ev.pointerId);
+      if (ev.button !== 0 || ev.target.closest?.(".map")) return;
+      const onBox = ev.target.closest?.(".node, .group-head");
+      if (onBox && ev.pointerType === "mouse") return; // a click selects; the mouse pans from the background
+      touches.set(ev.pointerId, at(ev));
+      if (touches.size === 2) pinchStart();
+      // A finger on a box is a tap until it moves: capture (which retargets the tap) only once it does.
+      else drag = { x: ev.clientX, y: ev.clientY, vx: this.view.x, vy: this.view.y, id: ev.pointerId, captured: !onBox };
+      if (!onBox) c.setPointerCapture(ev.pointerId);
       c.classList.add("dragging");
     });
     c.addEventListener("pointermove", (ev) => {
-      if (drag) this.set({ x: drag.vx + ev.clientX - drag.x, y: drag.vy + ev.clientY - drag.y, k: this.view.k });
+      if (!touches.has(ev.pointerId)) return;
+      touches.set(ev.pointerId, at(ev));
+      if (pinch && touches.size === 2) {
+        const [a, b] = [...touches.values()];
+        const r = c.getBoundingClientRect();
+        const k = Math.min(ZOOM_MAX, Math.max(ZOOM_MIN, (pinch.k * Math.hypot(a.x - b.x, a.y - b.y)) / pinch.d));
+        const mid = { x: (a.x + b.x) / 2 - r.left, y: (a.y + b.y) / 2 - r.top };
+        this.set({ x: mid.x - pinch.lx * k, y: mid.y - pinch.ly * k, k });
+      } else if (drag && drag.id === ev.pointerId) {
+        const dx = ev.clientX - drag.x;
+        const dy = ev.clientY - drag.y;
+        if (!drag.captured && Math.hypot(dx, dy) < TAP_SLOP_PX) return;
+        if (!drag.captured) (c.setPointerCapture(ev.pointerId), (drag.captured = true));
+        this.set({ x: drag.vx + dx, y: drag.vy + dy, k: this.view.k });
+      }
     });
-    const end = () => {
+    const end = (ev) => {
+      touches.delete(ev.pointerId);
+      pinch = null;
       drag = null;
-      c.classList.remove("dragging");
+      if (!touches.size) c.classList.remove("dragging");
     };
     c.addEventListener("pointerup", end);
     c.addEventListener("pointercancel", end);

@@ -10,6 +10,7 @@ import { Inspector } from "./inspector.js";
 import { Lab } from "./lab.js";
 import { layoutAsync } from "./layout_client.js";
 import { OutputPanel, problems } from "./output.js";
+import { Panes } from "./panes.js";
 import { urlStep } from "./player.js";
 import * as theme from "./theme.js";
 import { Viewer } from "./viewer.js";
@@ -41,8 +42,13 @@ labelTheme();
 const page = { editor: null, onLangChange: () => {} };
 const shared = readJSON("share");
 const output = new OutputPanel($("output"));
+// A narrow screen's tabs (panes.js): a shared program opens on its graph, the app on its program.
+const panes = $("tab-graph") ? new Panes(document.querySelector("main.app"), mode === "app" ? "code" : "graph") : null;
 const inspector = $("inspector")
-  ? new Inspector($("inspector"), { onLine: (n) => page.editor?.mark({ line: n }), onNode: (id) => viewer.goTo(id) })
+  ? new Inspector($("inspector"), {
+      onLine: (n) => (panes?.narrow && panes.show("code"), page.editor?.mark({ line: n })),
+      onNode: (id) => (panes?.narrow && panes.show("graph"), viewer.goTo(id)),
+    })
   : null;
 
 const viewer = new Viewer($("viewer"), {
@@ -71,6 +77,7 @@ if (lab) inspector.sections.push(...lab.sections());
  * `whatIf`: a run of the same program with values put in place (lab.js), compared with the program's own. */
 async function load(trace, { step = 0, autoplay = false, t0 = performance.now(), whatIf = false } = {}) {
   window.gradwalk.ready = false;
+  if (!whatIf) panes?.show("graph"); // a run's result, on a phone: its graph (laid out in its own pane's size)
   if (!(await viewer.load(trace, { step, autoplay: false }))) return;
   if (!whatIf) lab?.reset(trace);
   window.gradwalk.firstFrameMs = performance.now() - t0;
@@ -134,12 +141,13 @@ async function startSaved(embedded) {
   const params = new URL(location.href).searchParams;
   const speed = Number(params.get("speed"));
   if (speed > 0) viewer.setSpeed(speed);
-  // code=1: the program beside the graph (as text; read-only).
+  // code=1: the program beside the graph, read-only, its lines numbered and the running one lit as in the app.
   const code = $("embed-code");
   if (code && params.get("code") === "1") {
-    code.textContent = shared?.source ?? embedded.source ?? "";
     code.hidden = false;
     document.body.classList.add("with-code");
+    const { createEditor } = await import("./editor.js");
+    page.editor = createEditor(code, { doc: shared?.source ?? embedded.source ?? "", readOnly: true });
   }
   await load(embedded, { step: urlStep() ?? 0, autoplay: params.get("autoplay") === "1" });
 }

@@ -87,8 +87,10 @@ export class Minimap {
   _bindDrag() {
     let dragging = false;
     const move = (ev) => {
+      // On screen the map may be drawn smaller than its own size (app.css shrinks it on a phone).
       const r = this.canvas.getBoundingClientRect();
-      this.onMove({ x: (ev.clientX - r.left) / this.scale, y: (ev.clientY - r.top) / this.scale });
+      const shrink = r.width / this.canvas.offsetWidth || 1;
+      this.onMove({ x: (ev.clientX - r.left) / shrink / this.scale, y: (ev.clientY - r.top) / shrink / this.scale });
     };
     this.canvas.addEventListener("pointerdown", (ev) => {
       if (ev.button !== 0) return;

@@ -58,7 +58,15 @@ export class Viewer {
     this.stepMode = "op"; // "op": one operation at a time (opening the box it is in); "box": one drawn box at a time
     bindControls(this);
     if (options.keys !== false) bindKeys(this);
-    addEventListener("resize", () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom()));
+    const refit = () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom());
+    addEventListener("resize", refit);
+    // A pane that was hidden and is shown again (a phone's Graph tab, panes.js) is fitted again.
+    let shown = true;
+    new ResizeObserver(([e]) => {
+      const now = e.contentRect.width > 0 && e.contentRect.height > 0;
+      if (now && !shown) refit();
+      shown = now;
+    }).observe(this.$("graph"));
   }
 
   get step() {

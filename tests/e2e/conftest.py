@@ -92,7 +92,9 @@ class Watched:
 
 @pytest.fixture
 def watched(browser, server, request) -> Iterator[Watched]:  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport=VIEWPORT, locale="en-US")
+    # Indirect parameters are the context's own options: a phone's viewport, touch and is_mobile.
+    options = {"viewport": VIEWPORT, "locale": "en-US", **getattr(request, "param", {})}
+    context = browser.new_context(**options)
     page = context.new_page()
     page.set_default_timeout(30_000)
     w = Watched(page, server.url, request.node.name.replace("/", "_").replace("[", "-").replace("]", ""))
