@@ -61,38 +61,62 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    """Run one program in the sandbox and write its graph as SVG, PNG or a self-contained HTML file."""
+    """Write the graphs of one or more programs, at one or more steps, as SVG, PNG or self-contained HTML."""
     import time
+    from pathlib import Path
 
-    from . import export as exporter
     from .config import Settings
-    from .sandbox import trace_in_sandbox
+    from .export import ExportError
+    from .figures import Figures, Program, export_all
+    from .models import Trace
 
     t0 = time.monotonic()
-    trace = trace_in_sandbox(_read(args.file), Settings())
-    t1 = time.monotonic()
-    if trace.status != "ok":
-        print(f"gradwalk export: the program did not finish ({trace.status}); exporting what it built", file=sys.stderr)
+    programs = [
+        Program(name="graph" if f == "-" else Path(f).stem, source=_read(f), folder=Path.cwd() if f == "-" else Path(f).parent)
+        for f in args.files
+    ]
+    figures = Figures(format=args.format, steps=args.step, lang=args.lang, direction=args.direction, size=args.size)
+    if figures.size and figures.format == "html":
+        print("gradwalk export: --size is for svg and png (an HTML file fills its window)", file=sys.stderr)
+        return 2
+    count = 0
+
+    def report(path: Path, size: int, trace: Trace, note: str) -> None:
+        nonlocal count
+        count += 1
+        notes = [note] if note else []
+        if trace.status != "ok":
+            notes.insert(0, f"the program did not finish ({trace.status}): drawn as far as it got")
+        print(f"{path}: {size:,} bytes" + "".join(f"; {n}" for n in notes), file=sys.stderr)
+
     try:
-        if args.format == "html":
-            data: bytes = exporter.html(trace, args.step, args.lang, args.direction).encode("utf-8")
-        elif args.format == "svg":
-            data = exporter.svg(trace, args.step, args.lang, args.direction).encode("utf-8")
-        else:
-            data, scale = exporter.png_scaled(trace, args.step, args.lang, args.direction)
-            if scale < exporter.PNG_SCALE:
-                print(
-                    f"gradwalk export: the graph is too big for a {exporter.PNG_SCALE}x PNG; drawn at {scale:.2f}x, the largest Chromium can capture (SVG keeps every detail)",
-                    file=sys.stderr,
-                )
-    except exporter.ExportError as e:
+        problems = export_all(programs, figures, Path(args.output) if args.output else None, Settings(), report)
+    except ExportError as e:
         print(f"gradwalk export: {e}", file=sys.stderr)
         return 2
-    out = args.output or f"{args.file.rsplit('.', 1)[0] if args.file != '-' else 'graph'}.{args.format}"
-    with open(out, "wb") as f:
-        f.write(data)
-    print(f"{out}: {len(data):,} bytes (sandbox {t1 - t0:.1f} s, render {time.monotonic() - t1:.1f} s)", file=sys.stderr)
-    return 0
+    for problem in problems:
+        print(f"gradwalk export: {problem}", file=sys.stderr)
+    print(
+        f"{count} figure{'s' if count != 1 else ''} from {len(programs)} program{'s' if len(programs) != 1 else ''} in {time.monotonic() - t0:.1f} s",
+        file=sys.stderr,
+    )
+    return 2 if problems and not count else 1 if problems else 0
+
+
+def _steps(text: str) -> list[int | None]:
+    """--step 5,12,-1 -> [5, 12, -1]"""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"steps are whole numbers separated by commas (5,12,-1), not {text!r}") from None
+
+
+def _size(text: str) -> tuple[int, int]:
+    """--size 1920x1080 -> (1920, 1080)"""
+    width, _, height = text.lower().partition("x")
+    if not (width.isdigit() and height.isdigit() and 0 < int(width) <= 16_384 and 0 < int(height) <= 16_384):
+        raise argparse.ArgumentTypeError(f"a size is WIDTHxHEIGHT in pixels (1920x1080), not {text!r}")
+    return int(width), int(height)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,17 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000, help="TCP port (default: 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own sandbox pool (default: 1)")
     p.set_defaults(func=serve_command)
-    p = commands.add_parser("export", help="write a program's graph as SVG, PNG (2x) or a self-contained HTML player")
-    p.add_argument("file", metavar="FILE.py", help="program file; - reads stdin")
+    p = commands.add_parser("export", help="write programs' graphs as SVG, PNG (2x) or self-contained HTML players")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE.py", help="program files (one sandbox and one browser for all); - reads stdin"
+    )
     p.add_argument("--format", choices=["svg", "png", "html"], default="svg", help="output format (default: svg)")
-    p.add_argument("--step", type=int, default=None, help="step to show (default: the last; negative counts from the end)")
-    p.add_argument("-o", "--output", metavar="OUT", help="output file (default: FILE.<format>)")
+    p.add_argument(
+        "--step",
+        type=_steps,
+        default=[None],
+        help="steps to draw, comma-separated: 5,12,-1 (default: the last; negative counts from the end)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="the file, for one figure; else a folder for FILE.<format> (FILE-<step>.<format> for several steps) (default: beside each FILE)",
+    )
     p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the captions and controls (default: en)")
     p.add_argument(
         "--direction",
         choices=["auto", "TB", "LR"],
         default="auto",
-        help="layout: top to bottom, left to right, or auto as the page picks for a 1280x800 window (default: auto)",
+        help="layout: top to bottom, left to right, or auto: the one whose shape is closest to the figure's (16:9, or --size)",
+    )
+    p.add_argument(
+        "--size", type=_size, default=None, metavar="WxH", help="svg/png: fit the graph to WIDTHxHEIGHT px, a slide's 1920x1080"
     )
     p.set_defaults(func=export_command)
     return parser

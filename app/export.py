@@ -56,6 +56,15 @@ def _json_in_html(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
+def warm() -> None:
+    """Do now what the first figure would wait for (the font subsetter's import, reading the bundle): for a
+    batch that has a moment while its sandbox starts."""
+    from fontTools import subset  # noqa: F401 - imported for its cost, now
+    from fontTools.ttLib import TTFont  # noqa: F401 - imported for its cost, now
+
+    fontsubset.subset(FONTS.parent / "fonts" / "gradwalk-symbols.woff2", frozenset({0x2202}))  # brotli and the woff2 code, loaded
+
+
 def _fonts(style: str, text: str) -> str:
     """The bundled @font-face rules that draw `text` under the font stacks of `style` (its --font and --mono),
     each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
@@ -83,7 +92,7 @@ def _fonts(style: str, text: str) -> str:
     return "\n".join(inline(rule, ranges) for _, ranges, rule in faces if rule in keep)
 
 
-def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto") -> str:
+def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", aspect: float | None = None) -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
     if not BUNDLE.exists():
         raise ExportError(f"missing {BUNDLE}: run `make frontend` first")
@@ -92,7 +101,9 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
         raise ExportError("the bundle contains </script and cannot be inlined")
     style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
     language = "zh" if lang == "zh" else "en"
-    options = {"step": step, "lang": language, "direction": direction}
+    options: dict[str, Any] = {"step": step, "lang": language, "direction": direction}
+    if aspect is not None:  # a figure's shape (width / height): "auto" picks the direction closest to it
+        options["aspect"] = aspect
     data = _json_in_html(json.loads(trace.model_dump_json()))
     strings = _json_in_html(i18n.page_data((language,)))
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
@@ -122,8 +133,9 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
 
 
 @contextmanager
-def _browser(browser: Any = None) -> Iterator[Any]:
-    if browser is not None:  # the caller's (a test's, or a script exporting many figures)
+def browser_session(browser: Any = None) -> Iterator[Any]:
+    """The caller's Chromium (a test's), or one started for the block: Playwright driving Debian's chromium, offline."""
+    if browser is not None:
         yield browser
         return
     try:
@@ -133,43 +145,125 @@ def _browser(browser: Any = None) -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         raise ExportError(f"SVG and PNG exports need Chromium at {CHROMIUM} (Debian package chromium; or set GRADWALK_CHROMIUM)")
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
-            yield browser
+            yield chromium
         finally:
-            browser.close()
+            chromium.close()
 
 
-def _offline_page(browser: Any, url: str, scale: float = 1) -> Any:
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=scale, offline=True, service_workers="block")
-    # Only the file itself is read: any other request (network or file) is refused.
-    context.route("**/*", lambda route: route.continue_() if route.request.url == url else route.abort())
+def viewport(aspect: float | None) -> dict[str, int]:
+    """The page a figure is drawn in: 1280 px wide, as tall as `aspect` (width / height) says; 1280 x 800 without one."""
+    return VIEWPORT if aspect is None else {"width": VIEWPORT["width"], "height": max(1, round(VIEWPORT["width"] / aspect))}
+
+
+def _offline_page(browser: Any, url: str, scale: float = 1, size: dict[str, int] | None = None) -> Any:
+    context = browser.new_context(viewport=size or VIEWPORT, device_scale_factor=scale, offline=True, service_workers="block")
+    # Only the files this export wrote (beside `url`) are read: any other request (network or file) is refused.
+    folder = url.rpartition("/")[0] + "/"
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(folder) else route.abort())
     page = context.new_page()
     page.goto(url)
     return page
 
 
-def _svg_in(browser: Any, document: str, step: int | None) -> str:
-    with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
-        path = Path(tmp) / "graph.html"
-        path.write_text(document, encoding="utf-8")
-        page = _offline_page(browser, path.as_uri())
+class Drawing:
+    """One trace loaded once in the offline page, drawn at as many steps as asked (the batch export's unit)."""
+
+    def __init__(
+        self, browser: Any, trace: Trace, lang: str = "en", direction: str = "auto", aspect: float | None = None
+    ) -> None:
+        self.browser = browser
+        self._tmp = tempfile.TemporaryDirectory(prefix="gradwalk-export-")
+        self._pngs: dict[float, Any] = {}  # one page per device scale, for the PNG pictures
+        path = Path(self._tmp.name) / "graph.html"
+        path.write_text(html(trace, None, lang, direction, aspect), encoding="utf-8")
+        self.page = _offline_page(browser, path.as_uri(), size=viewport(aspect))
+        self.page.wait_for_function("() => document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
+        if self.page.evaluate("document.body.dataset.ready") != "true":
+            message = self.page.evaluate("document.body.textContent")
+            self.close()
+            raise ExportError("the exported page failed: " + message)
+        self.total = int(self.page.evaluate("window.gradwalk.total"))
+
+    def step(self, n: int | None) -> int:
+        """Python's indexing of the steps: None and -1 are the last."""
+        if n is None:
+            return self.total - 1
+        s = n + self.total if n < 0 else n
+        if not 0 <= s < self.total:
+            raise ExportError(f"step {n} is out of range: the trace has {self.total} steps (0 to {self.total - 1})")
+        return s
+
+    def svg(self, n: int | None = None, size: tuple[int, int] | None = None) -> str:
+        """The graph at step n as an SVG document, as the page paints it (text as text); fitted to `size` if given."""
+        image = str(self.page.evaluate("(n) => window.gradwalk.svg(n)", self.step(n)))
+        return image if size is None else fit(image, size)
+
+    def png(self, n: int | None = None, size: tuple[int, int] | None = None) -> tuple[bytes, float]:
+        """The SVG drawn by the same Chromium: at PNG_SCALE (less for a graph too big to capture), or exactly `size` px."""
+        image = self.svg(n, size)
+        width, height = _svg_size(image)
+        scale = 1.0 if size else png_scale(width, height)
+        path = Path(self._tmp.name) / "graph.svg"
+        path.write_text(image, encoding="utf-8")
+        page = self._pngs.get(scale)
+        if page is None:
+            page = self._pngs[scale] = _offline_page(self.browser, path.as_uri(), scale=scale)
+        else:
+            page.goto(path.as_uri())
         try:
-            page.wait_for_function("() => document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
-            if page.evaluate("document.body.dataset.ready") != "true":
-                raise ExportError("the exported page failed: " + page.evaluate("document.body.textContent"))
-            try:
-                return str(page.evaluate("(n) => window.gradwalk.svg(n)", step))
-            except Exception as e:  # the page's RangeError, as Playwright's Error
-                raise ExportError(str(e).split("\n")[0].rpartition("Error: ")[2]) from e
-        finally:
+            page.evaluate("document.fonts.ready.then(() => true)")  # the embedded faces, before the picture
+            return bytes(page.locator("svg").first.screenshot(type="png", timeout=LOAD_TIMEOUT_MS)), scale
+        except Exception as e:  # Playwright's Error or TimeoutError: a plain message, not its log
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise ExportError(f"Chromium could not draw the {width:.0f} x {height:.0f} px graph at {scale:.2f}x: {first}") from e
+
+    def close(self) -> None:
+        for page in [self.page, *self._pngs.values()]:
             page.context.close()
+        self._tmp.cleanup()
+
+    def __enter__(self) -> Drawing:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def fit(image: str, size: tuple[int, int]) -> str:
+    """An exported SVG made `size` (width, height) px, the graph centred in it at the largest scale that fits
+    (a slide's 1920 x 1080): the view box grows to the size's shape, and the background with it."""
+    width, height = size
+    m = re.search(r'viewBox="(-?[\d.]+) (-?[\d.]+) ([\d.]+) ([\d.]+)"', image[:2000])
+    if not m:
+        raise ExportError("the SVG export has no viewBox")
+    x, y, w, h = (float(v) for v in m.groups())
+    if w / h < width / height:
+        x, w = x - (h * width / height - w) / 2, h * width / height
+    else:
+        y, h = y - (w * height / width - h) / 2, w * height / width
+    box = " ".join(f"{v:.2f}".rstrip("0").rstrip(".") for v in (x, y, w, h))
+    head, _, rest = image.partition("<svg ")
+    tag, _, body = rest.partition(">")
+    tag = re.sub(r'\bwidth="[^"]*"', f'width="{width}"', tag, count=1)
+    tag = re.sub(r'\bheight="[^"]*"', f'height="{height}"', tag, count=1)
+    tag = tag.replace(m[0], f'viewBox="{box}"', 1)
+    # The background rect is the drawing's first: it covers the whole view box.
+    bx, by, bw, bh = box.split()
+    body = re.sub(
+        r'<rect x="[^"]*" y="[^"]*" width="[^"]*" height="[^"]*"',
+        f'<rect x="{bx}" y="{by}" width="{bw}" height="{bh}"',
+        body,
+        count=1,
+    )
+    return f"{head}<svg {tag}>{body}"
 
 
 def svg(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> str:
     """The graph at `step` as an SVG document, exactly as the page paints it (text as text)."""
-    with _browser(browser) as browser:
-        return _svg_in(browser, html(trace, step, lang, direction), step)
+    with browser_session(browser) as chromium, Drawing(chromium, trace, lang, direction) as drawing:
+        return drawing.svg(step)
 
 
 def png_scale(width: float, height: float) -> float:
@@ -189,24 +283,8 @@ def png_scaled(
 ) -> tuple[bytes, float]:
     """The SVG export rendered by the same Chromium at device scale PNG_SCALE, or smaller for a graph too big
     to capture at that scale; returns the PNG and the scale used."""
-    with _browser(browser) as chromium:
-        image = _svg_in(chromium, html(trace, step, lang, direction), step)
-        width, height = _svg_size(image)
-        scale = png_scale(width, height)
-        with tempfile.TemporaryDirectory(prefix="gradwalk-export-") as tmp:
-            path = Path(tmp) / "graph.svg"
-            path.write_text(image, encoding="utf-8")
-            page = _offline_page(chromium, path.as_uri(), scale=scale)
-            try:
-                page.evaluate("document.fonts.ready.then(() => true)")  # the embedded faces, before the picture
-                return bytes(page.locator("svg").first.screenshot(type="png", timeout=LOAD_TIMEOUT_MS)), scale
-            except Exception as e:  # Playwright's Error or TimeoutError: a plain message, not its log
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise ExportError(
-                    f"Chromium could not draw the {width:.0f} x {height:.0f} px graph at {scale:.2f}x: {first}"
-                ) from e
-            finally:
-                page.context.close()
+    with browser_session(browser) as chromium, Drawing(chromium, trace, lang, direction) as drawing:
+        return drawing.png(step)
 
 
 def png(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", browser: Any = None) -> bytes:

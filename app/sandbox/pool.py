@@ -56,8 +56,11 @@ def _job_files(source: str, job: Job | None) -> tuple[int, int, int]:
 class SandboxPool:
     """Runs untrusted programs in hardened children of one zygote. See `app.sandbox` for the contract."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, warm_up_examples: bool = True) -> None:
         self.settings = settings
+        # A server warms its zygote up on every example program (each child then starts warm); a
+        # command that runs a few programs and exits (gradwalk export) starts sooner without it.
+        self._warm_up_examples = warm_up_examples
         self.mode: str = settings.sandbox.sandbox_mode
         self._limits = settings.sandbox
         self._boundary = Boundary(BoundaryLimits.of(settings.trace, settings.sandbox))
@@ -132,6 +135,7 @@ class SandboxPool:
             "cgroup_procs": self._cgroup.procs if self._cgroup else [],
             "run_cgroups": {"version": self._cgroup.version, "fd": runs_fd} if self._cgroup else None,
             "errors": {} if self._cgroup else {"run_cgroup": self._errors.get("cgroup", "no cgroup")},
+            "warm_up_examples": self._warm_up_examples,
         }
         theirs.set_inheritable(True)
         # Started from the loop's own thread on purpose: a worker thread's exit would count as the

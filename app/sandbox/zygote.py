@@ -30,7 +30,6 @@ from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
 from . import cgroup, jail, linux, policy
-from .forkserver import ForkServer, send
 
 ALL_PROTECTIONS = (*policy.REQUIRED, "landlock", "cgroup", "run_cgroup")
 BOOT = "import sys; sys.path[:0] = {path!r}; from {package}.sandbox.zygote import serve_main; serve_main({fd})"
@@ -131,6 +130,10 @@ def serve_main(state_fd: int) -> None:
 
 
 def _start(state: dict[str, Any]) -> None:
+    # Here, not at the top: the fork server imports the child, hence torch, which stage one must not
+    # import: it execs stage two, which imports torch again (the zygote's start-up, paid twice).
+    from .forkserver import ForkServer, send
+
     cfg, protections, errors = state["cfg"], state["protections"], state["errors"]
     ctrl = socket.socket(fileno=cfg["ctrl_fd"])
     limits = SandboxSettings(**cfg["limits"])
@@ -144,7 +147,7 @@ def _start(state: dict[str, Any]) -> None:
     elif "run_cgroup" not in errors:
         errors["run_cgroup"] = "no cgroup for the runs: in-memory files and shared memory are refused instead"
     child_jail = _jail(limits, trace_settings, protections, errors, state, runs is not None)
-    _warm_up(trace_settings)
+    _warm_up(trace_settings, examples=cfg.get("warm_up_examples", True))
     probe = _self_test(child_jail, runs)
     _judge_self_test(probe, limits, protections, errors, runs)
     gc.collect()
@@ -182,9 +185,10 @@ def _jail(
     return child.Jail(limits, trace_settings, protections, landlock, shared_memory=runs)
 
 
-def _warm_up(trace_settings: TraceSettings) -> None:
+def _warm_up(trace_settings: TraceSettings, examples: bool = True) -> None:
     """Imports and caches every child would otherwise build again: some torch paths import sympy
-    lazily (the Jacobian example, for one), which each child would pay again: warm up on every example program."""
+    lazily (the Jacobian example, for one), which each child would pay again: warm up on every example program
+    (unless `examples` is false: a command that runs a few programs and exits)."""
     import torch
 
     from ..config import THREADS
@@ -195,7 +199,8 @@ def _warm_up(trace_settings: TraceSettings) -> None:
     from . import child
 
     warm_ups = {"warm-up": child.WARM_UP}
-    warm_ups.update((p.name, p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.py")))
+    if examples:
+        warm_ups.update((p.name, p.read_text()) for p in sorted(EXAMPLES_DIR.glob("*.py")))
     for name, source in warm_ups.items():
         trace = trace_of(source, trace_settings)
         if trace.status not in ("ok", "error") or (trace.error and trace.error.type not in ("RuntimeError",)):

@@ -196,3 +196,10 @@ function between(s, t, direction) {
   if (!s || !t) return null;
   return direction === "TB" ? [[s.x, s.y + s.h / 2], [t.x, t.y - t.h / 2]] : [[s.x + s.w / 2, s.y], [t.x - t.w / 2, t.y]];
 }
+
+/** Of some layouts, the one whose shape (width / height, with `margin` px around it as a figure has) is
+ *  closest to `aspect`, as a slide sees it (ratio, not difference). */
+export function closestShape(layouts, aspect, margin = 0) {
+  const off = (L) => Math.abs(Math.log((Math.ceil(L.width) + 2 * margin) / (Math.ceil(L.height) + 2 * margin) / aspect));
+  return layouts.reduce((best, L) => (off(L) < off(best) ? L : best));
+}

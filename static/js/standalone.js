@@ -1,7 +1,8 @@
 // The entry of a self-contained document (app/export.py's offline HTML file, the notebook output): one
 // trace played by the one Viewer (viewer.js), offline. The document holds
 //   <script type="application/json" id="trace">  the trace (app/models.py's document)
-//   <script type="application/json" id="options"> {"step": N|null, "lang": "en"|"zh", "direction": "auto"|"TB"|"LR"}
+//   <script type="application/json" id="options"> {"step": N|null, "lang": "en"|"zh", "direction": "auto"|"TB"|"LR",
+//                                                 "aspect": width / height (optional: "auto" takes the closest shape)}
 //   optionally an element id="viewer" to fill (else a <main> is added to the body)
 // No worker, no fetch, no URL state: everything is in the file. Bundled by esbuild into
 // static/dist/standalone.js (an IIFE, so it can be inlined as a classic script).
@@ -38,7 +39,7 @@ async function start() {
   const options = readJSON("options") || {};
   i18n.setLang(options.lang || "en");
   document.documentElement.lang = i18n.lang() === "zh" ? "zh-Hans" : "en";
-  const viewer = new Viewer(pane(), { layout: async (t, o) => layout(t, o), direction: options.direction || "auto", urlState: false });
+  const viewer = new Viewer(pane(), { layout: async (t, o) => layout(t, o), direction: options.direction || "auto", aspect: options.aspect ?? null, urlState: false });
   const total = timeline(trace).length;
   const step = options.step === null || options.step === undefined ? total - 1 : options.step < 0 ? total + options.step : options.step;
   await viewer.load(trace, { step: Math.max(0, Math.min(total - 1, step)) });

@@ -6,7 +6,7 @@ import { documentFaces, facesFor, fontFaceCSS } from "./fonts.js";
 const SVGNS = "http://www.w3.org/2000/svg";
 const INHERITED = ["fill", "fill-opacity", "stroke", "stroke-width", "stroke-dasharray", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "font-family", "font-size", "font-style", "font-weight", "text-anchor"];
 const OWN = { opacity: "1" };
-const MARGIN = 12; // px around the layout
+export const MARGIN = 12; // px around the layout
 
 /**
  * The graph as it is painted now, as one SVG document: every box and edge (a virtual graph's too),

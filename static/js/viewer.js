@@ -10,8 +10,10 @@ import { Chart } from "./chart.js";
 import { Player, afterPaint } from "./player.js";
 import { Presentation } from "./present.js";
 import { READABLE_ZOOM } from "./labels.js";
+import { closestShape } from "./layout.js";
 import { openLevel } from "./level.js";
 import { GraphView } from "./render.js";
+import { MARGIN } from "./svg_export.js";
 import { SearchBox } from "./search.js";
 import { passStarts, timeline } from "./timeline.js";
 import { bindControls, bindKeys, nextBoxStep, storedDirection } from "./viewer_controls.js";
@@ -24,6 +26,7 @@ const AUTO_DIRECTION_MAX_NODES = 300; // above this, one layout (top-to-bottom, 
  * new Viewer(pane, options). Options:
  *   layout(trace, {direction, scale}) -> Promise<layout>  (layout_client.js's worker, or layout.js directly)
  *   direction "auto" | "TB" | "LR", rememberDirection: the student's ⇅ choice is kept in localStorage
+ *   aspect: a figure's width / height (an export): "auto" takes the direction whose shape is closest to it
  *   urlState: ?step=N follows the player; keys: the stepping keys work anywhere in the document
  *   exports: {svg(graph, name), png(graph, name), html({step, lang, direction}, name)}: the download buttons
  *   present: presentation mode (P, B, Esc); inspector: an Inspector to show selected nodes in
@@ -315,6 +318,8 @@ export class Viewer {
       return layout(trace, { ...base, direction: this.direction === "LR" ? "LR" : "TB" });
     }
     const [tb, lr] = await Promise.all([layout(trace, { ...base, direction: "TB" }), layout(trace, { ...base, direction: "LR" })]);
+    // A figure of a given shape (an export for a 16:9 slide) takes the direction closest to that shape.
+    if (this.options.aspect) return closestShape([tb, lr], this.options.aspect, MARGIN);
     const fits = (L) => Math.min(pane.width / L.width, pane.height / L.height);
     return fits(lr) > fits(tb) * 1.15 ? lr : tb;
   }

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { groupModel } from "../../static/js/groups.js";
-import { layout } from "../../static/js/layout.js";
+import { closestShape, layout } from "../../static/js/layout.js";
 import { fixture, fixtureNames, recurrenceGraph } from "./helpers.mjs";
 
 function checkLayout(trace, L) {
@@ -132,4 +132,14 @@ test("a graph longer than the pane is folded into bands that fill it, everything
   for (const e of L.edges) for (const [x, y] of e.points) assert.ok(x >= 0 && y >= 0 && x <= L.width && y <= L.height, e.key);
   // A graph that fits is not folded.
   assert.equal(layout(fixture("seed_5_chain"), { fold: pane }).folded, 1);
+});
+
+test("closestShape takes the layout whose figure (margin included) is closest to the shape asked, by ratio", () => {
+  const tall = { width: 176, height: 298 }; // 0.59 bare, 0.62 with a 12 px margin
+  const wide = { width: 503, height: 90 }; // 5.59 bare, 4.62 with it
+  assert.equal(closestShape([tall, wide], 0.5), tall);
+  assert.equal(closestShape([tall, wide], 4), wide);
+  // At 16:9 the margin decides: bare, the tall one is closer (ratio 3.01 vs 3.14); as a figure, the wide one (2.86 vs 2.60).
+  assert.equal(closestShape([tall, wide], 16 / 9), tall);
+  assert.equal(closestShape([tall, wide], 16 / 9, 12), wide);
 });
