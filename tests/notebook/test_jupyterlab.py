@@ -29,12 +29,8 @@ LAB_START_S = 90.0
 LOAD_TIMEOUT_MS = 90_000
 
 
-@pytest.fixture(scope="module")
-def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`jupyter lab` on a free loopback port, its root holding the executed English notebook twice:
-    trusted (signed, as JupyterLab signs a notebook its user ran and saved) and as received."""
-    root = tmp_path_factory.mktemp("lab")
-    home = tmp_path_factory.mktemp("lab-home")
+def _lab_env(installed: Installed, home: Path) -> dict[str, str]:
+    """The environment of a JupyterLab of its own: our kernel's spec, every other directory under `home`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "PYTHONPATH"))}
     env.update(
         HOME=str(home),
@@ -45,13 +41,40 @@ def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytes
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
     )
-    jupyter = Path(sys.executable).parent / "jupyter"
-    shutil.copy(executed["en"], root / "trusted.ipynb")
+    return env
+
+
+def _put_notebooks(executed: Path, root: Path, env: dict[str, str], jupyter: Path) -> None:
+    """trusted.ipynb (signed, as JupyterLab signs a notebook its user ran and saved) and received.ipynb."""
+    shutil.copy(executed, root / "trusted.ipynb")
     # the notary trusts by content: the received copy differs (a note from the teacher) and is not signed
-    received = nbformat.read(executed["en"], as_version=4)
+    received = nbformat.read(executed, as_version=4)
     received.cells.insert(0, nbformat.v4.new_markdown_cell("Sent by your teacher."))
     nbformat.write(received, root / "received.ipynb")
     subprocess.run([str(jupyter), "trust", str(root / "trusted.ipynb")], env=env, check=True, capture_output=True, timeout=120)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # the server and the kernels it started
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=20)
+            break
+        except ProcessLookupError:
+            break
+        except subprocess.TimeoutExpired:
+            continue
+
+
+@pytest.fixture(scope="module")
+def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`jupyter lab` on a free loopback port, its root holding the executed English notebook twice:
+    trusted and as received."""
+    root = tmp_path_factory.mktemp("lab")
+    home = tmp_path_factory.mktemp("lab-home")
+    env = _lab_env(installed, home)
+    jupyter = Path(sys.executable).parent / "jupyter"
+    _put_notebooks(executed["en"], root, env, jupyter)
     port = free_port()
     log = (home / "lab.log").open("w")
     proc = subprocess.Popen(
@@ -89,15 +112,7 @@ def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytes
             time.sleep(0.5)
         yield url
     finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):  # the server and the kernels it started
-            try:
-                os.killpg(proc.pid, sig)
-                proc.wait(timeout=20)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        _stop(proc)
         log.close()
 
 
