@@ -120,6 +120,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .export import DIRECTIONS
+    from .i18n import LANGS
+
     parser = argparse.ArgumentParser(prog="gradwalk", description="Watch PyTorch autograd run.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("trace", help="print the trace JSON of each program, one per line")
@@ -147,10 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OUT",
         help="the file, for one figure; else a folder for FILE.<format> (FILE-<step>.<format> for several steps) (default: beside each FILE)",
     )
-    p.add_argument("--lang", choices=["en", "zh"], default="en", help="language of the captions and controls (default: en)")
+    p.add_argument("--lang", choices=LANGS, default="en", help="language of the captions and controls (default: en)")
     p.add_argument(
         "--direction",
-        choices=["auto", "TB", "LR"],
+        choices=DIRECTIONS,
         default="auto",
         help="layout: top to bottom, left to right, or auto: the one whose shape is closest to the figure's (16:9, or --size)",
     )

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from . import fontsubset, i18n
 from .csp import hash_source
@@ -38,6 +38,9 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORT = {"width": 1280, "height": 800}
+# The graph's layout: top to bottom, left to right, or as the page picks for the window.
+Direction = Literal["auto", "TB", "LR"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 PNG_SCALE = 2  # device pixels per CSS pixel: sharp on projectors and in slide software
 # Chromium captures no screenshot wider or taller than this (device px), and a big one costs 4 bytes a
 # pixel: a larger graph is drawn at a smaller scale, and the CLI says so (png_scaled).

@@ -30,7 +30,6 @@ from .config import Settings
 from .models import Trace
 
 PLAYER_HEIGHT_PX = 560
-DIRECTIONS = ("auto", "TB", "LR")
 
 
 def notebook_lang() -> str:
@@ -148,6 +147,8 @@ def _echo(trace: Trace) -> None:
 
 
 def magic_parser() -> argparse.ArgumentParser:
+    from .export import DIRECTIONS
+
     p = argparse.ArgumentParser(prog="%%gradwalk", add_help=False, exit_on_error=False)
     p.add_argument("--lang", choices=i18n.LANGS, default=None, help="player language (default: the notebook's locale)")
     p.add_argument("--step", type=int, default=None, help="step to open at (default: the last; negative counts from the end)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False, route_class=ProgramRoute)  # POST /e
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 
 
-def accepted_lang(header: str) -> Literal["en", "zh"] | None:
+def accepted_lang(header: str) -> i18n.Lang | None:
     """The first of en/zh by the Accept-Language header's q-values, or None."""
     best: tuple[float, int, str] | None = None
     for position, part in enumerate(header.split(",")):
@@ -124,14 +124,11 @@ async def embed_page(request: Request, share: ShareDep) -> HTMLResponse:
 
 # --- the offline player as one HTML file (the page's HTML button) -------------------------------------
 
-Lang = Literal["en", "zh"]
-Direction = Literal["auto", "TB", "LR"]
-
 
 class ExportRequest(TraceRequest):
     step: int | None = Field(None, description="the step the file opens at (None: the last; negative: from the end)")
-    lang: Lang = "en"
-    direction: Direction = "auto"
+    lang: i18n.Lang = "en"
+    direction: export.Direction = "auto"
 
 
 async def _export(trace_of: Callable[[], Trace], step: int | None, lang: str, direction: str, name: str) -> Response:
@@ -151,8 +148,8 @@ async def _export(trace_of: Callable[[], Trace], step: int | None, lang: str, di
 async def share_export(
     share: ShareDep,
     step: Annotated[int | None, Query()] = None,
-    lang: Lang = "en",
-    direction: Direction = "auto",
+    lang: i18n.Lang = "en",
+    direction: export.Direction = "auto",
 ) -> Response:
     """A saved share's trace (not run again) as the offline player."""
     return await _export(share.trace, step, lang, direction, f"gradwalk-{share.id}")
