@@ -65,6 +65,9 @@ def test_trace_returns_the_trace_document(api: Any) -> None:
     timing = response.headers["server-timing"]  # the run's share of the request, for clients and bench_api
     sandbox_ms, app_ms = (float(re.search(rf"{m};dur=([\d.]+)", timing).group(1)) for m in ("sandbox", "app"))
     assert 0 < sandbox_ms <= app_ms
+    # where the sandbox's time went: waiting for a slot, for a child, the run, the check
+    phases = {m: float(re.search(rf"\b{m};dur=([\d.]+)", timing).group(1)) for m in ("queue", "start", "run", "check")}
+    assert phases["run"] > 0 and sum(phases.values()) <= sandbox_ms + 0.1, (phases, sandbox_ms)
 
 
 @pytest.mark.parametrize(
