@@ -7,6 +7,7 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,6 +15,13 @@ import torch
 from app.config import THREADS
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_ROOT = Path(__file__).resolve().parent.parent
+# Every example and test program: the tracer's tests hold each one's trace to torch.
+PROGRAMS = (
+    sorted((_ROOT / "app" / "examples").glob("*.py"))
+    + sorted((_ROOT / "tests" / "programs").glob("*.py"))
+    + sorted((_ROOT / "tests" / "programs" / "models").glob("*.py"))
+)
 
 
 def normalize(stdout: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import ast
 import textwrap
 
-from app.tracer import names
+from app.tracer import names, trace_of
+from tests.conftest import ROOT
 
 PROGRAM = '''\
 """doc"""
@@ -143,3 +144,35 @@ def test_added_calls_sit_on_the_statement_line() -> None:
     }
     exec(code, env)
     assert seen == [("bind", 1, ("x", 3)), ("display", 3, 3)]
+
+
+def test_loop_bindings_are_told_apart() -> None:
+    trace = trace_of((ROOT / "app/examples/recurrence.py").read_text())
+    hs = [n for n in trace.nodes if n.name == "h"]
+    assert [n.label for n in hs] == ["h #1", "h #2", "h #3", "h #4"]
+    assert [n.kind for n in hs] == ["constant", "op", "op", "op"]
+    w = next(n for n in trace.nodes if n.name == "W")
+    assert sum(1 for e in trace.edges if e.source == w.id) == 3  # W feeds every step
+
+
+def test_module_parameters_named_by_path() -> None:
+    trace = trace_of((ROOT / "app/examples/mlp_step.py").read_text())
+    names = sorted(n.name for n in trace.nodes if n.kind == "leaf")
+    assert names == ["model.0.bias", "model.0.weight", "model.2.bias", "model.2.weight"]
+    assert any(n.op == "TBackward0" and n.value is None and n.shape for n in trace.nodes)  # inside nn.Linear
+    assert sum(1 for e in trace.events if e.kind == "update") == 4  # optimizer.step()
+
+
+def test_tensors_held_by_a_bound_list_or_dict_are_named_by_their_place() -> None:
+    source = (
+        "import torch\nws = [torch.ones(2, requires_grad=True) for _ in range(2)]\n"
+        "outs = {'a': ws[0] * 2}\ny = outs['a'].sum() + ws[1].sum()\nfor w in ws:\n    pass\n"
+    )
+    labels = {n.label for n in trace_of(source).nodes}
+    assert {"ws[0]", "ws[1]", "outs['a']", "y"} <= labels and "leaf" not in labels
+
+
+def test_display_of_bare_expressions() -> None:
+    trace = trace_of((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
+    shown = [(e.line, e.text) for e in trace.events if e.kind == "display"]
+    assert shown == [(7, "tensor([2., 4., 6.])")]

@@ -14,13 +14,9 @@ import torch
 from app.models import Stats, Step, TensorData
 from app.tracer import hooks, native, trace_json, values
 from tests.conftest import need
+from tests.reference import PROGRAMS
 
 ROOT = Path(__file__).resolve().parents[2]
-PROGRAMS = (
-    sorted((ROOT / "app" / "examples").glob("*.py"))
-    + sorted((ROOT / "tests" / "programs").glob("*.py"))
-    + sorted((ROOT / "tests" / "programs" / "models").glob("*.py"))
-)
 LIMIT = 1_000
 
 
