@@ -6,7 +6,7 @@
 import { inputsOf, labelOf, nameOf, nodeOf, stepOf, stepSent } from "./doc.js";
 import { expression, oneInputConstant, operand, powExponent, superscript, writtenAt } from "./expr.js";
 import { broadcasts } from "./formulas.js";
-import { t } from "./i18n.js";
+import { lang, t } from "./i18n.js";
 import { opBase } from "./labels.js";
 import { asShown } from "./timeline.js";
 import { flat, fmtValue, uniform } from "./values.js";
@@ -44,7 +44,7 @@ const MOMENTS = {
     const api = p?.api === "Tensor.backward" && called ? `${called}.backward()` : `${p?.api ?? "backward"}()`;
     return t("caption.backward_start", { api, n: f.pass.number, of: f.pass.of, g: p?.gradient == null ? "1" : fmtValue(p.gradient) });
   },
-  step: (trace, f, e) => backwardStep(trace, f, e),
+  step: (trace, f, e) => closeUp(backwardStep(trace, f, e)),
   backward_end: (trace, f) => t("caption.backward_end", { n: f.pass.number, of: f.pass.of }),
   grad: (trace, f, e) => t("caption.grad", { name: name(trace, e.node), g: fmtValue(e.value) }),
   update: (trace, f, e) =>
@@ -52,6 +52,11 @@ const MOMENTS = {
   error: (trace, f) => (f.error?.type ? t("caption.errorWith", { error: sentence(`${f.error.type}: ${f.error.message ?? f.error.text ?? ""}`) }) : t("caption.error")),
   end: () => t("caption.end"),
 };
+
+/** Chinese sets no space after full-width punctuation: "l3（MulBackward0）收到", "求和。5 个梯度" (the
+ *  English joints, "l3 (MulBackward0) receives", put one there). Only for the tracer's own words: a step's
+ *  names are identifiers and its values numbers, neither of which holds these characters. */
+const closeUp = (s) => (lang() === "zh" ? s.replace(/([）。，；：]) +/g, "$1") : s);
 
 /** A message as one sentence: "Did you mean: 'y'?" keeps its question mark; anything else ends in a full stop. */
 const sentence = (s) => s.trim().replace(/[.:;,]*$/, "").replace(/([^?!.])$/, "$1.");

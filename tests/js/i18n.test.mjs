@@ -100,3 +100,22 @@ test("a leaf's box says scalar, requires grad (not () · grad)", () => {
   assert.equal(nodeLines(trace.nodes.find((n) => n.name === "x")).sub, "(5,), requires grad");
   assert.equal(nodeLines(trace.nodes.find((n) => n.name === "b")).sub, "constant, scalar");
 });
+
+test("Chinese captions set no space after full-width punctuation (the English joints put one there)", () => {
+  setLang("zh");
+  const chain = fixture("seed_5_chain");
+  const l1 = chain.nodes.find((n) => n.name === "l1").id;
+  assert.equal(
+    captionAt(chain, at(chain, (e) => e.type === "step" && e.node === l1)),
+    "l1（MulBackward0）收到 [0.6, 0.6, 0.6, 0.6, 0.6]，把 ∂y/∂x = 0.6 × w1 = [1.2, 1.2, 1.2, 1.2, 1.2] 传给 x，把 ∂y/∂w1 = 0.6 × x = 3（对 5 个元素求和）传给 w1。",
+  );
+  const jacobian = fixture("seed_4_jacobian");
+  assert.match(captionAt(jacobian, at(jacobian, (e) => e.type === "step" && jacobian.nodes.find((n) => n.id === e.node)?.kind === "leaf")), /。5 个梯度到达并被求和。$/);
+  for (const name of fixtureNames()) {
+    const trace = fixture(name);
+    timeline(trace).forEach((e, i) => {
+      if (e.type === "step") assert.doesNotMatch(captionAt(trace, i), /[）。，；：] /, `${name} step ${i}`);
+    });
+  }
+  setLang("en");
+});
