@@ -30,7 +30,7 @@ def table(lang: str) -> dict[str, str]:
 def text(lang: str, key: str, **values: Any) -> str:
     """The string for `key` in `lang` (else English, else the key), with its {name} placeholders filled."""
     s = table(lang).get(key) or table("en").get(key) or key
-    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]) if m[1] in values else m[0], s)
+    return re.sub(r"\{(\w+)\}", lambda m: str(values[m[1]]) if m[1] in values else m[0], s, flags=re.ASCII)
 
 
 def page_data(langs: tuple[str, ...] = LANGS) -> dict[str, Any]:

@@ -5,6 +5,7 @@
 
 import { inputsOf, nameOf, nodeOf, stepGrad, stepSent } from "./doc.js";
 import { expression, indexOf, oneInputConstant, operand, powExponent, writtenAt } from "./expr.js";
+import { t } from "./i18n.js";
 import { opBase } from "./labels.js";
 import { flat, fmtNum, fmtValue, shapeOf, uniform } from "./values.js";
 
@@ -17,8 +18,8 @@ const ELEMENTWISE = {
   Add: [() => "1", () => 1, () => "1", () => 1],
   Sub: [() => "1", () => 1, () => "-1", () => -1],
   Rsub: [() => "-1", () => -1],
-  Mul: [(X, Y, c) => X[1] ?? tex(c) ?? FACTOR, (x, y, c) => x[1] ?? c, (X) => X[0], (x) => x[0]],
-  Div: [(X, Y, c) => `\\frac{1}{${X[1] ?? tex(c) ?? FACTOR}}`, (x, y, c) => 1 / (x[1] ?? c), (X) => `-\\frac{${X[0]}}{${X[1]}^{2}}`, (x) => -x[0] / x[1] ** 2],
+  Mul: [(X, Y, c) => X[1] ?? tex(c) ?? FACTOR(), (x, y, c) => x[1] ?? c, (X) => X[0], (x) => x[0]],
+  Div: [(X, Y, c) => `\\frac{1}{${X[1] ?? tex(c) ?? FACTOR()}}`, (x, y, c) => 1 / (x[1] ?? c), (X) => `-\\frac{${X[0]}}{${X[1]}^{2}}`, (x) => -x[0] / x[1] ** 2],
   Neg: [() => "-1", () => -1],
   Pow: [(X, Y, n) => (n === null ? `n\\,${X[0]}^{n-1}` : n === 2 ? `2\\,${X[0]}` : `${tex(n)}\\,${X[0]}^{${tex(n - 1)}}`), (x, y, n) => n * x[0] ** (n - 1)],
   Exp: [(X, Y) => `e^{${X[0]}} = ${Y}`, (x, y) => y],
@@ -30,7 +31,8 @@ const ELEMENTWISE = {
 };
 const REDUCTIONS = { Sum: (n) => ["1", 1], Mean: (n) => [`\\frac{1}{${n}}`, 1 / n] };
 const MATMUL = new Set(["Mm", "Mv", "Addmm"]);
-const FACTOR = "\\text{the constant}"; // x * c where the values do not tell c (x = 0)
+// The words inside a formula, in the page's language (the formula.tex.* strings, TeX with {at} for an index).
+const FACTOR = () => t("formula.tex.constant"); // x * c where the values do not tell c (x = 0)
 
 function tex(v) {
   if (v === null || v === undefined) return null;
@@ -41,7 +43,7 @@ function tex(v) {
 function texValue(v) {
   const u = uniform(v);
   if (u !== null && (!Array.isArray(v) || flat(v).length === 1)) return tex(u);
-  if (!Array.isArray(v) || flat(v).length > 6) return u === null ? null : `${tex(u)} \\text{ (each)}`;
+  if (!Array.isArray(v) || flat(v).length > 6) return u === null ? null : `${tex(u)}${t("formula.tex.each")}`;
   return fmtValue(v).replace(/inf/g, "\\infty").replace(/, /g, ",\\ ");
 }
 
@@ -182,17 +184,17 @@ function reduction(f, of) {
 /** Reading a[i]: the gradient goes back to the element read, 0 to the others. */
 function indexing(trace, f) {
   const at = indexOf(trace, f.node);
-  const formula = at === null ? "1 \\text{ at the elements read, } 0 \\text{ elsewhere}" : `1 \\text{ at } [${at.replace(/_/g, "\\_")}],\\ 0 \\text{ elsewhere}`;
+  const formula = at === null ? t("formula.tex.readAny") : t("formula.tex.read", { at: `[${at.replace(/_/g, "\\_")}]` });
   return [{ slot: 0, formula, local: null, rows: rowsOf(at, f.shape(0)), scatter: true }];
 }
 
 /** b[i] = v: the old b gets the gradient outside [i], v the gradient at [i]. */
 function copySlices(trace, f) {
   const at = writtenAt(trace, f.node);
-  const where = at === null ? "\\text{the written slice}" : `[${at.replace(/_/g, "\\_")}]`;
+  const where = at === null ? t("formula.tex.writtenSlice") : `[${at.replace(/_/g, "\\_")}]`;
   const rows = rowsOf(at, f.node.shape);
-  const lines = [{ slot: 0, formula: `1 \\text{ outside } ${where},\\ 0 \\text{ at } ${where}`, local: null, rows, mask: true }];
-  if (f.inputs.has(1)) lines.push({ slot: 1, formula: `1 \\text{ at } ${where}`, local: null, rows, gather: true });
+  const lines = [{ slot: 0, formula: t("formula.tex.mask", { at: where }), local: null, rows, mask: true }];
+  if (f.inputs.has(1)) lines.push({ slot: 1, formula: t("formula.tex.gather", { at: where }), local: null, rows, gather: true });
   return lines.filter((l) => f.inputs.has(l.slot));
 }
 

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { broadcastIndex, derivative } from "../../static/js/formulas.js";
 import { expression, opText, texName } from "../../static/js/expr.js";
-import { fixture } from "./helpers.mjs";
+import { setLang } from "../../static/js/i18n.js";
+import { fixture, fixtureNames } from "./helpers.mjs";
 
 const stepFor = (trace, id, pass = 0) => trace.passes[pass].steps.find((s) => s.node === id);
 
@@ -60,4 +61,28 @@ test("broadcastIndex maps each output element to the input element it came from"
 test("leaves and unknown ops have no formula", () => {
   const trace = fixture("seed_5_chain");
   assert.deepEqual(derivative(trace, trace.nodes.find((n) => n.name === "w1").id), []);
+});
+
+test("the words inside a formula are the page's language: no English in a Chinese inspector", () => {
+  setLang("zh");
+  let words = 0;
+  for (const name of fixtureNames()) {
+    const trace = fixture(name);
+    for (const p of trace.passes || []) {
+      for (const step of p.steps) {
+        if (trace.nodes.find((n) => n.id === step.node)?.kind !== "op") continue;
+        for (const line of derivative(trace, step.node, step)) {
+          for (const [, text] of line.tex.matchAll(/\\text\{([^}]*)\}/g)) {
+            words++;
+            assert.doesNotMatch(text, /[A-Za-z]{2,}/, `${name}: ${line.tex}`);
+          }
+        }
+      }
+    }
+  }
+  assert.ok(words > 10, words);
+  const jacobian = fixture("seed_4_jacobian");
+  const copy = jacobian.passes[2].steps.find((s) => jacobian.nodes.find((n) => n.id === s.node)?.op === "CopySlices");
+  assert.match(derivative(jacobian, copy.node, copy)[0].tex, /= \\text\{在 \} \[2\] \\text\{ 之外为 \} 1\\text\{，在 \} \[2\] \\text\{ 处为 \} 0$/);
+  setLang("en");
 });
