@@ -7,7 +7,7 @@ import { controls, place } from "./edge_labels.js";
 import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
 import { asShown } from "./timeline.js";
-import { fmtShape, fmtValue } from "./values.js";
+import { fitValue, fmtShape, fmtValue } from "./values.js";
 
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -52,7 +52,7 @@ function box(g, it, s, rx, lines) {
   const chars = monoChars(it.w, s);
   const text = (cls, y, str, n = 34) => {
     const e = el("text", { class: cls, x: it.w / 2, y: y * s }, g);
-    e.textContent = short(str, n);
+    e.textContent = cls === "val" ? fitValue(str, n) : short(str, n);
     return e;
   };
   return { chars, title: text("title", 16, lines.title), sub: text("sub", 29, lines.sub), val: text("val", 42, lines.value, chars), grad: text("grad", 54, "") };
@@ -107,9 +107,9 @@ export function paintNode(thing, { f, present, current, done, backward, gradient
   else if (backward && done.has(id)) cls += " bwd-done";
   if (selected === id) cls += " selected";
   setClass(thing, cls);
-  const vt = short(f.values.has(id) ? fmtValue(f.values.get(id), 4) : thing.lines.value, thing.chars);
+  const vt = fitValue(f.values.has(id) ? fmtValue(f.values.get(id), 4) : thing.lines.value, thing.chars);
   setText(thing, "valText", thing.val, vt);
-  const gt = short(gradText(f, id, backward, gradients, thing.node), thing.chars);
+  const gt = fitValue(gradText(f, id, backward, gradients, thing.node), thing.chars);
   setText(thing, "gradText", thing.grad, gt);
   labelNode(thing, present.has(id) ? vt : "", gt, n);
 }
@@ -165,7 +165,7 @@ export function paintGroup(thing, state, selected) {
 /** "→ value" of a group's result at frame f (its shape when the trace does not carry the value), in `chars` characters. */
 function resultText(node, f, chars) {
   const v = f.values.has(node.id) ? f.values.get(node.id) : node.value;
-  return short("→ " + (v !== null && v !== undefined ? fmtValue(v, 4) : fmtShape(node.shape)), chars);
+  return fitValue("→ " + (v !== null && v !== undefined ? fmtValue(v, 4) : fmtShape(node.shape)), chars);
 }
 
 // --- an open group's frame ---------------------------------------------------------------------------
@@ -218,7 +218,7 @@ export function edgeLabels(layer, pulses, edgeOfPart, s, boxes, direction) {
   const shown = new Map();
   for (const p of pulses) {
     const x = edgeOfPart.get(`${p.source}>${p.target}:${p.slot}`);
-    if (x && !shown.has(x)) shown.set(x, short(fmtValue(p.grad, 3), 24));
+    if (x && !shown.has(x)) shown.set(x, fitValue(fmtValue(p.grad, 3), 24));
   }
   const labels = [...shown].map(([x, text]) => ({ points: x.e.points, w: (text.length * 7 + 10) * s, h: 18 * s, text }));
   place(labels, boxes, direction).forEach((r, i) => {

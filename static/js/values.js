@@ -78,6 +78,22 @@ export function fmtValue(v, maxItems = 6) {
   return "[" + v.map((x) => fmtValue(x, inner)).join(", ") + "]";
 }
 
+/**
+ * A line that holds a value ("grad [1.2, 1.2, …, 1.2]") in at most `n` characters: a list is cut between
+ * its elements and closed ("grad [1.2, 1.2, …]"), never inside a number ("1.…" reads as some number).
+ */
+export function fitValue(s, n) {
+  if (s.length <= n) return s;
+  const start = s.indexOf("[");
+  for (let comma = s.lastIndexOf(", ", n); start >= 0 && comma > start; comma = s.lastIndexOf(", ", comma - 1)) {
+    const head = s.slice(0, comma);
+    const open = (head.match(/\[/g) || []).length - (head.match(/\]/g) || []).length;
+    const cut = head + (head.endsWith("…") ? "" : ", …") + "]".repeat(open);
+    if (cut.length <= n) return cut;
+  }
+  return s.slice(0, n - 1) + "…";
+}
+
 /** Shape as PyTorch prints it: "(5,)" "(2, 3)" "()" */
 export function fmtShape(shape) {
   if (!shape) return "";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addValues, fmtNum, fmtShape, fmtValue, shapeOf, num } from "../../static/js/values.js";
+import { addValues, fmtNum, fmtShape, fmtValue, shapeOf, num, fitValue } from "../../static/js/values.js";
 
 test("addValues: None + g = g, elementwise on nested lists, NaN/Infinity strings kept as JSON", () => {
   assert.equal(addValues(null, 3), 3);
@@ -27,4 +27,14 @@ test("numbers read like a student expects", () => {
   assert.equal(fmtShape([5]), "(5,)");
   assert.equal(fmtShape([]), "()");
   assert.deepEqual(shapeOf([[1, 2, 3], [4, 5, 6]]), [2, 3]);
+});
+
+test("a value line too long for its box is cut between elements and closed, never inside a number", () => {
+  assert.equal(fitValue("grad [1.2, 1.2, …, 1.2]", 30), "grad [1.2, 1.2, …, 1.2]");
+  assert.equal(fitValue("grad [1.2, 1.2, …, 1.2]", 22), "grad [1.2, 1.2, …]");
+  assert.equal(fitValue("[0.25, 0.5, 0.75, 1]", 16), "[0.25, 0.5, …]");
+  assert.equal(fitValue("[[1, 2], [3, 4]]", 12), "[[1, 2], …]");
+  assert.equal(fitValue("[[1, 2], [3, 4]]", 10), "[[1, …]]");
+  assert.equal(fitValue("[123456789]", 8), "[123456…"); // one element: cut as text
+  assert.equal(fitValue("μ 0.51  (1,000)", 8), "μ 0.51 …");
 });
