@@ -11,7 +11,7 @@ import torch
 
 from app.models import Trace
 from tests.reference import decode, normalize, run_reference
-from tests.test_api import assert_error_shape
+from tests.test_errors import assert_error_shape
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = (ROOT / "app/examples/seed_5_chain.py").read_text()

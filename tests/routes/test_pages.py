@@ -184,7 +184,7 @@ def test_accepted_lang_parses_q_values() -> None:
 def test_static_files_are_served(web: Any) -> None:
     from pathlib import Path
 
-    static = Path(__file__).resolve().parent.parent / "static"
+    static = Path(__file__).resolve().parents[2] / "static"
     files = [p for p in static.rglob("*") if p.is_file() and not p.name.startswith(".")]
     if not files:
         pytest.skip("static/ is empty")
