@@ -43,29 +43,11 @@ _HTML_SAFE = ((b"<", b"\\u003c"), (b">", b"\\u003e"), (b"&", b"\\u0026"), (b"'",
 
 @dataclass(frozen=True)
 class BoundaryLimits:
-    """What a result may hold (the tracer's limits, the result size) and the run's limits, for messages."""
+    """What a result may hold (the tracer's limits, the result size) and the run's limits, for messages:
+    the settings' two sections as they are (a frozen pair, pickled to the worker with each big result)."""
 
-    max_nodes: int
-    max_events: int
-    max_stdout_bytes: int
-    max_result_bytes: int
-    memory_mb: int
-    timeout_s: float
-    cpu_s: int
-    max_processes: int
-
-    @classmethod
-    def of(cls, trace: TraceSettings, sandbox: SandboxSettings) -> BoundaryLimits:
-        return cls(
-            max_nodes=trace.max_nodes,
-            max_events=trace.max_events,
-            max_stdout_bytes=trace.max_stdout_bytes,
-            max_result_bytes=sandbox.max_result_bytes,
-            memory_mb=sandbox.memory_mb,
-            timeout_s=sandbox.timeout_s,
-            cpu_s=sandbox.cpu_s,
-            max_processes=sandbox.max_processes,
-        )
+    trace: TraceSettings
+    sandbox: SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -112,16 +94,16 @@ def without_result(
     zygote's account of the child's end (wait status, CPU seconds, peak RSS, whether its cgroup ran
     out of memory), or None when the child could not be reaped in time."""
     if why == "too_big":
-        return status_document(source, "killed", f"The trace is larger than the {limits.max_result_bytes:,} byte limit.")
+        return status_document(source, "killed", f"The trace is larger than the {limits.sandbox.max_result_bytes:,} byte limit.")
     if why == "deadline":
-        message = f"Time limit: the program ran longer than {limits.timeout_s:g} s and did not stop when asked."
+        message = f"Time limit: the program ran longer than {limits.sandbox.timeout_s:g} s and did not stop when asked."
         return status_document(source, "timeout", message)
     if data:
         return None
     if report is None:
         return status_document(source, "killed", "The program stopped without producing a trace.")
     if report.get("oom"):  # its own memory cgroup ran out: the kernel stopped it, and only it
-        return status_document(source, "memory", memory_message(limits.memory_mb))
+        return status_document(source, "memory", memory_message(limits.sandbox.memory_mb))
     status = report["status"]
     if os.WIFSIGNALED(status):
         return _signalled(source, os.WTERMSIG(status), why, report, limits)
@@ -132,7 +114,7 @@ def without_result(
         message = (
             f"The program's process ended with exit status {code} before it sent its trace: the program called "
             "os._exit(), or a native library ended it. OpenMP (torch's thread pool) does that when it cannot start "
-            f"the threads it wants; a run may have {limits.max_processes} threads (max_processes)."
+            f"the threads it wants; a run may have {limits.sandbox.max_processes} threads (max_processes)."
         )
         return status_document(source, "killed", message)
     message = "The program ended without producing a trace (it closed the sandbox's result channel or exited early)."
@@ -140,12 +122,12 @@ def without_result(
 
 
 def _signalled(source: str, sig: int, why: str, report: dict[str, Any], limits: BoundaryLimits) -> TraceDocument:
-    cpu = f"Time limit: the program used more than {limits.cpu_s} s of CPU time."
+    cpu = f"Time limit: the program used more than {limits.sandbox.cpu_s} s of CPU time."
     if sig == signal.SIGKILL:  # ours (after its channel closed), the CPU rlimit's, or the OOM killer's
-        if report.get("cpu_s", 0) >= limits.cpu_s:
+        if report.get("cpu_s", 0) >= limits.sandbox.cpu_s:
             return status_document(source, "timeout", cpu)
-        if report.get("maxrss_kb", 0) * 1024 >= limits.memory_mb * 1024 * 1024 // 2:  # no cgroup to ask
-            return status_document(source, "memory", memory_message(limits.memory_mb))
+        if report.get("maxrss_kb", 0) * 1024 >= limits.sandbox.memory_mb * 1024 * 1024 // 2:  # no cgroup to ask
+            return status_document(source, "memory", memory_message(limits.sandbox.memory_mb))
         if why == "eof":  # it closed its result channel and kept running: our SIGKILL
             return status_document(source, "killed", "The program closed the sandbox's result channel without producing a trace.")
         return status_document(source, "killed", "The program was stopped by the system.")
@@ -162,16 +144,20 @@ def _over_limits(doc: object, source: str, limits: BoundaryLimits) -> str | None
         return "The program's output was not a valid trace, so it was discarded."
     for key, limit_name in COUNTED.items():
         items = doc.get(key)
-        limit = getattr(limits, limit_name)
+        limit = getattr(limits.trace, limit_name)
         if isinstance(items, list) and len(items) > limit:
             return _forged(f"{len(items):,} {key}, more than {limit_name} ({limit:,}) allows")
     for index, one in enumerate(doc.get("passes") or []):
         steps = one.get("steps") if isinstance(one, dict) else None
-        if isinstance(steps, list) and len(steps) > limits.max_nodes:
-            return _forged(f"{len(steps):,} steps in backward pass {index}, more than max_nodes ({limits.max_nodes:,}) allows")
+        if isinstance(steps, list) and len(steps) > limits.trace.max_nodes:
+            return _forged(
+                f"{len(steps):,} steps in backward pass {index}, more than max_nodes ({limits.trace.max_nodes:,}) allows"
+            )
     stdout = doc.get("stdout")
-    if isinstance(stdout, str) and len(stdout) > STDOUT_EXPANSION * limits.max_stdout_bytes:
-        return _forged(f"{len(stdout):,} characters of output, more than max_stdout_bytes ({limits.max_stdout_bytes:,}) allows")
+    if isinstance(stdout, str) and len(stdout) > STDOUT_EXPANSION * limits.trace.max_stdout_bytes:
+        return _forged(
+            f"{len(stdout):,} characters of output, more than max_stdout_bytes ({limits.trace.max_stdout_bytes:,}) allows"
+        )
     return None
 
 
@@ -196,11 +182,11 @@ def check(data: bytes, source: str, limits: BoundaryLimits) -> TraceDocument:
     except (ValidationError, ValueError):
         return status_document(source, "killed", "The program's output was not a valid trace, so it was discarded.")
     if trace.status == "memory" and trace.error is not None and trace.error.type == "MemoryError" and not trace.error.message:
-        trace.error.message = memory_message(limits.memory_mb)  # Python's MemoryError says nothing
+        trace.error.message = memory_message(limits.sandbox.memory_mb)  # Python's MemoryError says nothing
     canonical = html_safe(trace.model_dump_json().encode())
-    if len(canonical) > limits.max_result_bytes:  # defaults filled in: a forged result can swell
+    if len(canonical) > limits.sandbox.max_result_bytes:  # defaults filled in: a forged result can swell
         return status_document(
-            source, "killed", f"The trace is larger than the {limits.max_result_bytes:,} byte limit (max_result_bytes)."
+            source, "killed", f"The trace is larger than the {limits.sandbox.max_result_bytes:,} byte limit (max_result_bytes)."
         )
     return TraceDocument(canonical, trace.status)
 

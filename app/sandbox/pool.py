@@ -63,7 +63,7 @@ class SandboxPool:
         self._warm_up_examples = warm_up_examples
         self.mode: str = settings.sandbox.sandbox_mode
         self._limits = settings.sandbox
-        self._boundary = Boundary(BoundaryLimits.of(settings.trace, settings.sandbox))
+        self._boundary = Boundary(BoundaryLimits(settings.trace, settings.sandbox))
         self._zygote: ZygoteLink | None = None
         self._protections: dict[str, bool] = {}
         self._errors: dict[str, str] = {}

@@ -19,20 +19,15 @@ from typing import Any, Self
 import httpx
 import pytest
 
+from app.config import SandboxSettings, TraceSettings
 from app.models import Trace
 from app.sandbox.boundary import INLINE_MAX_BYTES, Boundary, BoundaryLimits, check
 
 from .conftest import SyncPool, assert_normal
 
 LIMITS = BoundaryLimits(
-    max_nodes=100,
-    max_events=200,
-    max_stdout_bytes=1_000,
-    max_result_bytes=1_000_000,
-    memory_mb=1_024,
-    timeout_s=2.0,
-    cpu_s=2,
-    max_processes=64,
+    TraceSettings(max_nodes=100, max_events=200, max_stdout_bytes=1_000),
+    SandboxSettings(max_result_bytes=1_000_000, memory_mb=1_024, timeout_s=2.0, cpu_s=2, max_processes=64),
 )
 SOURCE = "print(1)\n"
 NORMAL = "import torch\nx = torch.tensor([1.0, 2.0], requires_grad=True)\n(x * x).sum().backward()\nprint(x.grad)\n"
@@ -77,7 +72,7 @@ def test_a_result_over_a_tracer_limit_is_refused(fields: dict[str, object], limi
 
 def test_a_result_that_swells_past_the_byte_limit_is_refused() -> None:
     # 99 nodes of 2 bytes' worth each, whose defaults fill in to ~300 bytes each: past a 20 KB limit.
-    small = BoundaryLimits(**{**LIMITS.__dict__, "max_result_bytes": 20_000})
+    small = BoundaryLimits(LIMITS.trace, LIMITS.sandbox.model_copy(update={"max_result_bytes": 20_000}))
     data = _doc(nodes=[{"id": i, "kind": "leaf", "label": ""} for i in range(99)])
     assert len(data) < 20_000
     trace = Trace.model_validate_json(check(data, SOURCE, small).json)
@@ -114,7 +109,7 @@ def test_an_empty_memory_error_says_how_much_memory_was_allowed() -> None:
 def test_big_results_are_checked_in_a_worker_process_with_the_same_answer() -> None:
     nodes = [{"id": i, "kind": "leaf", "label": "n" * 100} for i in range(100)]
     data = _doc(nodes=nodes, stdout="y" * INLINE_MAX_BYTES)
-    limits = BoundaryLimits(**{**LIMITS.__dict__, "max_stdout_bytes": INLINE_MAX_BYTES})
+    limits = BoundaryLimits(LIMITS.trace.model_copy(update={"max_stdout_bytes": INLINE_MAX_BYTES}), LIMITS.sandbox)
     assert len(data) > INLINE_MAX_BYTES
     boundary = Boundary(limits)
 
