@@ -236,6 +236,11 @@ def test_a_small_embed_keeps_its_controls_on_one_line_and_its_text_readable(watc
         )
         assert 11 <= smallest < 100, smallest
         assert float(page.evaluate("getComputedStyle(document.getElementById('caption')).fontSize")[:-2]) >= 13
+        # The whole sentence, on up to three lines (it was cut to one: "l3 (MulBackward0) receives [0.2, …").
+        clipped = (
+            "(c => c.scrollWidth > c.clientWidth + 1 || c.scrollHeight > c.clientHeight + 1)(document.getElementById('caption'))"
+        )
+        assert not page.evaluate(clipped), page.text_content("#caption")
         if not code:
             assert not page.is_visible("#embed-code")
             continue
