@@ -14,8 +14,9 @@ function save(blob, filename) {
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
 }
 
-export async function downloadSVG(graph, basename) {
-  save(new Blob([await toSVG(graph)], { type: "image/svg+xml" }), `${basename}.svg`);
+/** `chart`: the training loop's curves (#curves), drawn under the graph when shown (svg_export.js). */
+export async function downloadSVG(graph, basename, chart = {}) {
+  save(new Blob([await toSVG(graph, chart)], { type: "image/svg+xml" }), `${basename}.svg`);
 }
 
 // An SVG drawn as an image starts loading its embedded fonts only as it paints, so the first PNG
@@ -40,8 +41,8 @@ export function pngScale(w, h, wanted = 2) {
  * largest scale the browser can encode for a big graph; resolves to the scale used (a smaller one is
  * tried if encoding still fails). Rejects when even that fails, so that the page can say so.
  */
-export async function downloadPNG(graph, basename, scale = 2) {
-  const svg = await toSVG(graph);
+export async function downloadPNG(graph, basename, chart = {}, scale = 2) {
+  const svg = await toSVG(graph, chart);
   await loadFonts(svg);
   const url = URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" }));
   try {

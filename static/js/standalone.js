@@ -56,7 +56,7 @@ async function start() {
       player.pause();
       player.seek(resolveStep(n, total));
       await afterPaint();
-      return toSVG(viewer.graph);
+      return toSVG(viewer.graph, { curves: viewer.$("curves") });
     },
   };
   document.body.dataset.ready = "true";

@@ -12,10 +12,11 @@ export const MARGIN = 12; // px around the layout
  * The graph as it is painted now, as one SVG document: every box and edge (a virtual graph's too),
  * the styles it needs inlined from the computed style (so no stylesheet is needed), in layout order,
  * without the view's pan and zoom, and the fonts its text uses embedded (fonts.js). Deterministic:
- * the same trace and step give the same bytes.
+ * the same trace and step give the same bytes. `curves`: the Viewer's training-loop chart (#curves,
+ * chart.js), drawn under the graph when it is shown.
  */
-export async function toSVG(graph) {
-  const { svg, runs } = serialize(graph);
+export async function toSVG(graph, { curves = null } = {}) {
+  const { svg, runs } = serialize(graph, curves);
   const css = await fontFaceCSS(facesFor(runs, documentFaces()));
   if (!css) return svg;
   // The fonts go first, before the background: <style> is plain text here (no markup in CSS).
@@ -24,7 +25,7 @@ export async function toSVG(graph) {
 }
 
 /** The SVG text (without fonts) and the text runs it draws, each with its computed font. */
-function serialize(graph) {
+function serialize(graph, curves) {
   const saved = { ...graph.view };
   const moved = graph.userMoved;
   // Zoomed out until the culling window covers the layout: every box and edge is in the DOM.
@@ -63,6 +64,7 @@ function serialize(graph) {
     layer("edges", graph.edgeEls.map((x) => x.el));
     layer("nodes", graph.things.map((x) => x.g));
     layer("edge-labels", [...graph.labelLayer.children]);
+    if (curves && !curves.hidden) appendCurves(out, curves, rootStyle, runs);
     return { svg: '<?xml version="1.0" encoding="UTF-8"?>\n' + new XMLSerializer().serializeToString(out) + "\n", runs };
   } finally {
     graph.setView(saved, moved);
@@ -103,4 +105,53 @@ function appendStyled(parent, el, parentStyle, runs) {
     } else if (child.nodeType === Node.ELEMENT_NODE) appendStyled(copy, child, cs, runs);
   }
   parent.appendChild(copy);
+}
+
+const CURVE_GAP = 12; // px between the graph and the chart, and between the chart's panels
+
+/**
+ * The training loop's chart (chart.js's panels, its legend as text) as a strip under the graph, at 1 px
+ * per unit of its panels' view box; the picture grows to hold it (wider too, if the graph is narrower).
+ */
+function appendCurves(out, curves, rootStyle, runs) {
+  const [bx, by, bw, bh] = out.getAttribute("viewBox").split(" ").map(Number);
+  const box = { x: bx, y: by, width: bw, height: bh };
+  const top = box.y + box.height;
+  const strip = document.createElementNS(SVGNS, "g");
+  strip.setAttribute("class", "curves");
+  let x = box.x + MARGIN;
+  let bottom = top;
+  for (const panel of curves.querySelectorAll(":scope > svg.curve")) {
+    const [, , w, h] = panel.getAttribute("viewBox").split(" ").map(Number);
+    const copy = styled(panel, rootStyle);
+    for (const [k, v] of Object.entries({ x, y: top, width: w, height: h })) copy.setAttribute(k, String(v));
+    const cs = getComputedStyle(panel);
+    for (const child of panel.children) appendStyled(copy, child, cs, runs);
+    for (const dot of copy.querySelectorAll("circle.now")) dot.setAttribute("r", "5"); // CSS `r` is not an attribute
+    strip.appendChild(copy);
+    x += w + CURVE_GAP;
+    bottom = Math.max(bottom, top + h);
+  }
+  const legend = [...curves.querySelectorAll(".curve-legend li")];
+  legend.forEach((li, i) => {
+    const cs = getComputedStyle(li);
+    const y = top + 20 + i * 15;
+    const line = document.createElementNS(SVGNS, "line");
+    for (const [k, v] of Object.entries({ x1: x, x2: x + 10, y1: y - 4, y2: y - 4, stroke: cs.color, "stroke-width": 3 })) line.setAttribute(k, String(v));
+    const text = document.createElementNS(SVGNS, "text");
+    for (const [k, v] of Object.entries({ x: x + 15, y, fill: cs.color, style: `font-family: ${cs.fontFamily}; font-size: ${cs.fontSize}` })) text.setAttribute(k, String(v));
+    text.textContent = li.textContent;
+    runs.push({ text: li.textContent, fontFamily: cs.fontFamily, fontWeight: cs.fontWeight, fontStyle: cs.fontStyle });
+    strip.append(line, text);
+    bottom = Math.max(bottom, y + 4);
+  });
+  const width = Math.max(box.width, x - box.x + (legend.length ? 15 + 8 * Math.max(...legend.map((li) => li.textContent.length)) : 0));
+  const height = bottom + MARGIN - box.y;
+  out.appendChild(strip);
+  out.setAttribute("width", String(Math.ceil(width)));
+  out.setAttribute("height", String(Math.ceil(height)));
+  out.setAttribute("viewBox", `${box.x} ${box.y} ${Math.ceil(width)} ${Math.ceil(height)}`);
+  const bg = out.querySelector(":scope > rect");
+  bg.setAttribute("width", String(Math.ceil(width)));
+  bg.setAttribute("height", String(Math.ceil(height)));
 }

@@ -70,11 +70,12 @@ function bindExports(viewer) {
   const { $, graph, options } = viewer;
   const exports = options.exports || {};
   const basename = () => `gradwalk-step-${viewer.player.step}`;
-  $("export-svg")?.addEventListener("click", () => graph.layout && exports.svg(graph, basename()));
+  const chart = () => ({ curves: $("curves") }); // a training loop's curves go under the graph
+  $("export-svg")?.addEventListener("click", () => graph.layout && exports.svg(graph, basename(), chart()));
   $("export-png")?.addEventListener("click", async () => {
     if (!graph.layout) return;
     try {
-      const scale = await exports.png(graph, basename());
+      const scale = await exports.png(graph, basename(), chart());
       // A big graph is drawn smaller than 2×: say so rather than pretend.
       if (scale < 2) options.onError?.(t("export.pngScaled", { scale: scale.toFixed(2) }));
     } catch (err) {

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+import struct
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 import torch
 
+from app import export
 from app.export import html as export_html
 from app.tracer import trace_of
 from tests.e2e.test_page import node_id, run_program, wait_until
@@ -20,6 +23,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 CHAIN = (ROOT / "app/examples/seed_5_chain.py").read_text()
 LOOP = (ROOT / "app/examples/training_loop.py").read_text()
+SVG = "{http://www.w3.org/2000/svg}"
 
 
 def select(page, name: str) -> None:  # type: ignore[no-untyped-def]
@@ -186,3 +190,37 @@ def test_the_offline_file_and_the_notebook_output_carry_the_curves(browser, tmp_
         assert not errors
     finally:
         context.close()
+
+
+def test_a_training_loops_svg_and_png_exports_carry_the_curves(browser) -> None:  # type: ignore[no-untyped-def]
+    """The exported figure of a training loop holds its chart: one point per iteration at torch's losses."""
+    trace = trace_of(LOOP)
+    image = export.svg(trace, browser=browser)
+    root = ET.fromstring(image.encode("utf-8"))
+    panels = [e for e in root.iter(f"{SVG}svg") if "curve" in (e.get("class") or "").split()]
+    assert len(panels) == 2  # the loss, and the gradient norms
+    losses = torch_losses_of(LOOP)
+    dots = [c for c in panels[0].iter(f"{SVG}circle") if "curve-point" in (c.get("class") or "")]
+    assert len(dots) == len(losses) == 5
+    # chart.js's scale: the panel's lowest loss on its bottom line (y = 92), the highest on its top (y = 16)
+    lo, hi = min(losses), max(losses)
+    expected = [16 + (1 - (loss - lo) / (hi - lo)) * 76 for loss in losses]
+    assert [float(c.get("cy")) for c in dots] == pytest.approx(expected, abs=1e-4)
+    titles = [numbers(c.find(f"{SVG}title").text)[-1] for c in dots]
+    assert titles == pytest.approx(losses, rel=6e-4)
+    assert len(list(panels[1].iter(f"{SVG}circle"))) == 2 * 5  # model.bias and model.weight
+    strip = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "curves")
+    legend = [t.text for t in strip.findall(f"{SVG}text")]
+    assert legend == ["model.bias", "model.weight"]
+    # the chart sits under the graph, inside the picture
+    width, height = float(root.get("width")), float(root.get("height"))
+    box = [float(v) for v in root.get("viewBox").split()]
+    assert box[2:] == [width, height]
+    for p in panels:
+        assert box[1] < float(p.get("y")) and float(p.get("y")) + float(p.get("height")) <= box[1] + box[3]
+    # the PNG is drawn from that SVG: as tall as it at 2x
+    data, scale = export.png_scaled(trace, browser=browser)
+    assert (scale, struct.unpack(">II", data[16:24])) == (2, (2 * int(width), 2 * int(height)))
+    # a program without a loop has no chart in its figure
+    chain = ET.fromstring(export.svg(trace_of(CHAIN), browser=browser).encode("utf-8"))
+    assert not [e for e in chain.iter(f"{SVG}svg") if "curve" in (e.get("class") or "")]
