@@ -6,6 +6,7 @@ import * as i18n from "./i18n.js";
 import { startApp } from "./app_page.js";
 import { t } from "./i18n.js";
 import { downloadHTML, downloadPNG, downloadSVG } from "./download.js";
+import { bindEmbedLab } from "./embed_lab.js";
 import { Inspector } from "./inspector.js";
 import { Lab } from "./lab.js";
 import { layoutAsync } from "./layout_client.js";
@@ -72,6 +73,7 @@ const viewer = new Viewer($("viewer"), {
 // Check and What if, beside the inspector (lab.js), where the page has one.
 const lab = $("lab") && inspector ? new Lab($("lab"), { viewer, load, onError: (message) => output.message(message) }) : null;
 if (lab) inspector.sections.push(...lab.sections());
+if (lab && mode === "embed") bindEmbedLab({ viewer, lab, aside: $("inspector") });
 
 /** Show a trace: the viewer's first frame, timed from `t0` (the trace's arrival) for tests and the benchmark.
  * `whatIf`: a run of the same program with values put in place (lab.js), compared with the program's own. */

@@ -9,6 +9,7 @@ import struct
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 import torch
 
@@ -224,3 +225,45 @@ def test_a_training_loops_svg_and_png_exports_carry_the_curves(browser) -> None:
     # a program without a loop has no chart in its figure
     chain = ET.fromstring(export.svg(trace_of(CHAIN), browser=browser).encode("utf-8"))
     assert not [e for e in chain.iter(f"{SVG}svg") if "curve" in (e.get("class") or "")]
+
+
+def test_an_embed_checks_and_asks_what_if_in_its_drawer(watched) -> None:  # type: ignore[no-untyped-def]
+    """/embed/{id}: the toolbar's Check opens the inspector's drawer with the check; a leaf's value edited there runs again."""
+    created = httpx.post(f"{watched.base}/api/share", json={"source": CHAIN}, timeout=60)
+    assert created.status_code == 201, created.text
+    page = watched.open(f"/embed/{created.json()['id']}")
+    page.set_viewport_size({"width": 960, "height": 540})  # a slide's embed
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert not page.is_visible("#inspector")  # graph and controls first
+    page.click("#embed-check")
+    page.wait_for_selector("#inspector .check-summary", timeout=60_000)
+    assert page.text_content(".check-summary .check-verdict") == "3 agree · 0 disagree · 0 not checked"
+    page.locator(".check-item button", has_text="w1").click()
+    wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'w1'")
+    entry = page.locator("#inspector-body .check-entry")
+    expected = float(torch_grads(CHAIN)["w1"])
+    assert entry.get_attribute("data-check") == "ok" and entry.locator(".check-num.autograd").text_content() == "3"
+    numeric = entry.locator(".check-num.numeric").text_content()
+    assert numeric.startswith(("3.000", "2.999")) and float(numeric) == pytest.approx(expected, rel=1e-6)
+    watched.shot("embed-check")
+    # What if w1 were 2.5: y and x's and w2's gradients move as torch says
+    field = page.locator("#lab .whatif-field")
+    field.fill("2.5")
+    page.evaluate("document.body.dataset.ready = 'false'")
+    field.press("Enter")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.wait_for_selector(".whatif-summary")
+    edited = run_reference(CHAIN.replace("tensor(2.0, requires_grad=True)", "tensor(2.5, requires_grad=True)")).namespace
+    y = page.locator(".whatif-summary .whatif-delta", has=page.locator("button", has_text=re.compile("^y$")))
+    assert numbers(y.locator(".whatif-to").text_content()) == pytest.approx([edited["y"].item()], rel=1e-4)
+    w2 = page.evaluate("window.gradwalk.state.trace.nodes.find((n) => n.name === 'w2').grad")
+    assert w2 == pytest.approx(edited["w2"].grad.item(), rel=1e-6)
+    watched.shot("embed-whatif")
+    # Close (and Escape) give the graph back; a box clicked opens the drawer on it
+    page.click("#inspector-close")
+    assert not page.is_visible("#inspector")
+    page.click(f"#graph g.node[data-node-id='{node_id(page, 'b')}']")
+    wait_until(page, "document.body.classList.contains('inspecting')")
+    wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'b'")
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#inspector")
