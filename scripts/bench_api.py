@@ -103,6 +103,25 @@ def _summary(body: bytes) -> tuple[str, int, int]:
     return trace["status"], len(trace["nodes"]), len(trace["events"])
 
 
+async def _abuser(host: str, port: int, k: int, hostile: list[bytes], statuses: collections.Counter, stop: float) -> None:
+    """One abusive client: hostile programs back to back until `stop`, from its own address."""
+    conn = Connection(host, port, source=f"127.2.0.{k + 1}")
+    i = k
+    try:
+        while time.perf_counter() < stop:
+            try:
+                status, headers = await conn.request(hostile[i % len(hostile)])
+                statuses[status] += 1
+                if status == 429:
+                    await asyncio.sleep(float(headers.get("retry-after", "1")))
+            except (OSError, asyncio.IncompleteReadError, ValueError) as e:
+                statuses[type(e).__name__] += 1
+                await conn.close()
+            i += 1
+    finally:
+        await conn.close()
+
+
 async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int, int]], students: int, abusers: int) -> dict:
     """Students' latencies (ms), wrong traces and statuses, beside `abusers` hostile clients, for `seconds`."""
     import random
@@ -146,24 +165,8 @@ async def fairness(url: str, seconds: float, expected: dict[str, tuple[str, int,
         finally:
             await conn.close()
 
-    async def abuser(k: int) -> None:
-        conn = Connection(host, port, source=f"127.2.0.{k + 1}")
-        i = k
-        try:
-            while time.perf_counter() < stop:
-                try:
-                    status, headers = await conn.request(hostile[i % len(hostile)])
-                    out["abuser"][status] += 1
-                    if status == 429:
-                        await asyncio.sleep(float(headers.get("retry-after", "1")))
-                except (OSError, asyncio.IncompleteReadError, ValueError) as e:
-                    out["abuser"][type(e).__name__] += 1
-                    await conn.close()
-                i += 1
-        finally:
-            await conn.close()
-
-    await asyncio.gather(*(student(k) for k in range(students)), *(abuser(k) for k in range(abusers)))
+    abusing = (_abuser(host, port, k, hostile, out["abuser"], stop) for k in range(abusers))
+    await asyncio.gather(*(student(k) for k in range(students)), *abusing)
     return out
 
 
