@@ -6,7 +6,6 @@ A missing Chromium, Playwright or front-end bundle skips on a developer machine 
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
 import struct
@@ -20,22 +19,13 @@ import pytest
 
 from app import export
 from app.models import Trace
+from tests.conftest import ROOT, need
 from tests.export_checks import embedded_fonts, plays_offline_to_the_end
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "app" / "examples" / "seed_5_chain.py"
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SVG_NS = "{http://www.w3.org/2000/svg}"
 
 pytestmark = pytest.mark.slow
-
-
-def need(what: str) -> None:
-    """Skip on a developer machine without it; fail in CI, where a skip would hide a hole."""
-    message = f"missing: {what} (`make setup` installs it)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -17,19 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def need(what: str) -> None:
-    """Skip on a developer machine without it; fail in CI, where a skip would hide a hole."""
-    message = f"missing: {what} (`make setup` installs it)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402  (one place says how we start Chromium)
+from app.export import CHROMIUM, CHROMIUM_ARGS  # one place says how we start Chromium
+from tests.conftest import ROOT, need
 
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 VIEWPORT = {"width": 1400, "height": 860}

@@ -17,8 +17,8 @@ import pytest
 from app.config import Settings
 from app.models import Trace
 from app.sandbox import SandboxPool
+from tests.conftest import IN_CI
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CANARY_ENV = "GRADWALK_TEST_CANARY"
 CANARY = "canary-7f3a9c1e-do-not-leak"
 
