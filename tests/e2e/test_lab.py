@@ -53,6 +53,17 @@ def torch_grads(source: str) -> dict[str, torch.Tensor]:
     return {k: v.grad for k, v in ns.items() if isinstance(v, torch.Tensor) and v.is_leaf and v.grad is not None}
 
 
+def what_if_w1_were_2_5(page) -> dict:  # type: ignore[no-untyped-def]
+    """Type 2.5 into the inspected w1's field, press Enter, wait for the new run; torch's namespace of that program."""
+    field = page.locator("#lab .whatif-field")
+    field.fill("2.5")
+    page.evaluate("document.body.dataset.ready = 'false'")
+    field.press("Enter")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.wait_for_selector(".whatif-summary")
+    return run_reference(CHAIN.replace("tensor(2.0, requires_grad=True)", "tensor(2.5, requires_grad=True)")).namespace
+
+
 def test_check_shows_w1_by_autograd_and_by_nudging(watched) -> None:  # type: ignore[no-untyped-def]
     page = watched.open("/")
     run_program(page, example="seed_5_chain")
@@ -94,13 +105,7 @@ def test_what_if_w1_were_two_and_a_half(watched) -> None:  # type: ignore[no-unt
     page = watched.open("/")
     run_program(page, example="seed_5_chain")
     select(page, "w1")
-    field = page.locator("#lab .whatif-field")
-    field.fill("2.5")
-    page.evaluate("document.body.dataset.ready = 'false'")
-    field.press("Enter")
-    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-    page.wait_for_selector(".whatif-summary")
-    edited = run_reference(CHAIN.replace("tensor(2.0, requires_grad=True)", "tensor(2.5, requires_grad=True)")).namespace
+    edited = what_if_w1_were_2_5(page)
     original = run_reference(CHAIN).namespace
     deltas = {}
     for li in page.locator(".whatif-summary .whatif-delta").all():
@@ -247,13 +252,7 @@ def test_an_embed_checks_and_asks_what_if_in_its_drawer(watched) -> None:  # typ
     assert numeric.startswith(("3.000", "2.999")) and float(numeric) == pytest.approx(expected, rel=1e-6)
     watched.shot("embed-check")
     # What if w1 were 2.5: y and x's and w2's gradients move as torch says
-    field = page.locator("#lab .whatif-field")
-    field.fill("2.5")
-    page.evaluate("document.body.dataset.ready = 'false'")
-    field.press("Enter")
-    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
-    page.wait_for_selector(".whatif-summary")
-    edited = run_reference(CHAIN.replace("tensor(2.0, requires_grad=True)", "tensor(2.5, requires_grad=True)")).namespace
+    edited = what_if_w1_were_2_5(page)
     y = page.locator(".whatif-summary .whatif-delta", has=page.locator("button", has_text=re.compile("^y$")))
     assert numbers(y.locator(".whatif-to").text_content()) == pytest.approx([edited["y"].item()], rel=1e-4)
     w2 = page.evaluate("window.gradwalk.state.trace.nodes.find((n) => n.name === 'w2').grad")

@@ -1,7 +1,9 @@
 """The executed notebook in a real JupyterLab (from PyPI, started here on a free loopback port, no
 token), in Debian's Chromium, clicked as a student would: scroll to the chain cell's player, step
 with → through the backward pass, read w1's gradient. No request may leave 127.0.0.1.
-Screenshot: test-artifacts/notebook/jupyterlab_chain.png.
+The same in Jupyter Notebook 7 (`jupyter notebook`, whose notebook view is JupyterLab's). VS Code's
+notebooks need VS Code, which this machine and CI do not have: not tested.
+Screenshots: test-artifacts/notebook/jupyterlab_chain.png, notebook7_chain.png.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -66,21 +69,23 @@ def _stop(proc: subprocess.Popen) -> None:
             continue
 
 
-@pytest.fixture(scope="module")
-def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`jupyter lab` on a free loopback port, its root holding the executed English notebook twice:
-    trusted and as received."""
-    root = tmp_path_factory.mktemp("lab")
-    home = tmp_path_factory.mktemp("lab-home")
+@contextmanager
+def _serve(app: str, installed: Installed, notebook: Path, tmp: pytest.TempPathFactory) -> Iterator[str]:
+    """`jupyter lab` or `jupyter notebook` (Notebook 7) on a free loopback port, its root holding the
+    executed English notebook twice: trusted and as received."""
+    root = tmp.mktemp(app)
+    home = tmp.mktemp(f"{app}-home")
     env = _lab_env(installed, home)
     jupyter = Path(sys.executable).parent / "jupyter"
-    _put_notebooks(executed["en"], root, env, jupyter)
+    if app == "notebook" and not (Path(sys.executable).parent / "jupyter-notebook").exists():
+        need("Jupyter Notebook 7 (pip install -e '.[test]')")
+    _put_notebooks(notebook, root, env, jupyter)
     port = free_port()
-    log = (home / "lab.log").open("w")
+    log = (home / "server.log").open("w")
     proc = subprocess.Popen(
         [
             str(jupyter),
-            "lab",
+            app,
             "--no-browser",
             "--allow-root",  # CI runs as root
             "--ServerApp.ip=127.0.0.1",
@@ -89,7 +94,7 @@ def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytes
             "--IdentityProvider.token=",
             "--ServerApp.password=",
             f"--ServerApp.root_dir={root}",
-            "--LabApp.news_url=None",
+            "--LabApp.news_url=None",  # Notebook 7 reads the same two settings as JupyterNotebookApp's
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         ],
         env=env,
@@ -108,12 +113,24 @@ def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytes
             except httpx.HTTPError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("jupyter lab did not start:\n" + (home / "lab.log").read_text()[-4000:])
+                pytest.fail(f"jupyter {app} did not start:\n" + (home / "server.log").read_text()[-4000:])
             time.sleep(0.5)
         yield url
     finally:
         _stop(proc)
         log.close()
+
+
+@pytest.fixture(scope="module")
+def lab(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve("lab", installed, executed["en"], tmp_path_factory) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def notebook7(installed: Installed, executed: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with _serve("notebook", installed, executed["en"], tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -148,9 +165,10 @@ def _open(browser, url: str, outside: list[str]):  # type: ignore[no-untyped-def
     return page
 
 
-def test_the_chain_cells_player_steps_through_backward_in_jupyterlab(lab: str, browser) -> None:  # type: ignore[no-untyped-def]
+def _walk_the_chain(browser, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    """Open the notebook at `url`, step the chain cell's player through backward; screenshots `name`_chain.png."""
     outside: list[str] = []
-    page = _open(browser, f"{lab}/lab/tree/trusted.ipynb", outside)
+    page = _open(browser, url, outside)
     console: list[str] = []
     page.on("console", lambda m: console.append(m.text))
     try:
@@ -182,8 +200,16 @@ def test_the_chain_cells_player_steps_through_backward_in_jupyterlab(lab: str, b
         assert seen_backward, "the player never showed the backward pass"
         assert "grad 3" in w1.text_content(), w1.text_content()
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        player.screenshot(path=str(ARTIFACTS / "jupyterlab_chain.png"))
-        page.screenshot(path=str(ARTIFACTS / "jupyterlab_page.png"))
+        player.screenshot(path=str(ARTIFACTS / f"{name}_chain.png"))
+        page.screenshot(path=str(ARTIFACTS / f"{name}_page.png"))
     finally:
         page.context.close()
     assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+def test_the_chain_cells_player_steps_through_backward_in_jupyterlab(lab: str, browser) -> None:  # type: ignore[no-untyped-def]
+    _walk_the_chain(browser, f"{lab}/lab/tree/trusted.ipynb", "jupyterlab")
+
+
+def test_the_chain_cells_player_steps_through_backward_in_notebook_7(notebook7: str, browser) -> None:  # type: ignore[no-untyped-def]
+    _walk_the_chain(browser, f"{notebook7}/notebooks/trusted.ipynb", "notebook7")
