@@ -112,7 +112,10 @@ export class Camera {
     this.set({ x: p.width / 2 - box.x * k, y: p.height / 2 - box.y * k, k }, moved);
   }
 
-  /** Follow the current step: when the box is not well inside the pane, centre it (never when all is in view). */
+  /**
+   * Follow the current step: when its box is not well inside the pane, centre it, but never past the
+   * drawing's edges, so that a side which fits stays whole (never when all is in view).
+   */
   reveal(box) {
     if (this.showsAll()) return;
     const p = this.pane();
@@ -121,7 +124,14 @@ export class Camera {
     const sy = box.y * k + y;
     const mx = (box.w * k) / 2 + FOLLOW_MARGIN;
     const my = (box.h * k) / 2 + FOLLOW_MARGIN;
-    if (sx - mx < 0 || sx + mx > p.width || sy - my < 0 || sy + my > p.height) this.centre(box);
+    if (sx - mx >= 0 && sx + mx <= p.width && sy - my >= p.top && sy + my <= p.height) return;
+    const axis = (v, pane, extent, top) => {
+      const size = extent * k;
+      if (size <= pane - top - 2 * PAD) return Math.min(Math.max(v, top + PAD), pane - PAD - size); // whole, inside the pane
+      return Math.max(Math.min(v, top + PAD), pane - PAD - size); // no empty pane beyond its edges
+    };
+    const c = { x: p.width / 2 - box.x * k, y: p.height / 2 - box.y * k };
+    this.set({ x: axis(c.x, p.width, this.bounds.width, 0), y: axis(c.y, p.height, this.bounds.height, p.top), k }, this.userMoved);
   }
 
   _bindPanZoom() {
