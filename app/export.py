@@ -26,6 +26,7 @@ from .models import Trace
 from .paths import STATIC_DIR
 
 BUNDLE = STATIC_DIR / "dist" / "standalone.js"
+BUNDLE_CHARS = STATIC_DIR / "dist" / "standalone.chars"  # what the bundle's own code may show (frontend/build.mjs)
 STYLESHEETS = [STATIC_DIR / "css" / "app.css", STATIC_DIR / "css" / "standalone.css"]
 FONTS = STATIC_DIR / "dist" / "fonts.json"  # the @font-face rules with their ranges parsed by fonts.js (frontend/build.mjs)
 CHROMIUM = os.environ.get("GRADWALK_CHROMIUM", "/usr/bin/chromium")
@@ -97,8 +98,8 @@ def _fonts(style: str, text: str) -> str:
 
 def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", aspect: float | None = None) -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
-    if not BUNDLE.exists():
-        raise ExportError(f"missing {BUNDLE}: run `make frontend` first")
+    if not (BUNDLE.exists() and BUNDLE_CHARS.exists()):
+        raise ExportError(f"missing {BUNDLE} or {BUNDLE_CHARS.name}: run `make frontend` first")
     script = BUNDLE.read_text(encoding="utf-8")
     if "</script" in script.lower():
         raise ExportError("the bundle contains </script and cannot be inlined")
@@ -111,7 +112,7 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
     strings = _json_in_html(i18n.page_data((language,)))
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
     # and the bundle's own symbols, so the file looks the same on any machine, offline.
-    shown = data + strings + script
+    shown = data + strings + BUNDLE_CHARS.read_text(encoding="utf-8")
     style = _fonts(style, shown) + "\n" + style
     # Inline script and style are allowed by hash only; nothing may be fetched (no network, no file).
     csp = (

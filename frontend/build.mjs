@@ -23,7 +23,15 @@ await build({
 });
 
 // The exported page (app/export.py) inlines this bundle of static/js/standalone.js as a classic script.
-await build({
+// Its inspector's formulas take KaTeX from standalone_vendor.js (MathML), not the page's vendor.js.
+const offlineVendor = (path) => ({
+  name: "offline-vendor",
+  setup(b) {
+    b.onResolve({ filter: /dist\/vendor\.js$/ }, () => (path ? { path } : { path: "katex", namespace: "none" }));
+    b.onLoad({ filter: /.*/, namespace: "none" }, () => ({ contents: "export const katex = {};" }));
+  },
+});
+const standalone = {
   entryPoints: [join(here, "..", "static", "js", "standalone.js")],
   bundle: true,
   format: "iife",
@@ -31,8 +39,14 @@ await build({
   target: "es2020",
   outfile: join(dist, "standalone.js"),
   legalComments: "none",
-  charset: "utf8", // the exported file is UTF-8, and app/export.py reads the characters it may show
-});
+  charset: "utf8", // the exported file is UTF-8
+};
+await build({ ...standalone, plugins: [offlineVendor(join(here, "standalone_vendor.js"))] });
+// The characters our own code in that bundle may show (arrows, ∂, ▶ …: the same bundle without KaTeX,
+// whose symbol tables hold Chinese too), for app/export.py to inline the fonts that draw them.
+const own = await build({ ...standalone, plugins: [offlineVendor(null)], write: false });
+const ownChars = new Set([...own.outputFiles[0].text].filter((c) => c.codePointAt(0) > 127));
+writeFileSync(join(dist, "standalone.chars"), [...ownChars].sort().join(""));
 
 // KaTeX: keep only the woff2 fonts (every browser we support reads them) so nothing else is fetched.
 const katexDist = join(here, "node_modules", "katex", "dist");

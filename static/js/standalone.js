@@ -3,11 +3,14 @@
 //   <script type="application/json" id="trace">  the trace (app/models.py's document)
 //   <script type="application/json" id="options"> {"step": N|null, "lang": "en"|"zh", "direction": "auto"|"TB"|"LR",
 //                                                 "aspect": width / height (optional: "auto" takes the closest shape)}
-//   optionally an element id="viewer" to fill (else a <main> is added to the body)
+//   optionally an element id="viewer" to fill (else a <main> is added to the body), and one
+//   id="inspector" (else an <aside> is added after it): the node or module clicked, as on the page
 // No worker, no fetch, no URL state: everything is in the file. Bundled by esbuild into
 // static/dist/standalone.js (an IIFE, so it can be inlined as a classic script).
 
 import * as i18n from "./i18n.js";
+import { t } from "./i18n.js";
+import { Inspector, h } from "./inspector.js";
 import { layout } from "./layout.js";
 import { afterPaint } from "./player.js";
 import { toSVG } from "./svg_export.js";
@@ -34,12 +37,40 @@ function pane() {
   return main;
 }
 
+/** The inspector beside the graph (inspector.js, its formulas in MathML offline): the page's markup, made here. */
+function inspectorPane(onNode) {
+  let aside = document.getElementById("inspector");
+  if (!aside) {
+    aside = h("aside", "inspector");
+    aside.id = "inspector";
+    aside.setAttribute("aria-labelledby", "inspector-heading");
+    const heading = h("h2", null, t("inspector.heading"));
+    heading.id = "inspector-heading";
+    const empty = h("p", "muted", t("inspector.empty"));
+    empty.id = "inspector-empty";
+    const body = h("div");
+    body.id = "inspector-body";
+    body.hidden = true;
+    aside.append(heading, empty, body);
+    document.body.appendChild(aside);
+  }
+  return new Inspector(aside, { onNode });
+}
+
 async function start() {
   const trace = readJSON("trace");
   const options = readJSON("options") || {};
   i18n.setLang(options.lang || "en");
   document.documentElement.lang = i18n.lang() === "zh" ? "zh-Hans" : "en";
-  const viewer = new Viewer(pane(), { layout: async (t, o) => layout(t, o), direction: options.direction || "auto", aspect: options.aspect ?? null, urlState: false });
+  const graphPane = pane();
+  const inspector = inspectorPane((id) => viewer.goTo(id));
+  const viewer = new Viewer(graphPane, {
+    layout: async (t, o) => layout(t, o),
+    direction: options.direction || "auto",
+    aspect: options.aspect ?? null,
+    urlState: false,
+    inspector,
+  });
   const total = timeline(trace).length;
   const step = options.step === null || options.step === undefined ? total - 1 : options.step < 0 ? total + options.step : options.step;
   await viewer.load(trace, { step: Math.max(0, Math.min(total - 1, step)) });

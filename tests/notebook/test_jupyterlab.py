@@ -1,7 +1,7 @@
 """The executed notebook in a real JupyterLab (from PyPI, started here on a free loopback port, no
 token), in Debian's Chromium, clicked as a student would: scroll to the chain cell's player, step
-with → through the backward pass, read w1's gradient. No request may leave 127.0.0.1.
-The same in Jupyter Notebook 7 (`jupyter notebook`, whose notebook view is JupyterLab's). VS Code's
+with → through the backward pass, read w1's gradient on its box and in the inspector. No request may
+leave 127.0.0.1. The same in Jupyter Notebook 7 (`jupyter notebook`, whose notebook view is JupyterLab's). VS Code's
 notebooks need VS Code, which this machine and CI do not have: not tested.
 Screenshots: test-artifacts/notebook/jupyterlab_chain.png, notebook7_chain.png.
 """
@@ -199,6 +199,11 @@ def _walk_the_chain(browser, url: str, name: str) -> None:  # type: ignore[no-un
             seen_backward |= in_backward
         assert seen_backward, "the player never showed the backward pass"
         assert "grad 3" in w1.text_content(), w1.text_content()
+        # The inspector beside the graph, as on the page: w1 clicked shows its .grad (torch's 3, test_notebooks.py).
+        w1.click()
+        inspector = frame.locator("#inspector-body")
+        assert inspector.locator("h3").text_content() == "w1"
+        assert float(inspector.locator(".matrix-scalar.grad").text_content() or "nan") == 3.0
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         player.screenshot(path=str(ARTIFACTS / f"{name}_chain.png"))
         page.screenshot(path=str(ARTIFACTS / f"{name}_page.png"))
