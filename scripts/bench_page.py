@@ -2,21 +2,23 @@
 
     .venv/bin/python scripts/bench_page.py [--runs 3] [--baseline REV] [--big-steps 3990]
 
-Traces come from the real tracer (in this process, not the sandbox: the page is what is measured):
-the seed's chain, recurrences of 100 and 1,000 steps (~500 and ~5,000 nodes), a 12-block width-128
-GPT-style training step and a 24-block one (~1,500 nodes), and a recurrence of ~20,000 nodes (the
-max_nodes limit). Each page (this tree's, and the baseline revision's, checked out with `git archive`
-into a temporary directory) is served by its own app's page router and static files on a loopback
-port, under its CSP, and gets the same JSON text. Measured per trace and page:
+Traces come from the real tracer (in this process, not the sandbox: the page is what is measured) of
+the programs in scripts/bench_page_programs.py: the seed's small graphs, issue 12's (a 50-step RNN,
+36 x (Linear, LayerNorm, GELU), ~3,000 operations, a 12-block width-128 GPT-style training step), a
+24-block GPT, recurrences of ~500 and ~5,000 nodes and one of ~20,000 (the max_nodes limit). Each
+page (this tree's, and the baseline revision's, checked out with `git archive` into a temporary
+directory) is served by its own app's page router and static files on a loopback port, under its
+CSP, and gets the same JSON text. Measured per trace and page:
   first frame  trace received -> first complete frame painted (JSON.parse, layout in the worker, drawing)
   play fps     one step per animation frame from the middle of the timeline
   step ms      the page's own work for one step and the style and layout it causes (median)
   pan fps      one camera move per animation frame, across the graph (culling included)
   heap MB      the tab's JS heap after a garbage collection, with that trace shown
+  at Fit       after loading: the zoom, the smallest box text in the pane on screen, the drawing's size
   open ms      opening one closed group (a module call or loop iteration) until it is painted (this tree only)
 Targets (issue 12): GPT first frame <= 500 ms, 20,000 nodes <= 1.5 s, opening a box <= 100 ms,
-playing and panning >= 55 fps, and the ~500- and ~5,000-node first frames at least as good as the
-baseline's. The machine is noisy: read the ratios.
+playing and panning >= 55 fps, box text at Fit >= 11 px, and the ~500- and ~5,000-node first frames
+at least as good as the baseline's. The machine is noisy: read the ratios.
 """
 
 from __future__ import annotations
@@ -39,83 +41,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.export import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-
-RECURRENCE = """import torch
-
-torch.manual_seed(0)
-W = torch.randn(2, 2, requires_grad=True)
-x = torch.randn({steps}, 2)
-h = torch.zeros(2)
-for t in range({steps}):
-    h = 0.9 * torch.tanh(W @ h + x[t])
-loss = h.sum()
-loss.backward()
-"""
-
-GPT = """import torch
-from torch import nn
-import torch.nn.functional as F
-
-torch.manual_seed(0)
-V, D, T, H, L = 256, 128, 32, 4, {blocks}
-
-
-class Attention(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.qkv = nn.Linear(D, 3 * D)
-        self.proj = nn.Linear(D, D)
-
-    def forward(self, x):
-        B, T_, C = x.shape
-        q, k, v = self.qkv(x).split(D, dim=2)
-        q = q.view(B, T_, H, C // H).transpose(1, 2)
-        k = k.view(B, T_, H, C // H).transpose(1, 2)
-        v = v.view(B, T_, H, C // H).transpose(1, 2)
-        att = (q @ k.transpose(-2, -1)) / (C // H) ** 0.5
-        mask = torch.tril(torch.ones(T_, T_)).bool()
-        att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
-        y = (att @ v).transpose(1, 2).reshape(B, T_, C)
-        return self.proj(y)
-
-
-class Block(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(D)
-        self.attn = Attention()
-        self.ln2 = nn.LayerNorm(D)
-        self.mlp = nn.Sequential(nn.Linear(D, 4 * D), nn.GELU(), nn.Linear(4 * D, D))
-
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
-        return x + self.mlp(self.ln2(x))
-
-
-class GPT(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.tok = nn.Embedding(V, D)
-        self.pos = nn.Embedding(T, D)
-        self.blocks = nn.Sequential(*[Block() for _ in range(L)])
-        self.ln = nn.LayerNorm(D)
-        self.head = nn.Linear(D, V)
-
-    def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
-        return self.head(self.ln(self.blocks(x)))
-
-
-model = GPT()
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-idx = torch.randint(0, V, (2, T))
-targets = torch.randint(0, V, (2, T))
-logits = model(idx)
-loss = F.cross_entropy(logits.view(-1, V), targets.view(-1))
-opt.zero_grad()
-loss.backward()
-opt.step()
-"""
+from scripts.bench_page_programs import programs  # noqa: E402
 
 # Playing: consecutive steps from the middle of the timeline, one per animation frame.
 PLAY_JS = """async (count) => {
@@ -156,6 +82,19 @@ PAN_JS = """async (frames) => {
   }
   const gaps = stamps.slice(1).map((t, i) => t - stamps[i]).sort((a, b) => a - b);
   return 1000 / gaps[gaps.length >> 1];
+}"""
+
+# The picture at Fit right after loading (issue 12's "a layout that reads"): the zoom, the smallest text
+# of the boxes in the pane on screen, the drawing's size at zoom 1 and how many boxes are drawn.
+FIT_JS = """() => {
+  const pane = document.getElementById('graph').getBoundingClientRect();
+  const svg = document.querySelector('#graph g.nodes').ownerSVGElement;
+  const w = svg.width.baseVal.value, h = svg.height.baseVal.value, k = svg.getBoundingClientRect().width / w;
+  const px = [...svg.querySelectorAll('g.nodes text')].filter((t) => {
+    const r = t.getBoundingClientRect();
+    return t.textContent && r.width > 0 && r.right > pane.left && r.left < pane.right && r.bottom > pane.top && r.top < pane.bottom;
+  }).map((t) => parseFloat(getComputedStyle(t).fontSize) * k);
+  return { k, px: px.length ? Math.min(...px) : null, w, h, boxes: svg.querySelectorAll('g.nodes g.node').length };
 }"""
 
 # Opening the first closed group drawn: time until the opened level is painted.
@@ -240,21 +179,15 @@ def default_baseline() -> str:
     return f"{out[-1]}^" if out else "HEAD"
 
 
-def traces(big_steps: int) -> list[tuple[str, str]]:
+def traces(big_steps: int, only: list[str]) -> list[tuple[str, str]]:
     from app.config import Settings
     from app.tracer import trace_of
 
     limits = Settings(_env_file=None).trace  # type: ignore[call-arg]
-    programs = [
-        ("seed_5_chain", (ROOT / "app" / "examples" / "seed_5_chain.py").read_text()),
-        ("recurrence x100", RECURRENCE.format(steps=100)),
-        ("recurrence x1000", RECURRENCE.format(steps=1000)),
-        ("GPT 12 blocks w128", GPT.format(blocks=12)),
-        ("GPT 24 blocks w128", GPT.format(blocks=24)),
-        (f"recurrence x{big_steps}", RECURRENCE.format(steps=big_steps)),
-    ]
     out = []
-    for name, source in programs:
+    for name, source in programs(big_steps):
+        if only and not any(o in name for o in only):
+            continue
         t = time.perf_counter()
         doc = trace_of(source, limits)
         print(f"  traced {name}: {len(doc.nodes)} nodes in {time.perf_counter() - t:.1f} s ({doc.status})", flush=True)
@@ -289,6 +222,10 @@ def measure(pages: dict, docs: list[tuple[str, str]], runs: int) -> dict[str, di
         for _ in range(runs):
             for side, page in pages.items():
                 samples[side]["first"].append(page.evaluate("(t) => window.gradwalk.play(t)", text))
+        fits = {}
+        for side, page in pages.items():
+            page.wait_for_timeout(400)  # Fit's glide, if any
+            fits[side] = page.evaluate(FIT_JS)
         for _ in range(runs):
             for side, page in pages.items():
                 samples[side]["play"].append(page.evaluate(PLAY_JS, 60))
@@ -296,7 +233,7 @@ def measure(pages: dict, docs: list[tuple[str, str]], runs: int) -> dict[str, di
                 samples[side]["pan"].append(page.evaluate(PAN_JS, 60))
         for side, page in pages.items():
             row: dict[str, float | None] = {k: statistics.median(v) for k, v in samples[side].items()}
-            row["heap"] = heap_mb(page)
+            row.update(heap=heap_mb(page), **{f"fit_{k}": v for k, v in fits[side].items()})
             has_toggle = page.evaluate("typeof window.gradwalk.state.toggle === 'function'")
             row["open"] = page.evaluate(OPEN_JS) if has_toggle else None
             out[side][name] = row
@@ -306,7 +243,7 @@ def measure(pages: dict, docs: list[tuple[str, str]], runs: int) -> dict[str, di
 
 
 def fmt(v: float | None, spec: str) -> str:
-    return "—" if v is None else format(v, spec)
+    return format("—", ">" + spec.split(".")[0]) if v is None else format(v, spec)
 
 
 def report(docs: list[tuple[str, str]], old: dict, new: dict, rev: str) -> bool:  # type: ignore[type-arg]
@@ -325,6 +262,16 @@ def report(docs: list[tuple[str, str]], old: dict, new: dict, rev: str) -> bool:
             f"{fmt(o['pan'], '6.0f')} /{fmt(w['pan'], '3.0f')}"
             f"{fmt(o['heap'], '7.1f')} /{fmt(w['heap'], '5.1f')}{fmt(w['open'], '9.0f')}"
         )
+    print()
+    print("at Fit after loading (old / new): zoom, smallest box text on screen (px), drawing at zoom 1 (px), boxes drawn")
+    print(f"{'trace':<22}{'zoom':>14}{'text px':>14}{'drawing w x h':>28}{'boxes':>14}")
+    for name, _ in docs:
+        o, w = old[name], new[name]
+        size = [f"{r['fit_w']:.0f}x{r['fit_h']:.0f}" for r in (o, w)]
+        print(
+            f"{name:<22}{o['fit_k']:>7.2f} /{w['fit_k']:>5.2f}{fmt(o['fit_px'], '7.1f')} /{fmt(w['fit_px'], '5.1f')}"
+            f"{size[0]:>15} /{size[1]:>11}{o['fit_boxes']:>7} /{w['fit_boxes']:>5}"
+        )
     checks = []
     for name, text in docs:
         n = len(json.loads(text)["nodes"])
@@ -338,6 +285,7 @@ def report(docs: list[tuple[str, str]], old: dict, new: dict, rev: str) -> bool:
         if w["open"] is not None:
             checks.append((f"{name}: opening a box <= 100 ms", w["open"] <= 100))
         checks.append((f"{name}: play and pan >= 55 fps", w["play"] >= 55 and w["pan"] >= 55))
+        checks.append((f"{name}: text at Fit >= 11 px on screen", w["fit_px"] is not None and w["fit_px"] >= 11 - 0.05))
     print()
     for label, met in checks:
         print(f"  {'met   ' if met else 'MISSED'} {label}")
@@ -351,6 +299,9 @@ def main() -> int:
     parser.add_argument("--baseline", default=None, help="git revision of the page to compare with (default: before issue 12)")
     parser.add_argument("--big-steps", type=int, default=3990, help="iterations of the ~20,000-node recurrence")
     parser.add_argument("--chromium", default=CHROMIUM)
+    parser.add_argument(
+        "--only", action="append", default=[], help="measure only the traces whose name contains this (repeatable)"
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -359,7 +310,7 @@ def main() -> int:
         sys.exit("static/dist/vendor.js is missing: run `make frontend` first")
     rev = args.baseline or default_baseline()
     print(f"tracing (real tracer, in process; baseline page: {rev})", flush=True)
-    docs = traces(args.big_steps)
+    docs = traces(args.big_steps, args.only)
     with sync_playwright() as p, baseline_tree(rev) as old_root, serve(old_root) as old_url, serve(ROOT) as new_url:
         browser = p.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
         pages = {"old": open_page(browser, old_url), "new": open_page(browser, new_url)}
