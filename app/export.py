@@ -96,8 +96,16 @@ def _fonts(style: str, text: str) -> str:
     return "\n".join(inline(rule, ranges) for _, ranges, rule in faces if rule in keep)
 
 
-def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str = "auto", aspect: float | None = None) -> str:
-    """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end)."""
+def html(
+    trace: Trace,
+    step: int | None = None,
+    lang: str = "en",
+    direction: str = "auto",
+    aspect: float | None = None,
+    inspector: bool = True,
+) -> str:
+    """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end),
+    with the inspector beside the graph (`inspector=False`: the graph alone, as SVG and PNG figures draw it)."""
     if not (BUNDLE.exists() and BUNDLE_CHARS.exists()):
         raise ExportError(f"missing {BUNDLE} or {BUNDLE_CHARS.name}: run `make frontend` first")
     script = BUNDLE.read_text(encoding="utf-8")
@@ -108,6 +116,8 @@ def html(trace: Trace, step: int | None = None, lang: str = "en", direction: str
     options: dict[str, Any] = {"step": step, "lang": language, "direction": direction}
     if aspect is not None:  # a figure's shape (width / height): "auto" picks the direction closest to it
         options["aspect"] = aspect
+    if not inspector:
+        options["inspector"] = False
     data = _json_in_html(json.loads(trace.model_dump_json()))
     strings = _json_in_html(i18n.page_data((language,)))
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
@@ -181,7 +191,7 @@ class Drawing:
         self._tmp = tempfile.TemporaryDirectory(prefix="gradwalk-export-")
         self._pngs: dict[float, Any] = {}  # one page per device scale, for the PNG pictures
         path = Path(self._tmp.name) / "graph.html"
-        path.write_text(html(trace, None, lang, direction, aspect), encoding="utf-8")
+        path.write_text(html(trace, None, lang, direction, aspect, inspector=False), encoding="utf-8")
         self.page = _offline_page(browser, path.as_uri(), size=viewport(aspect))
         self.page.wait_for_function("() => document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
         if self.page.evaluate("document.body.dataset.ready") != "true":

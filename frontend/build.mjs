@@ -43,9 +43,12 @@ const standalone = {
 };
 await build({ ...standalone, plugins: [offlineVendor(join(here, "standalone_vendor.js"))] });
 // The characters our own code in that bundle may show (arrows, ∂, ▶ …: the same bundle without KaTeX,
-// whose symbol tables hold Chinese too), for app/export.py to inline the fonts that draw them.
+// whose symbol tables hold Chinese too), for app/export.py to inline the fonts that draw them. Not
+// full-width punctuation (caption.js's Chinese spacing): only Chinese text shows it, and that brings
+// the Chinese face with it.
 const own = await build({ ...standalone, plugins: [offlineVendor(null)], write: false });
-const ownChars = new Set([...own.outputFiles[0].text].filter((c) => c.codePointAt(0) > 127));
+const fullWidth = (n) => (n >= 0x3000 && n <= 0x303f) || (n >= 0xff00 && n <= 0xffef);
+const ownChars = new Set([...own.outputFiles[0].text].filter((c) => c.codePointAt(0) > 127 && !fullWidth(c.codePointAt(0))));
 writeFileSync(join(dist, "standalone.chars"), [...ownChars].sort().join(""));
 
 // KaTeX: keep only the woff2 fonts (every browser we support reads them) so nothing else is fetched.

@@ -2,7 +2,8 @@
 // trace played by the one Viewer (viewer.js), offline. The document holds
 //   <script type="application/json" id="trace">  the trace (app/models.py's document)
 //   <script type="application/json" id="options"> {"step": N|null, "lang": "en"|"zh", "direction": "auto"|"TB"|"LR",
-//                                                 "aspect": width / height (optional: "auto" takes the closest shape)}
+//                                                 "aspect": width / height (optional: "auto" takes the closest shape),
+//                                                 "inspector": false (optional: the graph alone, for SVG and PNG figures)}
 //   optionally an element id="viewer" to fill (else a <main> is added to the body), and one
 //   id="inspector" (else an <aside> is added after it): the node or module clicked, as on the page
 // No worker, no fetch, no URL state: everything is in the file. Bundled by esbuild into
@@ -63,7 +64,7 @@ async function start() {
   i18n.setLang(options.lang || "en");
   document.documentElement.lang = i18n.lang() === "zh" ? "zh-Hans" : "en";
   const graphPane = pane();
-  const inspector = inspectorPane((id) => viewer.goTo(id));
+  const inspector = options.inspector === false ? null : inspectorPane((id) => viewer.goTo(id)); // figures draw the graph alone
   const viewer = new Viewer(graphPane, {
     layout: async (t, o) => layout(t, o),
     direction: options.direction || "auto",
