@@ -67,7 +67,7 @@ export function makeNode(thing, s) {
   g.dataset.key = it.key;
   Object.assign(thing, box(g, it, s, node.kind === "op" ? 14 : 6, lines));
   if (it.copies > 1) {
-    const m = el("text", { class: "copy-mark", x: it.w - 4 * s, y: 10 * s }, g);
+    const m = el("text", { class: "copy-mark", x: it.w - 5 * s, y: 12 * s }, g); // 11 px, as all box text (labels.js)
     m.textContent = `${it.copy + 1}/${it.copies}`;
   }
   Object.assign(thing, { g, cls: g.getAttribute("class"), subText: lines.sub, valText: lines.value, gradText: "", label: "" });
