@@ -14,16 +14,15 @@ import pytest
 
 from app import export
 from app.models import Trace
+from tests.conftest import ROOT, need
 
-ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
 CHAIN = ROOT / "app" / "examples" / "seed_5_chain.py"
 GPT = ROOT / "tests" / "programs" / "page" / "gpt_step.py"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:
-    from tests.test_export import need
-
     try:
         import playwright.sync_api  # noqa: F401 - imported only to see that it is installed
     except ImportError:
