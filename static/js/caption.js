@@ -56,7 +56,8 @@ const MOMENTS = {
 /** Chinese sets no space after full-width punctuation: "l3（MulBackward0）收到", "求和。5 个梯度" (the
  *  English joints, "l3 (MulBackward0) receives", put one there). Only for the tracer's own words: a step's
  *  names are identifiers and its values numbers, neither of which holds these characters. */
-const closeUp = (s) => (lang() === "zh" ? s.replace(/([）。，；：]) +/g, "$1") : s);
+// Escaped: a CJK character in the bundle would make an English export inline the Chinese font (export._fonts).
+const closeUp = (s) => (lang() === "zh" ? s.replace(/([\uff09\u3002\uff0c\uff1b\uff1a]) +/g, "$1") : s);
 
 /** A message as one sentence: "Did you mean: 'y'?" keeps its question mark; anything else ends in a full stop. */
 const sentence = (s) => s.trim().replace(/[.:;,]*$/, "").replace(/([^?!.])$/, "$1.");
