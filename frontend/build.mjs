@@ -23,7 +23,7 @@ await build({
 });
 
 // The exported page (app/export.py) inlines this bundle of static/js/standalone.js as a classic script.
-// Its inspector's formulas take KaTeX from standalone_vendor.js (MathML), not the page's vendor.js.
+// Its inspector's formulas take standalone_vendor.js (TeX as text, no KaTeX), not the page's vendor.js.
 const offlineVendor = (path) => ({
   name: "offline-vendor",
   setup(b) {

@@ -1,8 +1,11 @@
-// What the offline page (static/js/standalone.js) takes in place of static/dist/vendor.js: KaTeX only
-// (no editor), writing MathML, which browsers draw without KaTeX's stylesheet and fonts, so the file
-// needs neither. frontend/build.mjs points the standalone bundle's imports of vendor.js here.
-import katexLib from "katex";
-
+// What the offline page (static/js/standalone.js) takes in place of static/dist/vendor.js: no editor and
+// no KaTeX (its ~270 kB would take a notebook cell's output past its 400 kB budget): the inspector's
+// formulas are shown as their TeX source, as text. frontend/build.mjs points the bundle's imports here.
 export const katex = {
-  render: (tex, element, options) => katexLib.render(tex, element, { ...options, output: "mathml" }),
+  render: (tex, element) => {
+    const code = document.createElement("code");
+    code.className = "tex";
+    code.textContent = tex;
+    element.replaceChildren(code);
+  },
 };
