@@ -100,7 +100,8 @@ def test_a_leafs_grad_and_an_operations_derivative_offline(browser, chain: Trace
     assert grad == torch_run(CHAIN)["w1"].grad.item() == 3.0
     # l1 = x * w1: its local derivative, as its TeX source (no KaTeX in the file: the notebook's size budget).
     page.locator("#graph .node", has=page.locator("text.title", has_text="l1")).first.click()
-    assert "w_1" in (panel.locator("code.tex").first.text_content() or "") or "w1" in (panel.locator("code.tex").first.text_content() or "")
+    tex = panel.locator("code.tex").first.text_content() or ""
+    assert "w_1" in tex or "w1" in tex, tex
     assert not page.problems, page.problems
     page.context.close()
 
