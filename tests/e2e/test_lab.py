@@ -135,6 +135,7 @@ def test_a_slider_runs_again_as_it_moves_but_not_for_every_move(watched) -> None
     page = watched.open("/")
     run_program(page, example="seed_5_chain")
     select(page, "w2")
+    page.wait_for_selector("#lab .whatif-slider")  # the editor follows the inspector on the next frame
     runs: list[str] = []
     page.on("request", lambda r: r.url.endswith("/api/trace") and runs.append(r.post_data or ""))
     values = [3.1 + i * 0.1 for i in range(30)]
