@@ -134,6 +134,11 @@ def test_the_inspector_sits_beside_the_graph_and_under_it_when_narrow(browser, c
     page = offline(browser, chain, tmp_path)
     graph, aside = page.locator("#graph").bounding_box(), page.locator("#inspector").bounding_box()
     assert graph and aside and aside["x"] >= graph["x"] + graph["width"] - 1, (graph, aside)
+    # a notebook's output (about 830 x 560): beside the graph and as tall as the output, not the page's 40vh strip
+    page.set_viewport_size({"width": 830, "height": 560})
+    page.wait_for_timeout(200)
+    aside = page.locator("#inspector").bounding_box()
+    assert aside and aside["height"] >= 560 - 1, aside
     page.set_viewport_size({"width": 600, "height": 700})
     page.wait_for_timeout(200)
     graph, aside = page.locator("#graph").bounding_box(), page.locator("#inspector").bounding_box()

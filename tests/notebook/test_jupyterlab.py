@@ -44,6 +44,10 @@ def _lab_env(installed: Installed, home: Path) -> dict[str, str]:
         JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
         JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"),
     )
+    # JupyterLab's "notified about Jupyter news?" toast covered the player's corner in the screenshots
+    news = home / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false"}', encoding="utf-8")
     return env
 
 
