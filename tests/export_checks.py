@@ -5,11 +5,27 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+from app import export
+from tests.conftest import need
+
 SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+def need_export_tools() -> None:
+    """What app/export.py draws with: Playwright, Debian's Chromium and the built standalone bundle."""
+    try:
+        import playwright.sync_api  # noqa: F401 - imported only to see that it is installed
+    except ImportError:
+        need("playwright (pip install -e '.[test]')")
+    if not (Path(export.CHROMIUM).exists() or shutil.which(export.CHROMIUM)):
+        need(f"Chromium at {export.CHROMIUM} (Debian package chromium)")
+    if not export.BUNDLE.exists():
+        need("the front-end bundle static/dist/standalone.js (`make frontend`)")
 
 
 def embedded_fonts(svg: str) -> dict[str, list[bytes]]:

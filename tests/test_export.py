@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import re
-import shutil
 import struct
 import subprocess
 import sys
@@ -19,8 +18,8 @@ import pytest
 
 from app import export
 from app.models import Trace
-from tests.conftest import ROOT, need
-from tests.export_checks import embedded_fonts, plays_offline_to_the_end
+from tests.conftest import ROOT
+from tests.export_checks import embedded_fonts, need_export_tools, plays_offline_to_the_end
 
 SEED = ROOT / "app" / "examples" / "seed_5_chain.py"
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -30,14 +29,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:
-    try:
-        import playwright.sync_api  # noqa: F401 - imported only to see that it is installed
-    except ImportError:
-        need("playwright (pip install -e '.[test]')")
-    if not (Path(export.CHROMIUM).exists() or shutil.which(export.CHROMIUM)):
-        need(f"Chromium at {export.CHROMIUM} (Debian package chromium)")
-    if not export.BUNDLE.exists():
-        need("the front-end bundle static/dist/standalone.js (`make frontend`)")
+    need_export_tools()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ operation's derivative is shown as its TeX source (no KaTeX in the file)."""
 
 from __future__ import annotations
 
-import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,8 @@ import pytest
 
 from app import export
 from app.models import Trace
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT
+from tests.export_checks import need_export_tools
 
 pytestmark = pytest.mark.slow
 CHAIN = ROOT / "app" / "examples" / "seed_5_chain.py"
@@ -23,14 +23,7 @@ GPT = ROOT / "tests" / "programs" / "page" / "gpt_step.py"
 
 @pytest.fixture(scope="module", autouse=True)
 def tools() -> None:
-    try:
-        import playwright.sync_api  # noqa: F401 - imported only to see that it is installed
-    except ImportError:
-        need("playwright (pip install -e '.[test]')")
-    if not (Path(export.CHROMIUM).exists() or shutil.which(export.CHROMIUM)):
-        need(f"Chromium at {export.CHROMIUM} (Debian package chromium)")
-    if not export.BUNDLE.exists():
-        need("the front-end bundle static/dist/standalone.js (`make frontend`)")
+    need_export_tools()
 
 
 def traced(path: Path) -> Trace:
