@@ -7,7 +7,7 @@ import { controls, place } from "./edge_labels.js";
 import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
 import { asShown } from "./timeline.js";
-import { fitValue, fmtShape, fmtValue } from "./values.js";
+import { fitValue, fmtShape, fmtValue, short } from "./values.js";
 
 const SVGNS = "http://www.w3.org/2000/svg";
 
@@ -17,8 +17,6 @@ export function el(name, attrs = {}, parent = null) {
   if (parent) parent.appendChild(e);
   return e;
 }
-
-export const short = (s, n = 30) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
 
 export function pathOf(points, direction) {
   if (points.length === 2) {

@@ -9,7 +9,7 @@ import { broadcasts } from "./formulas.js";
 import { lang, t } from "./i18n.js";
 import { opBase } from "./labels.js";
 import { asShown } from "./timeline.js";
-import { flat, fmtValue, uniform } from "./values.js";
+import { flat, fmtValue, short, uniform } from "./values.js";
 
 const MAX_EXPRESSION_CHARS = 60; // longer expressions are left out of a caption (the graph shows them)
 
@@ -63,7 +63,7 @@ const closeUp = (s) => (lang() === "zh" ? s.replace(/([\uff09\u3002\uff0c\uff1b\
 const sentence = (s) => s.trim().replace(/[.:;,]*$/, "").replace(/([^?!.])$/, "$1.");
 const firstLine = (s) => {
   const line = (s || "").split("\n")[0];
-  return line.length > 40 ? line.slice(0, 39) + "…" : line;
+  return short(line, 40);
 };
 
 /** A node coming to exist: a leaf, a constant, a result with its operands, or an in-place write. */

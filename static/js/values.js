@@ -78,6 +78,9 @@ export function fmtValue(v, maxItems = 6) {
   return "[" + v.map((x) => fmtValue(x, inner)).join(", ") + "]";
 }
 
+/** `s` in at most `n` characters: cut, with "…" as its last. */
+export const short = (s, n = 30) => (s.length > n ? s.slice(0, n - 1) + "…" : s);
+
 /**
  * A line that holds a value ("grad [1.2, 1.2, …, 1.2]") in at most `n` characters: a list is cut between
  * its elements and closed ("grad [1.2, 1.2, …]"), never inside a number ("1.…" reads as some number).
@@ -91,7 +94,7 @@ export function fitValue(s, n) {
     const cut = head + (head.endsWith("…") ? "" : ", …") + "]".repeat(open);
     if (cut.length <= n) return cut;
   }
-  return s.slice(0, n - 1) + "…";
+  return short(s, n);
 }
 
 /** Shape as PyTorch prints it: "(5,)" "(2, 3)" "()" */
