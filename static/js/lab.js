@@ -51,6 +51,8 @@ export class Lab {
     this.editing = ""; // the node (and name) the editor is for
     this.editorBox = h("div", "whatif-edit");
     this.pending = false;
+    this.dragging = false; // a slider is held by the pointer
+    this.showing = false; // a run is being drawn
     this.lastSent = 0;
   }
 
@@ -150,7 +152,7 @@ export class Lab {
     const key = name ? `${id}:${name}` : "";
     const undo = this.editorBox.querySelector(".whatif-undo");
     if (undo) undo.hidden = !(name in this.overrides);
-    if (!force && key === this.editing) return;
+    if (this.dragging || (!force && (key === this.editing || this.showing))) return; // a new slider would drop the drag
     this.editing = key;
     this.editorBox.replaceChildren(...(name ? [h("h4", null, t("whatif.edit", { name })), this._editor(node, name)] : []));
   }
@@ -184,6 +186,12 @@ export class Lab {
       slider.addEventListener("input", () => {
         fields[0].value = slider.value;
         this.set(name, Number(slider.value), true);
+      });
+      slider.addEventListener("pointerdown", () => {
+        this.dragging = true;
+        const up = () => ((this.dragging = false), removeEventListener("pointerup", up), removeEventListener("pointercancel", up));
+        addEventListener("pointerup", up);
+        addEventListener("pointercancel", up);
       });
       wrap.append(fields[0], slider);
     } else {
@@ -257,7 +265,12 @@ export class Lab {
   /** Show a run of the same program at the same step, the same node inspected. */
   async _show(trace) {
     const selected = this.viewer.inspector?.id ?? null;
-    await this.load(trace, { step: this.viewer.step, whatIf: true });
+    this.showing = true; // loading clears the inspector for a frame: the editor stays until it is back
+    try {
+      await this.load(trace, { step: this.viewer.step, whatIf: true });
+    } finally {
+      this.showing = false;
+    }
     this.render();
     if (selected !== null && trace.nodes.some((n) => n.id === selected)) (this.viewer.graph.select(selected), this.viewer.inspect(selected));
     this._syncEditor(!this.running && !this.pending); // not while a slider is being moved: it would lose the pointer
@@ -285,7 +298,7 @@ export class Lab {
     const check = button("primary", t("check.button"), () => this.runCheck());
     check.id = "check";
     check.title = t("check.title");
-    const parts = [h("h3", null, t("lab.heading")), check, this.editorBox];
+    const parts = [];
     const names = Object.keys(this.overrides);
     if (names.length) {
       const box = h("section", "whatif-summary");
@@ -308,7 +321,7 @@ export class Lab {
       parts.push(box);
     }
     if (this.check) parts.push(this._checkSummary());
-    root.replaceChildren(...parts);
+    replaceAround(root, this.editorBox, [h("h3", null, t("lab.heading")), check], parts);
   }
 
   _checkSummary() {
@@ -329,4 +342,14 @@ export class Lab {
     box.appendChild(ul);
     return box;
   }
+}
+
+/** `root`'s children made `before`, `keep`, `after`, with `keep` never leaving the document: a slider held
+ * by the pointer inside it would drop the drag. */
+function replaceAround(root, keep, before, after) {
+  if (keep.parentNode !== root) return root.replaceChildren(...before, keep, ...after);
+  while (root.firstChild !== keep) root.firstChild.remove();
+  while (keep.nextSibling) keep.nextSibling.remove();
+  keep.before(...before);
+  keep.after(...after);
 }

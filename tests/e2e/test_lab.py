@@ -268,3 +268,36 @@ def test_an_embed_checks_and_asks_what_if_in_its_drawer(watched) -> None:  # typ
     wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'b'")
     page.keyboard.press("Escape")
     assert not page.is_visible("#inspector")
+
+
+def test_a_slider_dragged_by_the_mouse_keeps_its_thumb_while_runs_land(watched) -> None:  # type: ignore[no-untyped-def]
+    """A student drags w2's slider: the runs its moves start land while the button is still down, and the
+    slider under the pointer must stay the same element (a new one would drop the drag half-way)."""
+    page = watched.open("/")
+    run_program(page, example="seed_5_chain")
+    select(page, "w2")
+    slider = page.locator("#lab .whatif-slider")
+    slider.wait_for()
+    slider.evaluate("(s) => { s.dataset.dragged = 'yes'; }")
+    runs: list[str] = []
+    page.on("request", lambda r: r.url.endswith("/api/trace") and runs.append(r.post_data or ""))
+    box = slider.bounding_box()
+    assert box is not None
+    low, high = (float(v) for v in slider.evaluate("(s) => [s.min, s.max, s.value]")[:2])
+    start = float(slider.evaluate("(s) => s.value"))
+    y = box["y"] + box["height"] / 2
+    x0 = box["x"] + box["width"] * (start - low) / (high - low)
+    page.mouse.move(x0, y)
+    page.mouse.down()
+    for i in range(1, 41):  # ~2 s of dragging to the right end, so several runs land mid-drag
+        page.mouse.move(x0 + (box["x"] + box["width"] - x0) * i / 40, y)
+        page.wait_for_timeout(50)
+    page.mouse.up()
+    wait_until(page, "!document.querySelector('#lab')?.dataset.running")
+    assert len(runs) >= 2  # runs landed while the button was down
+    assert page.locator("#lab .whatif-slider[data-dragged='yes']").count() == 1  # the same element throughout
+    final = float(slider.evaluate("(s) => s.value"))
+    assert final == pytest.approx(high)  # the drag reached its end
+    page.wait_for_timeout(400)
+    wait_until(page, "!document.querySelector('#lab')?.dataset.running")
+    assert json.loads(runs[-1])["overrides"]["w2"] == pytest.approx(final)
