@@ -175,7 +175,11 @@ class Deferred:
         """into[key], into[stats_key] = t's value and stats (as `encode`), at the next flush."""
         n = t.numel()
         if n <= self.max_elements and self._held_elements + n <= self._MAX_HELD_ELEMENTS:  # the usual case, inline
-            self._held.append((t, t._version, into, key, stats_key))
+            try:
+                self._held.append((t, t._version, into, key, stats_key))
+            except RuntimeError:  # an inference-mode tensor has no version to check later: read it now
+                self._read_now(t, into, key, stats_key)
+                return
             self._held_elements += n
         else:
             self._hold(t, into, key, stats_key, stats_key)
@@ -187,10 +191,20 @@ class Deferred:
             if big_stats_key is not None:
                 into[big_stats_key] = big_stats(t, self.max_elements)
             return
-        self._held.append((t, t._version, into, key, stats_key))
+        try:
+            self._held.append((t, t._version, into, key, stats_key))
+        except RuntimeError:  # an inference-mode tensor, as in encode
+            self._read_now(t, into, key, stats_key)
+            return
         self._held_elements += n
         if self._held_elements > self._MAX_HELD_ELEMENTS:
             self.flush()
+
+    def _read_now(self, t: torch.Tensor, into: Any, key: Any, stats_key: Any) -> None:
+        self.read_elements += t.numel()
+        into[key], stats = _python_encode(t, stats_key is not None, self.max_elements)
+        if stats_key is not None:
+            into[stats_key] = stats
 
     def flush(self) -> None:
         self.read_elements += self._held_elements

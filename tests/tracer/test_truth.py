@@ -256,3 +256,29 @@ def test_the_cli_prints_what_the_sandbox_prints(tmp_path: Path) -> None:
     sandboxed = trace_in_sandbox(THREADED, settings_for(tmp_path))
     assert sandboxed.status == "ok", sandboxed.error
     assert shown.stdout == sandboxed.stdout
+
+
+INFERENCE = """import torch
+torch.manual_seed(0)
+m = torch.nn.Linear(3, 1)
+x = torch.ones(2, 3)
+with torch.inference_mode():
+    p = m(x)
+    p.mul_(2)
+print(p)
+y = m(x).sum()
+y.backward()
+print(m.weight.grad)
+"""
+
+
+def test_inference_mode_tensors_are_read_without_a_version_counter(path: str) -> None:
+    """Inference tensors keep no version counter (reading `_version` raises): the tracer once failed such a
+    program with "Inference tensors do not track version counter." where torch runs it."""
+    trace, ref = run(INFERENCE), run_reference(INFERENCE)
+    assert trace.status == "ok", trace.error
+    assert normalize(trace.stdout) == normalize(ref.stdout)
+    node, _ = _bound(trace, "y")
+    assert_close(node.value, ref.namespace["y"], "y")
+    weight = next(n for n in trace.nodes if n.name == "m.weight")
+    assert_close(weight.grad, ref.namespace["m"].weight.grad, "m.weight.grad")
