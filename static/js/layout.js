@@ -54,35 +54,79 @@ export function layout(trace, options = {}) {
  */
 function levels(trace, open, scale) {
   const model = groupModel(trace);
-  const nodes = nodeIndex(trace);
-  const paramOf = paramPaths(model);
-  const ctx = { trace, model, nodes, open, scale, drawn: new Map(), members: new Map(), links: [], buckets: new Map(), cache: levelCache(trace, scale) };
-  const edges = (trace.edges || []).filter((e) => nodes.has(e.source) && nodes.has(e.target) && e.source !== e.target);
-  const uses = new Map();
-  for (const e of edges) (uses.get(e.source) ?? uses.set(e.source, []).get(e.source)).push(e.target);
-  const home = (id) => model.innermost.get(id) ?? null;
+  const ctx = { trace, model, nodes: nodeIndex(trace), open, scale, drawn: new Map(), members: new Map(), links: [], buckets: new Map(), cache: levelCache(trace, scale) };
+  const plan = placements(trace);
+  // The outermost closed group around each home (memoised: homes are few, placements many).
+  const closedOf = new Map();
+  const closedAround = (home) => {
+    let c = closedOf.get(home);
+    if (c === undefined) closedOf.set(home, (c = model.chainOfKey(home).find((k) => !open.has(k)) ?? null));
+    return c;
+  };
+  const keyOf = new Array(plan.ids.length).fill(null);
+  // The drawn key of placement p: the node's box, or the outermost closed group around it.
+  const draw = (p) => {
+    if (keyOf[p] !== null) return keyOf[p];
+    const home = plan.homes[p];
+    const closed = home === null ? null : closedAround(home);
+    if (closed) keyOf[p] = member(ctx, plan.groupKey(closed), { kind: "group", group: closed, level: model.groups.get(closed).parent });
+    else if (!ctx.drawn.has((keyOf[p] = plan.keys[p]))) member(ctx, keyOf[p], { kind: "node", id: plan.ids[p], level: home });
+    return keyOf[p];
+  };
   // In visit order, so that each level starts from the program's order.
-  for (const n of trace.nodes || []) {
-    if (n.kind === "op" || !uses.has(n.id)) draw(ctx, n.id, home(n.id), n.kind === "op");
-    else for (const t of uses.get(n.id)) draw(ctx, n.id, sourceHome(model, n.id, t, paramOf), false);
-  }
-  for (const e of edges) {
-    const src = nodes.get(e.source);
-    const s = draw(ctx, e.source, src.kind === "op" ? home(e.source) : sourceHome(model, e.source, e.target, paramOf), src.kind === "op");
-    const t = draw(ctx, e.target, home(e.target), nodes.get(e.target).kind === "op");
+  for (const p of plan.visits) draw(p);
+  for (const e of plan.edges) {
+    const s = draw(e.sp);
+    const t = draw(e.tp);
     if (s !== t) ctx.links.push({ s, t, source: e.source, target: e.target, slot: e.slot });
   }
   return ctx;
 }
 
-/** The drawn key of node `id` placed in group `home`: the node's box, or the outermost closed group around it. */
-function draw(ctx, id, home, single) {
-  const { model, open, drawn } = ctx;
-  const closed = home === null ? null : model.chainOfKey(home).find((k) => !open.has(k));
-  if (closed) return member(ctx, `g:${closed}`, { kind: "group", group: closed, level: model.groups.get(closed).parent });
-  const key = single || home === null ? `${id}` : `${id}@${home}`;
-  if (!drawn.has(key)) member(ctx, key, { kind: "node", id, level: home });
-  return key;
+const plans = new WeakMap();
+
+/**
+ * Every place a node can be drawn (a placement: a node in a group), made once per trace: ids, homes and
+ * keys by placement; visits, placements in the program's order; edges, each trace edge's two placements.
+ * What depends on the open groups (levels) is then a walk over integers and strings made once.
+ */
+function placements(trace) {
+  let plan = plans.get(trace);
+  if (plan) return plan;
+  const model = groupModel(trace);
+  const nodes = nodeIndex(trace);
+  const paramOf = paramPaths(model);
+  const index = new Map();
+  const groupKeys = new Map();
+  plan = { ids: [], homes: [], keys: [], visits: [], edges: [] };
+  plan.groupKey = (key) => groupKeys.get(key) ?? groupKeys.set(key, `g:${key}`).get(key);
+  const at = (id, home, single) => {
+    const key = single || home === null ? `${id}` : `${id}@${home}`;
+    let p = index.get(key);
+    if (p === undefined) {
+      index.set(key, (p = plan.ids.length));
+      plan.ids.push(id);
+      plan.homes.push(home);
+      plan.keys.push(key);
+    }
+    return p;
+  };
+  const edges = (trace.edges || []).filter((e) => nodes.has(e.source) && nodes.has(e.target) && e.source !== e.target);
+  const uses = new Map();
+  for (const e of edges) (uses.get(e.source) ?? uses.set(e.source, []).get(e.source)).push(e.target);
+  const home = (id) => model.innermost.get(id) ?? null;
+  // A source node (leaf, constant) is drawn where its consumer needs it (groups.js's sourceHome).
+  const placeOf = (id, consumer) => {
+    const op = nodes.get(id).kind === "op";
+    return at(id, op || consumer === null ? home(id) : sourceHome(model, id, consumer, paramOf), op);
+  };
+  for (const n of trace.nodes || []) {
+    if (n.kind === "op" || !uses.has(n.id)) plan.visits.push(placeOf(n.id, null));
+    else for (const t of uses.get(n.id)) plan.visits.push(placeOf(n.id, t));
+  }
+  for (const e of edges) plan.edges.push({ sp: placeOf(e.source, e.target), tp: placeOf(e.target, null), source: e.source, target: e.target, slot: e.slot });
+  plans.set(trace, plan);
+  return plan;
 }
 
 function member(ctx, key, what) {

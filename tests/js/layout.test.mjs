@@ -2,16 +2,20 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { groupModel } from "../../static/js/groups.js";
 import { closestShape, layout } from "../../static/js/layout.js";
-import { fixture, fixtureNames, recurrenceGraph } from "./helpers.mjs";
+import { openLevel } from "../../static/js/level.js";
+import { fixture, fixtureNames, modelGraph, recurrenceGraph } from "./helpers.mjs";
 
-function checkLayout(trace, L) {
+function checkLayout(trace, L, { whole = true } = {}) {
   const ids = new Set(L.items.map((it) => it.id));
-  for (const n of trace.nodes) assert.ok(ids.has(n.id), `node ${n.id} drawn`);
+  if (whole) for (const n of trace.nodes) assert.ok(ids.has(n.id), `node ${n.id} drawn`);
   const keys = new Set(L.items.map((it) => it.key));
   assert.equal(keys.size, L.items.length, "keys are unique");
-  // Edges flow downward (TB) / rightward (LR), between boxes that exist.
+  // Edges flow downward (TB) / rightward (LR), between boxes that exist (a level folded inside a frame
+  // sends some on to its next band: only the whole graph is checked for the direction).
+  const boxes = new Set([...keys, ...L.groups.map((g) => `${g.open ? "f" : "g"}:${g.key}`)]);
   for (const e of L.edges) {
-    assert.ok(keys.has(e.from) && keys.has(e.to));
+    assert.ok(boxes.has(e.from) && boxes.has(e.to), `edge ${e.key} between drawn boxes`);
+    if (!whole) continue;
     const [a, b] = [e.points[0], e.points[e.points.length - 1]];
     if (L.direction === "TB") assert.ok(b[1] > a[1], `edge ${e.key} goes down`);
     else assert.ok(b[0] > a[0], `edge ${e.key} goes right`);
@@ -142,4 +146,27 @@ test("closestShape takes the layout whose figure (margin included) is closest to
   // At 16:9 the margin decides: bare, the tall one is closer (ratio 3.01 vs 3.14); as a figure, the wide one (2.86 vs 2.60).
   assert.equal(closestShape([tall, wide], 16 / 9), tall);
   assert.equal(closestShape([tall, wide], 16 / 9, 12), wide);
+});
+
+test("opening groups one at a time lays out exactly as laying out that level afresh", () => {
+  // Opening a box reuses what the trace's earlier layouts made (placements, unchanged levels): the
+  // result must be the one a fresh layout of the same open groups gets, byte for byte.
+  const pane = { width: 1100, height: 760 };
+  const fold = { width: 1200, height: 830 };
+  for (const make of [() => modelGraph(3, { iterations: 4 }), () => modelGraph(6), () => fixture("optimizer_loop"), () => fixture("mlp_step")]) {
+    const trace = make();
+    const open = new Set(openLevel(trace, pane));
+    for (const direction of ["TB", "LR"]) {
+      let L = layout(trace, { direction, open: [...open], fold });
+      for (let i = 0; i < 6; i++) {
+        const closed = L.groups.find((g) => !g.open);
+        if (!closed) break;
+        open.add(closed.key);
+        L = layout(trace, { direction, open: [...open], fold });
+        const fresh = layout(structuredClone(trace), { direction, open: [...open], fold });
+        assert.equal(JSON.stringify(L), JSON.stringify(fresh), `${direction}: opening ${closed.key}`);
+        checkLayout(trace, L, { whole: false }); // closed groups stand for their nodes
+      }
+    }
+  }
 });
