@@ -110,24 +110,67 @@ function passOf(trace, index) {
 export function frame(trace, step) {
   const entries = timeline(trace);
   const at = Math.max(0, Math.min(entries.length - 1, Math.trunc(Number(step) || 0)));
-  const s = {
+  const s = stateAt(trace, entries, at);
+  return result(s, entries, at);
+}
+
+// A frame is the state after replaying the moments up to its step. Replaying from the start costs
+// O(step) (50 ms at the end of a 20,000-node backward pass), so the state after the last frame asked
+// for is kept and carried on from when the next one is later (playing), and a few copies along the
+// timeline (every CHECKPOINT_EVERY moments or more, at most CHECKPOINTS) start the replay of an earlier one.
+// Frames never share the kept state's collections (result() copies them): the same step always gets
+// an equal frame, in whatever order steps are asked for.
+const CHECKPOINT_EVERY = 1024;
+const CHECKPOINTS = 8;
+const replays = new WeakMap();
+
+function stateAt(trace, entries, at) {
+  let r = replays.get(trace);
+  if (!r || r.entries !== entries) {
+    r = { entries, every: Math.max(CHECKPOINT_EVERY, Math.ceil(entries.length / CHECKPOINTS)), saved: new Map(), last: null };
+    replays.set(trace, r);
+  }
+  let s = r.last && r.last.at <= at ? r.last : null;
+  const c = Math.floor(at / r.every) * r.every;
+  if ((!s || s.at < c) && r.saved.has(c)) s = copyState(r.saved.get(c));
+  s ??= initialState(trace);
+  for (let i = s.at + 1; i <= at; i++) {
+    replay(s, entries[i]);
+    s.at = i;
+    if (i % r.every === 0 && !r.saved.has(i)) r.saved.set(i, copyState(s));
+  }
+  r.last = s;
+  return s;
+}
+
+function initialState(trace) {
+  return {
     trace, nodes: nodeIndex(trace), incoming: incomingEdges(trace), passCount: (trace.passes || []).length,
     present: [], presentSet: new Set(), values: new Map(), grads: new Map(), flow: new Map(), received: new Map(),
     done: [], pulses: [], current: [], stdout: "", displays: [], warnings: [], error: null, pass: null,
-    phase: "start", sawPrint: false, becameLeaf: new Set(), after: null, carried: new Set(),
+    phase: "start", sawPrint: false, becameLeaf: new Set(), after: null, carried: new Set(), at: -1,
   };
-  for (let i = 0; i <= at; i++) {
-    const e = entries[i];
-    s.pulses = [];
-    s.current = [];
-    MOMENTS[e.type]?.(s, e);
-    // Any moment of the program after a pass (print, zero_(), an update) is "after backward" until a new op.
-    if (s.phase === "backward" && !IN_PASS.has(e.type)) {
-      s.phase = s.after ? "after" : "forward";
-      s.pass = null;
-    }
+}
+
+/** The state after one more moment `e`. */
+function replay(s, e) {
+  s.pulses = [];
+  s.current = [];
+  MOMENTS[e.type]?.(s, e);
+  // Any moment of the program after a pass (print, zero_(), an update) is "after backward" until a new op.
+  if (s.phase === "backward" && !IN_PASS.has(e.type)) {
+    s.phase = s.after ? "after" : "forward";
+    s.pass = null;
   }
-  return result(s, entries, at);
+}
+
+/** A copy of a state that later moments can change without changing this one (nor the frames made from it). */
+function copyState(s) {
+  return {
+    ...s, present: s.present.slice(), presentSet: new Set(s.presentSet), values: new Map(s.values), grads: new Map(s.grads),
+    flow: new Map(s.flow), received: new Map(s.received), done: s.done.slice(), displays: s.displays.slice(),
+    warnings: s.warnings.slice(), becameLeaf: new Set(s.becameLeaf), carried: new Set(s.carried),
+  };
 }
 
 const IN_PASS = new Set(["step", "backward_start", "backward_end"]);
@@ -205,8 +248,7 @@ const MOMENTS = {
       if (g === null) continue;
       s.pulses.push({ source: edge.source, target: edge.target, slot: edge.slot, grad: g });
       s.carried.add(`${edge.source}>${edge.target}:${edge.slot}`);
-      if (!s.received.has(edge.source)) s.received.set(edge.source, []);
-      s.received.get(edge.source).push(g);
+      s.received.set(edge.source, [...(s.received.get(edge.source) || []), g]); // a new array: frames share the old one
     }
   },
   backward_end(s, e) {
@@ -226,18 +268,22 @@ function passInfo(s, index, p, stepIndex) {
 function result(s, entries, at) {
   const trace = s.trace;
   const last = at === entries.length - 1;
+  let { stdout, error, phase } = s;
   if (last) {
-    if (!s.sawPrint && trace.stdout) s.stdout = trace.stdout;
-    if (!s.error && trace.error) s.error = { ...trace.error, text: trace.error.message, line: trace.error.line ?? null };
-    if (s.phase !== "backward") s.phase = "end";
+    if (!s.sawPrint && trace.stdout) stdout = trace.stdout;
+    if (!error && trace.error) error = { ...trace.error, text: trace.error.message, line: trace.error.line ?? null };
+    if (phase !== "backward") phase = "end";
   }
   const entry = entries[at];
   const kinds = new Map();
   for (const id of laterLeaves(trace)) if (!s.becameLeaf.has(id)) kinds.set(id, "constant");
-  const { present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, phase, after, carried } = s;
+  const { current, pulses, pass, after } = s; // made anew by each moment: not changed later
+  // Copies of the collections that later moments change (received's arrays are never changed once in it).
   return {
     step: at, total: entries.length, last, entry, phase, line: entry.line ?? null, nodeLine: entry.nodeLine ?? null,
-    present, current, values, grads, flow, received, pulses, done, stdout, displays, warnings, error, pass, kinds, after, carried,
+    present: s.present.slice(), current, values: new Map(s.values), grads: new Map(s.grads), flow: new Map(s.flow),
+    received: new Map(s.received), pulses, done: s.done.slice(), stdout, displays: s.displays.slice(),
+    warnings: s.warnings.slice(), error, pass, kinds, after, carried: new Set(s.carried),
   };
 }
 

@@ -156,3 +156,28 @@ test("torch.autograd.grad leaves .grad alone; backward(inputs=[w]) fills only w.
   assert.equal(second.grads.has(x), false);
   close(second.grads.get(w), 3);
 });
+
+test("a frame is the same whatever steps were asked for before it, and never changes afterwards", () => {
+  // frame() carries on from the last state it made and from checkpoints: compare with a fresh replay
+  // (a copy of the trace has none of them), forward, backward and in a random order, on every fixture
+  // and on a long timeline (a fixture's moments repeated: past the checkpoints' spacing).
+  const long = fixture("accumulate_and_zero");
+  long.events = Array.from({ length: 100 }, () => long.events).flat();
+  const fresh = (trace, i) => frame(structuredClone(trace), i);
+  let seed = 7;
+  const random = (n) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  for (const trace of [...fixtureNames().map(fixture), long]) {
+    const n = timeline(trace).length;
+    const sample = n > 200 ? [0, 1, 1023, 1024, 1025, 2047, 2048, 2049, n - 2, n - 1].filter((i) => i < n) : [...Array(n).keys()];
+    const want = new Map(sample.map((i) => [i, fresh(trace, i)]));
+    const held = frame(trace, sample[sample.length >> 1]);
+    const orders = [[...Array(n).keys()], [...Array(n).keys()].reverse(), Array.from({ length: Math.min(n, 300) }, () => random(n))];
+    for (const order of orders) {
+      for (const i of order) {
+        const f = frame(trace, i);
+        if (want.has(i)) assert.deepStrictEqual(f, want.get(i), `step ${i} of ${n}`);
+      }
+    }
+    assert.deepStrictEqual(held, want.get(sample[sample.length >> 1]), "a frame made earlier is unchanged");
+  }
+});
