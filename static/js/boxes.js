@@ -156,7 +156,8 @@ export function paintGroup(thing, state, selected) {
     thing.showsResult = Boolean(result);
   }
   setText(thing, "gradText", thing.grad, progress || result);
-  thing.bar.setAttribute("width", String(steps ? (thing.gl.w * done) / steps : 0));
+  const bar = String(steps ? (thing.gl.w * done) / steps : 0);
+  if (bar !== thing.barWidth) thing.bar.setAttribute("width", (thing.barWidth = bar)); // the DOM only when it changes
   labelGroup(thing, progress || result);
 }
 

@@ -8,7 +8,7 @@ import { t } from "./i18n.js";
 import { opText } from "./expr.js";
 import { closedAround, groupModel, resultOf } from "./groups.js";
 import { groupLines, nodeLines } from "./labels.js";
-import { nodeIndex } from "./timeline.js";
+import { firstSteps, membership, nodeIndex } from "./timeline.js";
 import { Camera } from "./camera.js";
 import { Grid, bboxOf } from "./cull.js";
 import { Minimap } from "./minimap.js";
@@ -68,6 +68,7 @@ export class GraphView {
     this.ctx = null;
     this.passSteps = new Map();
     this.hiddenIn = null;
+    this.presentIn = null;
     if (this.svg) this.svg.remove();
     const svg = el("svg", { width: Math.ceil(layout.width), height: Math.ceil(layout.height), role: "group" });
     svg.setAttribute("aria-label", "autograd graph");
@@ -222,9 +223,8 @@ export class GraphView {
     if (!this.svg) return;
     const ctx = {
       f,
-      present: new Set(f.present),
+      ...membership(this.trace, f), // present, done: .has(id) without a set of every id per step
       current: new Set(f.current),
-      done: new Set(f.done),
       backward: f.phase === "backward",
       gradients: f.phase === "backward" || Boolean(f.after), // a finished pass's ∂ stay on the nodes
       pulsing: new Set(f.pulses.map((p) => `${p.source}>${p.target}:${p.slot}`)),
@@ -251,19 +251,19 @@ export class GraphView {
     const state = new Map();
     if (!this.model.any) return state;
     const at = (key) => state.get(key) ?? state.set(key, { present: 0, current: false, done: 0, steps: 0 }).get(key);
-    const closedOf = (id) => this._hidden().get(id);
-    for (const id of f.present) {
-      const key = closedOf(id);
-      if (key) at(key).present++;
+    // Counted by binary search in each closed group's sorted steps (not by a walk over every node per frame).
+    for (const [key, steps] of this._presentSteps()) {
+      const n = countUpTo(steps, f.step);
+      if (n) at(key).present = n;
     }
     for (const id of f.current) {
       for (const key of this.model.chainOf(id)) at(key).current = true;
     }
     if (ctx.backward && f.pass) {
-      for (const [key, n] of this._stepsIn(f.pass.index)) at(key).steps = n;
-      for (const id of f.done) {
-        const key = closedOf(id);
-        if (key) at(key).done++;
+      for (const [key, indices] of this._stepsIn(f.pass.index)) {
+        at(key).steps = indices.length;
+        const n = countUpTo(indices, f.done.length - 1); // f.done: the nodes of the pass's first steps
+        if (n) at(key).done = n;
       }
     }
     return state;
@@ -282,16 +282,30 @@ export class GraphView {
     return this.hiddenIn;
   }
 
-  /** How many steps of a pass run inside each closed group (cached until the next draw). */
+  /** Closed group -> the sorted steps at which its nodes appear (made once per draw). */
+  _presentSteps() {
+    if (!this.presentIn) {
+      this.presentIn = new Map();
+      const since = firstSteps(this.trace);
+      for (const [id, key] of this._hidden()) {
+        if (!since.has(id)) continue;
+        (this.presentIn.get(key) ?? this.presentIn.set(key, []).get(key)).push(since.get(id));
+      }
+      for (const steps of this.presentIn.values()) steps.sort((a, b) => a - b);
+    }
+    return this.presentIn;
+  }
+
+  /** Closed group -> the indices of the steps of a pass that run inside it, sorted (cached until the next draw). */
   _stepsIn(passIndex) {
     let m = this.passSteps.get(passIndex);
     if (m) return m;
     m = new Map();
     const pass = (this.trace.passes || []).find((p) => p.index === passIndex);
-    for (const s of pass?.steps || []) {
+    (pass?.steps || []).forEach((s, i) => {
       const key = this._hidden().get(s.node);
-      if (key) m.set(key, (m.get(key) || 0) + 1);
-    }
+      if (key) (m.get(key) ?? m.set(key, []).get(key)).push(i);
+    });
     this.passSteps.set(passIndex, m);
     return m;
   }
@@ -331,4 +345,16 @@ export class GraphView {
     const box = this.boxOf(id);
     if (box) this.camera.centre(box, true);
   }
+}
+
+/** How many of the sorted numbers `sorted` are <= x. */
+function countUpTo(sorted, x) {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid] <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }

@@ -83,6 +83,43 @@ export function passStarts(trace) {
   return out;
 }
 
+/**
+ * Cheap membership for a frame f of this trace (what painting asks of every box, every step, without
+ * making sets of thousands of ids): present.has(id) as f.present.includes(id), and done.has(id) as
+ * f.done.includes(id) while a pass is shown. Both follow from the timeline: a node is present from its
+ * first `node` moment on, and f.done is the nodes of the shown pass's first f.done.length steps.
+ */
+export function membership(trace, f) {
+  const since = firstSteps(trace);
+  const present = { has: (id) => (since.get(id) ?? Infinity) <= f.step };
+  if (!f.pass || f.phase !== "backward") return { present, done: new Set(f.done) };
+  const order = passOrder(trace, f.pass.index);
+  return { present, done: { has: (id) => (order.get(id) ?? Infinity) < f.done.length } };
+}
+
+const firstCache = new WeakMap();
+/** node id -> the step of its first `node` moment. */
+export function firstSteps(trace) {
+  let m = firstCache.get(trace);
+  if (m) return m;
+  m = new Map();
+  timeline(trace).forEach((e, i) => e.type === "node" && !m.has(e.node) && m.set(e.node, i));
+  firstCache.set(trace, m);
+  return m;
+}
+
+const orderCache = new WeakMap();
+/** node id -> the index of its first step in pass `index`. */
+export function passOrder(trace, index) {
+  const byPass = orderCache.get(trace) ?? orderCache.set(trace, new Map()).get(trace);
+  let m = byPass.get(index);
+  if (m) return m;
+  m = new Map();
+  (passOf(trace, index)?.steps || []).forEach((st, i) => !m.has(st.node) && m.set(st.node, i));
+  byPass.set(index, m);
+  return m;
+}
+
 function passOf(trace, index) {
   return (trace.passes || []).find((p) => p.index === index) || null;
 }

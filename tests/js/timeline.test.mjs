@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { asShown, frame, passStarts, timeline } from "../../static/js/timeline.js";
+import { asShown, frame, membership, passStarts, timeline } from "../../static/js/timeline.js";
 import { fixture, fixtureNames } from "./helpers.mjs";
 import { num } from "../../static/js/values.js";
 
@@ -179,5 +179,20 @@ test("a frame is the same whatever steps were asked for before it, and never cha
       }
     }
     assert.deepStrictEqual(held, want.get(sample[sample.length >> 1]), "a frame made earlier is unchanged");
+  }
+});
+
+test("membership(trace, f) answers as the frame's own present and done lists, at every step", () => {
+  const twice = fixture("accumulate_and_zero"); // a pass started again: its steps are shown the first time only
+  twice.events = [...twice.events, ...twice.events];
+  for (const [name, trace] of [...fixtureNames().map((n) => [n, fixture(n)]), ["twice", twice]]) {
+    for (let i = 0; i < timeline(trace).length; i++) {
+      const f = frame(trace, i);
+      const { present, done } = membership(trace, f);
+      for (const n of trace.nodes) {
+        assert.equal(present.has(n.id), f.present.includes(n.id), `${name} step ${i}: node ${n.id} present`);
+        if (f.phase === "backward") assert.equal(done.has(n.id), f.done.includes(n.id), `${name} step ${i}: node ${n.id} done`);
+      }
+    }
   }
 });
