@@ -6,6 +6,7 @@
 import * as i18n from "./i18n.js";
 import { t } from "./i18n.js";
 import { describe, passLabel } from "./caption.js";
+import { foldCaption } from "./caption_fold.js";
 import { Chart } from "./chart.js";
 import { Player, afterPaint } from "./player.js";
 import { Presentation } from "./present.js";
@@ -63,6 +64,7 @@ export class Viewer {
     if (options.keys !== false) bindKeys(this);
     const refit = () => this.graph.layout && !this.graph.userMoved && this.graph.fit(this.fitZoom());
     addEventListener("resize", refit);
+    this.captionFold = foldCaption(this.$("caption"), { onToggle: refit }); // an embed's long sentence, opened on a tap
     // A pane that was hidden and is shown again (a phone's Graph tab, panes.js) is fitted again.
     let shown = true;
     new ResizeObserver(([e]) => {
@@ -234,6 +236,7 @@ export class Viewer {
     this.chart.show(f);
     this.inspector?.update(f);
     this.$("caption").textContent = describe(this.trace, f);
+    this.captionFold.update();
     this._showPosition(f);
     this.options.onFrame?.(f);
   }

@@ -251,3 +251,61 @@ def test_a_small_embed_keeps_its_controls_on_one_line_and_its_text_readable(watc
         assert lit.count() == 1 and lit.is_visible()
         assert lit.inner_text() == CHAIN.read_text().splitlines()[line - 1]
     watched.shot(f"{lang}-{'code' if code else 'graph'}")
+
+
+MLP = CHAIN.parent / "mlp_step.py"
+SMALL_EMBED = {"viewport": {"width": 640, "height": 360}, "has_touch": True}
+# How much of the caption's sentence is on screen: every line box of its text inside the caption's
+# visible box and the window (a folded caption cuts the lines past its third: they are laid out below it).
+CAPTION_SHOWN = """() => {
+  const c = document.getElementById("caption"), box = c.getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(c);
+  const lines = [...range.getClientRects()].filter((r) => r.width > 0 && r.height > 0);
+  const inside = (r) => r.top >= Math.max(box.top, 0) - 1 && r.bottom <= Math.min(box.bottom, innerHeight) + 1;
+  const tops = new Set(lines.map((r) => Math.round(r.top)));
+  return {lines: tops.size, shown: new Set(lines.filter(inside).map((r) => Math.round(r.top))).size,
+          text: c.textContent, expanded: c.getAttribute("aria-expanded"), scroll: document.documentElement.scrollWidth};
+}"""
+
+
+@pytest.mark.parametrize("watched", [SMALL_EMBED], ids=["640x360"], indirect=True)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_small_embeds_long_caption_opens_whole_on_a_tap(watched, lang: str) -> None:  # type: ignore[no-untyped-def]
+    created = httpx.post(f"{watched.base}/api/share", json={"source": MLP.read_text()}, timeout=60)
+    assert created.status_code == 201, created.text
+    page = watched.open(f"{created.json()['embed_url']}?lang={lang}")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    # Every step's sentence laid out at this size: the MLP's longest take more than the three lines shown folded.
+    lengths = page.evaluate(
+        f"""() => {{ const out = []; const p = window.gradwalk.state.player;
+        for (let i = 0; i < p.total; i++) {{ p.seek(i); out.push([i, ({CAPTION_SHOWN})().lines]); }} return out; }}"""
+    )
+    long = sorted((s for s in lengths if s[1] > 3), key=lambda s: -s[1])[:3]
+    assert long and long[0][1] >= 4, lengths
+    for step, lines in long:
+        page.evaluate(f"window.gradwalk.seek({step})")
+        folded = page.evaluate(CAPTION_SHOWN)
+        assert folded["lines"] == lines and folded["shown"] == 3 and folded["expanded"] == "false", folded
+        page.locator("#caption").tap()
+        opened = page.evaluate(CAPTION_SHOWN)
+        assert opened["shown"] == opened["lines"] == lines, opened  # the whole sentence, on screen
+        assert opened["expanded"] == "true" and opened["text"] == folded["text"] and opened["scroll"] <= 640
+        # The transport still on one line (centres within 2 px: the open caption's height is fractional) and on screen.
+        centres = page.evaluate(
+            """() => [...document.querySelector(".controls").children].map((e) => e.getBoundingClientRect())
+                .filter((r) => r.width && r.height).map((r) => [r.top + r.height / 2, r.bottom])"""
+        )
+        assert max(c for c, _ in centres) - min(c for c, _ in centres) < 2 and max(b for _, b in centres) <= 360, centres
+        page.locator("#caption").tap()
+        assert page.evaluate(CAPTION_SHOWN)["shown"] == 3
+    # The keyboard opens it too (Enter on the focused caption), and a short sentence is no toggle.
+    page.evaluate(f"window.gradwalk.seek({long[0][0]})")
+    page.focus("#caption")
+    page.keyboard.press("Enter")
+    assert page.evaluate(CAPTION_SHOWN)["shown"] == long[0][1]
+    short = min(lengths, key=lambda s: s[1])
+    page.evaluate(f"window.gradwalk.seek({short[0]})")
+    assert short[1] <= 3 and page.evaluate("document.getElementById('caption').getAttribute('role')") is None
+    assert watched.errors == []
+    watched.shot(f"mlp-caption-{lang}")
