@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .local_trace import Tracing
 
 
 def _read(path: str) -> str:
@@ -14,16 +18,21 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def trace_command(args: argparse.Namespace) -> int:
-    """Print one trace JSON document per program (JSON Lines)."""
+def write_traces(sources: Iterable[str]) -> None:
+    """Trace each program in this process and print its trace JSON document, one per line (JSON Lines)."""
     from .config import Settings
     from .tracer import trace_json
 
     limits = Settings().trace
-    for path in args.files:
+    for source in sources:
         sys.stdout.flush()
-        sys.stdout.buffer.write(trace_json(_read(path), limits) + b"\n")
+        sys.stdout.buffer.write(trace_json(source, limits) + b"\n")
         sys.stdout.buffer.flush()
+
+
+def trace_command(args: argparse.Namespace) -> int:
+    """Print one trace JSON document per program (JSON Lines)."""
+    write_traces(_read(path) for path in args.files)
     return 0
 
 
@@ -63,6 +72,25 @@ def serve_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     """Write the graphs of one or more programs, at one or more steps, as SVG, PNG or self-contained HTML."""
     import time
+
+    from .local_trace import Tracing
+
+    t0 = time.monotonic()
+    if args.size and args.format == "html":
+        print("gradwalk export: --size is for svg and png (an HTML file fills its window)", file=sys.stderr)
+        return 2
+    sources = [_read(f) for f in args.files]
+    # The programs start now, before this process loads pydantic and Chromium: they are the longest part.
+    tracing = None if args.sandbox else Tracing(sources)
+    try:
+        return _export(args, sources, tracing, t0)
+    finally:
+        if tracing is not None:
+            tracing.close()
+
+
+def _export(args: argparse.Namespace, sources: list[str], tracing: Tracing | None, t0: float) -> int:
+    import time
     from pathlib import Path
 
     from .config import Settings
@@ -70,15 +98,11 @@ def export_command(args: argparse.Namespace) -> int:
     from .figures import Figures, Program, export_all
     from .models import Trace
 
-    t0 = time.monotonic()
     programs = [
-        Program(name="graph" if f == "-" else Path(f).stem, source=_read(f), folder=Path.cwd() if f == "-" else Path(f).parent)
-        for f in args.files
+        Program(name="graph" if f == "-" else Path(f).stem, source=source, folder=Path.cwd() if f == "-" else Path(f).parent)
+        for f, source in zip(args.files, sources, strict=True)
     ]
     figures = Figures(format=args.format, steps=args.step, lang=args.lang, direction=args.direction, size=args.size)
-    if figures.size and figures.format == "html":
-        print("gradwalk export: --size is for svg and png (an HTML file fills its window)", file=sys.stderr)
-        return 2
     count = 0
 
     def report(path: Path, size: int, trace: Trace, note: str) -> None:
@@ -90,7 +114,9 @@ def export_command(args: argparse.Namespace) -> int:
         print(f"{path}: {size:,} bytes" + "".join(f"; {n}" for n in notes), file=sys.stderr)
 
     try:
-        problems = export_all(programs, figures, Path(args.output) if args.output else None, Settings(), report)
+        problems = export_all(
+            programs, figures, Path(args.output) if args.output else None, Settings(), report, args.sandbox, tracing
+        )
     except ExportError as e:
         print(f"gradwalk export: {e}", file=sys.stderr)
         return 2
@@ -135,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=serve_command)
     p = commands.add_parser("export", help="write programs' graphs as SVG, PNG (2x) or self-contained HTML players")
     p.add_argument(
-        "files", nargs="+", metavar="FILE.py", help="program files (one sandbox and one browser for all); - reads stdin"
+        "files", nargs="+", metavar="FILE.py", help="program files (one tracing process and one browser for all); - reads stdin"
     )
     p.add_argument("--format", choices=["svg", "png", "html"], default="svg", help="output format (default: svg)")
     p.add_argument(
@@ -151,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the file, for one figure; else a folder for FILE.<format> (FILE-<step>.<format> for several steps) (default: beside each FILE)",
     )
     p.add_argument("--lang", choices=LANGS, default="en", help="language of the captions and controls (default: en)")
+    p.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="run the programs in the web service's sandbox (time and memory limits, no files or network): for programs you did not write",
+    )
     p.add_argument(
         "--direction",
         choices=DIRECTIONS,

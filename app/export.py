@@ -60,15 +60,6 @@ def _json_in_html(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
-def warm() -> None:
-    """Do now what the first figure would wait for (the font subsetter's import, reading the bundle): for a
-    batch that has a moment while its sandbox starts."""
-    from fontTools import subset  # noqa: F401 - imported for its cost, now
-    from fontTools.ttLib import TTFont  # noqa: F401 - imported for its cost, now
-
-    fontsubset.subset(FONTS.parent / "fonts" / "gradwalk-symbols.woff2", frozenset({0x2202}))  # brotli and the woff2 code, loaded
-
-
 def _fonts(style: str, text: str) -> str:
     """The bundled @font-face rules that draw `text` under the font stacks of `style` (its --font and --mono),
     each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
@@ -77,7 +68,9 @@ def _fonts(style: str, text: str) -> str:
         raise ExportError(f"missing {FONTS}: run `make frontend` first")
     faces = [(f["family"], f["ranges"], f["rule"]) for f in json.loads(FONTS.read_text(encoding="utf-8"))]
     stacks = [[f.strip().strip("\"'") for f in s.split(",")] for s in re.findall(r"--(?:font|mono):\s*([^;]+);", style)]
-    chars = {ord(c) for c in set(text) if ord(c) > 32}
+    # Every printable ASCII character, shown or not: most programs need no other, so their fonts are the same
+    # cut, made once and then read from fontsubset's cache.
+    chars = {ord(c) for c in set(text) if ord(c) > 32} | set(range(0x21, 0x7F))
     keep: set[str] = set()
     for stack in stacks:
         for c in chars:

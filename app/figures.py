@@ -1,9 +1,9 @@
 """Teachers' figures in batch: `gradwalk export a.py b.py --format svg --step 5,12,-1 -o figures/`.
 
-One sandbox and one Chromium for the whole batch: the zygote starts (in a thread of its own) while the
-browser does, the programs run as they come, and each program's trace is loaded into the offline page
-once and drawn at every step asked. The fixed costs of an export, about a second each, are paid once.
-Never imports torch.
+One tracing process (app.local_trace; or, with --sandbox, one sandbox) and one Chromium for the whole
+batch: the programs are traced while the browser starts and the font subsetter loads, and each
+program's trace is loaded into the offline page once and drawn at every step asked. The fixed costs
+of an export are paid once, and side by side. Never imports torch.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 
 from . import export
 from .config import Settings
+from .local_trace import Tracing
 from .models import Trace
 
 # The shape "auto" aims at when no --size says: a 16:9 slide.
@@ -45,9 +46,25 @@ class Figures:
         return self.size[0] / self.size[1] if self.size else SLIDE_ASPECT
 
 
-def traces(sources: list[str], settings: Settings) -> Iterator[Trace]:
-    """Each program's trace, in order, from one sandbox started once (in a thread, so the caller can start
-    Chromium meanwhile); the programs run as the sandbox's slots allow."""
+def traces(sources: list[str], settings: Settings, sandbox: bool = False, started: Tracing | None = None) -> Iterator[Trace]:
+    """Each program's trace, in order: from one tracing process (`started`, or started now), or with
+    `sandbox` from one sandbox started once; either way running while the caller starts Chromium."""
+    if not sandbox:
+        return _checked(started or Tracing(sources))
+    return _sandboxed(sources, settings)
+
+
+def _checked(tracing: Tracing) -> Iterator[Trace]:
+    """The tracing process's documents, checked as the sandbox's are (the document the page reads, whatever was printed)."""
+    try:
+        for document in tracing.documents():
+            yield Trace.model_validate_json(document)
+    except RuntimeError as e:
+        raise export.ExportError(str(e)) from e
+
+
+def _sandboxed(sources: list[str], settings: Settings) -> Iterator[Trace]:
+    """Each program's trace from one sandbox started once, in a thread; the programs run as its slots allow."""
     results: queue.Queue[tuple[int, Trace | BaseException]] = queue.Queue()
 
     async def run() -> None:
@@ -96,16 +113,19 @@ def export_all(
     out: Path | None,
     settings: Settings,
     report: Callable[[Path, int, Trace, str], None],
+    sandbox: bool = False,
+    started: Tracing | None = None,
 ) -> list[str]:
     """Write every figure of every program; `report(path, bytes, trace, note)` after each. Returns the problems
-    (a step out of range, a program that failed to draw): the other figures are still written."""
+    (a step out of range, a program that failed to draw): the other figures are still written. The programs
+    run in a child process (`started`, the CLI's, which it started first) or, with `sandbox`, in the sandbox."""
     single = len(programs) == 1 and len(figures.steps) == 1
     if not single:
         _refuse_clashes(programs, out)
     if out is not None and not single:
         out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    ran = traces([p.source for p in programs], settings)
+    ran = traces([p.source for p in programs], settings, sandbox, started)
     if figures.format == "html":
         for program, trace in zip(programs, ran, strict=True):
             for step in figures.steps:  # the file opens there; its steps are counted in the page, so named as asked
@@ -114,8 +134,7 @@ def export_all(
                     _write(path_for(program, figures, out, "last" if step is None else step, single), data), len(data), trace, ""
                 )
         return problems
-    with export.browser_session() as chromium:
-        export.warm()  # while the sandbox is still starting
+    with export.browser_session() as chromium:  # started while the programs run
         for program, trace in zip(programs, ran, strict=True):
             try:
                 with export.Drawing(chromium, trace, figures.lang, figures.direction, figures.aspect) as drawing:

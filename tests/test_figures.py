@@ -67,10 +67,50 @@ def test_a_batch_starts_one_sandbox_and_one_browser(tmp_path: Path, monkeypatch:
     programs = [figures.Program(p.stem, p.read_text(), p.parent) for p in sorted(EXAMPLES.glob("seed_[345]_*.py"))]
     written: list[Path] = []
     problems = figures.export_all(
-        programs, figures.Figures("svg", [0, -1]), tmp_path, Settings(), lambda path, size, trace, note: written.append(path)
+        programs,
+        figures.Figures("svg", [0, -1]),
+        tmp_path,
+        Settings(),
+        lambda path, size, trace, note: written.append(path),
+        sandbox=True,
     )
     assert problems == [] and len(written) == 6 and all(p.exists() for p in written)
     assert started == {"sandbox": 1, "browser": 1}
+
+
+def test_without_sandbox_the_programs_run_in_one_child_and_give_the_sandboxs_documents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app import local_trace
+    from app.sandbox import SandboxPool
+
+    children, init = [], local_trace.Tracing.__init__
+
+    def counted(self: Any, sources: list[str]) -> None:
+        init(self, sources)
+        children.append(self.child.pid)
+
+    async def refused(self: Any) -> None:
+        raise AssertionError("no sandbox without --sandbox")
+
+    programs = sorted(EXAMPLES.glob("seed_*.py"))
+    sources = [p.read_text() for p in programs]
+    sandboxed = [t.model_dump_json() for t in figures.traces(sources, Settings(), sandbox=True)]
+    monkeypatch.setattr(local_trace.Tracing, "__init__", counted)
+    monkeypatch.setattr(SandboxPool, "start", refused)
+    local = [t.model_dump_json() for t in figures.traces(sources, Settings())]
+    assert len(children) == 1 and children[0] != __import__("os").getpid()
+    # The same document, byte for byte (an error program's too), but for the addresses a program printed.
+    assert [re.sub(r"0x[0-9a-f]+", "0x…", t) for t in local] == [re.sub(r"0x[0-9a-f]+", "0x…", t) for t in sandboxed]
+
+
+def test_a_program_that_kills_the_tracing_process_is_said(tmp_path: Path) -> None:
+    program = tmp_path / "gone.py"
+    program.write_text("import os\nos._exit(3)\n")
+    result = gradwalk("export", str(program), "-o", str(tmp_path / "gone.svg"))
+    assert result.returncode == 2
+    assert "the tracing process stopped (exit status 3)" in result.stderr
+    assert not (tmp_path / "gone.svg").exists()
 
 
 def test_a_step_out_of_range_is_said_and_the_others_are_written(tmp_path: Path) -> None:
