@@ -3,6 +3,7 @@
 // pass runs through it), an open group's frame, an edge; and how each is painted for a frame. Every
 // string from the trace goes in through textContent.
 
+import { bboxOf } from "./cull.js";
 import { controls, place } from "./edge_labels.js";
 import { t } from "./i18n.js";
 import { nodeLines } from "./labels.js";
@@ -225,4 +226,32 @@ export function edgeLabels(layer, pulses, edgeOfPart, s, boxes, direction) {
     el("rect", { x: r.x, y: r.y, width: r.w, height: r.h, rx: r.h / 2 }, g);
     el("text", { x: r.x + r.w / 2, y: r.y + r.h / 2 + 4 * s }, g).textContent = labels[i].text;
   });
+}
+
+// --- the same thing in a new layout (a group opened or closed) ----------------------------------------
+
+/**
+ * A box drawn before (same key) kept for a new layout when it has the same size and copy number: its
+ * element moves to the new place and keeps what it shows (the next paint changes what differs).
+ */
+export function keepBox(old, b, bbox) {
+  const was = old?.it ?? old?.gl;
+  if (!was || was.w !== b.w || was.h !== b.h || was.copy !== b.copy || was.copies !== b.copies) return null;
+  if (old.it) old.it = b;
+  else old.gl = b;
+  old.bbox = bbox;
+  old.g?.setAttribute("transform", `translate(${b.x - b.w / 2},${b.y - b.h / 2})`);
+  return old;
+}
+
+/** An edge drawn before (same key) kept for a new layout: its path follows the new points. */
+export function keepEdge(old, e, direction) {
+  if (!old) return null;
+  const d = pathOf(e.points, direction);
+  const g = old.g;
+  if (g && g.getAttribute("d") !== d) g.setAttribute("d", d);
+  if (g && (g.dataset.source !== String(e.source) || g.dataset.target !== String(e.target))) Object.assign(g.dataset, { source: e.source, target: e.target });
+  old.e = e;
+  old.bbox = bboxOf(e.points);
+  return old;
 }

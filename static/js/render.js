@@ -12,10 +12,11 @@ import { firstSteps, membership, nodeIndex } from "./timeline.js";
 import { Camera } from "./camera.js";
 import { Grid, bboxOf } from "./cull.js";
 import { Minimap } from "./minimap.js";
-import { edgeLabels, el, makeEdge, makeFrame, makeGroup, makeNode, paintEdge, paintFrame, paintGroup, paintNode } from "./boxes.js";
+import { edgeLabels, el, keepBox, keepEdge, makeEdge, makeFrame, makeGroup, makeNode, paintEdge, paintFrame, paintGroup, paintNode } from "./boxes.js";
 
 const VIRTUAL_MIN = 400; // drawn things: above this, only the part near the viewport is in the DOM
 const LOD_ZOOM = 0.3; // below this zoom boxes are drawn without text (much cheaper to paint)
+const SETTLE_MARGIN = 200; // px around the pane in which boxes glide to their new places when a group opens
 
 /** The words of a group's box in the page's language (labels.js's groupLines). */
 export const groupWords = () => ({
@@ -57,9 +58,13 @@ export class GraphView {
 
   /**
    * Build the SVG for a trace and its layout; nodes start as "future" until a frame shows them.
-   * `open`: the groups the layout opened (a Set of keys).
+   * `open`: the groups the layout opened (a Set of keys). `reuse` (opening or closing a group: the same
+   * trace drawn again): the SVG stays, boxes, frames and edges with the same key and size keep their
+   * elements (moved to their new places), and only what is new is made: the browser restyles what changed.
    */
-  draw(trace, layout, open = new Set()) {
+  draw(trace, layout, open = new Set(), { reuse = false } = {}) {
+    const before = reuse && this.trace === trace && this.svg ? this._byKey() : null;
+    const wasShown = before ? this.shown : new Set();
     this.trace = trace;
     this.layout = layout;
     this.open = open;
@@ -69,8 +74,27 @@ export class GraphView {
     this.passSteps = new Map();
     this.hiddenIn = null;
     this.presentIn = null;
+    if (!before) this._newSvg();
+    this.svg.setAttribute("width", Math.ceil(layout.width));
+    this.svg.setAttribute("height", Math.ceil(layout.height));
+    this._things(trace, layout, before);
+    this.virtual = this.things.length + this.edgeEls.length > VIRTUAL_MIN;
+    const now = new Set([...this.frames, ...this.things, ...this.edgeEls]);
+    this.shown = new Set();
+    for (const x of wasShown) {
+      if (now.has(x)) this.shown.add(x);
+      else x.g.remove();
+    }
+    this.grid = this.virtual ? new Grid([...this.things, ...this.edgeEls]) : null;
+    for (const f of this.frames) if (!this.shown.has(f)) this._show(f);
+    if (!this.virtual) for (const x of [...this.edgeEls, ...this.things]) if (!this.shown.has(x)) this._show(x);
+    this.map.draw(layout);
+    this.camera.attach(this.svg, { width: layout.width, height: layout.height, scale: layout.scale || 1 });
+  }
+
+  _newSvg() {
     if (this.svg) this.svg.remove();
-    const svg = el("svg", { width: Math.ceil(layout.width), height: Math.ceil(layout.height), role: "group" });
+    const svg = el("svg", { role: "group" });
     svg.setAttribute("aria-label", "autograd graph");
     const marker = el("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, el("defs", {}, svg));
     el("path", { d: "M0,0 L10,5 L0,10 z" }, marker);
@@ -78,28 +102,24 @@ export class GraphView {
     this.edgeLayer = el("g", { class: "edges" }, svg);
     this.nodeLayer = el("g", { class: "nodes" }, svg);
     this.labelLayer = el("g", { class: "edge-labels" }, svg);
-    this._things(trace, layout);
-    this.virtual = this.things.length + this.edgeEls.length > VIRTUAL_MIN;
-    this.shown = new Set();
-    this.grid = this.virtual ? new Grid([...this.things, ...this.edgeEls]) : null;
-    for (const f of this.frames) this._show(f);
-    if (!this.virtual) [...this.edgeEls, ...this.things].forEach((x) => this._show(x));
     this._bindEvents(svg);
     this.container.insertBefore(svg, this.map.canvas);
     this.svg = svg;
-    this.map.draw(layout);
-    this.camera.attach(svg, { width: layout.width, height: layout.height, scale: layout.scale || 1 });
   }
 
   /** What can be drawn: node boxes (items), closed groups' boxes, open groups' frames, edges. */
-  _things(trace, layout) {
+  _things(trace, layout, before = null) {
     const words = groupWords();
     const bbox = (b) => [b.x - b.w / 2, b.y - b.h / 2, b.x + b.w / 2, b.y + b.h / 2];
     this.items = layout.items.map((it) => {
+      const kept = keepBox(before?.get(`n${it.key}`), it, bbox(it));
+      if (kept) return kept;
       const node = this.nodes.get(it.id);
       return { type: "node", it, node, lines: nodeLines(node, node.value, opText(trace, node)), bbox: bbox(it), g: null };
     });
     const groups = (layout.groups || []).map((gl) => {
+      const kept = keepBox(before?.get(`${gl.open ? "f" : "g"}${gl.key}`), gl, bbox(gl));
+      if (kept) return kept;
       const group = this.model.groups.get(gl.key);
       const result = this.nodes.get(resultOf(group)) ?? null; // what a closed box shows once its operations ran
       return { type: gl.open ? "frame" : "group", gl, group, result, lines: groupLines(group, this.nodes, words), bbox: bbox(gl), g: null };
@@ -107,12 +127,21 @@ export class GraphView {
     this.frames = groups.filter((g) => g.type === "frame").sort((a, b) => a.gl.depth - b.gl.depth);
     this.closed = groups.filter((g) => g.type === "group");
     this.things = [...this.items, ...this.closed];
-    this.edgeEls = layout.edges.map((e) => ({ type: "edge", e, el: null, g: null, cls: "", bbox: bboxOf(e.points) }));
+    this.edgeEls = layout.edges.map((e) => keepEdge(before?.get(`e${e.key}`), e, layout.direction) ?? { type: "edge", e, el: null, g: null, cls: "", bbox: bboxOf(e.points) });
     this.edgeOfPart = new Map();
     for (const x of this.edgeEls) for (const p of x.e.parts || [x.e]) this.edgeOfPart.set(`${p.source}>${p.target}:${p.slot}`, x);
     this.itemsById = new Map();
     for (const item of this.items) (this.itemsById.get(item.it.id) ?? this.itemsById.set(item.it.id, []).get(item.it.id)).push(item);
     this.groupsByKey = new Map(groups.map((g) => [g.gl.key, g]));
+  }
+
+  /** The drawn boxes, frames and edges by key ("n" node box, "g" closed group, "f" open group's frame, "e" edge). */
+  _byKey() {
+    const out = new Map();
+    for (const x of this.items) out.set(`n${x.it.key}`, x);
+    for (const x of [...this.closed, ...this.frames]) out.set(`${x.type === "frame" ? "f" : "g"}${x.gl.key}`, x);
+    for (const x of this.edgeEls) out.set(`e${x.e.key}`, x);
+    return out;
   }
 
   _show(x) {
@@ -181,23 +210,28 @@ export class GraphView {
   /**
    * Animate from the positions before a group opened or closed: every box still drawn glides from
    * where it was on screen to its new place; what is new fades in (app.css: .settling; none when the
-   * student asked for reduced motion).
+   * student asked for reduced motion). Only what is on screen before or after (or near it) is animated:
+   * the rest is already where it goes, and styling it would only cost time.
    */
   settleFrom(before) {
     if (!this.svg || !before?.size || matchMedia("(prefers-reduced-motion: reduce)").matches) return;
     const { x: vx, y: vy, k } = this.view;
-    const moved = [];
+    const pane = this.camera.pane();
+    const near = ([sx, sy]) => sx > -SETTLE_MARGIN && sy > -SETTLE_MARGIN && sx < pane.width + SETTLE_MARGIN && sy < pane.height + SETTLE_MARGIN;
+    const styled = [];
     for (const x of this.shown) {
       const b = x.it ?? x.gl;
-      const was = b && before.get(x.type === "node" ? `n${b.key}` : `g${b.key}`);
-      if (was) {
-        x.g.style.translate = `${(was[0] - (b.x * k + vx)) / k}px ${(was[1] - (b.y * k + vy)) / k}px`;
-        moved.push(x);
-      } else if (x.type !== "edge") x.g.style.opacity = "0";
+      if (!b) continue;
+      const now = [b.x * k + vx, b.y * k + vy];
+      const was = before.get(x.type === "node" ? `n${b.key}` : `g${b.key}`);
+      if (!near(now) && !(was && near(was))) continue;
+      if (was) x.g.style.translate = `${(was[0] - now[0]) / k}px ${(was[1] - now[1]) / k}px`;
+      else if (x.type !== "edge") x.g.style.opacity = "0";
+      styled.push(x);
     }
     void this.svg.getBoundingClientRect(); // the start positions are styled before the transition
     this.svg.classList.add("settling");
-    for (const x of this.shown) (x.g.style.translate = ""), (x.g.style.opacity = "");
+    for (const x of styled) (x.g.style.translate = ""), (x.g.style.opacity = "");
     clearTimeout(this._settle);
     this._settle = setTimeout(() => this.svg?.classList.remove("settling"), 450);
   }
@@ -358,3 +392,4 @@ function countUpTo(sorted, x) {
   }
   return lo;
 }
+

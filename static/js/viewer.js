@@ -135,7 +135,7 @@ export class Viewer {
     this.open = next;
     const L = await this._layout(trace);
     if (this.trace !== trace || this.open !== next) return;
-    this.graph.draw(trace, L, next);
+    this.graph.draw(trace, L, next, { reuse: true });
     const after = this.graph.boxOf(key);
     if (before && after) {
       const corner = (b) => [b.x - b.w / 2, b.y - b.h / 2];
@@ -157,7 +157,7 @@ export class Viewer {
     const moved = this.graph.userMoved;
     const L = await this._layout(this.trace);
     if (this.open !== next) return;
-    this.graph.draw(this.trace, L, next);
+    this.graph.draw(this.trace, L, next, { reuse: true });
     this.graph.setView(view, moved);
     if (this.frame) this.graph.paint(this.frame);
   }

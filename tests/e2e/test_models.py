@@ -240,3 +240,30 @@ def test_png_of_a_300_node_graph_downloads(watched) -> None:  # type: ignore[no-
     layout = page.evaluate("[window.gradwalk.state.graph.layout.width, window.gradwalk.state.graph.layout.height]")
     assert width >= layout[0] and height >= layout[1], (width, height, layout)  # at least 1x, at most 2x
     assert width <= 2 * layout[0] + 60 and height <= 2 * layout[1] + 60
+
+
+# Everything drawn in the graph, element by element (sorted: kept elements and new ones are in another order).
+DRAWN = """() => [...document.querySelectorAll('#graph svg g.frames > *, #graph svg g.edges > *, #graph svg g.nodes > *')]
+  .map((e) => [e.tagName, ...[...e.attributes].filter((a) => a.name !== 'style').map((a) => `${a.name}=${a.value}`).sort(),
+    ...[...e.querySelectorAll('*')].map((c) => `${c.tagName}:${[...c.attributes].map((a) => `${a.name}=${a.value}`).sort()}:${c.children.length ? '' : c.textContent}`)].join('|'))
+  .sort()"""
+
+
+def test_opening_and_closing_boxes_draws_what_a_fresh_drawing_does(watched) -> None:  # type: ignore[no-untyped-def]
+    # Opening a box keeps the elements of the boxes that stay (moved) and makes only the new ones: after
+    # a few openings and a closing, mid-backward, the drawing must be the one a fresh draw of the same
+    # layout makes, attribute for attribute and text for text.
+    page = open_program(watched, "rnn_50.py")
+    page.keyboard.press("End")
+    page.evaluate("window.gradwalk.state.player.seek(window.gradwalk.state.player.total - 40)")
+    keys = page.evaluate("window.gradwalk.state.graph.closed.slice(0, 3).map((x) => x.gl.key)")
+    for key in keys:
+        page.evaluate("(k) => window.gradwalk.state.toggle(k, true)", key)
+    page.evaluate("(k) => window.gradwalk.state.toggle(k, false)", keys[1])
+    kept = page.evaluate(DRAWN)
+    page.evaluate(
+        "() => { const v = window.gradwalk.state; v.graph.draw(v.trace, v.graph.layout, v.open); v.graph.paint(v.frame); }"
+    )
+    fresh = page.evaluate(DRAWN)
+    assert len(kept) > 100 and page.locator("#graph .frame").count() >= 2
+    assert kept == fresh, [d for d in kept if d not in fresh][:3]
