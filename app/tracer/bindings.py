@@ -20,6 +20,7 @@ class Bindings:
     def add(self, holder: dict[str, Any], name: str, scope: str | None, line: int | None) -> None:
         """`name` (bound in `scope`) names `holder`, a node or an output, unless it does already."""
         names = holder["names"]
+        name = doc.name(name)
         for b in names:
             if b["name"] == name and b["scope"] == scope:
                 return
@@ -32,6 +33,8 @@ class Bindings:
         """Name, binding and label of every node and output, once every binding is known."""
         for node in self.nodes:
             kind, value = node["kind"], node["value"]
+            if kind == "op" and len(node["op"] or "") > doc.TEXT_CHARS:  # a custom Function's class name
+                node["op"] = doc.text(node["op"])
             if self._show(node):
                 continue
             if kind == "op":

@@ -5,6 +5,7 @@ the document is validated once, as a whole, where it crosses the trust boundary.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from pydantic import BaseModel
@@ -48,3 +49,25 @@ tensor = _Shape(TensorData)
 binding = _Shape(Binding)
 output = _Shape(Output)
 module = _Shape(Module)
+
+TEXT_CHARS = 2_000  # one name, label, module path, class name, category or message of a trace, at most
+PART_CHARS = 120  # one dotted part of a name or module path (`model.<part>.weight`), at most
+MESSAGE_CHARS = 10_000  # an error's message (torch's can be long), at most
+
+
+def text(s: str, n: int = TEXT_CHARS) -> str:
+    """A program's string as a trace holds it: at most `n` characters. A longer one (a class named by a
+    5 MB string) is cut and ends in "…" and a hash of the whole, so two that differ only at their
+    ends stay two (module paths and names identify things)."""
+    if len(s) <= n:
+        return s
+    digest = hashlib.blake2s(s.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
+    return s[: n - len(digest) - 1] + "…" + digest
+
+
+def name(s: str) -> str:
+    """A dotted name or module path, each part as text(part, PART_CHARS), so that a module's path
+    still begins with its parent's; the whole as text()."""
+    if len(s) <= PART_CHARS:
+        return s
+    return text(".".join(text(part, PART_CHARS) for part in s.split(".")))

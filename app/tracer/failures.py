@@ -46,12 +46,12 @@ def outcome(e: BaseException) -> tuple[str, str | None] | None:
 
 def error(e: BaseException, line: int | None, source: str, message: str | None = None) -> dict[str, Any]:
     """The trace's `error` for `e`, raised at program line `line`."""
-    text = message or (e.msg if isinstance(e, SyntaxError) else str(e) + suggestion(e))
+    text = doc.text(message or (e.msg if isinstance(e, SyntaxError) else str(e) + suggestion(e)), doc.MESSAGE_CHARS)
     hint_id, hint = hint_for(text)
     tb = None
     if not isinstance(e, SyntaxError):
         tb = traceback_text(traceback_frames(e), source.splitlines()) or None
-    return doc.error(type=type(e).__name__, message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
+    return doc.error(type=doc.text(type(e).__name__), message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
 
 
 _SUGGESTION = re.compile(r"\. (Did you mean: .*\?)$")

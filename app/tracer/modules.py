@@ -121,7 +121,7 @@ class Modules:
             index = node["module"]
             if index is not None:
                 c = self.calls[index]
-                node["module"], node["module_call"] = paths[id(c.module)], c.call
+                node["module"], node["module_call"] = doc.name(paths[id(c.module)]), c.call
         by_module: dict[int, list[_Call]] = {}
         for c in self.calls:
             by_module.setdefault(id(c.module), []).append(c)
@@ -146,7 +146,12 @@ class Modules:
     def _entries(self, m: torch.nn.Module, path: str, calls: list[_Call]) -> list[dict[str, Any]]:
         parent = path.rpartition(".")[0] or None
         params = [nid for p in m.parameters(recurse=False) if (nid := self.graph.node_of_tensor(p)) is not None]
-        fields = {"path": path, "class_name": type(m).__name__, "parent": parent, "params": params}
+        fields = {
+            "path": doc.name(path),
+            "class_name": doc.text(type(m).__name__),
+            "parent": parent and doc.name(parent),
+            "params": params,
+        }
         if not calls:
             return [doc.module(**fields)]
         return [doc.module(**fields, call=c.call, inputs=c.inputs, outputs=c.outputs) for c in calls]

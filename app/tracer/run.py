@@ -98,13 +98,13 @@ class _Tracer:
     def warn(self, message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
         """warnings.showwarning while the program runs."""
         where = lineno if filename == PROGRAM else running_line(2)
-        text = str(message)
+        text, category_name = doc.text(str(message)), doc.text(category.__name__)
         if len(self.doc["warnings"]) >= MAX_WARNINGS:  # a flood: the trace keeps the first ones and says so
             self.graph.truncate(f"the program's warnings were cut after {MAX_WARNINGS} (the rest are not recorded)")
             return
         hint_id, hint = hint_for(text)
-        self.doc["warnings"].append(doc.warning(category=category.__name__, message=text, line=where, hint=hint, hint_id=hint_id))
-        self.graph.event(kind="warning", line=where, text=text, category=category.__name__)
+        self.doc["warnings"].append(doc.warning(category=category_name, message=text, line=where, hint=hint, hint_id=hint_id))
+        self.graph.event(kind="warning", line=where, text=text, category=category_name)
 
     # -- the run ------------------------------------------------------------------------------
 
