@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .local_trace import Tracing
@@ -71,8 +71,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def export_command(args: argparse.Namespace) -> int:
     """Write the graphs of one or more programs, at one or more steps, as SVG, PNG or self-contained HTML."""
+    import os
     import time
 
+    from . import export_service
     from .local_trace import Tracing
 
     t0 = time.monotonic()
@@ -80,28 +82,66 @@ def export_command(args: argparse.Namespace) -> int:
         print("gradwalk export: --size is for svg and png (an HTML file fills its window)", file=sys.stderr)
         return 2
     sources = [_read(f) for f in args.files]
+    # A running export service (gradwalk export-service) has torch and Chromium ready: it does the work.
+    options = {k: v for k, v in vars(args).items() if k not in ("func", "command")}
+    options["files"] = [f if f == "-" else os.path.abspath(f) for f in args.files]
+    if args.output:  # absolute, keeping the trailing / that asks for a folder
+        options["output"] = os.path.abspath(args.output) + ("/" if args.output.endswith("/") else "")
+    status = export_service.request(options, sources)
+    if status is not None:
+        return status
     # The programs start now, before this process loads pydantic and Chromium: they are the longest part.
     tracing = None if args.sandbox else Tracing(sources)
     try:
-        return _export(args, sources, tracing, t0)
+        return _export(args, sources, os.getcwd(), t0, tracing=tracing)
     finally:
         if tracing is not None:
             tracing.close()
 
 
-def _export(args: argparse.Namespace, sources: list[str], tracing: Tracing | None, t0: float) -> int:
+def export_service_command(args: argparse.Namespace) -> int:
+    """Keep a sandbox (torch loaded) and Chromium ready for `gradwalk export` until idle for --idle seconds."""
+    from .export_service import serve
+
+    return serve(args.idle)
+
+
+def export_in(options: dict[str, Any], sources: list[str], cwd: str, traces: Any, browser: Any, blank: Any) -> int:
+    """One export for the export service: the client's options, its programs' sources and folder, the
+    service's `traces(sources)`, browser and page loaded ahead (export.Blank)."""
+    import time
+
+    args = argparse.Namespace(**options)
+    args.step, args.size = list(args.step), tuple(args.size) if args.size else None
+    return _export(args, sources, cwd, time.monotonic(), traces=traces, browser=browser, blank=blank, by=" by the export service")
+
+
+def _export(
+    args: argparse.Namespace,
+    sources: list[str],
+    cwd: str,
+    t0: float,
+    tracing: Tracing | None = None,
+    traces: Any = None,
+    browser: Any = None,
+    blank: Any = None,
+    by: str = "",
+) -> int:
     import time
     from pathlib import Path
 
+    from . import figures as batch
     from .config import Settings
     from .export import ExportError
     from .figures import Figures, Program, export_all
     from .models import Trace
 
     programs = [
-        Program(name="graph" if f == "-" else Path(f).stem, source=source, folder=Path.cwd() if f == "-" else Path(f).parent)
+        Program(name="graph" if f == "-" else Path(f).stem, source=source, folder=Path(cwd) if f == "-" else Path(f).parent)
         for f, source in zip(args.files, sources, strict=True)
     ]
+    settings = Settings()
+    ran = traces(sources) if traces is not None else batch.traces(sources, settings, args.sandbox, tracing)
     figures = Figures(format=args.format, steps=args.step, lang=args.lang, direction=args.direction, size=args.size)
     count = 0
 
@@ -115,7 +155,7 @@ def _export(args: argparse.Namespace, sources: list[str], tracing: Tracing | Non
 
     try:
         problems = export_all(
-            programs, figures, Path(args.output) if args.output else None, Settings(), report, args.sandbox, tracing
+            programs, figures, Path(args.output) if args.output else None, settings, report, ran, browser, blank
         )
     except ExportError as e:
         print(f"gradwalk export: {e}", file=sys.stderr)
@@ -123,7 +163,7 @@ def _export(args: argparse.Namespace, sources: list[str], tracing: Tracing | Non
     for problem in problems:
         print(f"gradwalk export: {problem}", file=sys.stderr)
     print(
-        f"{count} figure{'s' if count != 1 else ''} from {len(programs)} program{'s' if len(programs) != 1 else ''} in {time.monotonic() - t0:.1f} s",
+        f"{count} figure{'s' if count != 1 else ''} from {len(programs)} program{'s' if len(programs) != 1 else ''} in {time.monotonic() - t0:.1f} s{by}",
         file=sys.stderr,
     )
     return 2 if problems and not count else 1 if problems else 0
@@ -192,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--size", type=_size, default=None, metavar="WxH", help="svg/png: fit the graph to WIDTHxHEIGHT px, a slide's 1920x1080"
     )
     p.set_defaults(func=export_command)
+    p = commands.add_parser(
+        "export-service", help="keep torch and Chromium ready for `gradwalk export` (a warm export: sandboxed, ~0.3 s a figure)"
+    )
+    p.add_argument(
+        "--idle", type=float, default=1800, metavar="SECONDS", help="stop after this long without an export (default: 1800)"
+    )
+    p.set_defaults(func=export_service_command)
     return parser
 
 

@@ -18,11 +18,13 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from . import fontsubset, i18n
 from .csp import hash_source
-from .models import Trace
+
+if TYPE_CHECKING:  # not imported for its name alone: the CLI reads DIRECTIONS here before it knows it needs pydantic
+    from .models import Trace
 from .paths import STATIC_DIR
 
 BUNDLE = STATIC_DIR / "dist" / "standalone.js"
@@ -90,7 +92,7 @@ def _fonts(style: str, text: str) -> str:
 
 
 def html(
-    trace: Trace,
+    trace: Trace | None,
     step: int | None = None,
     lang: str = "en",
     direction: str = "auto",
@@ -98,7 +100,9 @@ def html(
     inspector: bool = True,
 ) -> str:
     """One HTML file that plays the trace offline, opening at `step` (None: the last; negative: from the end),
-    with the inspector beside the graph (`inspector=False`: the graph alone, as SVG and PNG figures draw it)."""
+    with the inspector beside the graph (`inspector=False`: the graph alone, as SVG and PNG figures draw it).
+    Without a trace: a page that waits for one (`gradwalk.load(trace, options)`, Blank), with the fonts of
+    its interface and of every ASCII character."""
     if not (BUNDLE.exists() and BUNDLE_CHARS.exists()):
         raise ExportError(f"missing {BUNDLE} or {BUNDLE_CHARS.name}: run `make frontend` first")
     script = BUNDLE.read_text(encoding="utf-8")
@@ -106,12 +110,10 @@ def html(
         raise ExportError("the bundle contains </script and cannot be inlined")
     style = "\n".join(p.read_text(encoding="utf-8") for p in STYLESHEETS)
     language = "zh" if lang == "zh" else "en"
-    options: dict[str, Any] = {"step": step, "lang": language, "direction": direction}
-    if aspect is not None:  # a figure's shape (width / height): "auto" picks the direction closest to it
-        options["aspect"] = aspect
-    if not inspector:
-        options["inspector"] = False
-    data = _json_in_html(json.loads(trace.model_dump_json()))
+    options = _options(step, language, direction, aspect, inspector)
+    if trace is None:
+        options["wait"] = True
+    data = _json_in_html(None if trace is None else json.loads(trace.model_dump_json()))
     strings = _json_in_html(i18n.page_data((language,)))
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
     # and the bundle's own symbols, so the file looks the same on any machine, offline.
@@ -137,6 +139,19 @@ def html(
         f'<script type="application/json" id="i18n">{strings}</script>\n'
         f"<script>{script}</script>\n</body>\n</html>\n"
     )
+
+
+def _options(step: int | None, lang: str, direction: str, aspect: float | None, inspector: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"step": step, "lang": lang, "direction": direction}
+    if aspect is not None:  # a figure's shape (width / height): "auto" picks the direction closest to it
+        options["aspect"] = aspect
+    if not inspector:
+        options["inspector"] = False
+    return options
+
+
+def _style(page: str) -> str:
+    return page[page.index("<style>") : page.index("</style>")]
 
 
 @contextmanager
@@ -174,18 +189,57 @@ def _offline_page(browser: Any, url: str, scale: float = 1, size: dict[str, int]
     return page
 
 
+class Blank:
+    """A figure's page loaded ahead of its trace, in `lang`, with the bundle and the fonts of the interface and of
+    every ASCII character (the export service keeps one ready): a Drawing on it skips opening a page and
+    parsing the bundle, for any trace whose page would carry the same fonts."""
+
+    def __init__(self, browser: Any, lang: str = "en") -> None:
+        self.lang = lang
+        self.tmp = tempfile.TemporaryDirectory(prefix="gradwalk-export-")
+        path = Path(self.tmp.name) / "graph.html"
+        page = html(None, None, lang, inspector=False)
+        self.style = _style(page)
+        path.write_text(page, encoding="utf-8")
+        self.page = _offline_page(browser, path.as_uri())
+        self.page.wait_for_function("() => window.gradwalk?.load", timeout=LOAD_TIMEOUT_MS)
+
+    def fits(self, trace: Trace, lang: str) -> bool:
+        """Whether the page made for `trace` would be this one but for the trace (the same fonts, the same language)."""
+        return lang == self.lang and _style(html(trace, None, lang, inspector=False)) == self.style
+
+    def close(self) -> None:
+        self.page.context.close()
+        self.tmp.cleanup()
+
+
 class Drawing:
-    """One trace loaded once in the offline page, drawn at as many steps as asked (the batch export's unit)."""
+    """One trace loaded once in the offline page, drawn at as many steps as asked (the batch export's unit);
+    on `blank`, if it fits, rather than a page opened for it."""
 
     def __init__(
-        self, browser: Any, trace: Trace, lang: str = "en", direction: str = "auto", aspect: float | None = None
+        self,
+        browser: Any,
+        trace: Trace,
+        lang: str = "en",
+        direction: str = "auto",
+        aspect: float | None = None,
+        blank: Blank | None = None,
     ) -> None:
         self.browser = browser
-        self._tmp = tempfile.TemporaryDirectory(prefix="gradwalk-export-")
         self._pngs: dict[float, Any] = {}  # one page per device scale, for the PNG pictures
-        path = Path(self._tmp.name) / "graph.html"
-        path.write_text(html(trace, None, lang, direction, aspect, inspector=False), encoding="utf-8")
-        self.page = _offline_page(browser, path.as_uri(), size=viewport(aspect))
+        if blank is not None and blank.fits(trace, lang):
+            self._tmp, self.page = blank.tmp, blank.page
+            self.page.set_viewport_size(viewport(aspect))
+            options = _options(None, lang, direction, aspect, inspector=False)
+            self.page.evaluate("([t, o]) => { window.gradwalk.load(t, o); }", [json.loads(trace.model_dump_json()), options])
+        else:
+            if blank is not None:
+                blank.close()
+            self._tmp = tempfile.TemporaryDirectory(prefix="gradwalk-export-")
+            path = Path(self._tmp.name) / "graph.html"
+            path.write_text(html(trace, None, lang, direction, aspect, inspector=False), encoding="utf-8")
+            self.page = _offline_page(browser, path.as_uri(), size=viewport(aspect))
         self.page.wait_for_function("() => document.body.dataset.ready", timeout=LOAD_TIMEOUT_MS)
         if self.page.evaluate("document.body.dataset.ready") != "true":
             message = self.page.evaluate("document.body.textContent")

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import export
 from .config import Settings
@@ -113,19 +114,22 @@ def export_all(
     out: Path | None,
     settings: Settings,
     report: Callable[[Path, int, Trace, str], None],
-    sandbox: bool = False,
-    started: Tracing | None = None,
+    ran: Iterator[Trace] | None = None,
+    browser: Any = None,
+    blank: export.Blank | None = None,
 ) -> list[str]:
     """Write every figure of every program; `report(path, bytes, trace, note)` after each. Returns the problems
-    (a step out of range, a program that failed to draw): the other figures are still written. The programs
-    run in a child process (`started`, the CLI's, which it started first) or, with `sandbox`, in the sandbox."""
+    (a step out of range, a program that failed to draw): the other figures are still written. The traces
+    come from `ran` (the CLI's, started first; the export service's) or a tracing process started now, and
+    are drawn in `browser` (the service's, with its `blank` page for the first) or a Chromium started now."""
     single = len(programs) == 1 and len(figures.steps) == 1
     if not single:
         _refuse_clashes(programs, out)
     if out is not None and not single:
         out.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
-    ran = traces([p.source for p in programs], settings, sandbox, started)
+    if ran is None:
+        ran = traces([p.source for p in programs], settings)
     if figures.format == "html":
         for program, trace in zip(programs, ran, strict=True):
             for step in figures.steps:  # the file opens there; its steps are counted in the page, so named as asked
@@ -134,10 +138,10 @@ def export_all(
                     _write(path_for(program, figures, out, "last" if step is None else step, single), data), len(data), trace, ""
                 )
         return problems
-    with export.browser_session() as chromium:  # started while the programs run
+    with export.browser_session(browser) as chromium:  # started while the programs run
         for program, trace in zip(programs, ran, strict=True):
             try:
-                with export.Drawing(chromium, trace, figures.lang, figures.direction, figures.aspect) as drawing:
+                with export.Drawing(chromium, trace, figures.lang, figures.direction, figures.aspect, blank) as drawing:
                     for asked in figures.steps:
                         try:
                             step = drawing.step(asked)
@@ -155,6 +159,7 @@ def export_all(
                         report(_write(path, data), len(data), trace, note)
             except export.ExportError as e:
                 problems.append(f"{program.name}: {e}")
+            blank = None  # taken by the first drawing (or closed by it); one left unused stays its owner's
     return problems
 
 

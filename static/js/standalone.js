@@ -3,7 +3,8 @@
 //   <script type="application/json" id="trace">  the trace (app/models.py's document)
 //   <script type="application/json" id="options"> {"step": N|null, "lang": "en"|"zh", "direction": "auto"|"TB"|"LR",
 //                                                 "aspect": width / height (optional: "auto" takes the closest shape),
-//                                                 "inspector": false (optional: the graph alone, for SVG and PNG figures)}
+//                                                 "inspector": false (optional: the graph alone, for SVG and PNG figures),
+//                                                 "wait": true (optional: no trace yet; see the end of this file)}
 //   optionally an element id="viewer" to fill (else a <main> is added to the body), and one
 //   id="inspector" (else an <aside> is added after it): the node or module clicked, as on the page
 // No worker, no fetch, no URL state: everything is in the file. Bundled by esbuild into
@@ -58,9 +59,7 @@ function inspectorPane(onNode) {
   return new Inspector(aside, { onNode });
 }
 
-async function start() {
-  const trace = readJSON("trace");
-  const options = readJSON("options") || {};
+async function start(trace, options) {
   i18n.setLang(options.lang || "en");
   document.documentElement.lang = i18n.lang() === "zh" ? "zh-Hans" : "en";
   const graphPane = pane();
@@ -94,7 +93,13 @@ async function start() {
   document.body.dataset.ready = "true";
 }
 
-start().catch((err) => {
+function failed(err) {
   document.body.dataset.ready = "error";
   document.body.textContent = String(err?.message || err);
-});
+}
+
+// {"wait": true}: a page made ahead of its trace (app/export_service.py keeps one loaded), which
+// gradwalk.load(trace, options) then plays as if both had been in the document.
+const given = readJSON("options") || {};
+if (given.wait) window.gradwalk = { load: (trace, options) => start(trace, options).catch(failed) };
+else start(readJSON("trace"), given).catch(failed);
