@@ -72,7 +72,7 @@ def test_a_batch_starts_one_sandbox_and_one_browser(tmp_path: Path, monkeypatch:
         tmp_path,
         Settings(),
         lambda path, size, trace, note: written.append(path),
-        sandbox=True,
+        ran=figures.traces([p.source for p in programs], Settings(), sandbox=True),
     )
     assert problems == [] and len(written) == 6 and all(p.exists() for p in written)
     assert started == {"sandbox": 1, "browser": 1}
