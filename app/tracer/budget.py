@@ -102,7 +102,7 @@ def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> lis
     def add(kind: int, holder: dict[str, Any], key: str, stats_key: str | None = None) -> None:
         value = holder[key]
         if value is not None:
-            numel = _numel(value)
+            numel = math.prod(holder["shape"]) if type(value) is values.TEXT else _numel(value)  # a tensor's own shape
             out.append((kind, numel, _dropper(holder, key, stats_key, aside.get((id(holder), key)), numel), value))
 
     for i, entry in enumerate(trace["tensors"]):
@@ -128,7 +128,7 @@ def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any
         if stats_key is not None and holder[stats_key] is None:
             known, dtype, shape = stats, holder.get("dtype"), holder.get("shape")
             if known is None and dtype in _FLOATING and shape is not None:
-                known = values.stats_of(_flat(value, len(shape)), values.dtype_of(dtype))
+                known = values.stats_of(_flat(values.elements(value), len(shape)), values.dtype_of(dtype))
             if known is not None:
                 saved -= _size(known)
         if saved <= 0:  # a small value takes less room than its stats: it stays

@@ -73,8 +73,14 @@ class _PythonSteps:
         self._handles.clear()
 
     def take(
-        self, tensors: list[dict[str, Any]], max_elements: int, dtype_name: Any = None, values_for: Any = None
+        self,
+        tensors: list[dict[str, Any]],
+        max_elements: int,
+        dtype_name: Any = None,
+        values_for: Any = None,
+        fragment: Any = None,
     ) -> tuple[list[dict[str, Any]], bool]:
+        """native.Steps.take; its values are nested lists (`fragment` is native.cpp's JSON text)."""
         raw, self._raw = self._raw, []
         entries = values.Entries(tensors, max_elements)
         steps = []
@@ -197,7 +203,7 @@ class Passes:
         # Past the byte budget already (values read so far, estimated), the gradients of steps other
         # than leaves' get their stats only: what budget.fit would leave out first, not read at all.
         over = budget.estimate(len(g.nodes), g.deferred.read_elements + self.step_elements) > limits.max_trace_bytes
-        taken, handed_back = recorder.take(tensors, limit, values.dtype_name, set(g.tensors) if over else None)
+        taken, handed_back = recorder.take(tensors, limit, values.dtype_name, set(g.tensors) if over else None, values.TEXT)
         self.step_elements += sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
         steps = p["steps"]
         room = min(limits.max_nodes - len(steps), limits.max_steps - self.steps)

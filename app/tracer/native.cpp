@@ -14,6 +14,10 @@
 #include <torch/csrc/autograd/python_variable.h>
 #include <pybind11/pybind11.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -78,10 +82,63 @@ int significant_digits(const char* first, const char* last) {  // of "134217730"
   return n - zeros;
 }
 
+// A decimal as its significant digits and the exponent of the first: "-1.2345e-07" is -, "12345", -7.
+struct Digits {
+  bool negative = false;
+  char digits[24];
+  int n = 0;
+  int exponent = 0;
+};
+
+Digits digits_of(const char* first, const char* last) {  // of std::to_chars' scientific form
+  Digits out;
+  const char* c = first;
+  if (*c == '-') {
+    out.negative = true;
+    ++c;
+  }
+  for (; c < last && *c != 'e'; ++c) {
+    if (*c != '.') out.digits[out.n++] = *c;
+  }
+  std::from_chars(c + 1 + (c[1] == '+'), last, out.exponent);
+  return out;
+}
+
+constexpr double kPowersOfTen[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                   1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+// The double nearest to the decimal, as from_chars gives it, where one IEEE operation on exact
+// operands gives it (Clinger's fast path: at most 15 digits, a power of ten up to 1e22); false elsewhere.
+bool nearest_double(const Digits& s, double* d) {
+  if (s.n > 15) return false;
+  int64_t m = 0;
+  for (int i = 0; i < s.n; ++i) m = m * 10 + (s.digits[i] - '0');
+  int p = s.exponent - (s.n - 1);  // the decimal is m * 10^p
+  if (p < -22 || p > 22) return false;
+  double v = static_cast<double>(m);  // exact: m < 10^15 < 2^53
+  v = p < 0 ? v / kPowersOfTen[-p] : v * kPowersOfTen[p];
+  *d = s.negative ? -v : v;
+  return true;
+}
+
+// x's shortest round trip as float (std::to_chars), when the double nearest to it comes back as x:
+// the decimal `shortest` returns, most of the time, without parsing it (from_chars).
+bool shortest_fast(float x, Digits* s, double* d) {
+  uint32_t bits;
+  std::memcpy(&bits, &x, sizeof bits);
+  if ((bits & 0x7FFFFFu) == 0 || !std::isfinite(x)) return false;  // a power of two (see shortest), zero, NaN, ±Inf
+  char buf[48];
+  auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
+  *s = digits_of(buf, r.ptr);
+  return nearest_double(*s, d) && static_cast<float>(*d) == x;
+}
+
 double shortest(float x) {
+  Digits fast;
+  double d;
+  if (shortest_fast(x, &fast, &d)) return d;
   char buf[48];
   auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);  // the shortest round trip
-  double d;
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   // It is the correctly rounded decimal of its length, but where x is a power of two: the gap below
@@ -170,6 +227,113 @@ PyObject* nested(const T* data, at::IntArrayRef sizes, size_t dim) {
   return list;
 }
 
+// -- the value as JSON text ------------------------------------------------------------------
+// What orjson writes for the Python value `nested` makes, written here directly: the bytes go into
+// the trace as an orjson.Fragment, with no Python float or list per element, and the trace is
+// dumped (twice where it is over its byte budget) without formatting those floats again.
+// orjson's floats: the shortest round trip of the double, fixed between 1e-5 and 1e16
+// ("0.000012345", "12345.0"), else "1.2345e-7", "1e+16". tests/tracer/test_native.py holds these
+// bytes to orjson.dumps of the Python value.
+
+void json_digits(std::string& out, const Digits& s) {  // the shortest round trip of a double, in its digits
+  if (s.negative) out.push_back('-');
+  const char* digits = s.digits;
+  int n = s.n, exponent = s.exponent;
+  if (exponent < -5 || exponent >= 16) {
+    out.push_back(digits[0]);
+    if (n > 1) {
+      out.push_back('.');
+      out.append(digits + 1, static_cast<size_t>(n - 1));
+    }
+    out.push_back('e');
+    out.push_back(exponent < 0 ? '-' : '+');
+    char e[8];
+    auto er = std::to_chars(e, e + sizeof e, exponent < 0 ? -exponent : exponent);
+    out.append(e, er.ptr);
+  } else if (exponent < 0) {
+    out.append("0.");
+    out.append(static_cast<size_t>(-exponent - 1), '0');
+    out.append(digits, static_cast<size_t>(n));
+  } else {
+    int whole = exponent + 1;  // digits before the point
+    if (n <= whole) {
+      out.append(digits, static_cast<size_t>(n));
+      out.append(static_cast<size_t>(whole - n), '0');
+      out.append(".0");
+    } else {
+      out.append(digits, static_cast<size_t>(whole));
+      out.push_back('.');
+      out.append(digits + whole, static_cast<size_t>(n - whole));
+    }
+  }
+}
+
+void json_double(std::string& out, double d) {  // finite d
+  char buf[40];
+  auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);  // "-1.2345e-07"
+  json_digits(out, digits_of(buf, r.ptr));
+}
+
+void json_special(std::string& out, double x) {
+  out.append(std::isnan(x) ? "\"NaN\"" : (x > 0 ? "\"Infinity\"" : "\"-Infinity\""));
+}
+
+template <typename T>
+void json_element(std::string& out, T x) {  // as element(x), as orjson writes it
+  if constexpr (std::is_same_v<T, bool>) {
+    out.append(x ? "true" : "false");
+  } else if constexpr (std::is_integral_v<T>) {
+    char buf[24];
+    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(x));
+    out.append(buf, r.ptr);
+  } else {
+    if constexpr (std::is_same_v<T, float>) {
+      // The double nearest to x's shortest decimal prints with that decimal's digits (two decimals
+      // of at most 15 digits never share a double): written from them, not formatted again.
+      Digits fast;
+      double nearest;
+      if (shortest_fast(x, &fast, &nearest)) return json_digits(out, fast);
+    }
+    double d = static_cast<double>(x);
+    if (std::isfinite(d)) {
+      json_double(out, decimal(x));
+    } else {
+      json_special(out, d);
+    }
+  }
+}
+
+template <typename T>
+void json_nested(std::string& out, const T* data, at::IntArrayRef sizes, size_t dim) {
+  if (dim == sizes.size()) {
+    json_element(out, *data);
+    return;
+  }
+  int64_t n = sizes[dim];
+  int64_t inner = 1;
+  for (size_t d = dim + 1; d < sizes.size(); ++d) inner *= sizes[d];
+  out.push_back('[');
+  for (int64_t i = 0; i < n; ++i) {
+    if (i) out.push_back(',');
+    json_nested(out, data + i * inner, sizes, dim + 1);
+  }
+  out.push_back(']');
+}
+
+// A tensor of one or more dimensions as orjson.Fragment(its JSON text); `fragment` is that class.
+template <typename T>
+PyObject* json_value(const T* data, at::IntArrayRef sizes, PyObject* fragment) {
+  std::string out;
+  out.reserve(static_cast<size_t>(c10::multiply_integers(sizes)) * 12 + 2);
+  json_nested(out, data, sizes, 0);
+  PyObject* bytes = PyBytes_FromStringAndSize(out.data(), static_cast<Py_ssize_t>(out.size()));
+  if (bytes == nullptr) throw py::error_already_set();
+  PyObject* f = PyObject_CallOneArg(fragment, bytes);
+  Py_DECREF(bytes);
+  if (f == nullptr) throw py::error_already_set();
+  return f;
+}
+
 // {numel, min, max, mean, std, nan_count, inf_count} over the finite elements, as values.py does:
 // in double, summed in order, std with Bessel's correction.
 // A big tensor's sum, least and greatest elements in one pass, four sums apart (in a fixed order, so
@@ -179,6 +343,31 @@ bool finite_sums(const T* data, int64_t n, double* total, double* lo, double* hi
   double s[4] = {0, 0, 0, 0};
   double small = static_cast<double>(data[0]), big = small;
   int64_t i = 0;
+#ifdef __SSE2__
+  if constexpr (std::is_same_v<T, float>) {
+    // The same sums two lanes at a time (lane k adds elements k, k + 4, ...: the same additions in the
+    // same order), the least and greatest per lane (minpd is `x < small ? x : small`, as below).
+    __m128d s01 = _mm_setzero_pd(), s23 = s01, first = _mm_set1_pd(small);
+    __m128d small01 = first, small23 = first, big01 = first, big23 = first;
+    for (; i + 4 <= n; i += 4) {
+      __m128 x = _mm_loadu_ps(data + i);
+      __m128d x01 = _mm_cvtps_pd(x), x23 = _mm_cvtps_pd(_mm_movehl_ps(x, x));
+      s01 = _mm_add_pd(s01, x01);
+      s23 = _mm_add_pd(s23, x23);
+      small01 = _mm_min_pd(x01, small01);
+      small23 = _mm_min_pd(x23, small23);
+      big01 = _mm_max_pd(x01, big01);
+      big23 = _mm_max_pd(x23, big23);
+    }
+    _mm_storeu_pd(s, s01);
+    _mm_storeu_pd(s + 2, s23);
+    double lanes[4];
+    _mm_storeu_pd(lanes, _mm_min_pd(small01, small23));
+    small = lanes[0] < lanes[1] ? lanes[0] : lanes[1];
+    _mm_storeu_pd(lanes, _mm_max_pd(big01, big23));
+    big = lanes[0] > lanes[1] ? lanes[0] : lanes[1];
+  }
+#endif
   for (; i + 4 <= n; i += 4) {
     for (int k = 0; k < 4; ++k) {
       double x = static_cast<double>(data[i + k]);
@@ -194,6 +383,18 @@ bool finite_sums(const T* data, int64_t n, double* total, double* lo, double* hi
     big = x > big ? x : big;
   }
   *total = (s[0] + s[1]) + (s[2] + s[3]);
+  // A least or greatest of zero is the first zero in order, +0.0 or -0.0, as the loop above in one
+  // lane finds it (the lanes may each hold another one).
+  for (double* bound : {&small, &big}) {
+    if (*bound == 0) {
+      for (int64_t k = 0; k < n; ++k) {
+        if (static_cast<double>(data[k]) == 0) {
+          *bound = static_cast<double>(data[k]);
+          break;
+        }
+      }
+    }
+  }
   *lo = small;
   *hi = big;
   return std::isfinite(*total) && std::isfinite(small) && std::isfinite(big);
@@ -203,6 +404,19 @@ template <typename T>
 double squared_deviations(const T* data, int64_t n, double mean) {
   double s[4] = {0, 0, 0, 0};
   int64_t i = 0;
+#ifdef __SSE2__
+  if constexpr (std::is_same_v<T, float>) {  // as finite_sums: the same lanes, the same operations in order
+    __m128d s01 = _mm_setzero_pd(), s23 = s01, m = _mm_set1_pd(mean);
+    for (; i + 4 <= n; i += 4) {
+      __m128 x = _mm_loadu_ps(data + i);
+      __m128d d01 = _mm_sub_pd(_mm_cvtps_pd(x), m), d23 = _mm_sub_pd(_mm_cvtps_pd(_mm_movehl_ps(x, x)), m);
+      s01 = _mm_add_pd(s01, _mm_mul_pd(d01, d01));
+      s23 = _mm_add_pd(s23, _mm_mul_pd(d23, d23));
+    }
+    _mm_storeu_pd(s, s01);
+    _mm_storeu_pd(s + 2, s23);
+  }
+#endif
   for (; i + 4 <= n; i += 4) {
     for (int k = 0; k < 4; ++k) {
       double d = static_cast<double>(data[i + k]) - mean;
@@ -279,10 +493,16 @@ PyObject* stats(const T* data, int64_t n) {
 }
 
 template <typename T>
-void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st) {
+void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, PyObject* fragment) {
   const T* data = c.const_data_ptr<T>();
   int64_t n = c.numel();
-  *value = n > max_elements ? (Py_INCREF(Py_None), Py_None) : nested(data, c.sizes(), 0);
+  if (n > max_elements) {
+    *value = (Py_INCREF(Py_None), Py_None);
+  } else if (fragment != nullptr && c.dim() > 0) {  // a 0-d value stays a number (bindings.py labels constants by it)
+    *value = json_value(data, c.sizes(), fragment);
+  } else {
+    *value = nested(data, c.sizes(), 0);
+  }
   if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, c10::Half> || std::is_same_v<T, c10::BFloat16>) {
     if (want_stats || n > max_elements) {
       *st = stats(data, n);
@@ -294,20 +514,21 @@ void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyOb
 }
 
 // (value, stats) as new references: stats for floating tensors when wanted, and always when the
-// value is too big to send.
-void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st) {
+// value is too big to send. With `fragment` (orjson.Fragment), a value of one or more dimensions is
+// its JSON text in one (json_value), else nested lists.
+void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, PyObject* fragment = nullptr) {
   at::Tensor c = t.is_contiguous() ? t : t.contiguous();
   switch (c.scalar_type()) {
-    case at::kFloat: read_typed<float>(c, max_elements, want_stats, value, st); break;
-    case at::kDouble: read_typed<double>(c, max_elements, want_stats, value, st); break;
-    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, value, st); break;
-    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, value, st); break;
-    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, value, st); break;
-    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, value, st); break;
-    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, value, st); break;
-    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, value, st); break;
-    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, value, st); break;
-    case at::kBool: read_typed<bool>(c, max_elements, want_stats, value, st); break;
+    case at::kFloat: read_typed<float>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kDouble: read_typed<double>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kBool: read_typed<bool>(c, max_elements, want_stats, value, st, fragment); break;
     default: throw std::logic_error("unreadable dtype");  // readable() keeps these out
   }
 }
@@ -360,8 +581,8 @@ c10::intrusive_ptr<Node> node_of(PyObject* fn) {
 // by content (dtype, shape and bytes).
 class Entries {
  public:
-  Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name)
-      : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name) {}
+  Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& fragment)
+      : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name), fragment_(fragment.is_none() ? nullptr : fragment.ptr()) {}
 
   // The entry's index, or None for an undefined gradient. Without want_value, a small entry gets
   // its stats only (the trace is past its byte budget); a later want_value writes its value.
@@ -385,7 +606,7 @@ class Entries {
     static PyObject* k_value = PyUnicode_InternFromString("value");
     PyObject* v = nullptr;
     PyObject* s = nullptr;
-    read(it->second, max_elements_, false, &v, &s);
+    read(it->second, max_elements_, false, &v, &s, fragment_);
     py::object value = py::reinterpret_steal<py::object>(v);
     py::object st = py::reinterpret_steal<py::object>(s);
     if (PyDict_SetItem(PyList_GET_ITEM(tensors_.ptr(), index), k_value, value.ptr()) != 0) throw py::error_already_set();
@@ -419,7 +640,7 @@ class Entries {
       PyObject* v = nullptr;
       PyObject* s = nullptr;
       // stats too (for a floating tensor): run.py keeps them aside where the value is written
-      read(t, stats_only ? -1 : max_elements_, true, &v, &s);
+      read(t, stats_only ? -1 : max_elements_, true, &v, &s, fragment_);
       value = py::reinterpret_steal<py::object>(v);
       st = py::reinterpret_steal<py::object>(s);
     } else {
@@ -458,6 +679,7 @@ class Entries {
   py::list tensors_;
   int64_t max_elements_;
   py::object dtype_name_;
+  PyObject* fragment_;  // orjson.Fragment (the caller holds it), or nullptr: values as nested lists
   std::unordered_map<const void*, Py_ssize_t> by_impl_;
   std::unordered_multimap<size_t, std::pair<size_t, Py_ssize_t>> by_content_;  // hash -> (kept_ index, entry)
   std::vector<at::Tensor> kept_;  // the contents compared, alive for the take
@@ -510,7 +732,9 @@ class Steps {
   // shape and bytes.
   // values_for: None (every entry gets its value), or the node ids whose steps' `grad` entries do
   // (a leaf's gradient, once the trace is past its byte budget); the others get their stats only.
-  py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& values_for) {
+  // fragment: orjson.Fragment, to write values as JSON text (json_value), or None: nested lists.
+  py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& values_for,
+                 const py::object& fragment) {
     std::vector<Step> steps;
     {
       std::lock_guard<std::mutex> lock(log_->mutex);
@@ -518,7 +742,7 @@ class Steps {
     }
     static PyObject* keys[] = {PyUnicode_InternFromString("node"), PyUnicode_InternFromString("grad"),
                                PyUnicode_InternFromString("grad_inputs")};
-    Entries entries(tensors, max_elements, dtype_name);
+    Entries entries(tensors, max_elements, dtype_name, fragment);
     bool all_values = values_for.is_none();
     auto refs = [&](const variable_list& grads, bool want_values) -> py::object {
       PyObject* list = PyList_New(static_cast<Py_ssize_t>(grads.size()));
@@ -706,8 +930,9 @@ class Ops {
 // values.Deferred's flush: held is [(tensor, its version then, into, key, stats_key or None)];
 // into[key] = the value and into[stats_key] = its stats, or None for a tensor whose version moved
 // (changed behind the tracer's back: no value rather than a wrong one). Returns the entries this
-// file does not read, for values.py.
-py::list flush(const py::list& held, int64_t max_elements) {
+// file does not read, for values.py. fragment: as in Steps.take.
+py::list flush(const py::list& held, int64_t max_elements, const py::object& fragment) {
+  PyObject* as_text = fragment.is_none() ? nullptr : fragment.ptr();
   py::list left;
   for (const py::handle& entry : held) {
     PyObject* e = entry.ptr();
@@ -730,7 +955,7 @@ py::list flush(const py::list& held, int64_t max_elements) {
       left.append(entry);
       continue;
     } else {
-      read(t, max_elements, want_stats, &value, &st);
+      read(t, max_elements, want_stats, &value, &st, as_text);
     }
     py::object owned_value = py::reinterpret_steal<py::object>(value);
     py::object owned_stats = py::reinterpret_steal<py::object>(st);
@@ -748,10 +973,11 @@ PYBIND11_MODULE(_native, m) {
       .def(py::init<>())
       .def("add_below", &Steps::add_below)
       .def("remove", &Steps::remove)
-      .def("take", &Steps::take, py::arg("tensors"), py::arg("max_elements"), py::arg("dtype_name"), py::arg("values_for") = py::none());
+      .def("take", &Steps::take, py::arg("tensors"), py::arg("max_elements"), py::arg("dtype_name"), py::arg("values_for") = py::none(),
+           py::arg("fragment") = py::none());
   py::class_<Ops>(m, "Ops")
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&>())
       .def("add", &Ops::add);
   m.def("encode", &encode);
-  m.def("flush", &flush);
+  m.def("flush", &flush, py::arg("held"), py::arg("max_elements"), py::arg("fragment") = py::none());
 }

@@ -6,11 +6,17 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 import torch
 
 from . import decimals, doc, native
 
 _SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+# native.cpp writes the values of node, output and step-gradient tensors of one or more dimensions as
+# their JSON text, in one of these (the bytes orjson.dumps would write for the nested lists): no
+# Python float per element, and nothing to format again when the trace is dumped. budget.py reads
+# a value's element count from its holder's shape, and its elements with `elements`.
+TEXT = orjson.Fragment
 _PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
 
 
@@ -125,6 +131,11 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
     return v, stats
 
 
+def elements(v: Any) -> Any:
+    """A value as nested lists (NaN and ±Inf as strings): a TEXT read back, anything else as it is."""
+    return orjson.loads(orjson.dumps(v)) if type(v) is TEXT else v
+
+
 def value(t: torch.Tensor, max_elements: int) -> Any:
     """Just the value (gradients on edges need no stats)."""
     r = readable(t)
@@ -211,9 +222,10 @@ class Deferred:
         held, self._held, self._held_elements = self._held, [], 0
         if not held:
             return
-        # native.flush writes what it reads and hands back the rest (complex, sparse...)
+        # native.flush writes what it reads and hands back the rest (complex, sparse...); a value of
+        # one or more dimensions as its JSON text (orjson.Fragment): see TEXT
         compiled = native.compiled
-        left = held if compiled is None else compiled.flush(held, self.max_elements)
+        left = held if compiled is None else compiled.flush(held, self.max_elements, TEXT)
         for t, version, into, key, stats_key in left:
             if t._version == version:
                 v, stats = _python_encode(t, stats_key is not None, self.max_elements)

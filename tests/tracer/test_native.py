@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import torch
 
@@ -246,3 +247,31 @@ def test_floats_are_the_shortest_decimals_that_come_back(compiled: Any, dtype: t
             assert torch.equal(torch.tensor(ours, dtype=torch.float64).to(dtype), chunk)
             assert all(_digits(v) <= _digits(c) for v, c in zip(ours, chunk.tolist()))
     assert compiled.encode([torch.tensor([0.018916625529527664, 0.1])], [False], LIMIT)[0][0] == [0.018916626, 0.1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_values_as_json_text_are_the_bytes_orjson_writes(compiled: Any, dtype: torch.dtype) -> None:
+    """native.cpp writes a value of one or more dimensions as its JSON text (values.TEXT): byte for byte
+    what orjson.dumps writes for values.py's nested lists, at every magnitude, NaN and ±Inf included."""
+    g = torch.Generator().manual_seed(0)
+    width = torch.finfo(dtype).bits
+    ints = {64: torch.int64, 32: torch.int32, 16: torch.int16}[width]
+    low, high = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    cases = [torch.randint(low, high, (20_000,), generator=g, dtype=torch.int64).to(ints).view(dtype)]  # any bits
+    cases += [(torch.randn(2_000, generator=g, dtype=torch.float64) * 10.0**k).to(dtype) for k in range(-40, 40, 3)]
+    specials = [0.0, -0.0, 1.0, 1e-5, 9.999999e-6, 1e-6, 1e16, 9.999999e15, 2.0**24, 2.0**60, math.nan, math.inf, -math.inf]
+    cases.append(torch.tensor(specials, dtype=torch.float64).to(dtype))
+    for t in cases + [torch.randn(3, 4, 5, generator=g).to(dtype).transpose(0, 2), torch.zeros(2, 0, dtype=dtype)]:
+        for chunk in t.split(LIMIT):
+            held: dict[str, Any] = {}
+            assert compiled.flush([(chunk, chunk._version, held, "value", None)], LIMIT, values.TEXT) == []
+            assert type(held["value"]) is values.TEXT
+            assert orjson.dumps(held["value"]) == orjson.dumps(values.value(chunk, LIMIT)), chunk
+    ints_and_bools = [torch.arange(-500, 500).reshape(10, 100), torch.tensor([2**63 - 1, -(2**63)]), torch.tensor([True, False])]
+    for t in ints_and_bools + [torch.tensor([-5, 7], dtype=torch.int8), torch.arange(6, dtype=torch.uint8).reshape(2, 3)]:
+        held = {}
+        compiled.flush([(t, t._version, held, "value", None)], LIMIT, values.TEXT)
+        assert orjson.dumps(held["value"]) == orjson.dumps(t.tolist())
+    scalar: dict[str, Any] = {}
+    compiled.flush([(torch.tensor(2.5), 0, scalar, "value", None)], LIMIT, values.TEXT)
+    assert scalar["value"] == 2.5  # a 0-d value stays a number (bindings.py labels constants by it)
