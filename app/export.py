@@ -202,6 +202,10 @@ class Blank:
         self.style = _style(page)
         path.write_text(page, encoding="utf-8")
         self.page = _offline_page(browser, path.as_uri())
+        # And the page a PNG is drawn in (at PNG_SCALE), open on an empty picture in the same folder.
+        empty = Path(self.tmp.name) / "graph.svg"
+        empty.write_text('<svg xmlns="http://www.w3.org/2000/svg"/>', encoding="utf-8")
+        self.png_page = _offline_page(browser, empty.as_uri(), scale=PNG_SCALE)
         self.page.wait_for_function("() => window.gradwalk?.load", timeout=LOAD_TIMEOUT_MS)
 
     def fits(self, trace: Trace, lang: str) -> bool:
@@ -210,6 +214,7 @@ class Blank:
 
     def close(self) -> None:
         self.page.context.close()
+        self.png_page.context.close()
         self.tmp.cleanup()
 
 
@@ -229,7 +234,7 @@ class Drawing:
         self.browser = browser
         self._pngs: dict[float, Any] = {}  # one page per device scale, for the PNG pictures
         if blank is not None and blank.fits(trace, lang):
-            self._tmp, self.page = blank.tmp, blank.page
+            self._tmp, self.page, self._pngs[PNG_SCALE] = blank.tmp, blank.page, blank.png_page
             self.page.set_viewport_size(viewport(aspect))
             options = _options(None, lang, direction, aspect, inspector=False)
             self.page.evaluate("([t, o]) => { window.gradwalk.load(t, o); }", [json.loads(trace.model_dump_json()), options])
