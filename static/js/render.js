@@ -8,7 +8,8 @@ import { t } from "./i18n.js";
 import { opText } from "./expr.js";
 import { closedAround, groupModel, resultOf } from "./groups.js";
 import { groupLines, nodeLines } from "./labels.js";
-import { firstSteps, membership, nodeIndex } from "./timeline.js";
+import { GroupState } from "./group_state.js";
+import { membership, nodeIndex } from "./timeline.js";
 import { Camera } from "./camera.js";
 import { Grid, bboxOf } from "./cull.js";
 import { Minimap } from "./minimap.js";
@@ -71,13 +72,11 @@ export class GraphView {
     this.nodes = nodeIndex(trace);
     this.model = groupModel(trace);
     this.ctx = null;
-    this.passSteps = new Map();
-    this.hiddenIn = null;
-    this.presentIn = null;
     if (!before) this._newSvg();
     this.svg.setAttribute("width", Math.ceil(layout.width));
     this.svg.setAttribute("height", Math.ceil(layout.height));
     this._things(trace, layout, before);
+    this.groupState = new GroupState(trace, this.model, (id) => this.itemsById.has(id), open);
     this.virtual = this.things.length + this.edgeEls.length > VIRTUAL_MIN;
     const now = new Set([...this.frames, ...this.things, ...this.edgeEls]);
     this.shown = new Set();
@@ -263,7 +262,7 @@ export class GraphView {
       gradients: f.phase === "backward" || Boolean(f.after), // a finished pass's ∂ stay on the nodes
       pulsing: new Set(f.pulses.map((p) => `${p.source}>${p.target}:${p.slot}`)),
     };
-    ctx.groups = this._groupState(f, ctx);
+    ctx.groups = this.groupState.at(f, ctx.backward);
     this.ctx = ctx;
     if (!this.userMoved && f.current.length) this.reveal(f.current[0]);
     this.map.update({ current: f.current.length ? this.boxOf(f.current[0]) : null });
@@ -278,70 +277,6 @@ export class GraphView {
     else if (x.type === "group") paintGroup(x, ctx, this.selected);
     else if (x.type === "frame") paintFrame(x, ctx);
     else paintEdge(x, ctx);
-  }
-
-  /** Per drawn group: how many of its nodes exist, whether it holds the current one, and its pass's steps done of all. */
-  _groupState(f, ctx) {
-    const state = new Map();
-    if (!this.model.any) return state;
-    const at = (key) => state.get(key) ?? state.set(key, { present: 0, current: false, done: 0, steps: 0 }).get(key);
-    // Counted by binary search in each closed group's sorted steps (not by a walk over every node per frame).
-    for (const [key, steps] of this._presentSteps()) {
-      const n = countUpTo(steps, f.step);
-      if (n) at(key).present = n;
-    }
-    for (const id of f.current) {
-      for (const key of this.model.chainOf(id)) at(key).current = true;
-    }
-    if (ctx.backward && f.pass) {
-      for (const [key, indices] of this._stepsIn(f.pass.index)) {
-        at(key).steps = indices.length;
-        const n = countUpTo(indices, f.done.length - 1); // f.done: the nodes of the pass's first steps
-        if (n) at(key).done = n;
-      }
-    }
-    return state;
-  }
-
-  /** node id -> the closed group drawn for it, for every node not drawn itself (made once per draw). */
-  _hidden() {
-    if (!this.hiddenIn) {
-      this.hiddenIn = new Map();
-      for (const n of this.trace.nodes || []) {
-        if (this.itemsById.has(n.id)) continue;
-        const key = closedAround(this.model, n.id, this.open);
-        if (key) this.hiddenIn.set(n.id, key);
-      }
-    }
-    return this.hiddenIn;
-  }
-
-  /** Closed group -> the sorted steps at which its nodes appear (made once per draw). */
-  _presentSteps() {
-    if (!this.presentIn) {
-      this.presentIn = new Map();
-      const since = firstSteps(this.trace);
-      for (const [id, key] of this._hidden()) {
-        if (!since.has(id)) continue;
-        (this.presentIn.get(key) ?? this.presentIn.set(key, []).get(key)).push(since.get(id));
-      }
-      for (const steps of this.presentIn.values()) steps.sort((a, b) => a - b);
-    }
-    return this.presentIn;
-  }
-
-  /** Closed group -> the indices of the steps of a pass that run inside it, sorted (cached until the next draw). */
-  _stepsIn(passIndex) {
-    let m = this.passSteps.get(passIndex);
-    if (m) return m;
-    m = new Map();
-    const pass = (this.trace.passes || []).find((p) => p.index === passIndex);
-    (pass?.steps || []).forEach((s, i) => {
-      const key = this._hidden().get(s.node);
-      if (key) (m.get(key) ?? m.set(key, []).get(key)).push(i);
-    });
-    this.passSteps.set(passIndex, m);
-    return m;
   }
 
   /** Select node `id` (a number) or group `key` (a string); `notify` tells onSelect. */
@@ -379,17 +314,5 @@ export class GraphView {
     const box = this.boxOf(id);
     if (box) this.camera.centre(box, true);
   }
-}
-
-/** How many of the sorted numbers `sorted` are <= x. */
-function countUpTo(sorted, x) {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (sorted[mid] <= x) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
