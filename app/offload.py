@@ -13,8 +13,12 @@ import concurrent.futures
 import os
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import ParamSpec, TypeVar
+
+from starlette.responses import Response, StreamingResponse
+
+from . import splice
 
 THREADS = 4
 NICE = 10  # per thread (Linux): the event loop's thread stays at the process's own priority
@@ -51,3 +55,21 @@ async def encoded(body: bytes, accept_encoding: str) -> tuple[bytes, dict[str, s
     if len(body) < GZIP_MIN_BYTES or "gzip" not in accept_encoding:
         return body, {}
     return await offload(_gzip, body), {"content-encoding": "gzip", "vary": "Accept-Encoding"}
+
+
+async def spliced(head: bytes, packed: bytes, tail: bytes, accept_encoding: str, media_type: str) -> Response:
+    """The response `head + trace + tail`, the trace a share's stored gzip (`splice.pack`): spliced as
+    it is for a client that takes gzip (the GZip middleware leaves it alone), else decompressed here a
+    piece at a time and streamed, never held whole."""
+    if "gzip" in accept_encoding:
+        body = await offload(splice.around, head, packed, tail)
+        return Response(body, media_type=media_type, headers={"content-encoding": "gzip", "vary": "Accept-Encoding"})
+    return StreamingResponse(_plain(head, packed, tail), media_type=media_type, headers={"vary": "Accept-Encoding"})
+
+
+async def _plain(head: bytes, packed: bytes, tail: bytes) -> AsyncIterator[bytes]:
+    yield head
+    pieces = splice.pieces(packed)
+    while (piece := await offload(next, pieces, None)) is not None:
+        yield piece
+    yield tail

@@ -5,8 +5,9 @@ synchronous=FULL; PostgreSQL's own commit), so an acknowledged share survives th
 killed right after. `load` returns None for an unknown or malformed id. Ids are 12 URL-safe
 characters from `secrets` (72 random bits): unguessable, and never derived from content or time.
 A share's trace is the document exactly as the trust boundary wrote it (canonical, HTML-safe JSON),
-stored gzip-compressed and loaded as bytes: nothing parses it again on the way to a reader, unless
-it was saved by an older version of the document (then it is validated, which upgrades it).
+stored gzip-compressed in a form that responses splice as it is (app.splice) and loaded so: nothing
+decompresses or parses it on the way to a reader, unless it was saved by an older version (then it
+is validated, which upgrades it, and packed again).
 Both calls block (compression, SQL): call them from a worker thread.
 The schema is owned by Alembic (`app/migrations/`); `migrate` is safe to call from many processes
 at once (a file lock for SQLite, an advisory lock for PostgreSQL).
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gzip
 import re
 import secrets
 from collections.abc import Iterator
@@ -43,6 +43,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
+from . import splice
 from .config import Settings
 from .models import TRACE_VERSION, Trace
 from .models import load as load_trace
@@ -52,7 +53,6 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 ID_BYTES = 9  # 72 bits -> 12 URL-safe characters
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,32}")
 TITLE_MAX_CHARS = 200
-GZIP_LEVEL = 6  # zlib's default: shares are written once and read many times
 MIGRATION_LOCK_KEY = 0x67726164  # "grad": the PostgreSQL advisory lock held while migrating
 
 metadata = MetaData()
@@ -62,7 +62,7 @@ shares = Table(
     Column("id", String(32), primary_key=True),
     Column("title", String(TITLE_MAX_CHARS), nullable=True),
     Column("source", Text, nullable=False),
-    Column("trace_gzip", LargeBinary, nullable=False),  # the document as the trust boundary wrote it, gzipped
+    Column("trace_gzip", LargeBinary, nullable=False),  # the document as the trust boundary wrote it, splice.pack'ed
     Column("trace_version", Integer, nullable=False),  # its Trace.version: older ones are upgraded on load
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -73,8 +73,13 @@ class Share:
     id: str
     title: str | None
     source: str
-    trace_json: bytes  # canonical, HTML-safe JSON of the trace (see app.sandbox.boundary)
+    trace_gzip: bytes  # canonical, HTML-safe JSON of the trace (see app.sandbox.boundary), splice.pack'ed
     created_at: datetime
+
+    @property
+    def trace_json(self) -> bytes:
+        """The document itself (decompresses it: responses splice `trace_gzip` instead)."""
+        return splice.unpack(self.trace_gzip)
 
     def trace(self) -> Trace:
         """The trace as the model (parses it: only for callers that need the objects)."""
@@ -153,10 +158,11 @@ class Store:
     def save(self, source: str, title: str | None, trace_json: bytes) -> Share:
         """Store a share (its trace as the trust boundary's document) and return it once committed."""
         created_at = datetime.now(UTC)
+        packed = splice.pack(trace_json)
         row = {
             "title": title,
             "source": source,
-            "trace_gzip": gzip.compress(trace_json, GZIP_LEVEL, mtime=0),
+            "trace_gzip": packed,
             "trace_version": TRACE_VERSION,
             "created_at": created_at,
         }
@@ -169,7 +175,7 @@ class Store:
                 if attempt == 2:
                     raise
                 continue  # an id collision (2^-72 per pair): draw another
-            return Share(id=share_id, title=title, source=source, trace_json=trace_json, created_at=created_at)
+            return Share(id=share_id, title=title, source=source, trace_gzip=packed, created_at=created_at)
         raise AssertionError("unreachable")
 
     def load(self, share_id: str) -> Share | None:
@@ -183,10 +189,12 @@ class Store:
         created_at = row.created_at
         if created_at.tzinfo is None:  # SQLite keeps no zone; we only ever write UTC
             created_at = created_at.replace(tzinfo=UTC)
-        trace_json = gzip.decompress(row.trace_gzip)
+        packed = row.trace_gzip
         if row.trace_version != TRACE_VERSION:  # saved by an older version: upgraded (models.load)
-            trace_json = html_safe(load_trace(trace_json).model_dump_json().encode())
-        return Share(id=row.id, title=row.title, source=row.source, trace_json=trace_json, created_at=created_at)
+            packed = splice.pack(html_safe(load_trace(splice.unpack(packed)).model_dump_json().encode()))
+        elif not splice.spliceable(packed):  # saved before splicing (one gzip stream): packed again
+            packed = splice.pack(splice.unpack(packed))
+        return Share(id=row.id, title=row.title, source=row.source, trace_gzip=packed, created_at=created_at)
 
     def count(self) -> int:
         with self.engine.connect() as connection:

@@ -14,7 +14,7 @@ from ..config import Settings
 from ..errors import ErrorBody
 from ..gallery import Example, examples
 from ..models import Trace
-from ..offload import encoded, offload
+from ..offload import encoded, offload, spliced
 from ..paths import EXAMPLES_DIR
 from ..sandbox.policy import RunMemory
 from ..store import TITLE_MAX_CHARS, Share
@@ -122,10 +122,10 @@ async def _json(request: Request, content: bytes) -> Response:
     return Response(content=body, media_type="application/json", headers=headers)
 
 
-def share_json(share: Share) -> bytes:
-    """ShareOut's JSON, the stored trace spliced in as it is."""
+def share_json_around(share: Share) -> tuple[bytes, bytes]:
+    """ShareOut's JSON before and after its trace, which is spliced in as it is stored (app.splice)."""
     fields = _ShareFields(id=share.id, title=share.title, source=share.source, created_at=share.created_at)
-    return fields.model_dump_json().encode()[:-1] + b',"trace":' + share.trace_json + b"}"
+    return fields.model_dump_json().encode()[:-1] + b',"trace":', b"}"
 
 
 def share_links(settings: Settings, share_id: str) -> ShareCreated:
@@ -183,7 +183,8 @@ async def share(body: ShareRequest, settings: SettingsDep, pool: PoolDep, store:
     summary="A saved share: its program, title, trace and creation time",
 )
 async def get_share(request: Request, saved: ShareDep) -> Response:
-    return await _json(request, share_json(saved))
+    head, tail = share_json_around(saved)
+    return await spliced(head, saved.trace_gzip, tail, request.headers.get("accept-encoding", ""), "application/json")
 
 
 @router.get("/examples", response_model=list[Example], summary="The example gallery, in English and Chinese")

@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import export, i18n
 from ..gallery import examples
 from ..models import Trace
-from ..offload import encoded
+from ..offload import encoded, spliced
 from ..paths import TEMPLATES_DIR
 from ..store import Share
 from .api import TraceRequest
@@ -71,12 +71,12 @@ def _context(lang: str, **context: Any) -> dict[str, Any]:
 
 
 # Where a share's trace goes in a rendered page: the stored document, spliced in as it is (it is
-# HTML-safe JSON, see app.sandbox.boundary), never parsed and written again. Nothing rendered
-# contains it otherwise: NUL is escaped in every JSON the templates write.
+# HTML-safe JSON, see app.sandbox.boundary), still compressed (app.splice), never parsed and written
+# again. Nothing rendered contains it otherwise: NUL is escaped in every JSON the templates write.
 _TRACE_SLOT = "\x00gradwalk-trace\x00"
 
 
-async def render(request: Request, template: str, share: Share | None) -> HTMLResponse:
+async def render(request: Request, template: str, share: Share | None) -> Response:
     # A ?lang= is this page's only: it is not remembered (an embed would turn every other page Chinese).
     lang = pick_lang(request)
     context = _context(
@@ -88,11 +88,13 @@ async def render(request: Request, template: str, share: Share | None) -> HTMLRe
         timeout_s=request.app.state.settings.sandbox.timeout_s,  # the app says it while a program runs
     )
     page = templates.get_template(template).render(context).encode("utf-8")
+    accept_encoding = request.headers.get("accept-encoding", "")
     if share is not None:
         head, _, tail = page.partition(_TRACE_SLOT.encode())
-        page = b"".join((head, share.trace_json, tail))
-    body, headers = await encoded(page, request.headers.get("accept-encoding", ""))
-    response = HTMLResponse(body, headers=headers)
+        response = await spliced(head, share.trace_gzip, tail, accept_encoding, HTMLResponse.media_type)
+    else:
+        body, headers = await encoded(page, accept_encoding)
+        response = HTMLResponse(body, headers=headers)
     response.headers["content-language"] = lang
     return response
 
@@ -108,17 +110,17 @@ def error_page(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse, name="index_page")
-async def index(request: Request) -> HTMLResponse:
+async def index(request: Request) -> Response:
     return await render(request, "index.html", None)
 
 
 @router.get("/s/{share_id}", response_class=HTMLResponse, name="share_page")
-async def share_page(request: Request, share: ShareDep) -> HTMLResponse:
+async def share_page(request: Request, share: ShareDep) -> Response:
     return await render(request, "share.html", share)
 
 
 @router.get("/embed/{share_id}", response_class=HTMLResponse, name="embed_page")
-async def embed_page(request: Request, share: ShareDep) -> HTMLResponse:
+async def embed_page(request: Request, share: ShareDep) -> Response:
     return await render(request, "embed.html", share)
 
 

@@ -301,23 +301,24 @@ class SandboxPool:
         size = 0
         done: asyncio.Future = loop.create_future()
 
-        def readable() -> None:
+        def readable() -> None:  # one read a wake-up: a child writing as fast as we read must not hold the loop
             nonlocal size
-            while not done.done():
-                try:
-                    b = os.read(r, 1 << 20)
-                except BlockingIOError:
-                    return
-                except OSError as e:
-                    done.set_result("eof" if e.errno == errno.EIO else "error")
-                    return
-                if not b:
-                    done.set_result("eof")
-                    return
-                chunks.append(b)
-                size += len(b)
-                if size > limit:
-                    done.set_result("too_big")
+            if done.done():
+                return
+            try:
+                b = os.read(r, 1 << 20)
+            except BlockingIOError:
+                return
+            except OSError as e:
+                done.set_result("eof" if e.errno == errno.EIO else "error")
+                return
+            if not b:
+                done.set_result("eof")
+                return
+            chunks.append(b)
+            size += len(b)
+            if size > limit:
+                done.set_result("too_big")
 
         loop.add_reader(r, readable)
         try:

@@ -81,6 +81,19 @@ def test_share_pages_embed_the_stored_trace_once(web: Any, shared: dict[str, Any
     assert "<b>squares</b>" not in html  # the title is escaped
 
 
+@pytest.mark.parametrize("path", ["/s/{id}", "/embed/{id}", "/api/share/{id}"])
+def test_a_share_reads_the_same_with_gzip_and_without(web: Any, shared: dict[str, Any], path: str) -> None:
+    """gzip: the stored trace spliced as it is (app.splice); identity: decompressed and streamed."""
+    packed = web.get(path.format(id=shared["id"]), headers={"accept-encoding": "gzip"})
+    plain = web.get(path.format(id=shared["id"]), headers={"accept-encoding": "identity"})
+    assert packed.status_code == plain.status_code == 200
+    assert packed.headers["content-encoding"] == "gzip" and "content-encoding" not in plain.headers
+    assert "accept-encoding" in packed.headers["vary"].lower()
+    assert packed.content == plain.content  # httpx checked the gzip's CRC and length
+    trace = plain.json()["trace"] if path.startswith("/api/") else embedded_trace(plain.text)
+    assert trace == shared["trace"]
+
+
 def test_index_embeds_no_trace(web: Any) -> None:
     assert embedded_trace(web.get("/").text) is None
 
