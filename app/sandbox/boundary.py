@@ -85,7 +85,7 @@ def memory_message(memory_mb: int) -> str:
 
 
 def without_result(
-    source: str, why: str, data: bytes, report: dict[str, Any] | None, limits: BoundaryLimits
+    source: str, why: str, has_result: bool, report: dict[str, Any] | None, limits: BoundaryLimits
 ) -> TraceDocument | None:
     """A status document saying why a run left no result to check (from how its read and its process
     ended), or None when there is a result to `check`.
@@ -98,7 +98,7 @@ def without_result(
     if why == "deadline":
         message = f"Time limit: the program ran longer than {limits.sandbox.timeout_s:g} s and did not stop when asked."
         return status_document(source, "timeout", message)
-    if data:
+    if has_result:
         return None
     if report is None:
         return status_document(source, "killed", "The program stopped without producing a trace.")
@@ -200,10 +200,11 @@ def check_file(given: str, written: str, source: str, limits: BoundaryLimits) ->
     return document.status
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(fd, view) :]
 
 
 def _read_all(fd: int) -> bytes:
@@ -240,20 +241,22 @@ class Boundary:
         from a thread). Starting it at the first big result would stall whoever waits for that."""
         self._worker().submit(_ready).result()
 
-    async def check(self, data: bytes, source: str) -> TraceDocument:
-        if len(data) <= INLINE_MAX_BYTES:
-            return check(data, source, self.limits)
+    async def check(self, result: bytes | list[bytes], source: str) -> TraceDocument:
+        """`result`: the bytes the child sent, or the chunks they were read in (never joined here when big)."""
+        chunks = [result] if isinstance(result, bytes) else result
+        if sum(map(len, chunks)) <= INLINE_MAX_BYTES:
+            return check(b"".join(chunks), source, self.limits)
         loop = asyncio.get_running_loop()
         # The result and the document go by memfd, not through the executor's pipes: pickling 30 MB
         # holds this process's GIL, and the event loop waits for it (0.1-0.3 s on a busy machine).
         given, written = os.memfd_create("gradwalk-result", os.MFD_CLOEXEC), os.memfd_create("gradwalk-checked", os.MFD_CLOEXEC)
         try:
-            await asyncio.to_thread(_write_all, given, data)
+            await asyncio.to_thread(_write_all, given, chunks)
             paths = (f"/proc/{os.getpid()}/fd/{given}", f"/proc/{os.getpid()}/fd/{written}")
             try:
                 status = await loop.run_in_executor(self._worker(), check_file, *paths, source, self.limits)
             except OSError:  # /proc is not ours to open here: the data through the executor's pipes, then
-                return await loop.run_in_executor(self._worker(), check, data, source, self.limits)
+                return await loop.run_in_executor(self._worker(), check, b"".join(chunks), source, self.limits)
             return TraceDocument(await asyncio.to_thread(_read_all, written), status)
         except concurrent.futures.BrokenExecutor:  # the worker died (out of memory?): a fresh one next time
             log.warning("the trust boundary's worker process died; starting another")
