@@ -11,7 +11,9 @@ Then fairness under abuse: 56 students (each from its own loopback address, so e
 its own) send the seed programs with a second or so of reading between runs, first alone, then
 beside 8 abusive clients sending only hostile programs (busy loops, memory and fork bombs, giant
 stdout, in-memory files) back to back. Targets: the students' p95 <= 1 s and p50 <= 100 ms beside the
-abusers, every student trace correct (as the seed's own), no 5xx.
+abusers, every student trace correct (as the seed's own), no 5xx. The fairness rows are run twice,
+on a server without and with `share_identical_runs` (identical runs in flight share one run), so
+that what sharing saves is never mistaken for what the scheduler does.
 
     .venv/bin/python scripts/bench_api.py [--url http://127.0.0.1:8000] [--duration-s 5] [--requests 60] [--abuse-s 30] [--students 56]
 """
@@ -239,40 +241,57 @@ def main() -> int:
         "--students", type=int, default=STUDENTS, help="students of the fairness rows (fewer on a machine shared with others)"
     )
     parser.add_argument("--only-abuse", action="store_true", help="only the fairness rows")
+    parser.add_argument(
+        "--share-identical",
+        choices=("off", "on", "both"),
+        default="both",
+        help="share_identical_runs of the started server(s): the fairness rows without it, with it, or both (default)",
+    )
     args = parser.parse_args()
+    if args.url is not None:
+        return bench(args, args.url, None)
+    modes = ("false", "true") if args.share_identical == "both" else ("true" if args.share_identical == "on" else "false",)
+    for i, mode in enumerate(modes):
+        if i and not args.only_abuse:
+            args.only_abuse = True  # the latency and throughput rows once, without sharing
+        proc, url, workdir = start_server(args.workers, share_identical_runs=mode)
+        print(f"\nserver: gradwalk serve --workers {args.workers}, share_identical_runs={mode} ({url}, log in {workdir})")
+        try:
+            bench(args, url, proc)
+        finally:
+            stop_server(proc)
+    return 0
 
-    proc = None
-    url = args.url
-    if url is None:
-        proc, url, workdir = start_server(args.workers)
-        print(f"server: gradwalk serve --workers {args.workers} ({url}, log in {workdir})")
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        seeds = [(p.stem, {"source": p.read_text()}) for p in SEEDS]
-        health = httpx.get(url + "/api/health", timeout=60).json()
-        print(
-            f"sandbox: mode={health['sandbox_mode']} protections on: "
-            f"{sum(health['protections'].values())}/{len(health['protections'])}; cpus: {os.cpu_count()}; "
-            f"load average: {os.getloadavg()[0]:.1f}"
-        )
-        for _, body in seeds:  # warm-up: zygote children, the store, connection pools
-            sequential(url, "POST", "/api/trace", body, 3)
-        sequential(url, "GET", "/api/health", None, 20)
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    try:
+        os.killpg(proc.pid, 9)  # the sandbox's processes, if any outlived the server
+    except ProcessLookupError:
+        pass
 
-        if not args.only_abuse:
-            latency_and_throughput(url, seeds, args.requests, args.duration_s)
-        if args.abuse_s > 0:
-            report_fairness(url, args.abuse_s, args.students, proc.pid if proc is not None else None)
-    finally:
-        if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            try:
-                os.killpg(proc.pid, 9)  # the sandbox's processes, if any outlived the server
-            except ProcessLookupError:
-                pass
+
+def bench(args: argparse.Namespace, url: str, proc: subprocess.Popen[bytes] | None) -> int:
+    """The rows `args` ask for, against the server at `url` (`proc`, when this script started it)."""
+    seeds = [(p.stem, {"source": p.read_text()}) for p in SEEDS]
+    health = httpx.get(url + "/api/health", timeout=60).json()
+    print(
+        f"sandbox: mode={health['sandbox_mode']} protections on: "
+        f"{sum(health['protections'].values())}/{len(health['protections'])}; cpus: {os.cpu_count()}; "
+        f"load average: {os.getloadavg()[0]:.1f}"
+    )
+    for _, body in seeds:  # warm-up: zygote children, the store, connection pools
+        sequential(url, "POST", "/api/trace", body, 3)
+    sequential(url, "GET", "/api/health", None, 20)
+
+    if not args.only_abuse:
+        latency_and_throughput(url, seeds, args.requests, args.duration_s)
+    if args.abuse_s > 0:
+        report_fairness(url, args.abuse_s, args.students, proc.pid if proc is not None else None)
     return 0
 
 

@@ -54,13 +54,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start_server(workers: int, **settings: str) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """`gradwalk serve` on a free port, with GRADWALK_* `settings` besides the benchmark's own."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workdir = Path(tempfile.mkdtemp(prefix="gradwalk-bench-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRADWALK_")}
     env.update(GRADWALK_DATA_DIR=str(workdir / "data"), GRADWALK_RATE_LIMIT_PER_MINUTE="0")
+    env.update({f"GRADWALK_{k.upper()}": v for k, v in settings.items()})
     script = Path(sys.executable).parent / "gradwalk"
     command = [str(script)] if script.exists() else [sys.executable, "-m", "app.cli"]
     log = open(workdir / "server.log", "wb")  # noqa: SIM115 - lives as long as the server

@@ -19,6 +19,7 @@ from ..config import Settings
 from ..models import Job
 from . import cgroup, linux, policy
 from .boundary import Boundary, BoundaryLimits, TraceDocument, status_document, without_result
+from .inflight import InFlight
 from .link import ZygoteDied, ZygoteLink
 from .policy import KILL_GRACE_S, PROJECT_ROOT, RunMemory
 from .schedule import Schedule, Ticket
@@ -69,6 +70,7 @@ class SandboxPool:
         self._errors: dict[str, str] = {}
         self._cgroup: cgroup.Cgroup | None = None
         self._ids = itertools.count(1)
+        self._identical: InFlight[TraceDocument] = InFlight()  # share_identical_runs
         self._schedule: Schedule | None = None
         self._starting: asyncio.Lock | None = None
         self._closed = False
@@ -201,6 +203,13 @@ class SandboxPool:
         `job`: what else to do with it (values put in place, the numeric check: models.Job)."""
         if self._schedule is None or self._closed:
             raise SandboxUnavailable("the sandbox pool is not started")
+        if not self._limits.share_identical_runs:
+            return await self._traced(source, client, job)
+        key = (source, None if job is None else job.model_dump_json())
+        return await self._identical.run(key, lambda: self._traced(source, client, job))
+
+    async def _traced(self, source: str, client: str, job: Job | None) -> TraceDocument:
+        assert self._schedule is not None
         loop = asyncio.get_running_loop()
         asked = loop.time()
         ticket = await self._schedule.admit(client)
