@@ -217,6 +217,20 @@ class HealthProbe:
         samples = zip(self.latencies, self.control, self.at)
         return max(ours - 2 * theirs for ours, theirs, at in samples if start <= at < end)
 
+    def assert_unstalled(self, busy_from: float, busy_until: float) -> None:
+        """/api/health stayed within HEALTH_WITHIN_S of the machine's noise between the two times."""
+        worst = self.worst_beyond_noise(start=busy_from, end=busy_until)
+        idle = max(self.worst_beyond_noise(end=busy_from), self.worst_beyond_noise(start=busy_until))
+        # 100 ms beyond what the same probe saw of this machine's noise while the server was idle; on a
+        # machine crowded past 4 runnable tasks a core by others' suites, each GIL hand-over waits for
+        # several time slices, and the 100 ms stretches with the crowding (never on CI's own 2 cores).
+        crowding = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1) / CROWDED_PER_CORE)
+        assert worst <= HEALTH_WITHIN_S * crowding + max(0.0, idle), (
+            f"/api/health took {worst * 1000:.0f} ms more than a plain server while forged results were checked and viewed, "
+            f"{idle * 1000:.0f} ms while the server was idle (worst of {len(self.latencies)}; "
+            f"{max(self.latencies) * 1000:.0f} ms at most; load {os.getloadavg()[0]:.1f})"
+        )
+
 
 # ---- over HTTP: /api/health answers while forged results are checked, stored and viewed ---------------
 
@@ -273,16 +287,6 @@ def test_forged_results_are_bounded_and_never_stall_the_server(serve: Any) -> No
     assert got["title"] == "forged" and len(got["trace"]["nodes"]) == 19_000
     assert not probe.failures, probe.failures
     assert len(probe.latencies) >= 20
-    worst = probe.worst_beyond_noise(start=busy_from, end=busy_until)
-    idle = max(probe.worst_beyond_noise(end=busy_from), probe.worst_beyond_noise(start=busy_until))
-    # 100 ms beyond what the same probe saw of this machine's noise while the server was idle; on a
-    # machine crowded past 4 runnable tasks a core by others' suites, each GIL hand-over waits for
-    # several time slices, and the 100 ms stretches with the crowding (never on CI's own 2 cores).
-    crowding = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1) / CROWDED_PER_CORE)
-    assert worst <= HEALTH_WITHIN_S * crowding + max(0.0, idle), (
-        f"/api/health took {worst * 1000:.0f} ms more than a plain server while forged results were checked and viewed, "
-        f"{idle * 1000:.0f} ms while the server was idle (worst of {len(probe.latencies)}; "
-        f"{max(probe.latencies) * 1000:.0f} ms at most; load {os.getloadavg()[0]:.1f})"
-    )
+    probe.assert_unstalled(busy_from, busy_until)
     database = Path(server.workdir) / "data" / "gradwalk.sqlite3"
     assert database.stat().st_size < 8 * 2**20  # the ~30 MB trace is stored compressed
