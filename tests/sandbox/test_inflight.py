@@ -6,7 +6,10 @@ import asyncio
 
 import pytest
 
+from app.models import Trace
 from app.sandbox.inflight import InFlight
+
+from .conftest import SyncPool, require_root, sandbox_settings
 
 
 def test_identical_runs_in_flight_share_one_and_nothing_is_kept() -> None:
@@ -64,3 +67,27 @@ def test_a_run_goes_on_for_those_who_wait_and_stops_when_nobody_does() -> None:
         assert cancelled == ["b"]  # nobody waits for it any more: the run itself is cancelled
 
     asyncio.run(scene())
+
+
+CLOCKED = "import time, torch\nx = torch.randn(3, requires_grad=True)\nx.sum().backward()\nprint(time.time_ns())\n"
+
+
+@pytest.mark.parametrize("share", [False, True])
+def test_a_real_pool_shares_only_when_asked(share: bool) -> None:
+    """Two requests for one program at once: one run with share_identical_runs (the same trace, the
+    clock it read included), two without (each its own clock)."""
+    require_root()
+    pool = SyncPool(sandbox_settings(share_identical_runs=share))
+    try:
+
+        async def both() -> list[Trace]:
+            return list(await asyncio.gather(pool.arun(CLOCKED, "student-1"), pool.arun(CLOCKED, "student-2")))
+
+        first, second = pool.call(both())
+        later = pool.run(CLOCKED, "student-3")
+    finally:
+        pool.close()
+    assert first.status == second.status == later.status == "ok"
+    assert (first.stdout == second.stdout) is share
+    assert later.stdout != first.stdout  # nothing is kept once a run ends
+    assert [n.value for n in first.nodes] == [n.value for n in second.nodes]  # seeded: the same values either way
