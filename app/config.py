@@ -75,7 +75,7 @@ class SandboxSettings(BaseModel):
     max_client_queued_runs: int = Field(16, description="Runs one client may have waiting before it is answered 429.")
     scratch_mb: int = Field(64, description="Private writable /tmp of one run (tmpfs), and its largest file, in MiB.")
     share_identical_runs: bool = Field(
-        False,
+        True,
         description="Requests for the same program (and job) while an identical one is queued or running get that run's trace "
         "instead of a run of their own; nothing is kept once it ends.",
     )

@@ -1,4 +1,4 @@
-"""Identical runs at the same moment share one run (`share_identical_runs`, off by default).
+"""Identical runs at the same moment share one run (`share_identical_runs`, on by default).
 
 Two requests for the same program with the same job, the second arriving while the first is still
 queued or running, get the one document that run produces: a class of 56 students pressing Run on

@@ -40,12 +40,12 @@ def test_queue_full_then_recovers() -> None:
     try:
 
         async def burst() -> list[object]:
-            slow = "import time\ntime.sleep(0.5)\n"
-            tasks = [asyncio.ensure_future(sp.arun(slow)) for _ in range(2)]
+            slow = "import time\ntime.sleep(0.5)\n# run {}\n"  # three programs: identical ones would share a run
+            tasks = [asyncio.ensure_future(sp.arun(slow.format(i))) for i in range(2)]
             await asyncio.sleep(0.05)
             assert (sp.pool.in_flight, sp.pool.queued) == (1, 1)
             with pytest.raises(QueueFull) as e:
-                await sp.arun(slow)
+                await sp.arun(slow.format(2))
             assert isinstance(e.value.retry_after_s, int) and e.value.retry_after_s >= 1
             return await asyncio.gather(*tasks)
 
