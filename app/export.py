@@ -62,17 +62,28 @@ def _json_in_html(value: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026").replace("'", "\\u0027")
 
 
-def _fonts(style: str, text: str) -> str:
+def _unicode_range(chars: frozenset[int]) -> str:
+    """`chars` as a CSS unicode-range, runs merged: "U+20-7E,U+4E2D" (a Chinese slice's own list is kilobytes)."""
+    runs: list[list[int]] = []
+    for c in sorted(chars):
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(f"U+{lo:X}" if lo == hi else f"U+{lo:X}-{hi:X}" for lo, hi in runs)
+
+
+def _fonts(style: str, text: str, every_ascii: bool) -> str:
     """The bundled @font-face rules that draw `text` under the font stacks of `style` (its --font and --mono),
     each file inlined as a data: URL: per character, the first family of a stack with a face that holds it
-    (fonts.js picks the same faces for an SVG's text)."""
+    (fonts.js picks the same faces for an SVG's text). `every_ascii`: and every printable ASCII character."""
     if not FONTS.exists():
         raise ExportError(f"missing {FONTS}: run `make frontend` first")
     faces = [(f["family"], f["ranges"], f["rule"]) for f in json.loads(FONTS.read_text(encoding="utf-8"))]
     stacks = [[f.strip().strip("\"'") for f in s.split(",")] for s in re.findall(r"--(?:font|mono):\s*([^;]+);", style)]
-    # Every printable ASCII character, shown or not: most programs need no other, so their fonts are the same
-    # cut, made once and then read from fontsubset's cache.
-    chars = {ord(c) for c in set(text) if ord(c) > 32} | set(range(0x21, 0x7F))
+    # With every printable ASCII character, shown or not, most programs need no other, so their fonts are the
+    # same cut, made once and then read from fontsubset's cache.
+    chars = {ord(c) for c in set(text) if ord(c) > 32} | (set(range(0x21, 0x7F)) if every_ascii else set())
     keep: set[str] = set()
     for stack in stacks:
         for c in chars:
@@ -86,6 +97,7 @@ def _fonts(style: str, text: str) -> str:
         # Each face cut down to the characters of its range that are shown (the space too).
         held = frozenset(c for c in chars | {0x20} if any(lo <= c <= hi for lo, hi in ranges))
         data = fontsubset.subset(FONTS.parent / re.search(r"url\(([^)]+)\)", rule)[1], held)  # type: ignore[index]  # every rule of our own fonts.css has a url()
+        rule = re.sub(r"unicode-range:[^;}]+", "unicode-range:" + _unicode_range(held), rule)  # what the cut face holds
         return re.sub(r"url\([^)]+\)", "url(data:font/woff2;base64," + base64.b64encode(data).decode() + ")", rule)
 
     return "\n".join(inline(rule, ranges) for _, ranges, rule in faces if rule in keep)
@@ -118,7 +130,9 @@ def html(
     # The fonts for every character the file can show: the trace's, its interface's (in its language)
     # and the bundle's own symbols, so the file looks the same on any machine, offline.
     shown = data + strings + BUNDLE_CHARS.read_text(encoding="utf-8")
-    style = _fonts(style, shown) + "\n" + style
+    # A figure's page (never kept) has every ASCII glyph, so that one page loaded ahead fits most programs
+    # (Blank); a file a reader keeps (offline HTML, a notebook's output: 400 kB) only the glyphs it shows.
+    style = _fonts(style, shown, every_ascii=not inspector) + "\n" + style
     # Inline script and style are allowed by hash only; nothing may be fetched (no network, no file).
     csp = (
         f"default-src 'none'; script-src {hash_source(script)}; style-src {hash_source(style)}; "

@@ -115,12 +115,12 @@ def test_full_run_queue_is_429_with_retry_after(narrow: Any) -> None:
     responses: list[Any] = []
     lock = threading.Lock()
 
-    def post() -> None:
-        r = narrow.post("/api/trace", json={"source": SLOW})
+    def post(i: int) -> None:
+        r = narrow.post("/api/trace", json={"source": f"{SLOW}\n# run {i}\n"})  # identical programs would share a run
         with lock:
             responses.append(r)
 
-    threads = [threading.Thread(target=post) for _ in range(6)]
+    threads = [threading.Thread(target=post, args=(i,)) for i in range(6)]
     for t in threads:
         t.start()
     for t in threads:
