@@ -128,7 +128,7 @@ class Node(_Doc):
     module: str | None = Field(
         None, description="path of the innermost nn.Module whose forward made it (model.blocks.3.attn.qkv); null outside"
     )
-    module_call: int | None = Field(None, description="0-based call of that module (Module.call)")
+    module_call: int | None = Field(None, description="0-based call of that path (Module.call)")
     iteration: int | None = Field(None, description="1-based iteration of the enclosing top-level for/while loop")
     loop: int | None = Field(None, description="line of that loop")
 
@@ -148,7 +148,11 @@ class Module(_Doc):
     path: str = Field(description="dotted path as in parameter names (model.blocks.3.attn); the class name if unbound")
     class_name: str
     parent: str | None = Field(None, description="path of the module that holds it; null at the top")
-    call: int | None = Field(None, description="0-based call of this module; null if it was never called")
+    call: int | None = Field(
+        None,
+        description="0-based call of this path, in the order the calls began (a model made again under one name, "
+        "as in each trial of a loop, shares the path and counts on); null if it was never called",
+    )
     params: list[int] = Field(default_factory=list, description="node ids of its own parameters (not its children's)")
     inputs: list[int] = Field(default_factory=list, description="node ids of the tensors passed to forward in this call")
     outputs: list[int] = Field(default_factory=list, description="node ids of the tensors forward returned in this call")

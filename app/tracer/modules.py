@@ -20,14 +20,20 @@ from torch.nn.modules import module as nn_module
 from . import doc
 from .capture import _flat_tensors, untraced
 from .graph import Graph
+from .module_tree import named_modules
 from .program import running_line
 
 
-class _Call:
-    __slots__ = ("call", "caller", "inputs", "module", "outputs")
+def _within(path: str, name: str) -> bool:
+    """`path` is the name or one of the modules under it."""
+    return path == name or path.startswith(name + ".")
 
-    def __init__(self, module: torch.nn.Module, call: int, caller: int | None, inputs: list[int]) -> None:
-        self.module, self.call, self.caller, self.inputs = module, call, caller, inputs
+
+class _Call:
+    __slots__ = ("caller", "inputs", "module", "outputs")
+
+    def __init__(self, module: torch.nn.Module, caller: int | None, inputs: list[int]) -> None:
+        self.module, self.caller, self.inputs = module, caller, inputs
         self.outputs: list[int] = []
 
 
@@ -36,7 +42,6 @@ class Modules:
         self.graph = graph
         self.calls: list[_Call] = []  # every module call, in the order they began
         self._stack: list[tuple[int | None, torch.nn.Module]] = []  # calls in progress: (index into calls or None, module)
-        self._counts: dict[int, int] = {}  # id(module) -> its calls so far
         self._named: dict[int, tuple[bool, str]] = {}  # id(module) -> (bound inside a function, path)
         self._roots: list[tuple[str, torch.nn.Module]] = []  # modules bound to a name, in binding order
         self._seen: set[tuple[int, str]] = set()  # (id(module), name) bound already
@@ -61,9 +66,12 @@ class Modules:
         self._seen.add(key)
         self._roots.append((name, module))
         self._keep.append(module)
-        for path, m in module.named_modules(prefix=name):
+        for path, m in named_modules(module, name):
             known = self._named.get(id(m))
-            if known is None or (known[0] and not in_function):  # a module-level name first, then the first one
+            # A module-level name first, then the first one; a name bound again to a module that holds
+            # what it named before (`m = nn.Sequential(m)`) gives those modules their places in it.
+            rebound = known is not None and known[0] == in_function and _within(known[1], name)
+            if known is None or (known[0] and not in_function) or rebound:
                 self._named[id(m)] = (in_function, path)
                 self._keep.append(m)
 
@@ -72,11 +80,6 @@ class Modules:
     def _enter(self, module: torch.nn.Module, args: tuple) -> None:
         with untraced():
             g = self.graph
-            key = id(module)
-            call = self._counts.get(key, 0)
-            self._counts[key] = call + 1
-            if call == 0:
-                self._keep.append(module)
             if len(self.calls) >= g.limits.max_nodes:  # a module called in a long loop: the first calls only
                 g.truncate(f"the module calls were cut at {g.limits.max_nodes:,} (max_nodes)")
                 self._stack.append((None, module))
@@ -88,7 +91,7 @@ class Modules:
                 nid = g.tensor(t, line) if record else g.node_of_tensor(t)
                 if nid is not None and nid not in inputs:
                     inputs.append(nid)
-            self.calls.append(_Call(module, call, self._innermost(), inputs))
+            self.calls.append(_Call(module, self._innermost(), inputs))
             self._stack.append((len(self.calls) - 1, module))
             g.set_context(module=len(self.calls) - 1)
 
@@ -115,35 +118,49 @@ class Modules:
     # -- the document -------------------------------------------------------------------------
 
     def finish(self, nodes: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Node.module / module_call from the call each node recorded; the trace's module list."""
+        """Node.module / module_call from the call each node recorded; the trace's list of modules.
+        Two modules can share a path (`model = Net()` in each trial of a loop): a path's calls are
+        numbered in the order they began, whichever of its modules made them."""
         paths = self._paths()
+        cut = {key: doc.name(path) for key, path in paths.items()}  # as the trace holds them
+        numbers: dict[str, int] = {}
+        number = []  # index into calls -> its call number for its path
+        for c in self.calls:
+            path = paths[id(c.module)]
+            number.append(numbers.get(path, 0))
+            numbers[path] = number[-1] + 1
         for node in nodes:
             index = node["module"]
             if index is not None:
-                c = self.calls[index]
-                node["module"], node["module_call"] = doc.name(paths[id(c.module)]), c.call
-        by_module: dict[int, list[_Call]] = {}
-        for c in self.calls:
-            by_module.setdefault(id(c.module), []).append(c)
+                node["module"], node["module_call"] = cut[id(self.calls[index].module)], number[index]
+        by_module: dict[int, list[int]] = {}
+        for index, c in enumerate(self.calls):
+            by_module.setdefault(id(c.module), []).append(index)
         out: list[dict[str, Any]] = []
         listed: set[int] = set()
+        uncalled: set[str] = set()  # paths listed without a call: once each
+
+        def add(m: torch.nn.Module, path: str) -> None:
+            listed.add(id(m))
+            calls = [(number[i], self.calls[i]) for i in by_module.get(id(m), [])]
+            if calls or path not in uncalled:
+                uncalled.update(() if calls else (path,))
+                out.extend(self._entries(m, path, calls))
+
         for name, root in self._roots:
             if id(root) in listed or paths.get(id(root)) != name:
                 continue
-            tree = list(root.named_modules(prefix=name))
-            if not any(id(m) in by_module for _, m in tree):
-                continue  # a model never called: no boxes to draw
-            for path, m in tree:
-                if id(m) not in listed and paths.get(id(m)) == path:
-                    listed.add(id(m))
-                    out += self._entries(m, path, by_module.get(id(m), []))
+            tree = named_modules(root, name)
+            if any(id(m) in by_module for _, m in tree):  # a model never called: no boxes to draw
+                for path, m in tree:
+                    if id(m) not in listed and paths.get(id(m)) == path:
+                        add(m, path)
         for c in self.calls:  # called, but no name reaches it
             if id(c.module) not in listed:
-                listed.add(id(c.module))
-                out += self._entries(c.module, paths[id(c.module)], by_module[id(c.module)])
+                add(c.module, paths[id(c.module)])
         return out
 
-    def _entries(self, m: torch.nn.Module, path: str, calls: list[_Call]) -> list[dict[str, Any]]:
+    def _entries(self, m: torch.nn.Module, path: str, calls: list[tuple[int, _Call]]) -> list[dict[str, Any]]:
         parent = path.rpartition(".")[0] or None
         params = [nid for p in m.parameters(recurse=False) if (nid := self.graph.node_of_tensor(p)) is not None]
         fields = {
@@ -154,7 +171,7 @@ class Modules:
         }
         if not calls:
             return [doc.module(**fields)]
-        return [doc.module(**fields, call=c.call, inputs=c.inputs, outputs=c.outputs) for c in calls]
+        return [doc.module(**fields, call=n, inputs=c.inputs, outputs=c.outputs) for n, c in calls]
 
     def _paths(self) -> dict[int, str]:
         """id(module) -> path, for every module called: its name, its place in its caller, or its class."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .module_tree import named_parameters
 from .names import bound_names
 
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -56,8 +57,8 @@ class Overrides:
             if self._write(self.report[name], obj, line):
                 written.append(obj)
         elif name in self._owners and isinstance(obj, torch.nn.Module):
-            for path, p in obj.named_parameters():
-                entry = self.report.get(f"{name}.{path}")
+            for path, p in named_parameters(obj, name):
+                entry = self.report.get(path)
                 if entry is not None and self._write(entry, p, line):
                     written.append(p)
         return written

@@ -25,6 +25,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from .calls import BACKWARD, WIDE, Backward, Geometry, backward_call, changed_count, changes, flat, inputs_of, storage_key, widen
+from .module_tree import named_parameters
 from .names import BIND, DISPLAY, LOOP, instrument
 from .program import PROGRAM
 
@@ -254,9 +255,9 @@ class Program:
                 if isinstance(obj, torch.Tensor) and id(obj) not in outcome.names:
                     outcome.names[id(obj)] = (weakref.ref(obj), name)
                 elif isinstance(obj, torch.nn.Module):
-                    for path, p in obj.named_parameters():
+                    for path, p in named_parameters(obj, name):
                         if id(p) not in outcome.names:
-                            outcome.names[id(p)] = (weakref.ref(p), f"{name}.{path}")
+                            outcome.names[id(p)] = (weakref.ref(p), path)
                 if bind is not None:
                     bind(name, obj, line)
 

@@ -18,6 +18,7 @@ from .display import MAX_DISPLAY_CHARS, tensor_repr
 from .graph import Graph
 from .hints import hint_for
 from .hooks import Passes
+from .module_tree import named_parameters
 from .modules import Modules
 from .names import BIND, DISPLAY, LOOP, instrument
 from .output import Output
@@ -61,8 +62,8 @@ class _Tracer:
                     g.bind(name, obj, line, scope)
                 elif isinstance(obj, torch.nn.Module):
                     self.modules.name(obj, name, scope is not None)
-                    for path, p in obj.named_parameters():
-                        g.name_parameter(p, f"{name}.{path}", scope, line)
+                    for path, p in named_parameters(obj, name):
+                        g.name_parameter(p, path, scope, line)
                 elif isinstance(obj, (list, tuple, dict)) and len(obj) <= _NAMED_ITEMS:
                     items = obj.items() if isinstance(obj, dict) else enumerate(obj)
                     for key, x in items:
@@ -153,8 +154,8 @@ class _Tracer:
                     self.graph.name_parameter(obj, name, None, None)
                 elif isinstance(obj, torch.nn.Module):
                     self.modules.name(obj, name, False)
-                    for path, p in obj.named_parameters():
-                        self.graph.name_parameter(p, f"{name}.{path}", None, None)
+                    for path, p in named_parameters(obj, name):
+                        self.graph.name_parameter(p, path, None, None)
 
     def _set_stats_aside(self) -> None:
         """A tensor's stats are written only where its value is not (too big, or left out for size): the

@@ -215,3 +215,58 @@ def test_module_calls_and_outputs_are_bounded_by_max_nodes() -> None:
     assert trace.status == "ok" and trace.truncated and "max_nodes" in trace.notice
     assert [m.call for m in trace.modules] == list(range(20))
     assert sum(len(n.outputs or []) for n in trace.nodes) <= 20
+
+
+def test_a_model_made_again_in_each_trial_keeps_its_name(path: str) -> None:
+    """`model = ...` in each trial of a loop: two models share the path `model`; their calls are told
+    apart by number in the order they ran (each (path, call) once), each trial's ops in its own call."""
+    source = (
+        "import torch\nfrom torch import nn\ntorch.manual_seed(0)\nx = torch.randn(4, 2)\n"
+        "for lr in (0.1, 0.01):\n"
+        "    model = nn.Sequential(nn.Linear(2, 3), nn.Tanh(), nn.Linear(3, 1))\n"
+        "    loss = model(x).pow(2).mean()\n    loss.backward()\n"
+        "    print(model[0].weight.grad, model[2].bias.grad)\n"
+    )
+    trace, ref = run(source), run_reference(source)
+    assert trace.status == "ok" and trace.stdout == ref.stdout
+    keys = [(m.path, m.call) for m in trace.modules]
+    assert len(keys) == len(set(keys)) == 8
+    assert sorted(keys) == [(p, c) for p in ("model", "model.0", "model.1", "model.2") for c in (0, 1)]
+    nodes = {n.id: n for n in trace.nodes}
+    for m in trace.modules:
+        for nid in m.params:  # a call's parameters are its own trial's
+            assert nodes[nid].iteration == m.call + 1, (m.path, m.call, nodes[nid].name)
+    for n in trace.nodes:
+        if n.module is not None:
+            assert n.module_call == n.iteration - 1, (n.id, n.op, n.module, n.module_call, n.iteration)
+    last = {n.name: n for n in trace.nodes if n.kind == "leaf" and n.iteration == 2}
+    for name, p in ref.namespace["model"].named_parameters(prefix="model"):
+        assert_close(last[name].grad, p.grad, name)
+
+
+def test_a_name_bound_again_to_a_module_that_holds_it(path: str) -> None:
+    """`m = nn.Sequential(m, ...)`: the module `m` named before is now `m.0`, as named_modules() says."""
+    source = (
+        "import torch\nfrom torch import nn\ntorch.manual_seed(0)\nm = nn.Linear(2, 2)\n"
+        "m = nn.Sequential(m, nn.Tanh())\nm = nn.Sequential(m, nn.Linear(2, 1))\n"
+        "y = m(torch.randn(3, 2)).sum()\ny.backward()\n"
+    )
+    trace, ref = run(source), run_reference(source)
+    assert trace.status == "ok", trace.error
+    expected = [(p, type(mod).__name__) for p, mod in ref.namespace["m"].named_modules(prefix="m")]
+    assert [(m.path, m.class_name) for m in trace.modules] == expected
+    assert [m.parent for m in trace.modules] == [None, "m", "m.0", "m.0", "m"]
+    assert {n.module for n in trace.nodes if n.op == "AddmmBackward0"} == {"m.0.0", "m.1"}
+
+
+def test_a_module_nested_a_thousand_deep_fails_where_torch_fails(path: str) -> None:
+    """Binding it walks its modules without recursion: the program's own RecursionError, at the line
+    torch gives it (calling the model), not one from the tracer at `m = nn.Sequential(m)`."""
+    source = (
+        "import torch\nfrom torch import nn\nm = nn.Linear(2, 2)\nfor i in range(1000):\n"
+        "    m = nn.Sequential(m)\nprint('built')\ny = m(torch.ones(1, 2)).sum()\n"
+    )
+    trace, ref = run(source), run_reference(source)
+    assert isinstance(ref.error, RecursionError) and ref.stdout == "built\n"
+    assert trace.status == "error" and trace.stdout == "built\n"
+    assert (trace.error.type, trace.error.line) == ("RecursionError", 7)
