@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field, field_validator
 
 from ..models import Trace
 from .api import _errors, _json, _text
-from .deps import ClientDep, PoolDep, SettingsDep, rate_limit, trace_document
+from .deps import PROGRAM_BODY_DOC, ClientDep, PoolDep, ProgramRoute, SettingsDep, rate_limit, trace_document
 from .whatif import Overrides, job, refuse_rejected
 
-router = APIRouter(prefix="/api", tags=["api"])
+# ProgramRoute: max_source_bytes holds here too (a 200 kB program was checked), and a text body is the program
+router = APIRouter(prefix="/api", tags=["api"], route_class=ProgramRoute)
 
 
 class CheckRequest(BaseModel):
@@ -26,8 +27,9 @@ class CheckRequest(BaseModel):
     "/check",
     response_model=Trace,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(413, 422, 429, 503),
+    responses=_errors(400, 413, 415, 422, 429, 503),
     summary="Run a program in the sandbox; its trace, with each leaf gradient beside its estimate by nudging (`check`)",
+    openapi_extra=PROGRAM_BODY_DOC,
 )
 async def check(request: Request, body: CheckRequest, pool: PoolDep, client: ClientDep, settings: SettingsDep) -> Response:
     """The program runs again in float64 once per nudged element, within the run's time limit; `check`

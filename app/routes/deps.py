@@ -9,6 +9,7 @@ from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 
 from ..config import Settings
@@ -90,7 +91,8 @@ PROGRAM_TYPES = ("text/plain", "text/x-python", "application/x-python", "applica
 
 
 def _program_size_error(source: str, settings: Settings) -> HTTPException | None:
-    size, limit = len(source.encode("utf-8")), settings.max_source_bytes
+    # surrogatepass: a lone surrogate ("\udfff" in JSON) is measured here and refused by the model (422)
+    size, limit = len(source.encode("utf-8", "surrogatepass")), settings.max_source_bytes
     if size <= limit:
         return None
     return HTTPException(413, f"The program is {size:,} bytes, {size - limit:,} over the limit of {limit:,} (max_source_bytes).")
@@ -100,12 +102,17 @@ async def _as_json_program(request: Request) -> Request:
     """The request with its program as JSON {"source"}: a text body becomes one; either way the program
     itself (not its JSON escaping) is held to max_source_bytes."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":  # a compressed body is never inflated (no bombs): say so, not "error parsing the body"
+        raise HTTPException(415, f"Send the body uncompressed, not with Content-Encoding: {encoding}.")
     raw = await request.body()
     if kind == JSON_TYPE:
         try:
             data = json.loads(raw)
         except ValueError:
             return request  # FastAPI answers the malformed JSON with its 422
+        except RecursionError:  # [[[...]]] 100,000 deep: json's recursion limit, an HTTP 500 before
+            raise RequestValidationError([{"loc": ("body",), "msg": "JSON nested too deeply", "type": "json_too_deep"}]) from None
         source = data.get("source") if isinstance(data, dict) else None
         error = _program_size_error(source, request.app.state.settings) if isinstance(source, str) else None
         if error:

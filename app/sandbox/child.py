@@ -113,7 +113,8 @@ def harden(jail: Jail, uid: int, keep_fd: int) -> None:
     # No setsid(): a new session is a new scheduling autogroup (Linux's sched_autogroup, on by default),
     # which the kernel weighs like any other, so every run in its own would get as much CPU as the web
     # server and a SCHED_IDLE run as much as a student's. In the zygote's session, nice and SCHED_IDLE
-    # rank the runs among themselves. Signals to the process group are refused by seccomp anyway.
+    # rank the runs among themselves; seccomp refuses the program's own setsid(). Signals to the
+    # process group are refused by seccomp anyway.
     for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_DFL)
     signal.set_wakeup_fd(-1)

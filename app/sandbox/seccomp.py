@@ -4,8 +4,8 @@ A hand-built filter needs no library (our venv is not Debian's python, so `pytho
 out of reach) and installs in microseconds. Python and torch make hundreds of different system
 calls, so the filter denies the ones a traced program never needs and that cross the sandbox's
 walls: sockets, process creation (threads stay allowed), exec, ptrace and cross-process memory,
-signals to any process but the child itself, mounts and namespaces, io_uring (which would bypass
-this filter), BPF, perf, keyrings, kernel modules and clocks.
+signals to any process but the child itself, a session of its own (a scheduling autogroup), mounts
+and namespaces, io_uring (which would bypass this filter), BPF, perf, keyrings, kernel modules and clocks.
 """
 
 from __future__ import annotations
@@ -104,6 +104,9 @@ SYSTEM = {
     "statmount": 457,
     "listmount": 458,
 }
+# A session of its own is a scheduling autogroup of its own, which the kernel weighs like the web
+# server's whatever the run's nice or SCHED_IDLE (child.harden's note): a run stays in the zygote's.
+SESSIONS = {"setsid": 112}
 # Memory outside the address space (RLIMIT_AS): refused where no cgroup of the run's own counts it.
 SHARED_MEMORY = {
     "shmget": 29,
@@ -120,7 +123,7 @@ SHARED_MEMORY = {
     "semtimedop": 220,
     "memfd_create": 319,
 }
-_DENIED = {**NETWORK, **PROCESSES, **OTHER_PROCESSES, **SYSTEM}
+_DENIED = {**NETWORK, **PROCESSES, **OTHER_PROCESSES, **SESSIONS, **SYSTEM}
 _NR_CLONE, _NR_CLONE3 = 56, 435
 # Signals: allowed only to the child itself (first argument == its pid).
 _SELF_ONLY = {"kill": 62, "rt_sigqueueinfo": 129, "tgkill": 234, "rt_tgsigqueueinfo": 297}
