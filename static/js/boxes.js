@@ -240,7 +240,8 @@ export function keepBox(old, b, bbox) {
   if (old.it) old.it = b;
   else old.gl = b;
   old.bbox = bbox;
-  old.g?.setAttribute("transform", `translate(${b.x - b.w / 2},${b.y - b.h / 2})`);
+  const at = `translate(${b.x - b.w / 2},${b.y - b.h / 2})`;
+  if (old.g && old.g.getAttribute("transform") !== at) old.g.setAttribute("transform", at); // the DOM only when it moved
   return old;
 }
 

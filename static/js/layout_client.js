@@ -53,8 +53,10 @@ function slim(trace) {
 /** How many operations a layout with these open groups draws (leaves and constants go with them). */
 function shownOps(trace, open) {
   const model = groupModel(trace);
+  const shown = new Map(); // innermost group -> whether every group around it is open (homes are far fewer than nodes)
+  const isShown = (home) => shown.get(home) ?? shown.set(home, model.chainOfKey(home).every((k) => open.has(k))).get(home);
   let n = 0;
-  for (const node of trace.nodes || []) if (node.kind === "op" && (!open || model.chainOf(node.id).every((k) => open.has(k)))) n++;
+  for (const node of trace.nodes || []) if (node.kind === "op" && (!open || isShown(model.innermost.get(node.id) ?? null))) n++;
   return n + model.groups.size;
 }
 

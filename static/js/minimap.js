@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 
 const MAX_W = 150; // px
 const MAX_H = 110;
+const LATER_MS = 450; // a layout drawn `later` waits this long after the last one (a box's opening glides for 350 ms)
 
 export class Minimap {
   constructor(container, { onMove = () => {} } = {}) {
@@ -26,8 +27,16 @@ export class Minimap {
     this._bindDrag();
   }
 
-  /** Draw the layout's boxes once (a new layout, or a new theme). */
-  draw(layout) {
+  /**
+   * Draw the layout's boxes once (a new layout, or a new theme). `later` (a box opened or closed): once
+   * the drawing has settled, and only the last of several; until then the map shows the one before.
+   */
+  draw(layout, { later = false } = {}) {
+    clearTimeout(this._later);
+    if (later && this.base) {
+      this._later = setTimeout(() => this.draw(layout), LATER_MS);
+      return;
+    }
     this.layout = layout;
     const s = Math.min(MAX_W / layout.width, MAX_H / layout.height);
     this.scale = s;

@@ -18,6 +18,8 @@ import { edgeLabels, el, keepBox, keepEdge, makeEdge, makeFrame, makeGroup, make
 const VIRTUAL_MIN = 400; // drawn things: above this, only the part near the viewport is in the DOM
 const LOD_ZOOM = 0.3; // below this zoom boxes are drawn without text (much cheaper to paint)
 const SETTLE_MARGIN = 200; // px around the pane in which boxes glide to their new places when a group opens
+const SETTLE = { duration: 350, easing: "ease" }; // ms: how long they glide (and what is new fades in)
+const FADE_IN = [{ opacity: 0 }, { opacity: 1 }];
 
 /** The words of a group's box in the page's language (labels.js's groupLines). */
 export const groupWords = () => ({
@@ -76,7 +78,7 @@ export class GraphView {
     this.svg.setAttribute("width", Math.ceil(layout.width));
     this.svg.setAttribute("height", Math.ceil(layout.height));
     this._things(trace, layout, before);
-    this.groupState = new GroupState(trace, this.model, (id) => this.itemsById.has(id), open);
+    this.groupState = new GroupState(trace, this.model, this.itemsById, open);
     this.virtual = this.things.length + this.edgeEls.length > VIRTUAL_MIN;
     const now = new Set([...this.frames, ...this.things, ...this.edgeEls]);
     this.shown = new Set();
@@ -87,7 +89,7 @@ export class GraphView {
     this.grid = this.virtual ? new Grid([...this.things, ...this.edgeEls]) : null;
     for (const f of this.frames) if (!this.shown.has(f)) this._show(f);
     if (!this.virtual) for (const x of [...this.edgeEls, ...this.things]) if (!this.shown.has(x)) this._show(x);
-    this.map.draw(layout);
+    this.map.draw(layout, { later: Boolean(before) }); // opening a box: the map follows once it has settled
     this.camera.attach(this.svg, { width: layout.width, height: layout.height, scale: layout.scale || 1 });
   }
 
@@ -208,31 +210,31 @@ export class GraphView {
 
   /**
    * Animate from the positions before a group opened or closed: every box still drawn glides from
-   * where it was on screen to its new place; what is new fades in (app.css: .settling; none when the
+   * where it was on screen to its new place; what is new, and the edges, fade in (none when the
    * student asked for reduced motion). Only what is on screen before or after (or near it) is animated:
-   * the rest is already where it goes, and styling it would only cost time.
+   * the rest is already where it goes, and styling it would only cost time. Web animations start from
+   * their first keyframe, so nothing is read back from the DOM (a style-then-read-then-transition
+   * forced a layout of the whole drawing, half the time of an opening on a big graph).
    */
   settleFrom(before) {
     if (!this.svg || !before?.size || matchMedia("(prefers-reduced-motion: reduce)").matches) return;
     const { x: vx, y: vy, k } = this.view;
     const pane = this.camera.pane();
-    const near = ([sx, sy]) => sx > -SETTLE_MARGIN && sy > -SETTLE_MARGIN && sx < pane.width + SETTLE_MARGIN && sy < pane.height + SETTLE_MARGIN;
-    const styled = [];
+    const M = SETTLE_MARGIN;
+    const near = ([sx, sy]) => sx > -M && sy > -M && sx < pane.width + M && sy < pane.height + M;
+    const nearBox = ([x0, y0, x1, y1]) => x1 * k + vx > -M && y1 * k + vy > -M && x0 * k + vx < pane.width + M && y0 * k + vy < pane.height + M;
     for (const x of this.shown) {
       const b = x.it ?? x.gl;
-      if (!b) continue;
+      if (!b) {
+        if (nearBox(x.bbox)) x.g.animate(FADE_IN, SETTLE);
+        continue;
+      }
       const now = [b.x * k + vx, b.y * k + vy];
       const was = before.get(x.type === "node" ? `n${b.key}` : `g${b.key}`);
       if (!near(now) && !(was && near(was))) continue;
-      if (was) x.g.style.translate = `${(was[0] - now[0]) / k}px ${(was[1] - now[1]) / k}px`;
-      else if (x.type !== "edge") x.g.style.opacity = "0";
-      styled.push(x);
+      if (was) x.g.animate([{ translate: `${(was[0] - now[0]) / k}px ${(was[1] - now[1]) / k}px` }, { translate: "0px 0px" }], SETTLE);
+      else x.g.animate(FADE_IN, SETTLE);
     }
-    void this.svg.getBoundingClientRect(); // the start positions are styled before the transition
-    this.svg.classList.add("settling");
-    for (const x of styled) (x.g.style.translate = ""), (x.g.style.opacity = "");
-    clearTimeout(this._settle);
-    this._settle = setTimeout(() => this.svg?.classList.remove("settling"), 450);
   }
 
   /** The drawn thing that shows node `id` now: its box (first copy), else the closed group around it. */

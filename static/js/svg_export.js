@@ -32,8 +32,9 @@ function serialize(graph, curves) {
   const r = graph.container.getBoundingClientRect();
   graph.setView({ x: 0, y: 0, k: Math.min((r.width || 800) / (graph.layout.width + 1), (r.height || 600) / (graph.layout.height + 1), 1) });
   graph.svg.classList.remove("lod"); // far out, the page draws boxes without text
-  // The end state of every transition (a box fading in): what the picture shows once it has settled.
-  for (const a of graph.svg.getAnimations({ subtree: true })) if ("transitionProperty" in a) a.finish();
+  // The end state of every transition and of the boxes gliding to their places (render.js's settleFrom,
+  // web animations): what the picture shows once it has settled. CSS animations (pulses) may not end.
+  for (const a of graph.svg.getAnimations({ subtree: true })) if (!("animationName" in a)) a.finish();
   try {
     const live = graph.svg;
     const { width, height } = graph.layout;
