@@ -73,7 +73,8 @@ export class Camera {
 
   /**
    * The whole drawing, centred, as large as fits up to `maxZoom` (presentation mode allows more); when
-   * that would make text unreadable, the readable size around `focus` ({x, y, w, h}), else the start.
+   * that would make text unreadable, the readable size around `focus` ({x, y, w, h}: the current step,
+   * else where the program starts), never leaving empty pane beyond the drawing's edges.
    */
   fit(maxZoom = FIT_MAX_ZOOM, focus = null) {
     this._pane = null; // measured now: a fit often follows a change of the page (presentation) before the observer has run
@@ -84,8 +85,9 @@ export class Camera {
     const centre = (size, extent) => (size - extent * k) / 2;
     let x = centre(p.width, width);
     let y = p.top + centre(p.height - p.top, height);
-    if (width * k > p.width - 2 * PAD) x = focus ? p.width / 2 - focus.x * k : PAD;
-    if (height * k > p.height - p.top - 2 * PAD) y = focus ? p.height / 2 - focus.y * k : p.top + PAD;
+    const around = (c, pane, extent, top) => Math.max(Math.min(c, top + PAD), pane - PAD - extent * k);
+    if (width * k > p.width - 2 * PAD) x = around(focus ? p.width / 2 - focus.x * k : PAD, p.width, width, 0);
+    if (height * k > p.height - p.top - 2 * PAD) y = around(focus ? p.height / 2 - focus.y * k : p.top + PAD, p.height, height, p.top);
     this.set({ x, y, k }, false);
   }
 

@@ -294,10 +294,13 @@ export class GraphView {
 
   // --- view ------------------------------------------------------------------------------------------
 
-  /** Centre the whole graph, as large as fits up to `maxZoom`, never below readable text (then around the current step). */
+  /**
+   * Centre the whole graph, as large as fits up to `maxZoom`, never below readable text: then around
+   * the current step, before the first one around the program's first node (or the box holding it).
+   */
   fit(maxZoom) {
     if (!this.layout) return;
-    const cur = this.ctx?.f.current[0];
+    const cur = this.ctx?.f.current[0] ?? this.trace.nodes[0]?.id;
     this.camera.fit(maxZoom, cur === undefined ? null : this.boxOf(cur));
   }
 

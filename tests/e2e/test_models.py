@@ -8,6 +8,7 @@ import re
 import struct
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.test_page import run_program, wait_until
@@ -267,3 +268,27 @@ def test_opening_and_closing_boxes_draws_what_a_fresh_drawing_does(watched) -> N
     fresh = page.evaluate(DRAWN)
     assert len(kept) > 100 and page.locator("#graph .frame").count() >= 2
     assert kept == fresh, [d for d in kept if d not in fresh][:3]
+
+
+def test_a_drawing_wider_than_the_pane_opens_where_the_program_starts(watched) -> None:  # type: ignore[no-untyped-def]
+    """A shared 4-block GPT training step opens at step 0 at readable text, so it does not fit the
+    pane: the camera shows where the program starts (its first node's box, whole) and no empty pane
+    beyond the drawing's edges (it used to sit at the drawing's left edge, that box half outside)."""
+    source = (PROGRAMS / "gpt_sdpa_adamw.py").read_text()
+    created = httpx.post(f"{watched.base}/api/share", json={"source": source}, timeout=120)
+    assert created.status_code == 201, created.text
+    page = watched.open(created.json()["url"])
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.wait_for_timeout(300)
+    seen = page.evaluate(
+        """() => {
+      const g = window.gradwalk.state.graph, pane = document.getElementById('graph').getBoundingClientRect();
+      const first = window.gradwalk.state.trace.nodes[0].id;
+      const box = document.querySelector(`#graph g.node[data-node-id="${first}"]`).getBoundingClientRect();
+      return { step: document.body.dataset.step, k: g.view.k, x: g.view.x, drawn: g.layout.width * g.view.k,
+               pane: [pane.left, pane.right], box: [box.left, box.right] };
+    }"""
+    )
+    assert seen["step"] == "0" and seen["drawn"] > seen["pane"][1] - seen["pane"][0], seen
+    assert seen["pane"][0] <= seen["box"][0] and seen["box"][1] <= seen["pane"][1], seen
+    assert seen["x"] <= 12 and seen["x"] + seen["drawn"] >= seen["pane"][1] - seen["pane"][0] - 12, seen
