@@ -50,14 +50,40 @@ function slim(trace) {
   };
 }
 
-/** How many operations a layout with these open groups draws (leaves and constants go with them). */
+/**
+ * How many operations a layout with these open groups draws (leaves and constants go with them), and
+ * how many groups (open ones' frames and the closed ones' boxes): a walk over the open groups only.
+ */
 function shownOps(trace, open) {
   const model = groupModel(trace);
-  const shown = new Map(); // innermost group -> whether every group around it is open (homes are far fewer than nodes)
-  const isShown = (home) => shown.get(home) ?? shown.set(home, model.chainOfKey(home).every((k) => open.has(k))).get(home);
-  let n = 0;
-  for (const node of trace.nodes || []) if (node.kind === "op" && (!open || isShown(model.innermost.get(node.id) ?? null))) n++;
-  return n + model.groups.size;
+  const own = opsByGroup(trace, model);
+  if (!open) return [...own.values()].reduce((a, b) => a + b, 0) + model.groups.size;
+  let n = own.get(null) ?? 0;
+  const walk = (keys) => {
+    for (const key of keys) {
+      n++;
+      if (!open.has(key)) continue;
+      n += own.get(key) ?? 0;
+      walk(model.groups.get(key).children);
+    }
+  };
+  walk(model.top);
+  return n;
+}
+
+const opsCache = new WeakMap();
+/** Group key (null: none) -> the operations whose innermost group it is, once per trace. */
+function opsByGroup(trace, model) {
+  let m = opsCache.get(trace);
+  if (m) return m;
+  m = new Map();
+  for (const node of trace.nodes || []) {
+    if (node.kind !== "op") continue;
+    const key = model.innermost.get(node.id) ?? null;
+    m.set(key, (m.get(key) ?? 0) + 1);
+  }
+  opsCache.set(trace, m);
+  return m;
 }
 
 /** layout(trace, options), in the page when it is small, else in the worker. */

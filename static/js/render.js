@@ -17,7 +17,7 @@ import { edgeLabels, el, keepBox, keepEdge, makeEdge, makeFrame, makeGroup, make
 
 const VIRTUAL_MIN = 400; // drawn things: above this, only the part near the viewport is in the DOM
 const LOD_ZOOM = 0.3; // below this zoom boxes are drawn without text (much cheaper to paint)
-const SETTLE_MARGIN = 200; // px around the pane in which boxes glide to their new places when a group opens
+const SETTLE_MARGIN = 16; // px around the pane in which boxes glide to their new places when a group opens
 const SETTLE = { duration: 350, easing: "ease" }; // ms: how long they glide (and what is new fades in)
 const FADE_IN = [{ opacity: 0 }, { opacity: 1 }];
 
@@ -211,27 +211,28 @@ export class GraphView {
   /**
    * Animate from the positions before a group opened or closed: every box still drawn glides from
    * where it was on screen to its new place; what is new, and the edges, fade in (none when the
-   * student asked for reduced motion). Only what is on screen before or after (or near it) is animated:
-   * the rest is already where it goes, and styling it would only cost time. Web animations start from
-   * their first keyframe, so nothing is read back from the DOM (a style-then-read-then-transition
-   * forced a layout of the whole drawing, half the time of an opening on a big graph).
+   * student asked for reduced motion). Only what is in the pane before or after is animated: the rest
+   * is already where it goes, and an animated box costs the browser a new layout of its text. Web
+   * animations start from their first keyframe, so nothing is read back from the DOM (a
+   * style-then-read-then-transition forced a layout of the whole drawing).
    */
   settleFrom(before) {
     if (!this.svg || !before?.size || matchMedia("(prefers-reduced-motion: reduce)").matches) return;
     const { x: vx, y: vy, k } = this.view;
     const pane = this.camera.pane();
     const M = SETTLE_MARGIN;
-    const near = ([sx, sy]) => sx > -M && sy > -M && sx < pane.width + M && sy < pane.height + M;
-    const nearBox = ([x0, y0, x1, y1]) => x1 * k + vx > -M && y1 * k + vy > -M && x0 * k + vx < pane.width + M && y0 * k + vy < pane.height + M;
+    // A box of w x h layout px centred at (sx, sy) on screen, or a layout rectangle: in the pane?
+    const inPane = (sx, sy, w, h) => sx + (w * k) / 2 > -M && sy + (h * k) / 2 > -M && sx - (w * k) / 2 < pane.width + M && sy - (h * k) / 2 < pane.height + M;
+    const rectInPane = ([x0, y0, x1, y1]) => inPane(((x0 + x1) / 2) * k + vx, ((y0 + y1) / 2) * k + vy, x1 - x0, y1 - y0);
     for (const x of this.shown) {
       const b = x.it ?? x.gl;
       if (!b) {
-        if (nearBox(x.bbox)) x.g.animate(FADE_IN, SETTLE);
+        if (rectInPane(x.bbox)) x.g.animate(FADE_IN, SETTLE);
         continue;
       }
       const now = [b.x * k + vx, b.y * k + vy];
       const was = before.get(x.type === "node" ? `n${b.key}` : `g${b.key}`);
-      if (!near(now) && !(was && near(was))) continue;
+      if (!inPane(now[0], now[1], b.w, b.h) && !(was && inPane(was[0], was[1], b.w, b.h))) continue;
       if (was) x.g.animate([{ translate: `${(was[0] - now[0]) / k}px ${(was[1] - now[1]) / k}px` }, { translate: "0px 0px" }], SETTLE);
       else x.g.animate(FADE_IN, SETTLE);
     }
