@@ -105,7 +105,7 @@ class Graph:
 
     def _tensor_fields(self, t: torch.Tensor) -> dict[str, Any]:
         """What a node shows of its tensor; the value and stats follow from `_read_value` after _add."""
-        return {"shape": list(t.shape), "dtype": values.dtype_name(t.dtype), "requires_grad": t.requires_grad}
+        return {"shape": values.shape_of(t), "dtype": values.dtype_name(t.dtype), "requires_grad": t.requires_grad}
 
     def _read_value(self, nid: int | None, t: torch.Tensor) -> None:
         if nid is not None:
@@ -217,7 +217,7 @@ class Graph:
             return None
         self.outputs_listed += 1
         if t is not None:
-            out = doc.output(index=index, label="", shape=list(t.shape), dtype=values.dtype_name(t.dtype))
+            out = doc.output(index=index, label="", shape=values.shape_of(t), dtype=values.dtype_name(t.dtype))
             self.deferred.encode(t, out, "value", "stats")
             return out
         return doc.output(index=index, label="", shape=list(meta.shape), dtype=values.dtype_name(meta.dtype))
@@ -258,7 +258,7 @@ class Graph:
         node["id"] = nid
         node["op"] = node["label"] = type(f).__name__  # label_all renames it if the program names it
         node["line"] = line
-        node["shape"] = list(output.shape)
+        node["shape"] = values.shape_of(output)
         node["dtype"] = values.dtype_name(output.dtype)
         node["names"] = []  # its own list: the template's is shared
         nodes.append(node)

@@ -43,10 +43,31 @@ PyObject* special(double x) {  // strict JSON has no NaN or Infinity: the trace 
   return s;
 }
 
+// t's shape as a list; a nested tensor's ragged dimensions (no one size) as -1, as values.shape_of.
+py::list shape_of(const at::Tensor& t) {
+  if (!t.is_nested() && !t.unsafeGetTensorImpl()->has_symbolic_sizes_strides()) {
+    at::IntArrayRef sizes = t.sizes();
+    py::list shape(sizes.size());
+    for (size_t d = 0; d < sizes.size(); ++d) shape[d] = py::int_(sizes[d]);
+    return shape;
+  }
+  py::list shape(t.dim());
+  for (int64_t d = 0; d < t.dim(); ++d) {
+    int64_t size = -1;
+    try {
+      if (auto known = t.sym_size(d).maybe_as_int()) size = *known;
+    } catch (const c10::Error&) {  // torch.nested's strided layout has no size for a ragged dimension
+    }
+    shape[d] = py::int_(size);
+  }
+  return shape;
+}
+
 bool readable(const at::Tensor& t) {
   // No storage: a functorch wrapper (grad, vmap) or a meta tensor. Lazy conjugate or negative
-  // views: values.py resolves them. Both are handed back.
-  if (!t.defined() || t.layout() != at::kStrided || !t.device().is_cpu() || t.is_neg() || t.is_conj() || !t.has_storage()) {
+  // views: values.py resolves them. A nested tensor has no one size. All are handed back.
+  if (!t.defined() || t.layout() != at::kStrided || t.is_nested() || !t.device().is_cpu() || t.is_neg() || t.is_conj() ||
+      !t.has_storage()) {
     return false;
   }
   switch (t.scalar_type()) {
@@ -647,9 +668,7 @@ class Entries {
       handed_back = true;
       value = py::reinterpret_steal<py::object>(THPVariable_Wrap(t));
     }
-    at::IntArrayRef sizes = t.sizes();
-    py::list shape(sizes.size());
-    for (size_t d = 0; d < sizes.size(); ++d) shape[d] = py::int_(sizes[d]);
+    py::list shape = shape_of(t);
     PyObject* entry = PyDict_New();
     if (entry == nullptr) throw py::error_already_set();
     py::object owned = py::reinterpret_steal<py::object>(entry);
@@ -863,9 +882,7 @@ class Ops {
     py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
     py::object node = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
     PyObject* name = op_name(Py_TYPE(f.ptr()));
-    at::IntArrayRef sizes = t.sizes();
-    py::list shape(sizes.size());
-    for (size_t d = 0; d < sizes.size(); ++d) shape[d] = py::int_(sizes[d]);
+    py::list shape = shape_of(t);
     set(node, k_id, id.ptr());
     set(node, k_op, name);
     set(node, k_label, name);

@@ -92,11 +92,36 @@ def _torch_stats(t: torch.Tensor, dtype: torch.dtype | None = None) -> dict[str,
 _functorch = torch._C._functorch
 
 
+_SPARSE_DENSE_MAX = 1 << 22  # elements: a sparse tensor (an nn.Embedding(sparse=True)'s grad) is read as dense up to this
+
+
+def shape_of(t: torch.Tensor) -> list[int]:
+    """t's shape; a nested tensor's ragged dimensions (no one size) as -1."""
+    if not t.is_nested:
+        return list(t.shape)
+    sizes = []
+    for d in range(t.dim()):
+        try:
+            size = t.size(d)
+        except RuntimeError:  # a ragged dimension of torch.nested's strided layout
+            size = -1
+        sizes.append(size if type(size) is int else -1)  # the jagged layout's ragged one is a SymInt
+    return sizes
+
+
 def readable(t: torch.Tensor) -> torch.Tensor | None:
     """t as a tensor whose memory can be read: detached, lazy conjugate/negative views resolved,
-    functorch's grad wrappers unwrapped; None for what has no one value here (a vmap batch, meta)."""
-    if t.layout != torch.strided or t.device.type == "meta":
+    functorch's grad wrappers unwrapped, a sparse one made dense; None for what has no one value here
+    (a vmap batch, meta, a sparse tensor too big to make dense)."""
+    if t.device.type == "meta" or t.is_nested:
         return None
+    if t.layout != torch.strided:
+        try:
+            if t.numel() > _SPARSE_DENSE_MAX:
+                return None
+            t = t.detach().to_dense()
+        except (RuntimeError, NotImplementedError, TypeError):  # a nested tensor: no one dense value
+            return None
     while _functorch.is_functorch_wrapped_tensor(t):
         if _functorch.is_batchedtensor(t):
             return None
@@ -258,6 +283,7 @@ def _native_readable(t: torch.Tensor) -> bool:
     return (
         t.dtype in _NATIVE_DTYPES
         and t.layout == torch.strided
+        and not t.is_nested
         and t.device.type == "cpu"
         and not (t.is_neg() or t.is_conj())
         and not _functorch.is_functorch_wrapped_tensor(t)
@@ -305,7 +331,7 @@ class Entries:
                 return found
         stats_only = key is not None and not want_value and t.is_floating_point()
         if stats_only:
-            self.tensors.append(doc.tensor(shape=list(t.shape), dtype=dtype_name(t.dtype), stats=encode(t, -1)[1]))
+            self.tensors.append(doc.tensor(shape=shape_of(t), dtype=dtype_name(t.dtype), stats=encode(t, -1)[1]))
         else:
             self.tensors.append(entry(t, self.max_elements))
         index = len(self.tensors) - 1
@@ -319,7 +345,7 @@ class Entries:
 def read(t: torch.Tensor, max_elements: int) -> Any:
     """t's value as the trace writes it, now: native.cpp's reading where it is built and reads t, else `value`."""
     compiled = native.compiled
-    if compiled is not None and t.numel() <= max_elements:
+    if compiled is not None and t.numel() <= max_elements and _native_readable(t):
         got = compiled.encode([t], [False], max_elements)[0]
         if type(got) is tuple:
             return got[0]
@@ -330,13 +356,13 @@ def entry(t: torch.Tensor, max_elements: int) -> dict[str, Any]:
     """t as a Trace.tensors entry: its value, or its stats where the value is too big to send."""
     v = read(t, max_elements)
     stats = big_stats(t, max_elements) if v is None and t.numel() > max_elements else None
-    return doc.tensor(shape=list(t.shape), dtype=dtype_name(t.dtype), value=v, stats=stats)
+    return doc.tensor(shape=shape_of(t), dtype=dtype_name(t.dtype), value=v, stats=stats)
 
 
 def big_stats(t: torch.Tensor, max_elements: int) -> dict[str, Any] | None:
     """The stats of a tensor of more than max_elements (its value is not sent)."""
     compiled = native.compiled
-    if compiled is not None:
+    if compiled is not None and _native_readable(t):
         read = compiled.encode([t], [True], max_elements)[0]
         if type(read) is tuple:
             return read[1]
