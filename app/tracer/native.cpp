@@ -8,11 +8,14 @@
 // the reference the tests compare this against, and the path for what this file does not read
 // (complex, quantized, sparse, non-CPU tensors): for those it hands the tensor back.
 
+// fmt as torch ships it, its definitions compiled here (libc10 exports none): Dragonbox for shortest_fast
+#define FMT_HEADER_ONLY
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/python_cpp_function.h>
 #include <torch/csrc/autograd/python_function.h>
 #include <torch/csrc/autograd/python_variable.h>
 #include <pybind11/pybind11.h>
+#include <fmt/format.h>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -142,15 +145,21 @@ bool nearest_double(const Digits& s, double* d) {
   return true;
 }
 
-// x's shortest round trip as float (std::to_chars), when the double nearest to it comes back as x:
-// the decimal `shortest` returns, most of the time, without parsing it (from_chars).
+// x's shortest round trip as float, when the double nearest to it comes back as x: the decimal
+// `shortest` returns, most of the time, without formatting or parsing text. Its digits are
+// Dragonbox's (fmt, as torch ships it): the same as std::to_chars' shortest scientific form for every
+// float32 that is not a power of two (checked over all of them when this was written; the tests hold
+// a sample of the bytes to values.py's), in a fraction of the time.
 bool shortest_fast(float x, Digits* s, double* d) {
   uint32_t bits;
   std::memcpy(&bits, &x, sizeof bits);
   if ((bits & 0x7FFFFFu) == 0 || !std::isfinite(x)) return false;  // a power of two (see shortest), zero, NaN, ±Inf
-  char buf[48];
-  auto r = std::to_chars(buf, buf + sizeof buf, x, std::chars_format::scientific);
-  *s = digits_of(buf, r.ptr);
+  auto decimal = fmt::detail::dragonbox::to_decimal(x);  // x's magnitude as significand * 10^exponent
+  uint32_t m = decimal.significand;
+  s->negative = (bits >> 31) != 0;
+  auto r = std::to_chars(s->digits, s->digits + sizeof s->digits, m);
+  s->n = static_cast<int>(r.ptr - s->digits);
+  s->exponent = decimal.exponent + s->n - 1;
   return nearest_double(*s, d) && static_cast<float>(*d) == x;
 }
 

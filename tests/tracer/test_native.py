@@ -227,7 +227,7 @@ def _digits(x: float) -> int:
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
 def test_floats_are_the_shortest_decimals_that_come_back(compiled: Any, dtype: torch.dtype) -> None:
-    """native.cpp (std::to_chars) and values.py (decimals.shortest) write the same digits, and each
+    """native.cpp (Dragonbox, std::to_chars) and values.py (decimals.shortest) write the same digits, and each
     decimal read as a double and cast to the dtype is the float it was (powers of two: an uneven gap)."""
     g = torch.Generator().manual_seed(0)
     bits = torch.randint(-(2**31), 2**31 - 1, (20_000,), generator=g, dtype=torch.int32).view(torch.float32)
