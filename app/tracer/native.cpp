@@ -164,6 +164,7 @@ bool shortest_fast(float x, Digits* s, double* d) {
 }
 
 double shortest(float x) {
+  if (x == 0) return static_cast<double>(x);  // ±0, as the loop below finds it (masked gradients are full of them)
   Digits fast;
   double d;
   if (shortest_fast(x, &fast, &d)) return d;
@@ -325,7 +326,9 @@ void json_element(std::string& out, T x) {  // as element(x), as orjson writes i
       if (shortest_fast(x, &fast, &nearest)) return json_digits(out, fast);
     }
     double d = static_cast<double>(x);
-    if (std::isfinite(d)) {
+    if (d == 0) {  // ±0 of any width, as json_double writes it: a zero's decimal is itself
+      out.append(std::signbit(d) ? "-0.0" : "0.0");
+    } else if (std::isfinite(d)) {
       json_double(out, decimal(x));
     } else {
       json_special(out, d);
