@@ -67,6 +67,7 @@ def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+_RECORDED = (torch.Tensor, list, tuple)  # what _record finds tensors in (subclasses too: torch.return_types, Parameter)
 _PASS = object()  # metadata reads, .grad reads: answered without any bookkeeping
 _GRAD_SETTER = object()  # `x.grad = ...`
 _NONE: list = []  # no in-place targets (never appended to)
@@ -141,6 +142,10 @@ class Capture(TorchFunctionMode):
                         if nid is not None and free_slot:  # a constant may feed that slot
                             self._constant_inputs(fn, nid, args, kwargs, line)
                     return out
+                if not out.requires_grad:  # made under no_grad (an optimizer's step), or from constants: nothing to record
+                    return out
+            elif not isinstance(out, _RECORDED):  # a bool, a device, a dtype: no tensor to record
+                return out
             self._record(args, kwargs, out, _NONE, _NONE, name)
             return out
         if inplace or exposes:

@@ -207,3 +207,40 @@ def test_lone_surrogates_are_shown_escaped() -> None:
     trace = trace_of('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
     assert trace.stdout == "a\\ud800b\n" and trace.error.message == "\\udcff"
     trace.model_dump_json().encode("utf-8")
+
+
+def test_calls_that_make_no_graph_record_nothing_and_leaves_made_under_no_grad_are_kept() -> None:
+    """capture's early return (a result with no grad_fn that does not require grad, or no tensor at
+    all) leaves out only what records nothing: a leaf made under no_grad, a subclass's output and an
+    optimizer's update are still in the trace, with torch's values and gradients."""
+    source = (
+        "import torch\n"
+        "class Tagged(torch.Tensor):\n"
+        "    pass\n"
+        "x = torch.tensor([1.0, -2.0, 3.0])\n"
+        "with torch.no_grad():\n"
+        "    w = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)\n"
+        "    s = (x * 2).sqrt().sum()\n"
+        "    top = x.max(dim=0)\n"
+        "    flag = torch.is_complex(x)\n"
+        "t = x.as_subclass(Tagged) * w\n"
+        "loss = (t * 3).sum()\n"
+        "loss.backward()\n"
+        "with torch.no_grad():\n"
+        "    w.sub_(0.1 * w.grad)\n"
+    )
+    trace = trace_of(source)
+    assert trace.status == "ok", trace.error
+    ref = run_reference(source).namespace
+    by_name = {n.name: n for n in trace.nodes if n.name}
+    assert by_name["w"].kind == "leaf" and by_name["w"].line == 6
+    assert by_name["s"].kind == "constant" and "flag" not in by_name  # a name binds a constant; a bool has no node
+    assert_close(by_name["s"].value, ref["s"], "s")
+    ops = [n.op for n in trace.nodes if n.kind == "op"]
+    assert not any(op.startswith(("Sqrt", "Max", "Sum")) for op in ops[: ops.index("MulBackward0")])  # nothing from no_grad
+    for name in ("t", "loss"):  # a subclass's output, and what follows: recorded as before
+        assert by_name[name].op == type(ref[name].grad_fn).__name__, name
+    assert_close(by_name["w"].grad, ref["w"].grad, "w.grad")
+    update = [e for e in trace.events if e.kind == "update" and e.node == by_name["w"].id]
+    assert len(update) == 1 and update[0].line == 14
+    assert_close(update[0].value, ref["w"].detach(), "w after the update")
