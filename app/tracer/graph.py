@@ -146,6 +146,11 @@ class Graph:
         known = by_fn.get(id(root))
         if known is not None:
             return known
+        if len(self.nodes) >= self.limits.max_nodes:
+            # Cut already: no node can be added, so none is looked for (below an op made after the cut
+            # lie all the ops made since; walking them again for each new op made the run quadratic).
+            self.truncate(f"the graph was cut at {self.limits.max_nodes} nodes (max_nodes)")
+            return None
         children = root.next_functions  # a new tuple per call: read once per node
         if type(root) is not _ACCUMULATE_GRAD and all(child is None or id(child) in by_fn for child, _ in children):
             # the usual case: an operation on tensors the graph knows already
