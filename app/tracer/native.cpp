@@ -266,101 +266,113 @@ PyObject* nested(const T* data, at::IntArrayRef sizes, size_t dim) {
 // ("0.000012345", "12345.0"), else "1.2345e-7", "1e+16". tests/tracer/test_native.py holds these
 // bytes to orjson.dumps of the Python value.
 
-void json_digits(std::string& out, const Digits& s) {  // the shortest round trip of a double, in its digits
-  if (s.negative) out.push_back('-');
+// Each writer puts its text at `p` and returns where it ends; json_value gives them room enough.
+constexpr int64_t kElementChars = 25;  // the longest element and its comma: "-1.2345678901234567e-308,"
+
+char* put(char* p, const char* text, size_t n) {
+  std::memcpy(p, text, n);
+  return p + n;
+}
+
+char* json_digits(char* p, const Digits& s) {  // the shortest round trip of a double, in its digits
+  if (s.negative) *p++ = '-';
   const char* digits = s.digits;
   int n = s.n, exponent = s.exponent;
   if (exponent < -5 || exponent >= 16) {
-    out.push_back(digits[0]);
+    *p++ = digits[0];
     if (n > 1) {
-      out.push_back('.');
-      out.append(digits + 1, static_cast<size_t>(n - 1));
+      *p++ = '.';
+      p = put(p, digits + 1, static_cast<size_t>(n - 1));
     }
-    out.push_back('e');
-    out.push_back(exponent < 0 ? '-' : '+');
-    char e[8];
-    auto er = std::to_chars(e, e + sizeof e, exponent < 0 ? -exponent : exponent);
-    out.append(e, er.ptr);
-  } else if (exponent < 0) {
-    out.append("0.");
-    out.append(static_cast<size_t>(-exponent - 1), '0');
-    out.append(digits, static_cast<size_t>(n));
-  } else {
-    int whole = exponent + 1;  // digits before the point
-    if (n <= whole) {
-      out.append(digits, static_cast<size_t>(n));
-      out.append(static_cast<size_t>(whole - n), '0');
-      out.append(".0");
-    } else {
-      out.append(digits, static_cast<size_t>(whole));
-      out.push_back('.');
-      out.append(digits + whole, static_cast<size_t>(n - whole));
-    }
+    *p++ = 'e';
+    *p++ = exponent < 0 ? '-' : '+';
+    return std::to_chars(p, p + 8, exponent < 0 ? -exponent : exponent).ptr;
   }
+  if (exponent < 0) {
+    p = put(p, "0.", 2);
+    std::memset(p, '0', static_cast<size_t>(-exponent - 1));
+    return put(p + (-exponent - 1), digits, static_cast<size_t>(n));
+  }
+  int whole = exponent + 1;  // digits before the point
+  if (n <= whole) {
+    p = put(p, digits, static_cast<size_t>(n));
+    std::memset(p, '0', static_cast<size_t>(whole - n));
+    return put(p + (whole - n), ".0", 2);
+  }
+  p = put(p, digits, static_cast<size_t>(whole));
+  *p++ = '.';
+  return put(p, digits + whole, static_cast<size_t>(n - whole));
 }
 
-void json_double(std::string& out, double d) {  // finite d
+char* json_double(char* p, double d) {  // finite d
   char buf[40];
   auto r = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific);  // "-1.2345e-07"
-  json_digits(out, digits_of(buf, r.ptr));
+  return json_digits(p, digits_of(buf, r.ptr));
 }
 
-void json_special(std::string& out, double x) {
-  out.append(std::isnan(x) ? "\"NaN\"" : (x > 0 ? "\"Infinity\"" : "\"-Infinity\""));
+char* json_special(char* p, double x) {
+  if (std::isnan(x)) return put(p, "\"NaN\"", 5);
+  return x > 0 ? put(p, "\"Infinity\"", 10) : put(p, "\"-Infinity\"", 11);
 }
 
 template <typename T>
-void json_element(std::string& out, T x) {  // as element(x), as orjson writes it
+char* json_element(char* p, T x) {  // as element(x), as orjson writes it
   if constexpr (std::is_same_v<T, bool>) {
-    out.append(x ? "true" : "false");
+    return x ? put(p, "true", 4) : put(p, "false", 5);
   } else if constexpr (std::is_integral_v<T>) {
-    char buf[24];
-    auto r = std::to_chars(buf, buf + sizeof buf, static_cast<long long>(x));
-    out.append(buf, r.ptr);
+    return std::to_chars(p, p + kElementChars, static_cast<long long>(x)).ptr;
   } else {
     if constexpr (std::is_same_v<T, float>) {
       // The double nearest to x's shortest decimal prints with that decimal's digits (two decimals
       // of at most 15 digits never share a double): written from them, not formatted again.
       Digits fast;
       double nearest;
-      if (shortest_fast(x, &fast, &nearest)) return json_digits(out, fast);
+      if (shortest_fast(x, &fast, &nearest)) return json_digits(p, fast);
     }
     double d = static_cast<double>(x);
     if (d == 0) {  // ±0 of any width, as json_double writes it: a zero's decimal is itself
-      out.append(std::signbit(d) ? "-0.0" : "0.0");
-    } else if (std::isfinite(d)) {
-      json_double(out, decimal(x));
-    } else {
-      json_special(out, d);
+      return std::signbit(d) ? put(p, "-0.0", 4) : put(p, "0.0", 3);
     }
+    return std::isfinite(d) ? json_double(p, decimal(x)) : json_special(p, d);
   }
 }
 
 template <typename T>
-void json_nested(std::string& out, const T* data, at::IntArrayRef sizes, size_t dim) {
-  if (dim == sizes.size()) {
-    json_element(out, *data);
-    return;
-  }
+char* json_nested(char* p, const T* data, at::IntArrayRef sizes, size_t dim) {
   int64_t n = sizes[dim];
-  int64_t inner = 1;
-  for (size_t d = dim + 1; d < sizes.size(); ++d) inner *= sizes[d];
-  out.push_back('[');
-  for (int64_t i = 0; i < n; ++i) {
-    if (i) out.push_back(',');
-    json_nested(out, data + i * inner, sizes, dim + 1);
+  *p++ = '[';
+  if (dim + 1 == sizes.size()) {  // the innermost lists: the elements themselves
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) *p++ = ',';
+      p = json_element(p, data[i]);
+    }
+  } else {
+    int64_t inner = 1;
+    for (size_t d = dim + 1; d < sizes.size(); ++d) inner *= sizes[d];
+    for (int64_t i = 0; i < n; ++i) {
+      if (i) *p++ = ',';
+      p = json_nested(p, data + i * inner, sizes, dim + 1);
+    }
   }
-  out.push_back(']');
+  *p++ = ']';
+  return p;
 }
 
 // A tensor of one or more dimensions as orjson.Fragment(its JSON text); `fragment` is that class.
+// The text is written straight into the bytes object, made as big as it can be and cut to size.
 template <typename T>
 PyObject* json_value(const T* data, at::IntArrayRef sizes, PyObject* fragment) {
-  std::string out;
-  out.reserve(static_cast<size_t>(c10::multiply_integers(sizes)) * 12 + 2);
-  json_nested(out, data, sizes, 0);
-  PyObject* bytes = PyBytes_FromStringAndSize(out.data(), static_cast<Py_ssize_t>(out.size()));
+  int64_t lists = 1, outer = 1;  // every list's brackets and commas: 1 + s0 + s0*s1 + ... lists
+  for (size_t d = 0; d + 1 < sizes.size(); ++d) {
+    outer *= sizes[d];
+    lists += outer;
+  }
+  int64_t room = c10::multiply_integers(sizes) * kElementChars + lists * 3;
+  PyObject* bytes = PyBytes_FromStringAndSize(nullptr, static_cast<Py_ssize_t>(room));
   if (bytes == nullptr) throw py::error_already_set();
+  char* first = PyBytes_AS_STRING(bytes);
+  char* end = json_nested(first, data, sizes, 0);
+  if (_PyBytes_Resize(&bytes, static_cast<Py_ssize_t>(end - first)) != 0) throw py::error_already_set();  // frees it on failure
   PyObject* f = PyObject_CallOneArg(fragment, bytes);
   Py_DECREF(bytes);
   if (f == nullptr) throw py::error_already_set();
