@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import orjson
@@ -14,7 +13,8 @@ def dumps(doc: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(doc)
     except orjson.JSONEncodeError:  # print("\ud800"): a lone surrogate has no UTF-8; show it escaped
-        return json.dumps(_utf8(doc), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        # orjson again, not json.dumps: values written as JSON text (values.TEXT) are orjson Fragments
+        return orjson.dumps(_utf8(doc))
 
 
 def _utf8(v: Any) -> Any:

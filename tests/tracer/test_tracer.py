@@ -10,7 +10,7 @@ import torch
 
 from app.config import TraceSettings
 from app.models import Trace
-from app.tracer import trace_json, trace_of
+from app.tracer import native, trace_json, trace_of
 from tests.reference import PROGRAMS, assert_close, assert_close_or_stats, normalize, run_reference, sent_grad, step_grad
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,6 +206,21 @@ def test_document_keys_in_the_models_order(path: Path) -> None:
 def test_lone_surrogates_are_shown_escaped() -> None:
     trace = trace_of('print("a\\ud800b")\nraise ValueError("\\udcff")\n')
     assert trace.stdout == "a\\ud800b\n" and trace.error.message == "\\udcff"
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["C++", "Python"])
+def test_lone_surrogates_beside_tensor_values_are_shown_escaped(compiled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value written as JSON text (native.cpp's orjson Fragment) goes through the escaping path too:
+    it made that path raise, and the run lose its trace."""
+    if not compiled:
+        monkeypatch.setattr(native, "compiled", None)
+    source = (
+        "import torch\nx = torch.tensor([1.5, -2.0], requires_grad=True)\ny = (x * x).sum()\nprint('a\\ud800')\ny.backward()\n"
+    )
+    trace = trace_of(source)
+    assert trace.status == "ok" and trace.stdout == "a\\ud800\n"
+    x = next(n for n in trace.nodes if n.name == "x")
+    assert x.value == [1.5, -2.0] and x.grad == [3.0, -4.0]  # torch: d(x·x)/dx = 2x
     trace.model_dump_json().encode("utf-8")
 
 
