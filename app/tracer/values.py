@@ -112,9 +112,9 @@ def shape_of(t: torch.Tensor) -> list[int]:
 def readable(t: torch.Tensor) -> torch.Tensor | None:
     """t as a tensor whose memory can be read: detached, lazy conjugate/negative views resolved,
     functorch's grad wrappers unwrapped, a sparse one made dense; None for what has no one value here
-    (a vmap batch, meta, a sparse tensor too big to make dense)."""
-    if t.device.type == "meta" or t.is_nested:
-        return None
+    (a vmap batch, meta, nested, a sparse tensor too big to make dense)."""
+    if t.device.type == "meta" or t.is_nested or _functorch.is_legacy_batchedtensor(t):
+        return None  # (the last: a gradient of autograd.grad(is_grads_batched=True), one per row of its batch)
     if t.layout != torch.strided:
         try:
             if t.numel() > _SPARSE_DENSE_MAX:
@@ -287,6 +287,7 @@ def _native_readable(t: torch.Tensor) -> bool:
         and t.device.type == "cpu"
         and not (t.is_neg() or t.is_conj())
         and not _functorch.is_functorch_wrapped_tensor(t)
+        and not _functorch.is_legacy_batchedtensor(t)  # no storage: native.cpp hands it back
     )
 
 

@@ -207,6 +207,28 @@ def test_functorch_transforms_run_under_the_tracer(path: str) -> None:
         assert_close(node.value, ref.namespace[name], name)
 
 
+BATCHED = """import torch
+torch.manual_seed(0)
+x = torch.randn(3, requires_grad=True)
+y = x.sin() * x
+(jac,) = torch.autograd.grad(y, x, grad_outputs=torch.eye(3), is_grads_batched=True)
+print(jac)
+"""
+
+
+def test_batched_gradients_of_autograd_grad_are_traced(path: str) -> None:
+    """is_grads_batched=True runs backward under legacy vmap: its steps' gradients are batched tensors
+    (no one value; reading one raised inside the pass's end and lost the whole trace: "killed" through
+    the sandbox). Now the steps are there without values, and what autograd.grad returned with its own."""
+    trace, ref = run(BATCHED), run_reference(BATCHED)
+    assert trace.status == "ok", trace.error
+    assert normalize(trace.stdout) == normalize(ref.stdout)
+    (p,) = trace.passes
+    x = next(n for n in trace.nodes if n.name == "x")
+    (at_x,) = [s for s in p.steps if s.node == x.id]
+    assert_close(_tensor(trace, at_x.grad[0]), ref.namespace["jac"], "jac")
+
+
 CONJ = """import torch
 z = torch.tensor([1 + 2j, 3 - 1j], requires_grad=True)
 c = torch.tensor([2 + 0j, 1j])
