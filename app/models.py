@@ -42,7 +42,9 @@ BackwardApi = Literal["Tensor.backward", "torch.autograd.backward", "torch.autog
 # Why a leaf was not nudged: over check_max_elements, out of time, not a float / complex tensor, never
 # seen by the check's runs, a nudged run failed, or the program gives different results from the same seed.
 CheckSkip = Literal["budget", "time", "not_float", "complex", "unseen", "nudge_failed", "not_repeatable"]
-PassSkip = Literal["failed", "not_scalar", "not_finite"]  # the pass raised; a non-scalar root without gradient; NaN/inf
+# the pass raised; a non-scalar root without gradient; NaN/inf; autograd.grad(is_grads_batched=True): one
+# gradient per row of a batch of grad_outputs, where nudging finds the gradient of one objective
+PassSkip = Literal["failed", "not_scalar", "not_finite", "batched"]
 # A name the program never binds; bound only to non-tensors; to a computed tensor (not a leaf or a constant);
 # a value that does not fit the tensor; a binding the run never reached.
 OverrideProblem = Literal["unknown_name", "not_tensor", "not_leaf", "shape", "not_reached"]

@@ -160,11 +160,29 @@ def test_no_time_left_skips_what_is_left() -> None:
     [
         ("import torch\nx = torch.ones(3, requires_grad=True)\ny = x * 2\ny.backward()\n", "failed"),
         ("import torch\nx = torch.ones(3, requires_grad=True)\n(x * 2).backward(torch.ones(3) * float('nan'))\n", "not_finite"),
+        (  # one gradient per row of grad_outputs: nudging finds the gradient of one objective (it once compared [3, 3] with [3])
+            "import torch\nx = torch.ones(3, requires_grad=True)\ng, = torch.autograd.grad(x.sin() * x, x, torch.eye(3), is_grads_batched=True)\n",
+            "batched",
+        ),
     ],
 )
 def test_passes_that_cannot_be_checked_say_why(source: str, skipped: str) -> None:
     doc = _check(source)
     assert [p["skipped"] for p in doc["passes"]] == [skipped]
+
+
+def test_a_sparse_gradient_is_checked_as_dense() -> None:
+    """nn.Embedding(sparse=True): its weight's gradient is sparse (the check once failed the whole run on it:
+    "killed" through the sandbox); it is compared as dense with the nudges, and with torch's own."""
+    source = (
+        "import torch\nfrom torch import nn\nemb = nn.Embedding(10, 3, sparse=True)\n"
+        "loss = emb(torch.tensor([1, 2, 2, 5])).pow(2).sum()\nloss.backward()\n"
+    )
+    doc = _check(source)
+    ((leaf,),) = [p["leaves"] for p in doc["passes"]]
+    assert leaf["name"] == "emb.weight" and leaf["ok"] is True and leaf["max_rel_diff"] < TOLERANCE
+    expected = _torch64(source).namespace["emb"].weight.grad.to_dense()
+    assert _rel(_tensor(leaf["autograd"]), expected) < 1e-12 and _rel(_tensor(leaf["numeric"]), expected) < TOLERANCE
 
 
 def test_a_nudge_that_breaks_the_program_is_reported() -> None:
