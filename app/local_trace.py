@@ -18,7 +18,9 @@ import threading
 from collections.abc import Iterator
 
 # The child: every source (a JSON list on stdin), traced in order, one trace JSON document per line on stdout.
-_CHILD = "import json, sys\nfrom app.cli import write_traces\nwrite_traces(json.load(sys.stdin))\n"
+# It imports this package by the name it has here: `app` in the repository, `gradwalk` once installed.
+_PACKAGE = __name__.rpartition(".")[0]
+_CHILD = f"import json, sys\nfrom {_PACKAGE}.cli import write_traces\nwrite_traces(json.load(sys.stdin))\n"
 
 
 class Tracing:

@@ -64,6 +64,17 @@ def test_the_gradwalk_command_runs(installed: Installed) -> None:
     assert doc["status"] == "ok" and grads["w1"] == 3.0 and grads["w2"] == 6.0
 
 
+def test_the_installed_command_exports_a_player(installed: Installed) -> None:
+    """`gradwalk export` traces in a child Python that imports the package by its installed name (it once
+    imported `app`, which only the repository has: every export from the wheel stopped there)."""
+    gradwalk = str(installed.venv / "bin" / "gradwalk")
+    out = installed.venv / "chain.html"
+    done = installed.run(gradwalk, "export", str(EXAMPLES_DIR / "seed_5_chain.py"), "--format", "html", "-o", str(out))
+    assert "1 figure" in done.stdout + done.stderr, done.stdout + done.stderr
+    html = out.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>") and '"status":"ok"' in html.replace(" ", "")
+
+
 def test_the_installed_package_traces_in_a_namespace(installed: Installed) -> None:
     script = (
         "import gradwalk, json\n"
