@@ -90,6 +90,22 @@ def _torch_stats(t: torch.Tensor, dtype: torch.dtype | None = None) -> dict[str,
 
 
 _functorch = torch._C._functorch
+# Dtypes whose elements torch cannot read back as numbers (tolist() raises "load_scalar: invalid
+# type", which lost the whole trace): bit containers and sub-byte packings.
+_NOT_NUMBERS = frozenset(
+    getattr(torch, name)
+    for name in (
+        "bits1x8",
+        "bits2x4",
+        "bits4x2",
+        "bits8",
+        "bits16",
+        "float4_e2m1fn_x2",
+        *(f"int{b}" for b in range(1, 8)),
+        *(f"uint{b}" for b in range(1, 8)),
+    )
+    if hasattr(torch, name)
+)
 
 
 _SPARSE_DENSE_MAX = 1 << 22  # elements: a sparse tensor (an nn.Embedding(sparse=True)'s grad) is read as dense up to this
@@ -111,10 +127,11 @@ def shape_of(t: torch.Tensor) -> list[int]:
 
 def readable(t: torch.Tensor) -> torch.Tensor | None:
     """t as a tensor whose memory can be read: detached, lazy conjugate/negative views resolved,
-    functorch's grad wrappers unwrapped, a sparse one made dense; None for what has no one value here
-    (a vmap batch, meta, nested, a sparse tensor too big to make dense)."""
-    if t.device.type == "meta" or t.is_nested or _functorch.is_legacy_batchedtensor(t):
-        return None  # (the last: a gradient of autograd.grad(is_grads_batched=True), one per row of its batch)
+    functorch's grad wrappers unwrapped, a sparse one made dense, a quantized one as torch prints it
+    (dequantized); None for what has no one value here (a vmap batch, meta, nested, a sparse tensor too
+    big to make dense, elements that are not numbers)."""
+    if t.device.type == "meta" or t.is_nested or _functorch.is_legacy_batchedtensor(t) or t.dtype in _NOT_NUMBERS:
+        return None  # (the third: a gradient of autograd.grad(is_grads_batched=True), one per row of its batch)
     if t.layout != torch.strided:
         try:
             if t.numel() > _SPARSE_DENSE_MAX:
@@ -122,6 +139,8 @@ def readable(t: torch.Tensor) -> torch.Tensor | None:
             t = t.detach().to_dense()
         except (RuntimeError, NotImplementedError, TypeError):  # a nested tensor: no one dense value
             return None
+    if t.is_quantized:
+        t = t.dequantize()
     while _functorch.is_functorch_wrapped_tensor(t):
         if _functorch.is_batchedtensor(t):
             return None
@@ -361,13 +380,53 @@ def entry(t: torch.Tensor, max_elements: int) -> dict[str, Any]:
 
 
 def big_stats(t: torch.Tensor, max_elements: int) -> dict[str, Any] | None:
-    """The stats of a tensor of more than max_elements (its value is not sent)."""
-    compiled = native.compiled
-    if compiled is not None and _native_readable(t):
-        read = compiled.encode([t], [True], max_elements)[0]
-        if type(read) is tuple:
-            return read[1]
-    return encode(t, max_elements)[1]
+    """The stats of a tensor of more than max_elements (its value is not sent), read from its distinct
+    elements: a view that repeats them (expand(), 10**12 elements of one float) costs what they do; None
+    where reading it would cost more than the program's own tensors (overlapping views, a copy that
+    does not fit in the run's memory), which failed the program's line with the tracer's MemoryError."""
+    with torch._C.DisableTorchFunction():  # capture's untraced (capture imports this module)
+        distinct = _distinct(t)
+        if distinct is None:
+            return None
+        view, repeat = distinct
+        try:
+            compiled = native.compiled
+            read = compiled.encode([view], [True], max_elements)[0] if compiled is not None and _native_readable(view) else None
+            stats = read[1] if type(read) is tuple else encode(view, max_elements)[1]
+        except (RuntimeError, MemoryError):
+            return None
+    return (
+        stats if repeat == 1 or stats is None else _repeated(stats, repeat, t.dtype if t.is_floating_point() else torch.float64)
+    )
+
+
+def _distinct(t: torch.Tensor) -> tuple[torch.Tensor, int] | None:
+    """(t without its broadcast dimensions, how many times t holds each of that view's elements), laid
+    out without a copy where t is a permutation of a dense block; None where t's elements still
+    overlap past its storage (as_strided), as (t, 1) where it is not a plain tensor."""
+    if t.layout != torch.strided or t.is_nested or t.device.type == "meta" or _functorch.is_functorch_wrapped_tensor(t):
+        return t, 1
+    view, repeat = t.detach(), 1
+    for d, (size, stride) in enumerate(zip(view.shape, view.stride())):
+        if stride == 0 and size > 1:
+            view, repeat = view.narrow(d, 0, 1), repeat * size
+    if view.numel() > view.untyped_storage().nbytes() // view.element_size():
+        return None
+    if not view.is_contiguous():  # a transpose: the same elements in another order, read in place
+        dense = view.permute(sorted(range(view.dim()), key=view.stride, reverse=True))
+        view = dense if dense.is_contiguous() else view
+    return view, repeat
+
+
+def _repeated(stats: dict[str, Any], repeat: int, dtype: torch.dtype) -> dict[str, Any]:
+    """The stats of `repeat` copies of the elements `stats` describe: min, max and mean stay."""
+    finite = stats["numel"] - stats["nan_count"] - stats["inf_count"]
+    out = {**stats, "numel": stats["numel"] * repeat, "nan_count": stats["nan_count"] * repeat}
+    out["inf_count"] = stats["inf_count"] * repeat
+    if finite > 1 and isinstance(stats["std"], float):  # the sample std's n - 1 grows with the copies
+        scaled = stats["std"] * math.sqrt(repeat * (finite - 1) / (repeat * finite - 1))
+        out["std"] = number(decimals.written_stat(scaled, dtype))
+    return out
 
 
 def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:

@@ -4,6 +4,14 @@ group, and the tracer's own reading of what a program builds. Each goes through 
 
 from __future__ import annotations
 
+import contextlib
+import io
+import warnings
+from typing import Any
+
+import pytest
+import torch
+
 from .conftest import SyncPool, assert_normal
 
 
@@ -23,4 +31,90 @@ print(os.getsid(0) == 0, open("/proc/self/autogroup").read() == before)
     t = pool.run(src)
     assert t.status == "ok", t.error
     assert t.stdout == "refused\nTrue True\n"
+    assert_normal(pool)
+
+
+def _torch_run(source: str) -> tuple[str, dict[str, Any]]:
+    """The program run by plain torch, in this process: (its stdout, its globals), the oracle."""
+    out, env = io.StringIO(), {"__name__": "__main__"}
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exec(compile(source, "<program>", "exec"), env)
+    return out.getvalue(), env
+
+
+UNREADABLE = """\
+import torch
+a = torch.tensor([1.0, 2.0], requires_grad=True)
+q = torch.quantize_per_tensor(a.detach() * 3, 0.1, 10, torch.quint8)
+qc = torch.quantize_per_channel(torch.ones(2, 2), torch.tensor([0.1, 0.2]), torch.tensor([0, 0]), 0, torch.qint8)
+bits = torch.zeros(2, dtype=torch.bits8)
+packed = torch.zeros(3, dtype=torch.int4)
+ragged = torch.nested.nested_tensor([a.detach(), torch.ones(3)])
+jagged = torch.nested.as_nested_tensor([a * 2, a * 3], layout=torch.jagged)
+y = (jagged * 2).values().sum() + (a * q.dequantize()).sum()
+y.backward()
+print(q.int_repr(), qc.dequantize().sum(), bits.shape, packed.shape, ragged.size(0), a.grad)
+"""
+
+
+def test_tensors_whose_elements_the_tracer_cannot_read_keep_their_trace(pool: SyncPool) -> None:
+    """A quantized tensor (and a bits8, int4 or nested one) made the tracer's reading raise ('load_scalar:
+    invalid type', 'NestedTensorImpl doesn't support sizes'): the whole trace was lost ('killed'), or
+    the program failed at its line. Quantized values are read as torch prints them (dequantized)."""
+    t = pool.run(UNREADABLE)
+    stdout, env = _torch_run(UNREADABLE)
+    assert t.status == "ok", t.error
+    assert t.stdout == stdout
+    nodes = {n.name: n for n in t.nodes if n.name}
+    assert nodes["a"].grad == env["a"].grad.tolist()
+    assert nodes["q"].value == env["q"].dequantize().tolist() and nodes["q"].dtype == "quint8"
+    assert nodes["bits"].value is None and nodes["packed"].value is None
+    assert nodes["ragged"].shape == [2, -1] and nodes["ragged"].value is None
+    assert_normal(pool)
+
+
+VIEWS = """\
+import torch
+x = torch.tensor([1.5, -2.0, float("nan"), 4.0, float("inf")], requires_grad=True)
+wide = x.expand(400, 3, 5)
+wt = torch.arange(6e6).reshape(3000, 2000).sin().t()
+huge = x[:2].expand(10**6, 10**6, 2)
+lap = torch.arange(2.0 * 10**6).as_strided((10**6, 10**6), (1, 1))
+print(huge.shape, lap.shape, wt.shape)
+"""
+
+
+def _oracle_stats(t: torch.Tensor) -> dict[str, Any]:
+    t = t.detach().double()
+    finite = t[torch.isfinite(t)]
+    return {
+        "numel": t.numel(),
+        "min": finite.min().item(),
+        "max": finite.max().item(),
+        "mean": finite.mean().item(),
+        "std": finite.std().item(),
+        "nan_count": int(torch.isnan(t).sum()),
+        "inf_count": int(torch.isinf(t).sum()),
+    }
+
+
+def test_views_bigger_than_memory_keep_their_trace_and_true_stats(pool: SyncPool) -> None:
+    """expand() to 10**12 elements, or an overlapping as_strided view: the tracer's stats copied them
+    dense ('tried to allocate 4000000000000 bytes') and failed the program at that line, where torch
+    runs it. Stats now come from the distinct elements (torch's own over the view where it fits)."""
+    t = pool.run(VIEWS)
+    stdout, env = _torch_run(VIEWS)
+    assert t.status == "ok", t.error
+    assert t.stdout == stdout
+    nodes = {n.name: n for n in t.nodes if n.name}
+    for name in ("wide", "wt"):
+        got = nodes[name].stats
+        assert got is not None
+        for key, want in _oracle_stats(env[name]).items():
+            assert getattr(got, key) == pytest.approx(want, rel=1e-6), (name, key)
+    huge = nodes["huge"].stats
+    assert huge is not None and (huge.numel, huge.min, huge.max, huge.mean) == (2 * 10**12, -2.0, 1.5, -0.25)
+    assert huge.std == pytest.approx(float(torch.tensor([1.5, -2.0] * 1000, dtype=torch.float64).std()), rel=1e-3)
+    assert nodes["lap"].stats is None and nodes["lap"].shape == [10**6, 10**6]
     assert_normal(pool)
