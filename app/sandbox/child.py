@@ -9,16 +9,19 @@ it does not, since a warm-up costs more CPU than it saves. This is the hottest p
 
 from __future__ import annotations
 
+import _thread
 import os
 import resource
+import select
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from ..config import SandboxSettings, TraceSettings
 from ..models import Job, Status
-from ..tracer import Interrupted, job_json, trace_json
+from ..tracer import Interrupted, job_json, stuck_json, trace_json
 from ..tracer.program import frame_line
 from . import linux, policy, seccomp
 from .boundary import status_trace
@@ -177,17 +180,77 @@ def _write_all(data: bytes) -> None:
         view = view[os.write(RESULT_FD, view) :]
 
 
-def _on_alarm(limits: SandboxSettings) -> Any:
+def _stop_message(signum: int, limits: SandboxSettings, frame: Any, stuck: bool = False) -> str:
+    at = _at(frame)
+    if stuck and at:
+        at = at[:-1] + ", inside one call that could not be interrupted)"
+    if signum == signal.SIGXCPU:
+        return f"Time limit: the program used more than {limits.cpu_s} s of CPU time{at}."
+    return f"Time limit: the program ran longer than {limits.timeout_s:g} s{at}."
+
+
+def _on_alarm(limits: SandboxSettings, watchdog: Watchdog | None = None) -> Any:
     def handler(signum: int, frame: Any) -> None:
         # One stop per run: the other deadline must not interrupt the tracer saving the first one's trace.
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, signal.SIG_IGN)
         signal.signal(signal.SIGXCPU, signal.SIG_IGN)
-        if signum == signal.SIGXCPU:
-            raise Interrupted("timeout", f"Time limit: the program used more than {limits.cpu_s} s of CPU time{_at(frame)}.")
-        raise Interrupted("timeout", f"Time limit: the program ran longer than {limits.timeout_s:g} s{_at(frame)}.")
+        if watchdog is not None:
+            watchdog.claim_or_park()
+        raise Interrupted("timeout", _stop_message(signum, limits, frame))
 
     return handler
+
+
+class Watchdog:
+    """Answers for a program stuck in one native call past its deadline: a deadline's handler runs only
+    between Python bytecodes, so one torch call of minutes (a sum over 2**60 broadcast elements) used to
+    be SIGKILLed by the parent with nothing of its trace, stdout included. A thread of the child's own
+    wakes at the deadline (its signal, through set_wakeup_fd, or the wall clock) and, if the program's
+    thread has not taken its handler within GRACE_S, sends the trace so far itself and ends the child.
+    Whichever thread claims the result first writes it; the other never runs again (park)."""
+
+    GRACE_S = 0.1  # a running thread takes its handler within microseconds; the CPU limit's SIGKILL comes 1 s of CPU later
+
+    def __init__(self, source: str, limits: SandboxSettings) -> None:
+        self.source, self.limits = source, limits
+        self._lock = _thread.allocate_lock()
+        self.owner = ""
+        self._main = _thread.get_ident()
+        self._wake, wake_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)  # the deadline's signal number lands here
+        _thread.start_new_thread(self._watch, ())
+
+    def claim(self, who: str) -> bool:
+        with self._lock:
+            self.owner = self.owner or who
+            return self.owner == who
+
+    def claim_or_park(self) -> None:
+        """The program's thread claims the result, or stops here for good (the watchdog has it)."""
+        if not self.claim("program"):
+            _thread.allocate_lock().acquire()
+            _thread.allocate_lock().acquire()  # never returns: os._exit ends the child
+
+    def _watch(self) -> None:
+        started, limits = time.monotonic(), self.limits
+        while (left := limits.timeout_s - (time.monotonic() - started)) > 0 and time.process_time() < limits.cpu_s:
+            # woken by a deadline's signal, or by the program's own (then it sleeps again)
+            if select.select([self._wake], [], [], left)[0]:
+                os.read(self._wake, 64)
+        time.sleep(self.GRACE_S)
+        frame = sys._current_frames().get(self._main)
+        if frame_line(frame) is None or not self.claim("watchdog"):  # the program is done, or took its handler
+            return
+        sys.setswitchinterval(60)  # the program's thread may not run tracer code while this finishes its trace
+        cpu = time.process_time() >= limits.cpu_s
+        message = _stop_message(signal.SIGXCPU if cpu else signal.SIGALRM, limits, frame, stuck=True)
+        try:
+            data = stuck_json(_LEFT, "timeout", message, frame_line(frame)) or _doc(self.source, "timeout", "timeout", message)
+        except BaseException:  # noqa: BLE001 - the tracer's state mid-call: the plain status instead
+            data = _doc(self.source, "timeout", "timeout", message)
+        _write_all(data)
+        os._exit(0)
 
 
 def _doc(source: str, status: Status, type_: str, message: str) -> bytes:
@@ -201,21 +264,24 @@ _LEFT: list[object] = []
 def trace_bytes(source: str, limits: SandboxSettings, trace_settings: TraceSettings, job: Job | None = None) -> bytes:
     """Run the program under the soft deadlines (the parent's SIGKILL is the hard one); the trace's JSON
     (with the `job`'s values in place, and its check)."""
-    handler = _on_alarm(limits)
+    watchdog = Watchdog(source, limits)
+    handler = _on_alarm(limits, watchdog)
     signal.signal(signal.SIGALRM, handler)
     signal.signal(signal.SIGXCPU, handler)
     signal.setitimer(signal.ITIMER_REAL, limits.timeout_s)
     try:
-        return job_json(source, job or Job(), trace_settings, keep=_LEFT)
+        data = job_json(source, job or Job(), trace_settings, keep=_LEFT)
     except Interrupted as e:  # fired after the program, while the tracer was finishing
-        return _doc(source, e.status, e.status, e.message)
+        data = _doc(source, e.status, e.status, e.message)
     except MemoryError:
-        return _doc(source, "memory", "MemoryError", "Out of memory while saving the trace.")
+        data = _doc(source, "memory", "MemoryError", "Out of memory while saving the trace.")
     except SystemExit:
-        return _doc(source, "error", "SystemExit", "The program called exit().")
+        data = _doc(source, "error", "SystemExit", "The program called exit().")
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    watchdog.claim_or_park()
+    return data
 
 
 def main(jail: Jail, uid: int, job_fd: int) -> None:

@@ -2,6 +2,6 @@
 
 from .check import check_json, job_json
 from .failures import Interrupted
-from .run import trace_json, trace_of
+from .run import stuck_json, trace_json, trace_of
 
-__all__ = ["Interrupted", "check_json", "job_json", "trace_json", "trace_of"]
+__all__ = ["Interrupted", "check_json", "job_json", "stuck_json", "trace_json", "trace_of"]

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from ..config import THREADS, TraceSettings
-from ..models import Trace
+from ..models import Status, Trace
 from . import budget, doc, failures, strict_json
 from .capture import Capture, untraced
 from .display import MAX_DISPLAY_CHARS, tensor_repr
@@ -235,6 +235,20 @@ def trace_json(
         torch.set_num_threads(threads)  # a notebook's kernel keeps its own
         if was_enabled:
             gc.enable()
+
+
+def stuck_json(keep: list[Any], status: Status, message: str, line: int | None) -> bytes | None:
+    """The trace so far of a run whose program is stuck in one native call past its deadline, for
+    another thread to send (the sandbox child's watchdog): the unfinished tracer `keep` ends with,
+    failed with `message` at `line`; None once it has finished (keep then ends with its document)."""
+    tracer = keep[-1] if keep else None
+    if not isinstance(tracer, _Tracer):
+        return None
+    with untraced():
+        tracer._fail(failures.Interrupted(status, message), line, status=status, message=message)
+        document = tracer._finish()
+        data = strict_json.dumps(document)
+        return budget.fit(document, data, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
 
 
 def trace_of(source: str, settings: TraceSettings | None = None) -> Trace:

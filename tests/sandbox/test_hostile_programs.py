@@ -118,3 +118,44 @@ def test_views_bigger_than_memory_keep_their_trace_and_true_stats(pool: SyncPool
     assert huge.std == pytest.approx(float(torch.tensor([1.5, -2.0] * 1000, dtype=torch.float64).std()), rel=1e-3)
     assert nodes["lap"].stats is None and nodes["lap"].shape == [10**6, 10**6]
     assert_normal(pool)
+
+
+STUCK = """\
+import torch
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+(x * 3).sum().backward()
+print("before", x.grad)
+torch.set_num_threads({threads})
+z = torch.empty_strided((1 << 30, 1 << 30), (0, 0)).sum()
+print("never")
+"""
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_a_program_stuck_in_one_native_call_keeps_its_trace_so_far(pool: SyncPool, threads: int) -> None:
+    """One torch call that runs for hours (a sum over 2**60 broadcast zeros) never returns to Python,
+    where the deadline's handler runs: the parent's SIGKILL lost the whole trace, stdout included
+    ('did not stop when asked'). On 4 threads the CPU limit comes first, and the kernel's SIGKILL
+    1 s of CPU (a quarter second) after it."""
+    src = STUCK.format(threads=threads)
+    t = pool.run(src)
+    assert t.status == "timeout" and t.error is not None
+    assert "line 6, inside one call that could not be interrupted" in t.error.message and t.error.line == 6
+    assert t.stdout == "before tensor([3., 3.])\n"
+    assert next(n for n in t.nodes if n.name == "x").grad == [3.0, 3.0]
+    assert_normal(pool)
+
+
+def test_the_programs_own_signals_do_not_stop_it_early(pool: SyncPool) -> None:
+    """The watchdog wakes on every signal (set_wakeup_fd); only a deadline that has passed lets it answer."""
+    src = """\
+import os, signal, torch
+signal.signal(signal.SIGUSR1, lambda *args: None)
+for _ in range(6):
+    os.kill(os.getpid(), signal.SIGUSR1)
+    torch.empty_strided((1 << 13, 1 << 14), (0, 0)).sum()
+print("done")
+"""
+    t = pool.run(src)
+    assert t.status == "ok", t.error
+    assert t.stdout == "done\n"
