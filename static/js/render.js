@@ -297,11 +297,13 @@ export class GraphView {
 
   /**
    * Centre the whole graph, as large as fits up to `maxZoom`, never below readable text: then around
-   * the current step, before the first one around the program's first node (or the box holding it).
+   * the current step, before the first one around the program's first operation (or the box holding
+   * it: a model's first layer), else its first node.
    */
   fit(maxZoom) {
     if (!this.layout) return;
-    const cur = this.ctx?.f.current[0] ?? this.trace.nodes[0]?.id;
+    const nodes = this.trace.nodes;
+    const cur = this.ctx?.f.current[0] ?? (nodes.find((n) => n.kind === "op") ?? nodes[0])?.id;
     this.camera.fit(maxZoom, cur === undefined ? null : this.boxOf(cur));
   }
 

@@ -272,7 +272,7 @@ def test_opening_and_closing_boxes_draws_what_a_fresh_drawing_does(watched) -> N
 
 def test_a_drawing_wider_than_the_pane_opens_where_the_program_starts(watched) -> None:  # type: ignore[no-untyped-def]
     """A shared 4-block GPT training step opens at step 0 at readable text, so it does not fit the
-    pane: the camera shows where the program starts (its first node's box, whole) and no empty pane
+    pane: the camera shows where the program starts (its first operation's box, whole) and no empty pane
     beyond the drawing's edges (it used to sit at the drawing's left edge, that box half outside)."""
     source = (PROGRAMS / "gpt_sdpa_adamw.py").read_text()
     created = httpx.post(f"{watched.base}/api/share", json={"source": source}, timeout=120)
@@ -283,10 +283,10 @@ def test_a_drawing_wider_than_the_pane_opens_where_the_program_starts(watched) -
     seen = page.evaluate(
         """() => {
       const g = window.gradwalk.state.graph, pane = document.getElementById('graph').getBoundingClientRect();
-      const first = window.gradwalk.state.trace.nodes[0].id;
-      const box = document.querySelector(`#graph g.node[data-node-id="${first}"]`).getBoundingClientRect();
-      return { step: document.body.dataset.step, k: g.view.k, x: g.view.x, drawn: g.layout.width * g.view.k,
-               pane: [pane.left, pane.right], box: [box.left, box.right] };
+      const nodes = window.gradwalk.state.trace.nodes, first = nodes.find((n) => n.kind === 'op').id;
+      const b = g.boxOf(first), v = g.view;  // its box, or the closed box holding it (layout px, centred)
+      return { step: document.body.dataset.step, k: v.k, x: v.x, drawn: g.layout.width * v.k,
+               pane: [pane.left, pane.right], box: [pane.left + v.x + (b.x - b.w / 2) * v.k, pane.left + v.x + (b.x + b.w / 2) * v.k] };
     }"""
     )
     assert seen["step"] == "0" and seen["drawn"] > seen["pane"][1] - seen["pane"][0], seen
