@@ -28,6 +28,12 @@ from .program import PROGRAM, raised_line, remember_source, running_line
 _PLAIN = frozenset({int, float, bool, str, type(None)})
 MAX_WARNINGS = 100  # warnings recorded, each with its event in the story
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
+_CONTAINERS: dict[type, type] = {list: list, tuple: tuple, dict: dict}
+
+
+def _container(kind: type) -> type | None:
+    """list, tuple or dict when `kind` is one of them or a subclass (a namedtuple), else None."""
+    return next((base for base in (list, tuple, dict) if issubclass(kind, base)), None)
 
 
 class _Tracer:
@@ -56,18 +62,22 @@ class _Tracer:
                     for t in self.overrides.apply(name, obj, line):
                         if (nid := g.node_of_tensor(t)) is not None:
                             g.deferred.encode(t, g.nodes[nid], "value", "stats")
-                if type(obj) in _PLAIN:  # a loop counter, a float: nothing to name
+                # By the object's real type, never its own methods: a __class__ property that claims
+                # torch.Tensor, a list whose __len__ raises or whose __iter__ never ends, a key whose
+                # __repr__ raises failed or hung the program at this line, where Python runs it.
+                kind = type(obj)
+                if kind in _PLAIN:  # a loop counter, a float: nothing to name
                     continue
-                if isinstance(obj, torch.Tensor):
+                if issubclass(kind, torch.Tensor):
                     g.bind(name, obj, line, scope)
-                elif isinstance(obj, torch.nn.Module):
+                elif issubclass(kind, torch.nn.Module):
                     self.modules.name(obj, name, scope is not None)
                     for path, p in named_parameters(obj, name):
                         g.name_parameter(p, path, scope, line)
-                elif isinstance(obj, (list, tuple, dict)) and len(obj) <= _NAMED_ITEMS:
-                    items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+                elif (base := _CONTAINERS.get(kind) or _container(kind)) is not None and base.__len__(obj) <= _NAMED_ITEMS:
+                    items = dict.items(obj) if base is dict else enumerate(base.__iter__(obj))
                     for key, x in items:
-                        if isinstance(x, torch.Tensor) and isinstance(key, (int, str)):
+                        if issubclass(type(x), torch.Tensor) and type(key) in (int, str):
                             g.name_element(x, f"{name}[{key!r}]", scope, line)
 
     def loop(self, line: int) -> None:
@@ -91,8 +101,12 @@ class _Tracer:
             self.capture.paused += 1
             try:
                 text = repr(obj)
+            except Exception as e:  # noqa: BLE001 - as a notebook shows it: the error, and the program goes on
+                text = f"<repr() raised {type(e).__name__}>"
             finally:
                 self.capture.paused -= 1
+            if type(text) is not str:  # a str subclass's own methods would run below
+                text = str.__str__(text)
         self.graph.event(kind="display", line=line, text=text[:MAX_DISPLAY_CHARS])
         return obj
 

@@ -159,3 +159,47 @@ print("done")
     t = pool.run(src)
     assert t.status == "ok", t.error
     assert t.stdout == "done\n"
+
+
+LYING_OBJECTS = """\
+import torch
+class Fake:
+    @property
+    def __class__(self):
+        return torch.Tensor
+f = Fake()
+class L(list):
+    def __len__(self):
+        raise ValueError("len lies")
+xs = L([torch.ones(1)])
+class Endless(list):
+    def __iter__(self):
+        while True:
+            yield torch.ones(1)
+ys = Endless([torch.ones(1)])
+class S(str):
+    def __repr__(self):
+        raise RuntimeError("key repr lies")
+named = {S("k"): torch.ones(1), "w": torch.ones(2)}
+class BadRepr:
+    def __repr__(self):
+        raise RuntimeError("repr lies")
+x = torch.tensor([1.0, 2.0], requires_grad=True)
+(x * 2).sum().backward()
+print("end", x.grad)
+BadRepr()
+"""
+
+
+def test_objects_whose_methods_lie_do_not_fail_the_program(pool: SyncPool) -> None:
+    """The tracer named a bound value through its own methods: a __class__ claiming torch.Tensor, a
+    list whose __len__ raises (or __iter__ never ends), a dict key whose __repr__ raises failed (or
+    hung) the program at that line, where Python runs it; a bare expression whose repr raises stopped
+    the program, where a notebook shows the error and goes on."""
+    t = pool.run(LYING_OBJECTS)
+    stdout, env = _torch_run(LYING_OBJECTS)
+    assert t.status == "ok", t.error
+    assert t.stdout == stdout == "end tensor([2., 2.])\n"
+    assert next(n for n in t.nodes if n.name == "x").grad == env["x"].grad.tolist()
+    assert any(e.kind == "display" and e.text == "<repr() raised RuntimeError>" for e in t.events)
+    assert_normal(pool)
