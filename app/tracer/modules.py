@@ -143,9 +143,11 @@ class Modules:
         def add(m: torch.nn.Module, path: str) -> None:
             listed.add(id(m))
             calls = [(number[i], self.calls[i]) for i in by_module.get(id(m), [])]
-            if calls or path not in uncalled:
-                uncalled.update(() if calls else (path,))
-                out.extend(self._entries(m, path, calls))
+            if not calls:
+                if path in uncalled:
+                    return
+                uncalled.add(path)
+            out.extend(self._entries(m, path, calls))
 
         for name, root in self._roots:
             if id(root) in listed or paths.get(id(root)) != name:
