@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from . import values
+from .stats import dtype_of, stats_of
 
 _NULL = 4  # len(b"null")
 _NOTICE_BYTES = 200  # room for the notice this adds
@@ -128,7 +129,7 @@ def _dropper(holder: dict[str, Any], key: str, stats_key: str | None, stats: Any
         if stats_key is not None and holder[stats_key] is None:
             known, dtype, shape = stats, holder.get("dtype"), holder.get("shape")
             if known is None and dtype in _FLOATING and shape is not None:
-                known = values.stats_of(_flat(values.elements(value), len(shape)), values.dtype_of(dtype))
+                known = stats_of(_flat(values.elements(value), len(shape)), dtype_of(dtype))
             if known is not None:
                 saved -= _size(known)
         if saved <= 0:  # a small value takes less room than its stats: it stays

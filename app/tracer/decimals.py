@@ -99,3 +99,13 @@ def written_stat(x: float, dtype: torch.dtype) -> float:
     if f - f != 0:  # past the dtype's range
         return f
     return shortest([f], dtype)[0]
+
+
+_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def number(x: float | int | bool) -> float | int | bool | str:
+    """A Python number as a strict-JSON value."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return _SPECIAL[repr(x)]
+    return x

@@ -28,10 +28,10 @@ from .program import PROGRAM, raised_line, remember_source, running_line
 _PLAIN = frozenset({int, float, bool, str, type(None)})
 MAX_WARNINGS = 100  # warnings recorded, each with its event in the story
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
-_CONTAINERS: dict[type, type] = {list: list, tuple: tuple, dict: dict}
+_CONTAINERS: dict[type, Any] = {list: list, tuple: tuple, dict: dict}  # Any: their unbound methods are called
 
 
-def _container(kind: type) -> type | None:
+def _container(kind: type) -> Any:
     """list, tuple or dict when `kind` is one of them or a subclass (a namedtuple), else None."""
     return next((base for base in (list, tuple, dict) if issubclass(kind, base)), None)
 

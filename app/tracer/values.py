@@ -3,90 +3,26 @@ float is the shortest decimal that reads back as the same number of the tensor's
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 import torch
 
 from . import decimals, doc, native
+from .decimals import number
+from .stats import PYTHON_STATS_MAX, python_stats, repeated, torch_stats
 
-_SPECIAL = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 # native.cpp writes the values of node, output and step-gradient tensors of one or more dimensions as
 # their JSON text, in one of these (the bytes orjson.dumps would write for the nested lists): no
 # Python float per element, and nothing to format again when the trace is dumped. budget.py reads
 # a value's element count from its holder's shape, and its elements with `elements`.
 TEXT = orjson.Fragment
-_PYTHON_STATS_MAX = 64  # up to this many elements, plain Python beats a handful of torch kernels
-
-
-def number(x: float | int | bool) -> float | int | bool | str:
-    """A Python number as a strict-JSON value."""
-    if isinstance(x, float) and not math.isfinite(x):
-        return _SPECIAL[repr(x)]
-    return x
 
 
 def _fix(v: Any) -> Any:
     if isinstance(v, list):
         return [_fix(x) for x in v]
     return number(v)
-
-
-def _stats_of(flat: list[float], dtype: torch.dtype) -> dict[str, Any]:
-    n = len(flat)
-    total = sum(flat)
-    if total - total == 0:  # the sum is finite only if every element is
-        finite, nan_count = flat, 0
-    else:
-        finite = [x for x in flat if x - x == 0]  # false for NaN and ±Inf
-        nan_count = sum(1 for x in flat if x != x)
-        total = sum(finite)
-    m = len(finite)
-    if m == 0:
-        return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
-    mean = total / m
-    std = math.sqrt(sum((x - mean) * (x - mean) for x in finite) / (m - 1)) if m > 1 else 0.0
-    return _stats(n, min(finite), max(finite), mean, std, nan_count, n - m - nan_count, dtype)
-
-
-def stats_of(flat: list[float], dtype: torch.dtype) -> dict[str, Any]:
-    """The stats of a floating tensor's elements (as Python floats, NaN and ±Inf as floats)."""
-    if len(flat) <= _PYTHON_STATS_MAX:
-        return _stats_of(flat, dtype) if flat else doc.stats(numel=0)
-    return _torch_stats(torch.tensor(flat, dtype=torch.float64), dtype)
-
-
-_DTYPES = {name: getattr(torch, name) for name in ("float32", "float64", "float16", "bfloat16")}
-
-
-def dtype_of(name: str) -> torch.dtype:
-    """The floating dtype a trace names (dtype_name's inverse)."""
-    return _DTYPES[name]
-
-
-def _stats(n: int, lo: float, hi: float, mean: float, std: float, nans: int, infs: int, dtype: torch.dtype) -> dict[str, Any]:
-    def w(x: float, dtype: torch.dtype) -> Any:
-        return number(decimals.written_stat(x, dtype))
-
-    return doc.stats(
-        numel=n, min=w(lo, dtype), max=w(hi, dtype), mean=w(mean, dtype), std=w(std, dtype), nan_count=nans, inf_count=infs
-    )
-
-
-def _torch_stats(t: torch.Tensor, dtype: torch.dtype | None = None) -> dict[str, Any]:
-    """Stats by torch ops, written in `dtype` (t's own by default)."""
-    n = t.numel()
-    dtype = dtype or t.dtype
-    t = t.detach().reshape(-1).to(torch.float64)
-    finite_mask = torch.isfinite(t)
-    nan_count = int(torch.isnan(t).sum())
-    finite = t[finite_mask]
-    m = finite.numel()
-    if m == 0:
-        return doc.stats(numel=n, nan_count=nan_count, inf_count=n - nan_count)
-    std = float(finite.std()) if m > 1 else 0.0
-    return _stats(n, float(finite.min()), float(finite.max()), float(finite.mean()), std, nan_count, n - m - nan_count, dtype)
 
 
 _functorch = torch._C._functorch
@@ -163,12 +99,12 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
     n = r.numel()
     floating = r.is_floating_point() and not t.is_complex()
     if n > max_elements:
-        return None, (_torch_stats(r) if floating else None)
+        return None, (torch_stats(r) if floating else None)
     v = r.tolist()
     if not floating:
         return decimals.written(r, v), None
     flat: list[float] = [v] if r.dim() == 0 else (v if r.dim() == 1 else r.reshape(-1).tolist())  # type: ignore[list-item]  # tolist() of a 0-d tensor is a number, typed as a list
-    stats = _stats_of(flat, r.dtype) if n <= _PYTHON_STATS_MAX else _torch_stats(r)
+    stats = python_stats(flat, r.dtype) if n <= PYTHON_STATS_MAX else torch_stats(r)
     v = decimals.written(r, v)
     if stats["nan_count"] or stats["inf_count"]:
         v = _fix(v)
@@ -395,9 +331,7 @@ def big_stats(t: torch.Tensor, max_elements: int) -> dict[str, Any] | None:
             stats = read[1] if type(read) is tuple else encode(view, max_elements)[1]
         except (RuntimeError, MemoryError):
             return None
-    return (
-        stats if repeat == 1 or stats is None else _repeated(stats, repeat, t.dtype if t.is_floating_point() else torch.float64)
-    )
+    return stats if repeat == 1 or stats is None else repeated(stats, repeat, t.dtype if t.is_floating_point() else torch.float64)
 
 
 def _distinct(t: torch.Tensor) -> tuple[torch.Tensor, int] | None:
@@ -416,17 +350,6 @@ def _distinct(t: torch.Tensor) -> tuple[torch.Tensor, int] | None:
         dense = view.permute(sorted(range(view.dim()), key=view.stride, reverse=True))
         view = dense if dense.is_contiguous() else view
     return view, repeat
-
-
-def _repeated(stats: dict[str, Any], repeat: int, dtype: torch.dtype) -> dict[str, Any]:
-    """The stats of `repeat` copies of the elements `stats` describe: min, max and mean stay."""
-    finite = stats["numel"] - stats["nan_count"] - stats["inf_count"]
-    out = {**stats, "numel": stats["numel"] * repeat, "nan_count": stats["nan_count"] * repeat}
-    out["inf_count"] = stats["inf_count"] * repeat
-    if finite > 1 and isinstance(stats["std"], float):  # the sample std's n - 1 grows with the copies
-        scaled = stats["std"] * math.sqrt(repeat * (finite - 1) / (repeat * finite - 1))
-        out["std"] = number(decimals.written_stat(scaled, dtype))
-    return out
 
 
 def _python_encode(t: torch.Tensor, with_stats: bool, max_elements: int) -> tuple[Any, dict[str, Any] | None]:
