@@ -10,7 +10,7 @@ import pytest
 
 from app import i18n
 from app.gallery import examples
-from app.tracer.hints import HINTS, hint_for
+from app.tracer.hints import COMPILE_TIME, HINTS, hint_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = re.compile(r"\{(\w+)\}", re.ASCII)  # as i18n.js reads them: JavaScript's \w is ASCII (TeX's \text{该常数} is none)
@@ -38,8 +38,8 @@ def test_text_fills_placeholders_and_falls_back_to_english() -> None:
 
 
 def test_every_hint_and_example_has_its_text_in_the_tables() -> None:
-    for hint_id in HINTS:
-        assert f"hint.{hint_id}" in i18n.table("en")
+    for hint_id in [*HINTS, COMPILE_TIME]:
+        assert f"hint.{hint_id}" in i18n.table("en") and f"hint.{hint_id}" in i18n.table("zh")
     assert hint_for("RuntimeError: element 0 of tensors does not require grad and does not have a grad_fn") == (
         "no_grad_fn",
         i18n.table("en")["hint.no_grad_fn"],

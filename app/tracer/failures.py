@@ -47,7 +47,7 @@ def outcome(e: BaseException) -> tuple[str, str | None] | None:
 def error(e: BaseException, line: int | None, source: str, message: str | None = None) -> dict[str, Any]:
     """The trace's `error` for `e`, raised at program line `line`."""
     text = doc.text(message or (e.msg if isinstance(e, SyntaxError) else str(e) + suggestion(e)), doc.MESSAGE_CHARS)
-    hint_id, hint = hint_for(text)
+    hint_id, hint = hint_for(text, source)
     tb = None
     if not isinstance(e, SyntaxError):
         tb = traceback_text(traceback_frames(e), source.splitlines()) or None

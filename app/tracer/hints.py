@@ -20,10 +20,17 @@ HINTS: dict[str, str] = {
 }
 
 
-def hint_for(message: str) -> tuple[str | None, str | None]:
-    """(hint_id, hint in English) for a PyTorch error or warning message, or (None, None)."""
+# A program that calls torch.compile and ran out of time: torch compiles first (35 s on a 2-core machine).
+COMPILE_TIME = "compile_time"
+
+
+def hint_for(message: str, source: str = "") -> tuple[str | None, str | None]:
+    """(hint_id, hint in English) for a PyTorch error or warning message (and the program's source, for
+    a time limit), or (None, None)."""
     lowered = message.lower()
     for hint_id, fragment in HINTS.items():
         if fragment in lowered:
             return hint_id, ENGLISH[f"hint.{hint_id}"]
+    if message.startswith("Time limit") and "torch.compile" in source:
+        return COMPILE_TIME, ENGLISH[f"hint.{COMPILE_TIME}"]
     return None, None

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 import torch
 
-from .conftest import SyncPool, assert_normal
+from app import i18n
+
+from .conftest import SyncPool, assert_normal, require_root, sandbox_settings
 
 
 def test_a_program_cannot_leave_the_runs_session(pool: SyncPool) -> None:
@@ -203,3 +205,19 @@ def test_objects_whose_methods_lie_do_not_fail_the_program(pool: SyncPool) -> No
     assert next(n for n in t.nodes if n.name == "x").grad == env["x"].grad.tolist()
     assert any(e.kind == "display" and e.text == "<repr() raised RuntimeError>" for e in t.events)
     assert_normal(pool)
+
+
+def test_torch_compile_past_the_time_limit_says_why() -> None:
+    """torch.compile compiles before it runs (35 s here): the run stops at the time limit, and the error
+    says what to do (gradwalk shows eager autograd), in the student's language too."""
+    require_root()
+    sp = SyncPool(sandbox_settings(timeout_s=1.0, cpu_s=2))
+    try:
+        trace = sp.run(
+            "import torch\nf = torch.compile(lambda x: (x * x).sum())\nx = torch.randn(3, requires_grad=True)\nf(x).backward()\n"
+        )
+    finally:
+        sp.close()
+    assert trace.status == "timeout" and trace.error is not None, trace.error
+    assert trace.error.hint_id == "compile_time" and "without torch.compile" in (trace.error.hint or "")
+    assert "去掉 torch.compile" in i18n.text("zh", f"hint.{trace.error.hint_id}")
