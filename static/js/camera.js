@@ -186,6 +186,15 @@ export class Camera {
     };
     c.addEventListener("pointerup", end);
     c.addEventListener("pointercancel", end);
+    // The browser scrolls the pane (overflow: hidden still scrolls) to show a box that Tab focuses, or text
+    // that find-in-page found: that becomes a pan of the camera, so the map and the ground stay in place
+    // and the camera's view stays what the student sees.
+    c.addEventListener("scroll", () => {
+      const [dx, dy] = [c.scrollLeft, c.scrollTop];
+      if (!dx && !dy) return;
+      c.scrollTo(0, 0);
+      this.set({ x: this.view.x - dx, y: this.view.y - dy, k: this.view.k });
+    });
     c.addEventListener(
       "wheel",
       (ev) => {
