@@ -279,7 +279,11 @@ export class Viewer {
 
   _fillJump() {
     const trace = this.trace;
-    const opts = [new Option(t("player.jumpNone"), "")];
+    // Where the player is not in a pass (before the program, at its end) the menu says what it does: on a
+    // phone its label is for screen readers only. A prompt, not a place: it cannot be chosen.
+    const prompt = new Option(t("player.jumpPrompt"), "");
+    prompt.disabled = true;
+    const opts = [prompt];
     const firstNode = timeline(trace).findIndex((e) => e.type === "node");
     if (firstNode >= 0) opts.push(new Option(t("player.forwardPass"), String(firstNode)));
     for (const p of passStarts(trace)) {

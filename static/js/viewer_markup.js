@@ -92,7 +92,7 @@ function controls() {
     h("input", { type: "range", id: "scrubber", min: 0, max: 0, value: 0, step: 1, "data-i18n-aria": "player.scrubber" }),
     h("output", { id: "step-label", class: "step-label", for: "scrubber" }, "0 / 0"),
     h("label", { class: "inline" }, h("span", { "data-i18n": "player.speed" }), h("select", { id: "speed" }, ...options([1, 2, 4, 8, 30, 120]))),
-    h("label", { class: "inline" }, h("span", { "data-i18n": "player.jump" }), h("select", { id: "jump" })),
+    h("label", { class: "inline" }, h("span", { class: "sr-only", "data-i18n": "player.jump" }), h("select", { id: "jump" })), // its prompt says it
     h(
       "label",
       { class: "inline step-by", hidden: true },

@@ -120,3 +120,33 @@ def test_tabbing_through_the_boxes_pans_the_camera_and_never_scrolls_the_pane(wa
     assert box and pane
     assert abs(box["y"] + box["height"] / 2 - (pane["y"] + pane["height"] / 2)) < 2, "centred"
     watched.shot("tabbed")
+
+
+JUMP_SHOWN = "document.getElementById('jump').selectedOptions[0].textContent"
+
+
+@pytest.mark.parametrize("watched", [PHONE_390, PHONE_360], ids=["390x844", "360x740"], indirect=True)
+@pytest.mark.parametrize(
+    ("lang", "prompt", "pass_1"),
+    [("en", "Jump to…", "Backward pass 1 of 1"), ("zh", "跳转到…", "反向传播 第 1 次（共 1 次）")],
+    ids=["en", "zh"],
+)
+def test_the_jump_menu_on_a_phone_says_what_it_is(watched, shared, lang, prompt, pass_1) -> None:  # type: ignore[no-untyped-def]
+    # On a phone the menus' labels are for screen readers only: the menu itself has to say what it does,
+    # where it used to show a bare "—" before the program ran and after it ended.
+    page = open_shared(watched, shared(VIT) + f"?lang={lang}")
+    jump = page.get_by_role("combobox", name={"en": "Jump to", "zh": "跳转到"}[lang])
+    assert jump.is_visible()
+    assert page.evaluate(JUMP_SHOWN) == prompt
+    page.tap("#last")  # the program ends in its backward pass: the menu says so
+    wait_until(page, "window.gradwalk.state.frame.last")
+    assert page.evaluate(JUMP_SHOWN) == pass_1
+    page.tap("#first")
+    wait_until(page, "window.gradwalk.state.step === 0")
+    assert page.evaluate(JUMP_SHOWN) == prompt
+    jump.select_option(label=pass_1)
+    wait_until(page, "window.gradwalk.state.frame.pass !== null")
+    assert page.evaluate(JUMP_SHOWN) == pass_1
+    # The prompt is not a place to go: it cannot be chosen.
+    assert page.evaluate("document.getElementById('jump').options[0].disabled")
+    watched.shot("jump")
