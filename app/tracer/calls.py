@@ -14,8 +14,11 @@ _NARROW = frozenset({torch.float32, torch.float16, torch.bfloat16})
 _TOWIDE = {torch.Tensor.float, torch.Tensor.half, torch.Tensor.bfloat16}
 _RETYPE = {torch.Tensor.to, torch.Tensor.type}
 _DATA_SET = torch.Tensor.data.__set__  # type: ignore[attr-defined]  # a getset descriptor, typed as the value
+# x += y and the like, and x[i] = y: calls that write into their first tensor (__invert__, __index__,
+# __int__ and __iter__ start alike and write nothing)
 _IN_PLACE_DUNDERS = frozenset(
-    f"__i{op}__" for op in ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor", "lshift", "rshift")
+    f"__i{op}__"
+    for op in ("add", "sub", "mul", "matmul", "truediv", "floordiv", "mod", "pow", "and", "or", "xor", "lshift", "rshift")
 ) | {"__setitem__"}
 BACKWARD = {
     torch.Tensor.backward: "Tensor.backward",
@@ -112,8 +115,12 @@ def changes(func: Any, args: tuple, kwargs: dict[str, Any]) -> bool:
     """Whether the call writes into its first tensor argument (add_, w -= ..., x[0] = ..., w.data = ...)."""
     if func is _DATA_SET:
         return True
-    name = getattr(func, "__name__", "")
-    return (name.endswith("_") and not name.endswith("__")) or name in _IN_PLACE_DUNDERS
+    return writes_in_place(getattr(func, "__name__", ""))
+
+
+def writes_in_place(name: str) -> bool:
+    """Whether a torch call of this name writes into its first tensor (add_, __iadd__, __setitem__)."""
+    return name in _IN_PLACE_DUNDERS or (name.endswith("_") and not name.endswith("__"))
 
 
 def changed_count(args: tuple, kwargs: dict[str, Any]) -> int:

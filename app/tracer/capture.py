@@ -6,12 +6,16 @@ in-place calls on tensors, leaves and .grad are turned into the events the playe
 
 from __future__ import annotations
 
+import sys
+from types import FrameType
 from typing import Any
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
 
 from . import values
+from .calls import writes_in_place
 from .graph import Graph
 from .program import running_line
 
@@ -50,6 +54,9 @@ _QUIET = frozenset(
         torch.Tensor.data_ptr,
         torch.Tensor.storage_offset,
         torch.Tensor.is_contiguous,
+        torch.is_complex,  # an optimizer asks it of every parameter at every step
+        torch.is_floating_point,
+        torch.numel,
     }
 )
 
@@ -87,15 +94,41 @@ def _kind_of(func: Any) -> Any:
     if func == _GRAD_SET:
         return _GRAD_SETTER
     name = "data" if func == _DATA_GET else getattr(func, "__name__", "")
-    inplace, exposes = _is_inplace(name), name in _EXPOSES_MEMORY
+    inplace, exposes = writes_in_place(name), name in _EXPOSES_MEMORY
     plain = not (inplace or exposes or name in _ALIASES or name == "retain_grad")  # no more than its output to record
     return name, inplace, exposes, plain
 
 
-def _is_inplace(name: str) -> bool:
-    if name.startswith("__i") and name.endswith("__"):  # __iadd__, __imul__, ...
-        return True
-    return name == "__setitem__" or (name.endswith("_") and not name.endswith("__"))
+def _torch_step(optimizer: Any, args: tuple, kwargs: dict) -> bool:
+    """Whether `optimizer.step(...)` runs only torch's own code: a torch optimizer's step, no closure
+    (it runs the program's forward), no step hooks of the program's, not differentiable (it makes nodes)."""
+    owner = next((cls for cls in type(optimizer).__mro__ if "step" in cls.__dict__), None)
+    return (
+        owner is not None
+        and owner.__module__.startswith("torch.optim")
+        and not args[1:]
+        and kwargs.get("closure") is None
+        and not optimizer._optimizer_step_pre_hooks
+        and not optimizer._optimizer_step_post_hooks
+        and not optimizer.defaults.get("differentiable")
+    )
+
+
+class _Step:
+    """A torch optimizer's step() in progress: it runs without the tracer's per-call work (thousands
+    of calls on the optimizer's own state), and its parameters' updates become one event each at its end."""
+
+    def __init__(self, wrapper: FrameType, before: list[tuple[torch.Tensor, int, int, Any, int]]) -> None:
+        self.wrapper = wrapper  # torch's step wrapper, which calls the hooks
+        self.before = before  # (parameter, its node, its version, its .grad, that grad's version)
+
+    def running(self, frame: FrameType | None) -> bool:
+        """Whether `frame` is inside the step (the wrapper is among its callers): a step that raised is over."""
+        while frame is not None:
+            if frame is self.wrapper:
+                return True
+            frame = frame.f_back
+        return False
 
 
 class Capture(TorchFunctionMode):
@@ -106,11 +139,29 @@ class Capture(TorchFunctionMode):
         self._aliases: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}  # id(w.data) -> (w.data, w)
         self._grad_owners: dict[int, int] = {}  # id(leaf.grad) -> the leaf's node id, while _grad_owners_key holds
         self._grad_owners_key: tuple[int, int] | None = None
+        self._step: _Step | None = None
+        self._step_hooks: list[Any] = []
+
+    def __enter__(self) -> Capture:
+        self._step_hooks = [
+            register_optimizer_step_pre_hook(self._step_begins),
+            register_optimizer_step_post_hook(self._step_ends),
+        ]
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._step_ends(None, (), {})  # a step the program's error ended: what it changed is still shown
+        for handle in self._step_hooks:
+            handle.remove()
+        super().__exit__(*exc)
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
         if self.paused:
-            return func(*args, **kwargs)
+            step = self._step
+            if step is None or step.running(sys._getframe(1)):
+                return func(*args, **kwargs)
+            self._step_ends(None, (), {})  # the step raised, and the program caught it
         try:
             kind = _KINDS[func]
         except KeyError:
@@ -161,12 +212,47 @@ class Capture(TorchFunctionMode):
         self._record(args, kwargs, out, _NONE, _NONE, name)
         return out
 
+    def _step_begins(self, optimizer: Any, args: tuple, kwargs: dict) -> None:
+        """Before a torch optimizer's step: the values held so far are read, and its parameters' versions noted."""
+        if self.paused or not _torch_step(optimizer, args, kwargs):
+            return  # a step of the program's own (or with its closure) is traced call by call
+        g = self.graph
+        with untraced():
+            g.deferred.flush()
+            before = []
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    nid = g.node_of_tensor(p)
+                    if nid is not None:  # a parameter the program has used
+                        grad = _GRAD_GET(p)
+                        before.append((p, nid, p._version, grad, -1 if grad is None else grad._version))
+        self._step = _Step(sys._getframe(1), before)
+        self.paused += 1
+
+    def _step_ends(self, optimizer: Any, args: tuple, kwargs: dict) -> None:
+        """After it (or once it raised): an update event for each parameter it changed, a grad event for each .grad."""
+        step = self._step
+        if step is None:
+            return
+        self._step = None
+        self.paused -= 1
+        g, line = self.graph, running_line(2)
+        with untraced():
+            for p, nid, version, grad, grad_version in step.before:
+                if p._version != version:
+                    g.event(kind="update", node=nid, line=line, value=values.read(p, g.limits.max_value_elements))
+                now = _GRAD_GET(p)
+                if now is not grad or (now is not None and now._version != grad_version):
+                    self._grad_event(nid, now, line)
+
     def _record(self, args: tuple, kwargs: dict, out: Any, targets: list, before: list, name: str) -> None:
         g = self.graph
         line: int | None = None
         if targets:
-            line = running_line(3)
             for t, fn_before in zip(targets, before):
+                if fn_before is None and t.grad_fn is None and self._untracked(t, name):
+                    continue  # an optimizer's own state (exp_avg.lerp_(...)): nothing the trace shows
+                line = line or running_line(3)
                 self._mutated(t, fn_before, line, name)
             return
         outputs = (out,) if type(out) is torch.Tensor else _flat_tensors(out, [])
@@ -254,16 +340,31 @@ class Capture(TorchFunctionMode):
             return
         self._grad_changed_by_identity(t, line)
 
+    def _untracked(self, t: torch.Tensor, name: str) -> bool:
+        """Whether writing into t (no grad_fn before or after) changes nothing the trace shows: t has no
+        node, is no alias of a parameter's (`w.data`), no leaf's .grad, and does not become a leaf."""
+        return (
+            name != "requires_grad_"
+            and self.graph.node_of_tensor(t) is None
+            and id(t) not in self._aliases
+            and self._grad_owner(t) is None
+        )
+
     def _grad_changed_by_identity(self, t: torch.Tensor, line: int | None) -> None:
         """`a.grad.zero_()`: the mutated tensor is some leaf's .grad (an optimizer's own state is not)."""
+        nid = self._grad_owner(t)
+        if nid is not None:
+            self._grad_event(nid, t, line)
+
+    def _grad_owner(self, t: torch.Tensor) -> int | None:
+        """The node of the leaf whose .grad t is, if any."""
         g = self.graph
         key = (g.grads_replaced, len(g.tensors))
         if self._grad_owners_key != key:  # .grad tensors were replaced since: look again
             self._grad_owners = {id(grad): nid for nid, owner in g.tensors.items() if (grad := _GRAD_GET(owner)) is not None}
             self._grad_owners_key = key
         nid = self._grad_owners.get(id(t))
-        if nid is not None and _GRAD_GET(g.tensors[nid]) is t:
-            self._grad_event(nid, t, line)
+        return nid if nid is not None and _GRAD_GET(g.tensors[nid]) is t else None
 
     def _grad_changed(self, owner: torch.Tensor, before: Any, line: int | None) -> None:
         nid = self.graph.node_of_tensor(owner)

@@ -341,6 +341,8 @@ def _distinct(t: torch.Tensor) -> tuple[torch.Tensor, int] | None:
     if t.layout != torch.strided or t.is_nested or t.device.type == "meta" or _functorch.is_functorch_wrapped_tensor(t):
         return t, 1
     view, repeat = t.detach(), 1
+    if view.is_contiguous():  # the usual case: no repeats, no overlap
+        return view, 1
     for d, (size, stride) in enumerate(zip(view.shape, view.stride())):
         if stride == 0 and size > 1:
             view, repeat = view.narrow(d, 0, 1), repeat * size
