@@ -85,14 +85,31 @@ def wants_page(request: Request) -> bool:
     return "text/html" in accept
 
 
+# The order an Allow header lists methods in; the router's come from a set, in no fixed order.
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed(allow: str) -> str:
+    """An Allow header's methods in a fixed order, with HEAD wherever GET is (middleware.HeadAsGet answers it)."""
+    methods = {m.strip().upper() for m in allow.split(",") if m.strip()}
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods, key=lambda m: (METHODS.index(m) if m in METHODS else len(METHODS), m)))
+
+
 def _http_error_with(page: Callable[[Request, int, str], Response] | None) -> Callable[..., Any]:
     async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) and exc.detail else code_for(exc.status_code).replace("_", " ")
+        headers = dict(exc.headers or {})
+        allow = next((headers.pop(k) for k in list(headers) if k.lower() == "allow"), None)
+        if exc.status_code == 405 and allow is not None:
+            headers["Allow"] = allowed(allow)
+            message = f"This route answers {headers['Allow']} only."
         if page is not None and wants_page(request):
             response = page(request, exc.status_code, message)
-            response.headers.update(exc.headers or {})
+            response.headers.update(headers)
             return response
-        return error_response(exc.status_code, message, headers=exc.headers, request_id=_request_id(request))
+        return error_response(exc.status_code, message, headers=headers, request_id=_request_id(request))
 
     return _http_error
 
@@ -102,9 +119,43 @@ def _clean(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))} for e in errors]
 
 
+# Where a request's invalid part was (the first item of a 422's loc), as its sentence names it.
+PLACES = {"path": "path parameter", "query": "query parameter", "header": "header", "cookie": "cookie"}
+
+
+def _invalid(detail: list[dict[str, Any]]) -> str:
+    """The 422's sentence: the query parameter, path parameter, header or cookie by name, else the body."""
+    names: dict[str, list[str]] = {}
+    body = False
+    for problem in detail:
+        loc = problem["loc"]
+        if len(loc) >= 2 and loc[0] in PLACES:
+            found = names.setdefault(loc[0], [])
+            if str(loc[1]) not in found:
+                found.append(str(loc[1]))
+        else:
+            body = True
+    parts = [f"the {PLACES[place]}{'s' if len(found) > 1 else ''} {_and(found)}" for place, found in names.items()]
+    if body or not parts:
+        parts.append("the request body")
+    plural = len(parts) > 1 or any(len(found) > 1 for found in names.values())
+    text = _and(parts)
+    return f"{text[0].upper()}{text[1:]} {'are' if plural else 'is'} not valid."
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+MAX_DETAIL = 20  # problems listed in a 422: a screenful, however many a hostile body has
+
+
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     detail = jsonable_encoder(_clean(list(exc.errors())))
-    return error_response(422, "The request body is not valid.", detail=detail, request_id=_request_id(request))
+    message = _invalid(detail)
+    if len(detail) > MAX_DETAIL:
+        message = f"{message[:-1]} ({MAX_DETAIL} of its {len(detail):,} problems are listed)."
+    return error_response(422, message, detail=detail[:MAX_DETAIL], request_id=_request_id(request))
 
 
 def _database_error_with(http_error: Callable[..., Any]) -> Callable[..., Any]:

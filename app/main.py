@@ -20,7 +20,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from . import errors
 from .config import Settings
 from .csp import hash_source
-from .middleware import PAGE_CSP, AllowedHosts, BodyLimit, ClientAddress, RequestContext, TrustedProxies
+from .middleware import PAGE_CSP, AllowedHosts, BodyLimit, ClientAddress, HeadAsGet, RequestContext, TrustedProxies
 from .offload import GZIP_LEVEL
 from .paths import STATIC_DIR
 from .ratelimit import RateLimiter, SharedRateLimiter
@@ -75,7 +75,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # Outermost last: RequestContext sees every response, including BodyLimit's 413 and the 400s of
     # ClientAddress and AllowedHosts; GZip packs what goes out (a 5,000-node trace: 3.8 MB -> 0.24 MB
-    # at level 1, in a worker thread past 128 KiB; fonts are left alone).
+    # at level 1, in a worker thread past 128 KiB; fonts are left alone). HeadAsGet innermost: the
+    # access log says HEAD.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(ClientAddress, proxies=TrustedProxies(settings.forwarded_allow_ips))
     app.add_middleware(AllowedHosts, hosts=settings.allowed_hosts)

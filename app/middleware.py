@@ -1,5 +1,5 @@
 """ASGI middleware of every request: request id, structured access log, security headers, body limit,
-the client's address behind trusted proxies, and the allowed Host names.
+the client's address behind trusted proxies, the allowed Host names, and HEAD wherever GET is answered.
 
 Plain ASGI (not BaseHTTPMiddleware) so that nothing buffers a response and the per-request cost stays
 in microseconds.
@@ -251,3 +251,27 @@ class AllowedHosts:
                 await error_response(400, message, request_id=scope.get("state", {}).get("request_id"))(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class HeadAsGet:
+    """Answers HEAD wherever GET is answered, with the GET's status and headers and no body (RFC 9110
+    9.3.2): FastAPI's routes answer only the methods they declare, and a HEAD was a 405. The 405s say
+    so in their Allow header (app.errors.allowed)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] != "http.response.start":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        # A copy: the server and the outer middleware (the access log) keep seeing HEAD.
+        await self.app({**scope, "method": "GET"}, receive, headers_only)

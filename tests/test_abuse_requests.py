@@ -38,7 +38,7 @@ def test_json_nested_past_the_parsers_limit_is_a_422(http: Any, route: str) -> N
     for body in (f'{{"source": {deep}}}', f'{{"source": "x = 1", "overrides": {{"x": {deep}}}}}'):
         sent = http.post(route, content=body, headers={"content-type": "application/json"})
         detail = _error(sent, 422, "invalid_request")["detail"]
-        assert detail == [{"loc": ["body"], "msg": "JSON nested too deeply", "type": "json_too_deep"}]
+        assert detail == [{"loc": ["body"], "msg": "JSON nested more than 20 levels deep", "type": "json_too_deep"}]
 
 
 @pytest.mark.parametrize("route", PROGRAM_ROUTES)
@@ -67,3 +67,73 @@ def test_check_holds_the_program_to_max_source_bytes_and_takes_it_as_text(http: 
 def test_the_server_logged_no_unhandled_error(http: Any, server: Any) -> None:
     assert http.get("/api/health").status_code == 200
     assert "Traceback" not in server.output()
+
+
+def test_head_and_options_as_a_rest_client_sends_them(http: Any) -> None:
+    """HEAD on a GET route was a 405 saying `Allow: GET`; OPTIONS is a 405 naming what the route answers."""
+    head = http.head("/api/health")
+    assert head.status_code == 200 and head.content == b"" and int(head.headers["content-length"]) > 0
+    options = http.options("/api/trace")
+    assert options.headers["allow"] == "POST"
+    assert _error(options, 405, "method_not_allowed")["message"] == "This route answers POST only."
+
+
+def _nested(depth: int, leaf: str) -> str:
+    return "[" * depth + leaf + "]" * depth
+
+
+def test_deeply_nested_overrides_get_a_short_answer(http: Any) -> None:
+    """8 overrides nested 200 deep around a `{}` (a 3.5 kB body) drew 8,000 pydantic errors: a 37 MB 422
+    after seconds of CPU. No value of a tensor is nested that deep: refused before validation."""
+    overrides = ", ".join(f'"w{i}": {_nested(200, "{}")}' for i in range(8))
+    sent = http.post(
+        "/api/trace", content=f'{{"source": "x = 1", "overrides": {{{overrides}}}}}', headers={"content-type": "application/json"}
+    )
+    detail = _error(sent, 422, "invalid_request")["detail"]
+    assert detail == [{"loc": ["body"], "msg": "JSON nested more than 20 levels deep", "type": "json_too_deep"}]
+    assert len(sent.content) < 1000
+    # A value 18 dimensions deep is still taken (and refused by the run, which has no w0).
+    fine = http.post(
+        "/api/trace",
+        content=f'{{"source": "x = 1", "overrides": {{"w0": {_nested(18, "1")}}}}}',
+        headers={"content-type": "application/json"},
+    )
+    assert _error(fine, 422, "invalid_request")["detail"][0]["type"] == "unknown_name"
+
+
+def test_a_422_lists_at_most_a_screenful_of_problems(http: Any) -> None:
+    overrides = ", ".join(f'"w{i}": {_nested(15, "{}")}' for i in range(32))
+    sent = http.post(
+        "/api/trace", content=f'{{"source": "x = 1", "overrides": {{{overrides}}}}}', headers={"content-type": "application/json"}
+    )
+    body = _error(sent, 422, "invalid_request")
+    assert len(body["detail"]) == 20 and len(sent.content) < 20_000
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("1" + "0" * 30, "64-bit"),
+        ("-" + "9" * 25, "64-bit"),
+        ("NaN", "finite"),
+        ("Infinity", "finite"),
+        ("[1, -1e400]", "finite"),
+    ],
+)
+def test_an_override_no_tensor_can_hold_is_a_422_naming_it(http: Any, value: str, says: str) -> None:
+    """10**30 came back 200 "killed" with no trace (the run echoes the value, and orjson writes 64-bit
+    integers at most); NaN and infinity were sent on as null and refused as not fitting w's shape."""
+    program = "import torch\\nw = torch.ones(2)\\nprint(w)\\n"
+    sent = http.post(
+        "/api/trace",
+        content=f'{{"source": "{program}", "overrides": {{"w": {value}}}}}',
+        headers={"content-type": "application/json"},
+    )
+    (problem,) = _error(sent, 422, "invalid_request")["detail"]
+    assert problem["loc"] == ["body", "overrides"] and "w" in problem["msg"] and says in problem["msg"]
+
+
+def test_json_that_is_not_utf8_is_a_400_saying_so(http: Any) -> None:
+    """It was FastAPI's "There was an error parsing the body"."""
+    sent = http.post("/api/trace", content=b'{"source": "x = \'\xff\'"}', headers={"content-type": "application/json"})
+    assert _error(sent, 400, "bad_request")["message"] == "The JSON body is not UTF-8 text."

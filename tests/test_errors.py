@@ -61,6 +61,8 @@ ERROR_CASES: list[tuple[str, int, str, str, dict[str, Any]]] = [
     ("unknown embed page", 404, "GET", "/embed/doesnotexist", {}),
     ("wrong method", 405, "DELETE", "/api/trace", {}),
     ("GET a POST route", 405, "GET", "/api/share", {}),
+    ("OPTIONS an API route", 405, "OPTIONS", "/api/trace", {}),
+    ("OPTIONS a GET route", 405, "OPTIONS", "/api/health", {}),
     ("too large by length", 413, "POST", "/api/trace", {"json": {"source": "#" * 70_000}}),
     ("too large share", 413, "POST", "/api/share", {"json": {"source": "x = 1\n" * 12_000}}),
     ("too large, chunked", 413, "POST", "/api/trace", {"content": _chunks}),

@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.test_errors import assert_error_shape
+
 ROOT = Path(__file__).resolve().parent.parent
 CHAIN = (ROOT / "app" / "examples" / "seed_5_chain.py").read_text()
 
@@ -69,3 +71,77 @@ def test_a_misspelt_name_in_the_sandbox_keeps_pythons_did_you_mean(api: Any) -> 
     trace = api.post("/api/trace", json={"source": "import torch\ntotal = torch.ones(2)\nprint(totl)\n"}).json()
     assert trace["status"] == "error"
     assert trace["error"]["message"] == "name 'totl' is not defined. Did you mean: 'total'?"
+
+
+# ---- methods: HEAD wherever GET is answered, 405 with Allow for the rest ------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared(api: Any) -> str:
+    created = api.post("/api/share", json={"source": CHAIN, "title": "chain"})
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+GET_PATHS = [
+    "/api/health",
+    "/api/examples",
+    "/api/share/{id}",
+    "/api/share/nosuchshare",
+    "/",
+    "/s/{id}",
+    "/embed/{id}",
+    "/openapi.json",
+    "/docs",
+    "/static/img/favicon.svg",
+]
+
+
+@pytest.mark.parametrize("path", GET_PATHS)
+def test_head_answers_what_get_would_without_the_body(api: Any, shared: str, path: str) -> None:
+    """HEAD was a 405 (Allow: GET) on every route but the schema and static files (RFC 9110: a server answering GET answers HEAD)."""
+    path = path.format(id=shared)
+    get, head = api.get(path), api.head(path)
+    assert head.status_code == get.status_code, head.text
+    assert head.content == b""
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert head.headers["x-request-id"] and head.headers["x-request-id"] != get.headers["x-request-id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/api/trace", "POST"),
+        ("HEAD", "/api/trace", "POST"),
+        ("GET", "/api/check", "POST"),
+        ("OPTIONS", "/api/health", "GET, HEAD"),
+        ("PUT", "/api/share/{id}", "GET, HEAD"),
+        ("OPTIONS", "/s/{id}", "GET, HEAD"),
+        ("DELETE", "/", "GET, HEAD"),
+        ("OPTIONS", "/openapi.json", "GET, HEAD"),
+        ("POST", "/static/img/favicon.svg", "GET, HEAD"),
+    ],
+)
+def test_a_method_a_route_does_not_answer_is_a_405_naming_the_ones_it_does(
+    api: Any, shared: str, method: str, path: str, allow: str
+) -> None:
+    response = api.request(method, path.format(id=shared))
+    assert response.status_code == 405, response.text
+    assert response.headers["allow"] == allow
+    if method == "HEAD":
+        assert response.content == b""
+    else:
+        assert assert_error_shape(response, 405)["message"] == f"This route answers {allow} only."
+
+
+# ---- a bad query parameter is named ------------------------------------------------------------------
+
+
+def test_a_bad_query_parameter_is_named_not_called_the_request_body(api: Any, shared: str) -> None:
+    one = assert_error_shape(api.get(f"/s/{shared}/export.html?step=abc"), 422)
+    assert one["message"] == "The query parameter step is not valid."
+    assert [d["loc"] for d in one["detail"]] == [["query", "step"]]
+    two = assert_error_shape(api.get(f"/s/{shared}/export.html?step=abc&lang=xx&direction=up"), 422)
+    assert two["message"] == "The query parameters step, lang and direction are not valid."
+    body = assert_error_shape(api.post("/api/trace", json={"source": 3}), 422)
+    assert body["message"] == "The request body is not valid."

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -24,8 +25,11 @@ REFUSED = {
 }
 
 
-def _elements(value: Any) -> int:
-    return sum(_elements(v) for v in value) if isinstance(value, list) else 1
+INT64 = range(-(2**63), 2**63)  # torch's widest integers; the trace's JSON (orjson) writes no wider
+
+
+def _leaves(value: Any) -> list[Any]:
+    return [leaf for v in value for leaf in _leaves(v)] if isinstance(value, list) else [value]
 
 
 def _checked(overrides: dict[str, Any]) -> dict[str, Any]:
@@ -34,8 +38,14 @@ def _checked(overrides: dict[str, Any]) -> dict[str, Any]:
     for name, value in overrides.items():
         if not _NAME.fullmatch(name):
             raise ValueError(f"{name[:80]!r} is not a name (w1) or a parameter path (model.0.weight)")
-        if value is None or _elements(value) > MAX_OVERRIDE_ELEMENTS:
+        leaves = [] if value is None else _leaves(value)
+        if value is None or len(leaves) > MAX_OVERRIDE_ELEMENTS:
             raise ValueError(f"the value of {name} must be a number or nested lists of at most {MAX_OVERRIDE_ELEMENTS:,} numbers")
+        # 10**30 ended the run with no trace; NaN and infinity went on as null ("does not fit w's shape").
+        if any(isinstance(n, int) and n not in INT64 for n in leaves):
+            raise ValueError(f"the value of {name} has an integer wider than 64-bit")
+        if any(isinstance(n, float) and not math.isfinite(n) for n in leaves):
+            raise ValueError(f"the value of {name} must hold finite numbers (no NaN or infinity)")
     return overrides
 
 
