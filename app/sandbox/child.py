@@ -257,6 +257,13 @@ def _doc(source: str, status: Status, type_: str, message: str) -> bytes:
     return status_trace(source, status, message, type_).model_dump_json().encode()
 
 
+# Nothing of the failure itself: it may come from the program's objects (an exception whose __str__
+# raises), and reading it again could fail again.
+TRACER_FAILED = (
+    "The tracer could not write this program's trace: reading one of its objects failed "
+    "(for example an exception whose __str__ raises or returns no text)."
+)
+
 # What a run leaves behind (the program's tensors, the graph): never freed, the child exits instead.
 _LEFT: list[object] = []
 
@@ -277,6 +284,8 @@ def trace_bytes(source: str, limits: SandboxSettings, trace_settings: TraceSetti
         data = _doc(source, "memory", "MemoryError", "Out of memory while saving the trace.")
     except SystemExit:
         data = _doc(source, "error", "SystemExit", "The program called exit().")
+    except Exception:  # noqa: BLE001 - any failure of the tracer's: a trace saying so, where the child exited with none ("killed")
+        data = _doc(source, "error", "TracerError", TRACER_FAILED)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGXCPU, signal.SIG_IGN)

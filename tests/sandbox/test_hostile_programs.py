@@ -221,3 +221,20 @@ def test_torch_compile_past_the_time_limit_says_why() -> None:
     assert trace.status == "timeout" and trace.error is not None, trace.error
     assert trace.error.hint_id == "compile_time" and "without torch.compile" in (trace.error.hint or "")
     assert "去掉 torch.compile" in i18n.text("zh", f"hint.{trace.error.hint_id}")
+
+
+UNPRINTABLE_ERRORS = {
+    "str raises": "class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\nraise E()\n",
+    "str returns an int": "class E(Exception):\n    def __str__(self):\n        return 5\nraise E()\n",
+    "an argument whose str raises": "class A:\n    def __str__(self):\n        raise RuntimeError('no')\nraise ValueError(A())\n",
+}
+
+
+@pytest.mark.parametrize("source", UNPRINTABLE_ERRORS.values(), ids=UNPRINTABLE_ERRORS.keys())
+def test_an_exception_that_cannot_be_printed_is_still_an_error_trace(pool: SyncPool, source: str) -> None:
+    """Writing the error's message raised in the tracer, the child exited without a result, and the
+    API answered "killed: the program ended without producing a trace (... exited early)"."""
+    t = pool.run("import torch\nx = torch.ones(2, requires_grad=True)\nprint('before')\n" + source)
+    assert t.status == "error" and t.error is not None, t.error
+    assert t.error.type != "killed"
+    assert_normal(pool)
