@@ -129,6 +129,8 @@ export class Viewer {
     const onScreen = this.graph.positions();
     const view = { ...this.graph.view };
     const moved = this.graph.userMoved;
+    // The box is redrawn as a frame (and back): a keyboard on it stays on it, not on the page's body.
+    const focused = document.activeElement?.closest?.(`[data-group="${CSS.escape(key)}"]`) && this.$("graph").contains(document.activeElement);
     const next = new Set(this.open);
     if (open) next.add(key);
     else next.delete(key);
@@ -144,6 +146,7 @@ export class Viewer {
     } else this.graph.setView(view, moved);
     if (this.frame) this.graph.paint(this.frame);
     this.graph.settleFrom(onScreen);
+    if (focused) this._focusGroup(key);
     this.options.onToggle?.(key, open);
   }
 
@@ -174,7 +177,12 @@ export class Viewer {
     this.graph.centre(entry.key);
     this.graph.select(entry.key);
     this.inspect(entry.key);
-    requestAnimationFrame(() => this.$("graph").querySelector(`.node[data-group="${CSS.escape(entry.key)}"], .group-head[data-group="${CSS.escape(entry.key)}"]`)?.focus({ preventScroll: true }));
+    requestAnimationFrame(() => this._focusGroup(entry.key));
+  }
+
+  /** Focus a group's box (closed) or its frame's head (open). */
+  _focusGroup(key) {
+    this.$("graph").querySelector(`.node[data-group="${CSS.escape(key)}"], .group-head[data-group="${CSS.escape(key)}"]`)?.focus({ preventScroll: true });
   }
 
   /** Everything shown again in the language just chosen (the boxes' text too, so they are laid out again). */

@@ -82,6 +82,26 @@ def test_opening_a_block_shows_its_modules_in_place(watched) -> None:  # type: i
     watched.shot("closed-again")
 
 
+FOCUSED = "[document.activeElement.getAttribute('class'), document.activeElement.dataset.module ?? null]"
+
+
+def test_enter_opens_and_closes_a_box_and_the_keyboard_stays_on_it(watched) -> None:  # type: ignore[no-untyped-def]
+    # The box is redrawn as a frame when it opens: focus used to fall to the page's body, so a second
+    # Enter did nothing.
+    page = open_program(watched, "gpt_step.py")
+    page.focus('#graph .node[data-module="model.blocks.1"]')
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'true'")
+    wait_until(page, "document.activeElement.dataset.module === 'model.blocks.1'")
+    assert page.evaluate(FOCUSED) == ["group-head", "model.blocks.1"]
+    page.keyboard.press("Enter")
+    wait_until(
+        page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'false'"
+    )
+    wait_until(page, "document.activeElement.dataset.module === 'model.blocks.1'")
+    assert page.evaluate(FOCUSED)[1] == "model.blocks.1"
+
+
 def test_search_finds_attention_centres_and_selects_it(watched) -> None:  # type: ignore[no-untyped-def]
     page = open_program(watched, "gpt_step.py")
     box = page.get_by_role("searchbox", name="Search")
