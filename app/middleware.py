@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import error_response
@@ -26,6 +27,7 @@ access_log = logging.getLogger("gradwalk.access")
 error_log = logging.getLogger("gradwalk.errors")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+CLIENT_CLOSED = 499  # the access log's status of a request whose client left before it was answered
 
 # Scripts only from our own origin: no inline script, no eval. Styles allow inline because the editor
 # (CodeMirror) and the math renderer (KaTeX) set style attributes; a style cannot run code.
@@ -79,6 +81,10 @@ class RequestContext:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client hung up before its body arrived: nobody to answer and nothing broken, so no
+            # traceback (any client could fill the error log with them). 499 as nginx logs it.
+            status = CLIENT_CLOSED
         except Exception:
             # Answered here, inside this middleware, so that a 500 carries the request id and headers too.
             error_log.exception("unhandled error", extra={"request_id": request_id})

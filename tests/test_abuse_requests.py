@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import socket
+import time
 from typing import Any
 
 import httpx
@@ -62,6 +64,22 @@ def test_check_holds_the_program_to_max_source_bytes_and_takes_it_as_text(http: 
     assert "2,010 bytes" in _error(http.post("/api/check", json={"source": big}), 413, "too_large")["message"]
     sent = http.post("/api/check", content="x = 1\nprint(x)\n", headers={"content-type": "text/plain"})
     assert sent.status_code == 200 and sent.json()["stdout"] == "1\n"
+
+
+def test_a_client_that_hangs_up_mid_body_is_no_server_error(http: Any, server: Any) -> None:
+    """Starlette's ClientDisconnect was logged as an unhandled error, with its traceback, and counted a
+    500: any client could fill the error log by closing its connections early."""
+    before = server.output().count('"status": 499')
+    for head in (b"Content-Length: 100\r\n\r\nx = 1", b"Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n"):
+        with socket.create_connection(("127.0.0.1", server.port)) as s:
+            s.sendall(b"POST /api/trace HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n" + head)
+            time.sleep(0.2)
+    deadline = time.monotonic() + 10
+    while server.output().count('"status": 499') < before + 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.output().count('"status": 499') == before + 2
+    assert "Traceback" not in server.output() and '"status": 500' not in server.output()
+    assert http.get("/api/health").status_code == 200
 
 
 def test_the_server_logged_no_unhandled_error(http: Any, server: Any) -> None:
