@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 WIDE = torch.float64
+_functorch = torch._C._functorch
 _NARROW = frozenset({torch.float32, torch.float16, torch.bfloat16})
 _TOWIDE = {torch.Tensor.float, torch.Tensor.half, torch.Tensor.bfloat16}
 _RETYPE = {torch.Tensor.to, torch.Tensor.type}
@@ -36,9 +37,16 @@ class Backward:
     gradients: list[torch.Tensor | None]
     inputs: list[torch.Tensor] | None
 
+    def batched(self) -> bool:
+        """Whether a root or gradient is batched by torch.func.vmap (jacrev, hessian...): one objective per
+        row, none to read."""
+        return any(_vmapped(t) for t in (*self.roots, *self.gradients) if t is not None)
+
     def objective(self) -> float | None:
         """Σ root·gradient (the root itself when scalar without one): what the pass differentiates. None
-        where torch will refuse the pass (a non-scalar root without a gradient)."""
+        where torch will refuse the pass (a non-scalar root without a gradient), or under vmap (batched)."""
+        if self.batched():
+            return None
         total = 0.0
         for root, g in zip(self.roots, self.gradients):
             r = root.detach().to(WIDE)
@@ -49,6 +57,22 @@ class Backward:
             else:
                 total += float((r * g.detach().to(WIDE)).sum())
         return total
+
+
+def _vmapped(t: torch.Tensor) -> bool:
+    """A tensor batched by vmap at any of the torch.func levels it is wrapped in."""
+    while _functorch.is_functorch_wrapped_tensor(t):
+        if _functorch.is_batchedtensor(t):
+            return True
+        t = _functorch.get_unwrapped(t)
+    return False
+
+
+def unwrapped(t: torch.Tensor) -> torch.Tensor:
+    """The tensor a torch.func transform wraps (grad(f)(w) differentiates a wrapper of w): w itself."""
+    while _functorch.is_functorch_wrapped_tensor(t):
+        t = _functorch.get_unwrapped(t)
+    return t
 
 
 def _listed(x: Any) -> list[Any]:

@@ -22,7 +22,7 @@ import torch
 from ..config import TraceSettings
 from ..models import Job
 from . import strict_json, values
-from .calls import Geometry, index_of
+from .calls import Geometry, index_of, unwrapped
 from .failures import Interrupted
 from .overrides import Overrides
 from .program import running_line
@@ -78,7 +78,9 @@ class _Recording(Record):
         self.recorded: list[_Pass] = []
 
     def on_backward(self, index: int, b: Any, func: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
-        batched = b.api == "torch.autograd.grad" and bool(args[7] if len(args) > 7 else kwargs.get("is_grads_batched"))
+        batched = b.batched() or (
+            b.api == "torch.autograd.grad" and bool(args[7] if len(args) > 7 else kwargs.get("is_grads_batched"))
+        )
         p = _Pass(index, b.api, running_line(1), None if batched else b.objective(), batched=batched)
         self.recorded.append(p)
         got: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -99,6 +101,7 @@ class _Recording(Record):
             got = [(t, g) for t, g in zip(b.inputs or [], result) if isinstance(g, torch.Tensor)]
         for t, g in got:
             if g is not None and not batched:
+                t = unwrapped(t)  # a torch.func.grad input: nudged where the program made it
                 wide = _dense(g).to(torch.float64).clone()
                 p.leaves.append(_Leaf(t, wide, self.event_of(t), Geometry.of(t)))
         return result
@@ -317,7 +320,8 @@ def join(check_doc: dict[str, Any], trace_doc: dict[str, Any]) -> None:
             for nid in candidates:
                 n = nodes.get(nid)
                 if n is not None and n.get("shape") == ld["shape"]:
-                    ld["node"], ld["name"] = nid, n.get("label") or ld["name"]
+                    # an unnamed node (a torch.func wrapper of `w`) keeps the name the check's run found (w)
+                    ld["node"], ld["name"] = nid, (n.get("label") if n.get("name") else ld["name"] or n.get("label"))
                     candidates.remove(nid)
                     break
 

@@ -241,3 +241,39 @@ def test_a_check_with_overrides_checks_the_edited_program() -> None:
 def test_a_check_that_asks_for_an_unknown_name_runs_nothing() -> None:
     trace = Trace.model_validate_json(check_json("import torch\nw = torch.ones(1)\n", overrides={"v": 1.0}))
     assert trace.check is None and trace.nodes == [] and trace.overrides[0].problem == "unknown_name"
+
+
+def test_a_pass_inside_vmap_is_batched_and_the_passes_after_it_are_checked() -> None:
+    """torch.func.jacrev runs autograd.grad under vmap: its roots are batched, with no one objective to read.
+    Reading one raised inside the check's runs ("calling .item() on a Tensor" under vmap), which ended the
+    recording run there: every pass after it, the program's own backward too, was left out of the check."""
+    source = (
+        "import torch\nfrom torch.func import jacrev\nx = torch.tensor([0.5, -1.0, 2.0])\n"
+        "j = jacrev(lambda v: v.sin() * v)(x)\nw = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+        "loss = (w * j).sum()\nloss.backward()\n"
+    )
+    doc = _check(source)
+    ref = _torch64(source)
+    assert [p["skipped"] for p in doc["passes"]] == ["batched", None]
+    assert [p["index"] for p in doc["passes"]] == list(range(len(ref.passes)))
+    (leaf,) = doc["passes"][1]["leaves"]
+    assert leaf["name"] == "w" and leaf["ok"] is True
+    assert _rel(_tensor(leaf["numeric"]), ref.namespace["w"].grad) <= 1e-6
+
+
+def test_the_inputs_of_torch_func_grad_are_nudged_where_the_program_made_them() -> None:
+    """grad(f)(w, x) differentiates a wrapper of w that the transform makes; nudging the wrapper changed
+    nothing the pass measured (every element "nudge_failed"). The check nudges w, and names it w."""
+    source = (
+        "import torch\nfrom torch.func import grad\ntorch.manual_seed(0)\nw = torch.randn(3)\nx = torch.randn(4, 3)\n"
+        "g = grad(lambda w, x: ((x @ w) ** 2).sum())(w, x)\n"
+    )
+    doc = _check(source)
+    ref = _torch64(source)
+    (p,) = doc["passes"]
+    (leaf,) = p["leaves"]
+    assert leaf["name"] == "w" and leaf["skipped"] is None and leaf["ok"] is True
+    assert _rel(_tensor(leaf["numeric"]), ref.namespace["g"]) <= 1e-6
+    trace = json.loads(check_json(source))
+    (joined,) = trace["check"]["passes"][0]["leaves"]
+    assert joined["node"] is not None and joined["name"] == "w"
