@@ -19,6 +19,9 @@ const SWEEPS = 4;
 const COPY_SPAN = 2; // a source whose consumers are more than this many layers apart is copied
 const MARGIN = 16;
 const OVERSHOOT = 10; // how far past its band's end a link goes before it turns into the gap (< MARGIN)
+// A fold must make the drawing at least this much shorter: a level whose length is one tall box (an open
+// model in a training step's iteration) gains nothing, and its links would climb back to the next band.
+const FOLD_LEAST_GAIN = 0.25;
 
 /**
  * layered(boxes, links, {direction, fold}) ->
@@ -309,6 +312,7 @@ function fold({ items }, layers, A, B, thick, across, ratio) {
       start = l + 1;
     }
   }
+  if (Math.max(...bands.map((band) => band.hi - band.lo)) > (1 - FOLD_LEAST_GAIN) * length) return null;
   const bandOf = new Int32Array(layers.length);
   bands.forEach((band, k) => {
     band.a0 = k * (width + BAND_GAP); // where the band starts across

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { groupModel } from "../../static/js/groups.js";
 import { closestShape, layout } from "../../static/js/layout.js";
+import { layered } from "../../static/js/layered.js";
 import { openLevel } from "../../static/js/level.js";
 import { fixture, fixtureNames, modelGraph, recurrenceGraph } from "./helpers.mjs";
 
@@ -169,4 +170,26 @@ test("opening groups one at a time lays out exactly as laying out that level afr
       }
     }
   }
+});
+
+test("a level is not folded when a fold would not shorten it: what follows a tall open box stays below it", () => {
+  // A training step's iteration: its input, the model's open frame (longer than the pane), then the loss's
+  // three small ops. Folded, the loss went to a second band at the top, its link climbing back from the
+  // model's bottom, and the drawing was no shorter (the frame alone is almost all of its length).
+  const boxes = [
+    { key: "x", w: 120, h: 40, source: true },
+    { key: "model", w: 480, h: 1100 },
+    { key: "view", w: 120, h: 40 },
+    { key: "softmax", w: 120, h: 40 },
+    { key: "loss", w: 120, h: 40 },
+  ];
+  const links = [{ from: 0, to: 1 }, { from: 1, to: 2 }, { from: 2, to: 3 }, { from: 3, to: 4 }];
+  const L = layered(boxes, links, { fold: { width: 600, height: 400 } });
+  assert.equal(L.folded, 1);
+  const at = Object.fromEntries(L.boxes.map((b) => [b.key, b]));
+  assert.ok(at.view.y - at.view.h / 2 > at.model.y + at.model.h / 2, [at.view.y, at.model.y]);
+  // A chain of many small boxes still folds.
+  const chain = Array.from({ length: 40 }, (_, i) => ({ key: `n${i}`, w: 120, h: 40 }));
+  const along = chain.slice(1).map((_, i) => ({ from: i, to: i + 1 }));
+  assert.ok(layered(chain, along, { fold: { width: 600, height: 400 } }).folded >= 2);
 });
