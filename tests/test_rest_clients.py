@@ -49,6 +49,15 @@ def test_the_program_itself_as_the_body(api: Any, content_type: str) -> None:
     assert [n["grad"] for n in trace["nodes"] if n["name"] == "w1"] == [3.0]
 
 
+def test_a_program_file_saved_with_a_bom_runs_as_python_runs_it(api: Any) -> None:
+    """Windows Notepad saves UTF-8 with a byte-order mark; `python prog.py` skips it, but sent with
+    `curl --data-binary @prog.py` it was part of the program: "SyntaxError: invalid non-printable
+    character U+FEFF" on line 1."""
+    response = api.post("/api/trace", content=b"\xef\xbb\xbf" + CHAIN.encode(), headers={"content-type": "text/plain"})
+    trace = response.json()
+    assert trace["status"] == "ok" and trace["source"] == CHAIN, trace["error"]
+
+
 def test_a_text_body_shares_too_and_is_held_to_the_same_limit(api: Any) -> None:
     created = api.post("/api/share", content=b"import torch\nprint(1)\n", headers={"content-type": "text/plain"})
     assert created.status_code == 201, created.text
