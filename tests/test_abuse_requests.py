@@ -66,6 +66,19 @@ def test_check_holds_the_program_to_max_source_bytes_and_takes_it_as_text(http: 
     assert sent.status_code == 200 and sent.json()["stdout"] == "1\n"
 
 
+def test_an_integer_past_pythons_digit_limit_is_a_422_saying_so(http: Any) -> None:
+    """json.loads refuses integers of more than 4,300 digits (ValueError, not a decode error): it was
+    FastAPI's 400 "There was an error parsing the body"."""
+    for body in ('{"source": "x = 1", "overrides": {"w": 1%s}}', '{"source": 1%s}'):
+        sent = http.post("/api/trace", content=body % ("0" * 5000), headers={"content-type": "application/json"})
+        (problem,) = _error(sent, 422, "invalid_request")["detail"]
+        assert problem == {
+            "loc": ["body"],
+            "msg": "a number in the JSON has more than 4,300 digits",
+            "type": "json_number_too_long",
+        }
+
+
 def test_a_client_that_hangs_up_mid_body_is_no_server_error(http: Any, server: Any) -> None:
     """Starlette's ClientDisconnect was logged as an unhandled error, with its traceback, and counted a
     500: any client could fill the error log by closing its connections early."""

@@ -5,6 +5,7 @@ running the program in its turn; and ProgramRoute, how a program arrives in a re
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -134,8 +135,11 @@ async def _as_json_program(request: Request) -> Request:
             data = json.loads(raw)
         except UnicodeDecodeError:
             raise HTTPException(400, "The JSON body is not UTF-8 text.") from None
-        except ValueError:
+        except json.JSONDecodeError:
             return request  # FastAPI answers the malformed JSON with its 422
+        except ValueError:  # an integer past Python's int_max_str_digits: FastAPI's bare "error parsing the body" before
+            number = f"a number in the JSON has more than {sys.get_int_max_str_digits():,} digits"
+            raise RequestValidationError([{"loc": ("body",), "msg": number, "type": "json_number_too_long"}]) from None
         except RecursionError:  # [[[...]]] 100,000 deep: json's recursion limit, an HTTP 500 before
             raise _too_deep() from None
         if _deeper_than(data, MAX_JSON_DEPTH):
