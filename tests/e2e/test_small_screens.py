@@ -198,8 +198,8 @@ def test_one_finger_pans_the_graph_and_two_zoom_it_about_their_midpoint(watched)
     assert (cy - g["y"] - pinched["y"]) / pinched["k"] == pytest.approx(layout_point[1], abs=0.5)
 
 
-def share(base: str) -> dict[str, str]:
-    created = httpx.post(f"{base}/api/share", json={"source": CHAIN.read_text()}, timeout=60)
+def share(base: str, program: Path = CHAIN) -> dict[str, str]:
+    created = httpx.post(f"{base}/api/share", json={"source": program.read_text()}, timeout=60)
     assert created.status_code == 201, created.text
     return created.json()
 
@@ -311,3 +311,28 @@ def test_a_small_embeds_long_caption_opens_whole_on_a_tap(watched, lang: str) ->
     assert short[1] <= 3 and page.evaluate("document.getElementById('caption').getAttribute('role')") is None
     assert watched.errors == []
     watched.shot(f"mlp-caption-{lang}")
+
+
+SMALL_PHONE = {"viewport": {"width": 360, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
+TRAINING = CHAIN.parent / "training_loop.py"
+
+
+@pytest.mark.parametrize("watched", [SMALL_PHONE], ids=["360x740"], indirect=True)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_small_phone_keeps_the_toolbar_and_the_transport_on_one_line_each(watched, lang: str) -> None:  # type: ignore[no-untyped-def]
+    # A training loop's share (its curves shown) on a 360 px phone: the toolbar took two lines (⇅ alone on the
+    # second) and the step counter went under the transport buttons, leaving the graph 161 of 740 px.
+    page = watched.open(f"{share(watched.base, TRAINING)['url']}?lang={lang}")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    assert page.is_visible("#curves")
+    tops = """(sel) => [...new Set([...document.querySelectorAll(sel)].map((e) => e.getBoundingClientRect())
+        .filter((r) => r.width > 1).map((r) => Math.round(r.top + r.height / 2)))]"""
+    assert len(page.evaluate(tops, ".graph-toolbar > :is(button, .search-wrap)")) == 1
+    assert (
+        len(page.evaluate(tops, ".controls > :is(button, output)")) == 1
+    )  # the scrubber; the transport and its counter; the menus
+    fits_the_screen(page)
+    assert untappable(page) == []
+    assert page.locator("#search").bounding_box()["width"] >= 60  # type: ignore[index]
+    graph = page.locator("#graph").bounding_box()
+    assert graph and graph["height"] >= 0.33 * 740, graph
