@@ -336,3 +336,19 @@ def test_a_small_phone_keeps_the_toolbar_and_the_transport_on_one_line_each(watc
     assert page.locator("#search").bounding_box()["width"] >= 60  # type: ignore[index]
     graph = page.locator("#graph").bounding_box()
     assert graph and graph["height"] >= 0.33 * 740, graph
+
+
+@SCREENS
+def test_search_results_open_on_the_screen(watched) -> None:  # type: ignore[no-untyped-def]
+    # The list hung from the search box's right edge, as on a laptop where the box is at the toolbar's end;
+    # on a phone the box is at its start, and the list went off the screen's left edge (x = -158 at 390 px).
+    page = watched.open(share(watched.base)["url"])
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.tap("#search")
+    page.keyboard.type("l")
+    options = page.locator("#search-results [role=option]")
+    options.first.wait_for()
+    width = page.evaluate("innerWidth")
+    for box in [page.locator("#search-results").bounding_box(), *(o.bounding_box() for o in options.all())]:
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, box
+    fits_the_screen(page)
