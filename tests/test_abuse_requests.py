@@ -79,6 +79,19 @@ def test_an_integer_past_pythons_digit_limit_is_a_422_saying_so(http: Any) -> No
         }
 
 
+@pytest.mark.parametrize("route", PROGRAM_ROUTES)
+def test_another_sites_page_cannot_make_its_visitors_run_programs(http: Any, route: str) -> None:
+    """A program sent as text/plain is a "simple" request, which a browser sends cross-site without
+    asking first: any page could make every visitor run programs here (each with the budget of its own
+    address) or save shares. A browser says where the request comes from (Sec-Fetch-Site)."""
+    program = {"content": "print(1)\n", "headers": {"content-type": "text/plain", "sec-fetch-site": "cross-site"}}
+    message = _error(http.post(route, **program), 403, "forbidden")["message"]
+    assert "another site" in message
+    for site in ("same-origin", "same-site", "none"):  # this app's pages, a sibling host, the address bar
+        sent = http.post(route, content="print(1)\n", headers={"content-type": "text/plain", "sec-fetch-site": site})
+        assert sent.status_code < 300, sent.text[:300]
+
+
 def test_a_client_that_hangs_up_mid_body_is_no_server_error(http: Any, server: Any) -> None:
     """Starlette's ClientDisconnect was logged as an unhandled error, with its traceback, and counted a
     500: any client could fill the error log by closing its connections early."""

@@ -1,4 +1,4 @@
-"""app/errors.py: one error shape over every error route (404, 405, 413, 415, 400, 422, 429, 500, 503),
+"""app/errors.py: one error shape over every error route (404, 405, 413, 415, 400, 403, 422, 429, 500, 503),
 over the real sandbox pool and a real SQLite store."""
 
 from __future__ import annotations
@@ -75,6 +75,7 @@ ERROR_CASES: list[tuple[str, int, str, str, dict[str, Any]]] = [
     ("NUL in source", 422, "POST", "/api/trace", {"json": {"source": "x = 1\x00"}}),
     ("title too long", 422, "POST", "/api/share", {"json": {"source": "x = 1", "title": "t" * 201}}),
     ("title wrong type", 422, "POST", "/api/share", {"json": {"source": "x = 1", "title": {}}}),
+    ("another site's page", 403, "POST", "/api/trace", {"content": b"x = 1", "headers": {"sec-fetch-site": "cross-site"}}),
     ("rate limited", 429, "POST", "/api/trace", {"json": {"source": "x = 1"}, "client": "limited"}),
 ]
 

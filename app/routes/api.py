@@ -138,7 +138,7 @@ def share_links(settings: Settings, share_id: str) -> ShareCreated:
     "/trace",
     response_model=Trace,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(400, 413, 415, 422, 429, 503),
+    responses=_errors(400, 403, 413, 415, 422, 429, 503),
     summary="Run a program in the sandbox and return its trace",
     openapi_extra=PROGRAM_BODY_DOC,
 )
@@ -160,7 +160,7 @@ async def trace(request: Request, body: TraceRequest, pool: PoolDep, client: Cli
     status_code=201,
     response_model=ShareCreated,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(400, 413, 415, 422, 429, 503),
+    responses=_errors(400, 403, 413, 415, 422, 429, 503),
     summary="Run a program, save it with its trace, and return its links",
     openapi_extra=PROGRAM_BODY_DOC,
 )

@@ -27,7 +27,7 @@ class CheckRequest(BaseModel):
     "/check",
     response_model=Trace,
     dependencies=[Depends(rate_limit)],
-    responses=_errors(400, 413, 415, 422, 429, 503),
+    responses=_errors(400, 403, 413, 415, 422, 429, 503),
     summary="Run a program in the sandbox; its trace, with each leaf gradient beside its estimate by nudging (`check`)",
     openapi_extra=PROGRAM_BODY_DOC,
 )

@@ -172,15 +172,27 @@ async def _as_json_program(request: Request) -> Request:
     return Request(scope, receive)
 
 
+# A program as text/plain is a "simple" request, which a browser sends from any site's page without
+# asking first (no CORS preflight): another site could make each of its visitors run programs here, on
+# the budget of each one's address. Browsers say where a request comes from; scripts and curl send nothing.
+CROSS_SITE = (
+    "Programs are not run for another site's pages (Sec-Fetch-Site: cross-site); call the API from a script or this site."
+)
+
+
 class ProgramRoute(APIRoute):
     """A route whose POST body carries a program: JSON {"source", ...}, or the program itself as text
-    (`curl --data-binary @prog.py`), answered alike."""
+    (`curl --data-binary @prog.py`), answered alike; never for another site's page (403)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:
-            return await handler(await _as_json_program(request) if request.method == "POST" else request)
+            if request.method != "POST":
+                return await handler(request)
+            if request.headers.get("sec-fetch-site", "").strip().lower() == "cross-site":
+                raise HTTPException(403, CROSS_SITE)
+            return await handler(await _as_json_program(request))
 
         return route
 
