@@ -17,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _latest(trace: Trace, name: str):
-    named = [n for n in trace.nodes if n.name == name]
-    return max(named, key=lambda n: n.binding or 0) if named else None
+    """The node last bound to `name` at module level (a node can carry several names: `c, d = d, c`)."""
+    named = [(b.binding, n) for n in trace.nodes for b in n.names if b.name == name and b.scope is None]
+    return max(named, key=lambda pair: pair[0])[1] if named else None
 
 
 def _final_value(trace: Trace, node):
