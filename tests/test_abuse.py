@@ -55,6 +55,26 @@ def test_behind_the_shipped_proxy_a_spoofed_forwarded_for_counts_as_the_client(s
         assert garbage.status_code == 400 and garbage.json()["error"] == "bad_request"
 
 
+def test_an_ipv6_client_cannot_dodge_the_rate_limit_by_changing_address(serve: Any) -> None:
+    """An IPv6 subscriber is handed a whole /64 and may use any address in it: each address had a budget
+    (and a run queue) of its own, so one client had as many as it liked. They are counted by /64 now."""
+    server = serve(rate_limit_per_minute=2)  # this test's loopback connection plays the trusted proxy
+    body = {"source": "x = 1\n"}
+    with httpx.Client(base_url=server.url, timeout=30) as http_:
+        statuses = [
+            http_.post("/api/trace", json=body, headers={"x-forwarded-for": f"2001:db8:0:1::{i:x}"}).status_code
+            for i in range(1, 5)
+        ]
+        assert statuses == [200, 200, 429, 429], statuses
+        other = http_.post("/api/trace", json=body, headers={"x-forwarded-for": "2001:db8:0:2::1"})
+        assert other.status_code == 200  # the next /64 is another subscriber
+        mapped = [
+            http_.post("/api/trace", json=body, headers={"x-forwarded-for": forwarded}).status_code
+            for forwarded in ("198.51.100.20", "::ffff:198.51.100.20", "198.51.100.20")
+        ]
+        assert mapped == [200, 200, 429], mapped  # an IPv4 address written as IPv6 is that IPv4 client
+
+
 @pytest.mark.slow
 def test_without_a_proxy_the_shipped_image_ignores_forwarded_for(serve: Any) -> None:
     trusted = shipped("FORWARDED_ALLOW_IPS", ROOT / "Dockerfile")

@@ -4,6 +4,7 @@ running the program in its turn; and ProgramRoute, how a program arrives in a re
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -36,8 +37,22 @@ async def get_pool(request: Request) -> SandboxPool:
 
 
 async def get_client(request: Request) -> str:
-    """The client's address, as the proxy-aware middleware found it: the key of its run budget and its queue."""
-    return request.client.host if request.client else "unknown"
+    """The client, by its address as the proxy-aware middleware found it: the key of its run budget and its queue."""
+    return client_key(request.client.host) if request.client else "unknown"
+
+
+def client_key(host: str) -> str:
+    """An IPv4 client by its address; an IPv6 one by its /64, which a subscriber is handed whole and may
+    take any address of (one budget per address was as many budgets as it liked)."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv4Address):
+        return host
+    if ip.ipv4_mapped is not None:  # ::ffff:198.51.100.7 is that IPv4 client
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((ip, 64), strict=False))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
