@@ -197,7 +197,8 @@ export class Lab {
     } else {
       const cols = shape[shape.length - 1] || 1;
       const grid = h("div", "whatif-grid");
-      grid.style.gridTemplateColumns = `repeat(${Math.min(cols, 10)}, minmax(3.5em, 1fr))`;
+      // A vector wraps to the panel's width; a matrix keeps its rows (up to 10 a line) and scrolls in its own box.
+      grid.style.gridTemplateColumns = `repeat(${shape.length === 1 ? "auto-fill" : Math.min(cols, 10)}, minmax(3.5em, 1fr))`;
       grid.append(...fields);
       wrap.append(grid, button("", t("whatif.apply"), submit));
     }

@@ -312,3 +312,22 @@ def test_a_drawing_wider_than_the_pane_opens_where_the_program_starts(watched) -
     assert seen["step"] == "0" and seen["drawn"] > seen["pane"][1] - seen["pane"][0], seen
     assert seen["pane"][0] <= seen["box"][0] and seen["box"][1] <= seen["pane"][1], seen
     assert seen["x"] <= 12 and seen["x"] + seen["drawn"] >= seen["pane"][1] - seen["pane"][0] - 12, seen
+
+
+def test_a_long_vector_in_the_inspector_scrolls_in_its_own_table_not_the_whole_panel(watched) -> None:  # type: ignore[no-untyped-def]
+    # A LayerNorm's 16 weights in one row were wider than the inspector: the whole panel scrolled sideways,
+    # its what-if fields cut at the window's edge.
+    page = open_program(watched, "gpt_step.py")
+    page.keyboard.press("End")
+    page.keyboard.press("/")
+    page.get_by_role("searchbox", name="Search").fill("blocks.0.ln1.weight")
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'model.blocks.0.ln1.weight'")
+    panel = "document.getElementById('inspector')"
+    assert page.evaluate(f"{panel}.scrollWidth <= {panel}.clientWidth + 1"), page.evaluate(
+        f"[{panel}.scrollWidth, {panel}.clientWidth]"
+    )
+    grad = page.locator("#inspector-body .matrix.grad").first
+    assert grad.locator("td").count() == 16
+    box, pane = grad.bounding_box(), page.locator("#inspector").bounding_box()
+    assert box and pane and box["x"] + box["width"] <= pane["x"] + pane["width"] + 1
