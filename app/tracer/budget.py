@@ -2,6 +2,9 @@
 stats, and the notice says so. Nothing is thrown away for size: the graph, the story and every
 step stay, and a value left out keeps its shape, dtype and stats.
 
+Values native.cpp left Unwritten (values.py) are sized from their elements before any is written, and
+only those kept are written: a trace far past its budget never formats what it leaves out.
+
 Least useful first, and within each kind the largest first:
 1. the gradients backward steps got and sent at nodes other than leaves (Trace.tensors entries),
 2. the values of grad and update events (a .grad zeroed, a parameter after optimizer.step()),
@@ -24,52 +27,96 @@ from .stats import dtype_of, stats_of
 
 _NULL = 4  # len(b"null")
 _NOTICE_BYTES = 200  # room for the notice this adds
+_ESTIMATE_MARGIN = 1.1  # what the estimate alone leaves out stops this far above the budget
+_SLACK = 1.1  # once written, a trace still too big leaves out this much more than its excess: one more round, not several
 _SAMPLE = 64  # values written out to learn the bytes per element of them all
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _FLOATING = frozenset({"float32", "float64", "float16", "bfloat16"})
+_TENSOR_SHAPED = (values.TEXT, values.Unwritten)
 
 NODE_BYTES = 500  # a node, its event and edges in the JSON, about (without its value)
 ELEMENT_BYTES = 11  # a value's element, about: a float32's shortest decimal and its comma
 
 Drop = Callable[[float], int]  # leaves a value out (given bytes per element); the bytes it saved, about
+Candidate = tuple[int, int, Drop, dict[str, Any], str]  # (kind, elements, leave it out, holder, value key)
 
 
 def fit(
     trace: dict[str, Any],
-    data: bytes,
     max_bytes: int,
     dumps: Callable[[Any], bytes],
     aside: dict[tuple[int, str], Any] | None = None,
 ) -> bytes:
-    """`data` (the trace as JSON) if it is within max_bytes; else the trace with values left out, least
-    useful first, as JSON. `aside`: (id(holder), value key) -> the value's stats, not written beside it.
-    A value's bytes are estimated from its elements (writing each one out again would cost about as much
-    as the whole trace); the trace is then written, and more left out while it is still too big."""
-    if len(data) <= max_bytes:
-        return data
+    """The trace as JSON, within max_bytes if leaving values out gets it there, least useful first.
+    `aside`: (id(holder), value key) -> the value's stats, not written beside it.
+
+    First from an estimate, before the values left Unwritten are written: the trace without its values,
+    and each value's elements at the bytes per element of a sample; down to _ESTIMATE_MARGIN times the
+    budget, so a trace within it loses nothing to the estimate's error. Then the values kept are written,
+    and the trace with them; more are left out while it is still too big. The same decisions whether
+    native.cpp or values.py read the values (they write the same text)."""
     candidates = sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1]))
-    per_element = _bytes_per_element(candidates)
-    before = trace["notice"]  # a truncation's, if any
-    left_out, i = 0, 0
+    per_element = _bytes_per_element(candidates)  # writes the sample's values
+    estimate = _without_values(trace, candidates, dumps) + sum(int(c[1] * per_element) for c in candidates)
+    i, left_out = _leave_out(candidates, 0, estimate - max_bytes * _ESTIMATE_MARGIN, per_element)
+    _write([c for c in candidates if type(c[3][c[4]]) is values.Unwritten])
+    note = trace["notice"]  # a truncation's, if any
+    if left_out:
+        _say(trace, max_bytes, left_out, note)
+    data = dumps(trace)
     while len(data) > max_bytes and i < len(candidates):
-        excess = len(data) - max_bytes + _NOTICE_BYTES
-        while excess > 0 and i < len(candidates):
-            saved = candidates[i][2](per_element)
-            excess -= saved
-            left_out += saved > 0
-            i += 1
-        note = f"the trace was larger than {max_bytes:,} bytes (max_trace_bytes): {left_out:,} tensor values were replaced by their stats"
-        trace["notice"] = f"{before}; {note}" if before else note
-        trace["truncated"] = True
+        i, more = _leave_out(candidates, i, (len(data) - max_bytes) * _SLACK + _NOTICE_BYTES, per_element)
+        left_out += more
+        _say(trace, max_bytes, left_out, note)
         data = dumps(trace)
     return data
 
 
-def _bytes_per_element(candidates: list[tuple[int, int, Drop, Any]]) -> float:
-    """JSON bytes per element of the values, measured on a few spread over the candidates."""
+def _without_values(trace: dict[str, Any], candidates: list[Candidate], dumps: Callable[[Any], bytes]) -> int:
+    """The trace's JSON size with `null` for every candidate's value."""
+    held = [(c[3], c[4], c[3][c[4]]) for c in candidates]
+    for holder, key, _ in held:
+        holder[key] = None
+    try:
+        return len(dumps(trace))
+    finally:
+        for holder, key, value in held:
+            holder[key] = value
+
+
+def _leave_out(candidates: list[Candidate], i: int, excess: float, per_element: float) -> tuple[int, int]:
+    """Values left out from candidates[i], in order, until about `excess` bytes are saved: (the next
+    candidate's index, how many were left out)."""
+    left_out = 0
+    while excess > 0 and i < len(candidates):
+        saved = candidates[i][2](per_element)
+        excess -= saved
+        left_out += saved > 0
+        i += 1
+    return i, left_out
+
+
+def _say(trace: dict[str, Any], max_bytes: int, left_out: int, before: str | None) -> None:
+    note = f"the trace was larger than {max_bytes:,} bytes (max_trace_bytes): {left_out:,} tensor values were replaced by their stats"
+    trace["notice"] = f"{before}; {note}" if before else note
+    trace["truncated"] = True
+
+
+def _write(candidates: list[Candidate]) -> None:
+    """The values of these candidates, Unwritten until now, written as JSON text (one native call)."""
+    if not candidates:
+        return
+    for c, text in zip(candidates, values.write([c[3][c[4]] for c in candidates])):
+        c[3][c[4]] = text
+
+
+def _bytes_per_element(candidates: list[Candidate]) -> float:
+    """JSON bytes per element of the values, measured on a few spread over the candidates (writing
+    those of them not written yet)."""
     sample = candidates[:: max(1, len(candidates) // _SAMPLE)][:_SAMPLE]
+    _write([c for c in sample if type(c[3][c[4]]) is values.Unwritten])
     elements = sum(c[1] for c in sample)
-    return sum(_size(c[3]) + _NULL for c in sample) / elements if elements else float(ELEMENT_BYTES)
+    return sum(_size(c[3][c[4]]) + _NULL for c in sample) / elements if elements else float(ELEMENT_BYTES)
 
 
 def estimate(nodes: int, elements: int) -> int:
@@ -90,7 +137,7 @@ def _numel(value: Any) -> int:
     return n
 
 
-def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[tuple[int, int, Drop, Any]]:
+def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> list[Candidate]:
     """(kind, elements, leave it out) for every value the trace carries."""
     nodes = trace["nodes"]
     leaf_entries: set[int] = set()
@@ -98,13 +145,14 @@ def _candidates(trace: dict[str, Any], aside: dict[tuple[int, str], Any]) -> lis
         for step in p["steps"]:
             if nodes[step["node"]]["kind"] == "leaf":
                 leaf_entries.update(i for i in step["grad"] if i is not None)
-    out: list[tuple[int, int, Drop, Any]] = []
+    out: list[Candidate] = []
 
     def add(kind: int, holder: dict[str, Any], key: str, stats_key: str | None = None) -> None:
         value = holder[key]
         if value is not None:
-            numel = math.prod(holder["shape"]) if type(value) is values.TEXT else _numel(value)  # a tensor's own shape
-            out.append((kind, numel, _dropper(holder, key, stats_key, aside.get((id(holder), key)), numel), value))
+            # a value written as JSON text or not written yet: its tensor's own shape
+            numel = math.prod(holder["shape"]) if type(value) in _TENSOR_SHAPED else _numel(value)
+            out.append((kind, numel, _dropper(holder, key, stats_key, aside.get((id(holder), key)), numel), holder, key))
 
     for i, entry in enumerate(trace["tensors"]):
         add(4 if i in leaf_entries else 1, entry, "value", "stats")

@@ -79,8 +79,9 @@ class _PythonSteps:
         dtype_name: Any = None,
         values_for: Any = None,
         fragment: Any = None,
+        unwritten: Any = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """native.Steps.take; its values are nested lists (`fragment` is native.cpp's JSON text)."""
+        """native.Steps.take; its values are nested lists (`fragment`, `unwritten`: native.cpp's ways of writing them)."""
         raw, self._raw = self._raw, []
         entries = values.Entries(tensors, max_elements)
         steps = []
@@ -203,8 +204,12 @@ class Passes:
         # Past the byte budget already (values read so far, estimated), the gradients of steps other
         # than leaves' get their stats only: what budget.fit would leave out first, not read at all.
         over = budget.estimate(len(g.nodes), g.deferred.read_elements + self.step_elements) > limits.max_trace_bytes
-        taken, handed_back = recorder.take(tensors, limit, values.dtype_name, set(g.tensors) if over else None, values.TEXT)
-        self.step_elements += sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
+        taken, handed_back = recorder.take(
+            tensors, limit, values.dtype_name, set(g.tensors) if over else None, **g.deferred.writing()
+        )
+        taken_elements = sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
+        self.step_elements += taken_elements
+        g.deferred.unwritten_elements += taken_elements
         steps = p["steps"]
         room = min(limits.max_nodes - len(steps), limits.max_steps - self.steps)
         if len(taken) > room:

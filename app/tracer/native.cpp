@@ -537,14 +537,40 @@ PyObject* stats(const T* data, int64_t n) {
   return s;
 }
 
+// How a value of one or more dimensions is written: as nested lists (neither set); as its JSON text
+// in an orjson.Fragment (`fragment`: that class); or not yet (`unwritten`: values.Unwritten, given a
+// copy of the tensor, which budget.fit writes with `texts` where the byte budget keeps it).
+constexpr int64_t kUnwrittenMinElements = 32;  // fewer: written at once, as cheap as a copy, and a value budget.fit keeps
+
+struct Writing {
+  PyObject* fragment = nullptr;
+  PyObject* unwritten = nullptr;
+};
+
+PyObject* unwritten_copy(const at::Tensor& c, PyObject* unwritten) {
+  at::Tensor copy;
+  {
+    c10::AutoGradMode no_grad(false);  // a copy of the values, no autograd node
+    copy = c.detach().clone();
+  }
+  PyObject* tensor = THPVariable_Wrap(copy);
+  if (tensor == nullptr) throw py::error_already_set();
+  PyObject* u = PyObject_CallOneArg(unwritten, tensor);
+  Py_DECREF(tensor);
+  if (u == nullptr) throw py::error_already_set();
+  return u;
+}
+
 template <typename T>
-void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, PyObject* fragment) {
+void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, Writing writing) {
   const T* data = c.const_data_ptr<T>();
   int64_t n = c.numel();
   if (n > max_elements) {
     *value = (Py_INCREF(Py_None), Py_None);
-  } else if (fragment != nullptr && c.dim() > 0) {  // a 0-d value stays a number (bindings.py labels constants by it)
-    *value = json_value(data, c.sizes(), fragment);
+  } else if (writing.unwritten != nullptr && c.dim() > 0 && n >= kUnwrittenMinElements) {
+    *value = unwritten_copy(c, writing.unwritten);
+  } else if (writing.fragment != nullptr && c.dim() > 0) {  // a 0-d value stays a number (bindings.py labels constants by it)
+    *value = json_value(data, c.sizes(), writing.fragment);
   } else {
     *value = nested(data, c.sizes(), 0);
   }
@@ -559,21 +585,20 @@ void read_typed(const at::Tensor& c, int64_t max_elements, bool want_stats, PyOb
 }
 
 // (value, stats) as new references: stats for floating tensors when wanted, and always when the
-// value is too big to send. With `fragment` (orjson.Fragment), a value of one or more dimensions is
-// its JSON text in one (json_value), else nested lists.
-void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, PyObject* fragment = nullptr) {
+// value is too big to send. A value of one or more dimensions as `writing` says.
+void read(const at::Tensor& t, int64_t max_elements, bool want_stats, PyObject** value, PyObject** st, Writing writing = {}) {
   at::Tensor c = t.is_contiguous() ? t : t.contiguous();
   switch (c.scalar_type()) {
-    case at::kFloat: read_typed<float>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kDouble: read_typed<double>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, value, st, fragment); break;
-    case at::kBool: read_typed<bool>(c, max_elements, want_stats, value, st, fragment); break;
+    case at::kFloat: read_typed<float>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kDouble: read_typed<double>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kHalf: read_typed<c10::Half>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kBFloat16: read_typed<c10::BFloat16>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kLong: read_typed<int64_t>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kInt: read_typed<int32_t>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kShort: read_typed<int16_t>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kChar: read_typed<int8_t>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kByte: read_typed<uint8_t>(c, max_elements, want_stats, value, st, writing); break;
+    case at::kBool: read_typed<bool>(c, max_elements, want_stats, value, st, writing); break;
     default: throw std::logic_error("unreadable dtype");  // readable() keeps these out
   }
 }
@@ -622,12 +647,33 @@ c10::intrusive_ptr<Node> node_of(PyObject* fn) {
   throw py::type_error("not an autograd node");
 }
 
+Writing writing_of(const py::object& fragment, const py::object& unwritten) {
+  return Writing{fragment.is_none() ? nullptr : fragment.ptr(), unwritten.is_none() ? nullptr : unwritten.ptr()};
+}
+
+// The JSON text of each tensor (one or more dimensions, contiguous: an Unwritten's copy) in a `fragment`.
+py::list texts(const py::list& tensors, const py::object& fragment) {
+  py::list out(tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    PyObject* obj = tensors[i].ptr();
+    if (!THPVariable_Check(obj)) throw py::type_error("not a tensor");
+    const at::Tensor& t = THPVariable_Unpack(obj);
+    if (!t.is_contiguous() || t.dim() == 0 || !readable(t)) throw py::value_error("texts: a contiguous tensor of one or more dimensions");
+    PyObject* text = nullptr;
+    PyObject* unused = nullptr;
+    read(t, t.numel(), false, &text, &unused, Writing{fragment.ptr(), nullptr});
+    Py_XDECREF(unused);
+    PyList_SET_ITEM(out.ptr(), i, text);
+  }
+  return out;
+}
+
 // Trace.tensors entries for the gradients of one take: each tensor written once, by TensorImpl and
 // by content (dtype, shape and bytes).
 class Entries {
  public:
-  Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& fragment)
-      : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name), fragment_(fragment.is_none() ? nullptr : fragment.ptr()) {}
+  Entries(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, Writing writing)
+      : tensors_(tensors), max_elements_(max_elements), dtype_name_(dtype_name), writing_(writing) {}
 
   // The entry's index, or None for an undefined gradient. Without want_value, a small entry gets
   // its stats only (the trace is past its byte budget); a later want_value writes its value.
@@ -651,7 +697,7 @@ class Entries {
     static PyObject* k_value = PyUnicode_InternFromString("value");
     PyObject* v = nullptr;
     PyObject* s = nullptr;
-    read(it->second, max_elements_, false, &v, &s, fragment_);
+    read(it->second, max_elements_, false, &v, &s, writing_);
     py::object value = py::reinterpret_steal<py::object>(v);
     py::object st = py::reinterpret_steal<py::object>(s);
     if (PyDict_SetItem(PyList_GET_ITEM(tensors_.ptr(), index), k_value, value.ptr()) != 0) throw py::error_already_set();
@@ -685,7 +731,7 @@ class Entries {
       PyObject* v = nullptr;
       PyObject* s = nullptr;
       // stats too (for a floating tensor): run.py keeps them aside where the value is written
-      read(t, stats_only ? -1 : max_elements_, true, &v, &s, fragment_);
+      read(t, stats_only ? -1 : max_elements_, true, &v, &s, writing_);
       value = py::reinterpret_steal<py::object>(v);
       st = py::reinterpret_steal<py::object>(s);
     } else {
@@ -722,7 +768,7 @@ class Entries {
   py::list tensors_;
   int64_t max_elements_;
   py::object dtype_name_;
-  PyObject* fragment_;  // orjson.Fragment (the caller holds it), or nullptr: values as nested lists
+  Writing writing_;  // the classes it names are the caller's, held while this lives
   std::unordered_map<const void*, Py_ssize_t> by_impl_;
   std::unordered_multimap<size_t, std::pair<size_t, Py_ssize_t>> by_content_;  // hash -> (kept_ index, entry)
   std::vector<at::Tensor> kept_;  // the contents compared, alive for the take
@@ -775,9 +821,10 @@ class Steps {
   // shape and bytes.
   // values_for: None (every entry gets its value), or the node ids whose steps' `grad` entries do
   // (a leaf's gradient, once the trace is past its byte budget); the others get their stats only.
-  // fragment: orjson.Fragment, to write values as JSON text (json_value), or None: nested lists.
+  // fragment: orjson.Fragment, to write values as JSON text (json_value), or None: nested lists;
+  // unwritten: values.Unwritten, to leave them unwritten (a copy each), or None.
   py::tuple take(const py::list& tensors, int64_t max_elements, const py::object& dtype_name, const py::object& values_for,
-                 const py::object& fragment) {
+                 const py::object& fragment, const py::object& unwritten) {
     std::vector<Step> steps;
     {
       std::lock_guard<std::mutex> lock(log_->mutex);
@@ -785,7 +832,7 @@ class Steps {
     }
     static PyObject* keys[] = {PyUnicode_InternFromString("node"), PyUnicode_InternFromString("grad"),
                                PyUnicode_InternFromString("grad_inputs")};
-    Entries entries(tensors, max_elements, dtype_name, fragment);
+    Entries entries(tensors, max_elements, dtype_name, writing_of(fragment, unwritten));
     bool all_values = values_for.is_none();
     auto refs = [&](const variable_list& grads, bool want_values) -> py::object {
       PyObject* list = PyList_New(static_cast<Py_ssize_t>(grads.size()));
@@ -971,9 +1018,9 @@ class Ops {
 // values.Deferred's flush: held is [(tensor, its version then, into, key, stats_key or None)];
 // into[key] = the value and into[stats_key] = its stats, or None for a tensor whose version moved
 // (changed behind the tracer's back: no value rather than a wrong one). Returns the entries this
-// file does not read, for values.py. fragment: as in Steps.take.
-py::list flush(const py::list& held, int64_t max_elements, const py::object& fragment) {
-  PyObject* as_text = fragment.is_none() ? nullptr : fragment.ptr();
+// file does not read, for values.py. fragment, unwritten: as in Steps.take.
+py::list flush(const py::list& held, int64_t max_elements, const py::object& fragment, const py::object& unwritten) {
+  Writing writing = writing_of(fragment, unwritten);
   py::list left;
   for (const py::handle& entry : held) {
     PyObject* e = entry.ptr();
@@ -996,7 +1043,7 @@ py::list flush(const py::list& held, int64_t max_elements, const py::object& fra
       left.append(entry);
       continue;
     } else {
-      read(t, max_elements, want_stats, &value, &st, as_text);
+      read(t, max_elements, want_stats, &value, &st, writing);
     }
     py::object owned_value = py::reinterpret_steal<py::object>(value);
     py::object owned_stats = py::reinterpret_steal<py::object>(st);
@@ -1015,10 +1062,11 @@ PYBIND11_MODULE(_native, m) {
       .def("add_below", &Steps::add_below)
       .def("remove", &Steps::remove)
       .def("take", &Steps::take, py::arg("tensors"), py::arg("max_elements"), py::arg("dtype_name"), py::arg("values_for") = py::none(),
-           py::arg("fragment") = py::none());
+           py::arg("fragment") = py::none(), py::arg("unwritten") = py::none());
   py::class_<Ops>(m, "Ops")
       .def(py::init<const py::object&, const py::object&, const py::object&, const py::object&>())
       .def("add", &Ops::add);
   m.def("encode", &encode);
-  m.def("flush", &flush, py::arg("held"), py::arg("max_elements"), py::arg("fragment") = py::none());
+  m.def("flush", &flush, py::arg("held"), py::arg("max_elements"), py::arg("fragment") = py::none(), py::arg("unwritten") = py::none());
+  m.def("texts", &texts);
 }

@@ -243,8 +243,7 @@ def trace_json(
         document = tracer.run(namespace)
         if keep is not None:
             keep.append(document)
-        data = strict_json.dumps(document)
-        return budget.fit(document, data, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
+        return budget.fit(document, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
     finally:
         torch.set_num_threads(threads)  # a notebook's kernel keeps its own
         if was_enabled:
@@ -261,8 +260,7 @@ def stuck_json(keep: list[Any], status: Status, message: str, line: int | None) 
     with untraced():
         tracer._fail(failures.Interrupted(status, message), line, status=status, message=message)
         document = tracer._finish()
-        data = strict_json.dumps(document)
-        return budget.fit(document, data, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
+        return budget.fit(document, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
 
 
 def trace_of(source: str, settings: TraceSettings | None = None) -> Trace:

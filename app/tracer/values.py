@@ -19,6 +19,17 @@ from .stats import PYTHON_STATS_MAX, python_stats, repeated, torch_stats
 TEXT = orjson.Fragment
 
 
+class Unwritten:
+    """A value read but not written yet: a copy of its tensor (one or more dimensions, at most
+    max_value_elements), as native.cpp leaves it. budget.fit writes it as TEXT where the byte budget
+    keeps it, and only there: a trace past its budget never formats the values it leaves out."""
+
+    __slots__ = ("tensor",)
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.tensor = tensor
+
+
 def _fix(v: Any) -> Any:
     if isinstance(v, list):
         return [_fix(x) for x in v]
@@ -112,8 +123,17 @@ def encode(t: torch.Tensor, max_elements: int) -> tuple[Any, dict[str, Any] | No
 
 
 def elements(v: Any) -> Any:
-    """A value as nested lists (NaN and ±Inf as strings): a TEXT read back, anything else as it is."""
+    """A value as nested lists (NaN and ±Inf as strings): a TEXT read back, an Unwritten read, anything else as it is."""
+    if type(v) is Unwritten:
+        return value(v.tensor, v.tensor.numel())
     return orjson.loads(orjson.dumps(v)) if type(v) is TEXT else v
+
+
+def write(unwritten: list[Unwritten]) -> list[Any]:
+    """Their values as the trace writes them (TEXT)."""
+    compiled = native.compiled
+    assert compiled is not None  # only native.cpp leaves values unwritten
+    return compiled.texts([u.tensor for u in unwritten], TEXT)
 
 
 def value(t: torch.Tensor, max_elements: int) -> Any:
@@ -151,12 +171,23 @@ class Deferred:
     """
 
     _MAX_HELD_ELEMENTS = 1_000_000  # flush early beyond this: holding values must not cost real memory
+    # Values left Unwritten (copies) until the byte budget decides, up to this many elements over the
+    # run; past it they are written as they are read, as all were before (tens of MB at most, held).
+    MAX_UNWRITTEN_ELEMENTS = 4_000_000
 
     def __init__(self, max_elements: int) -> None:
         self.max_elements = max_elements
         self._held: list[tuple[torch.Tensor, int, Any, Any, Any]] = []  # (tensor, its version, into, key, stats_key)
         self._held_elements = 0
         self.read_elements = 0  # over the run (budget.estimate)
+        self.unwritten_elements = 0  # of the values left Unwritten so far
+
+    def writing(self) -> dict[str, Any]:
+        """How native.cpp writes the values it reads (its fragment and unwritten arguments); the reader
+        adds what it left Unwritten to unwritten_elements."""
+        if self.unwritten_elements > self.MAX_UNWRITTEN_ELEMENTS:
+            return {"fragment": TEXT}
+        return {"fragment": TEXT, "unwritten": Unwritten}
 
     def value(self, t: torch.Tensor, into: Any, key: Any, big_stats_key: Any = None) -> None:
         """into[key] = t's value (as `value`), at the next flush; a too-big tensor's stats go to big_stats_key now."""
@@ -198,6 +229,7 @@ class Deferred:
             into[stats_key] = stats
 
     def flush(self) -> None:
+        before = self.read_elements
         self.read_elements += self._held_elements
         held, self._held, self._held_elements = self._held, [], 0
         if not held:
@@ -205,7 +237,8 @@ class Deferred:
         # native.flush writes what it reads and hands back the rest (complex, sparse...); a value of
         # one or more dimensions as its JSON text (orjson.Fragment): see TEXT
         compiled = native.compiled
-        left = held if compiled is None else compiled.flush(held, self.max_elements, TEXT)
+        left = held if compiled is None else compiled.flush(held, self.max_elements, **self.writing())
+        self.unwritten_elements += self.read_elements - before
         for t, version, into, key, stats_key in left:
             if t._version == version:
                 v, stats = _python_encode(t, stats_key is not None, self.max_elements)

@@ -82,3 +82,39 @@ def test_the_8_block_gpt_comes_back_within_the_default_budget() -> None:
     trace = Trace.model_validate_json(data)
     assert trace.status == "ok" and len(data) <= TraceSettings().max_trace_bytes
     assert len(trace.nodes) > 1000 and len(trace.passes) == 3 and trace.notice
+
+
+def test_a_trace_past_its_budget_writes_only_about_what_it_keeps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """native.cpp leaves values unwritten (copies) until budget.fit has decided: the 8-block GPT's trace,
+    twice its budget before anything is left out, formats little more than the values it sends."""
+    from app.tracer import native
+
+    compiled = native.compiled
+    assert compiled is not None, "app/tracer/native.cpp is built by make"
+    formatted = []
+
+    class Counting:
+        def __getattr__(self, name: str):
+            return getattr(compiled, name)
+
+        def texts(self, tensors, fragment):
+            formatted.extend(t.numel() for t in tensors)
+            return compiled.texts(tensors, fragment)
+
+    monkeypatch.setattr(native, "compiled", Counting())
+    source = (ROOT / "tests" / "programs" / "models" / "gpt.py").read_text()
+    trace = json.loads(trace_json(source))
+    assert trace["notice"] and "max_trace_bytes" in trace["notice"]
+
+    def size(holder: dict) -> int:
+        if holder["value"] is None or holder["shape"] is None:  # (a multi-output node: its outputs hold the values)
+            return 0
+        n = 1
+        for d in holder["shape"]:
+            n *= d
+        return n if n >= 32 else 0
+
+    holders = trace["tensors"] + trace["nodes"] + [o for n in trace["nodes"] for o in n["outputs"] or ()]
+    kept = sum(size(h) for h in holders)
+    assert kept > 100_000
+    assert kept <= sum(formatted) <= 1.25 * kept
