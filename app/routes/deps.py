@@ -166,10 +166,8 @@ async def _as_json_program(request: Request) -> Request:
         return request
     if kind not in PROGRAM_TYPES:
         raise HTTPException(415, f'Send the program as JSON {{"source": "..."}} or as the body itself (text/plain), not {kind}.')
-    try:
-        source = raw.decode(
-            "utf-8-sig"
-        )  # a file's byte-order mark (Notepad writes one) is not the program's, as for python prog.py
+    try:  # a file's byte-order mark (Notepad writes one) is not the program's, as for python prog.py
+        source = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise HTTPException(400, "The program is not UTF-8 text.") from None
     if error := _program_size_error(source, request.app.state.settings):
