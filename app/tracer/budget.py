@@ -27,7 +27,10 @@ from .stats import dtype_of, stats_of
 
 _NULL = 4  # len(b"null")
 _NOTICE_BYTES = 200  # room for the notice this adds
-_ESTIMATE_MARGIN = 1.1  # what the estimate alone leaves out stops this far above the budget
+# The estimate alone leaves values out of a trace past this times its budget (so a trace within it loses
+# nothing to the estimate's error), down to _ESTIMATE_TARGET times it: most then need no second round.
+_ESTIMATE_MARGIN = 1.1
+_ESTIMATE_TARGET = 0.97
 _SLACK = 1.1  # once written, a trace still too big leaves out this much more than its excess: one more round, not several
 _SAMPLE = 64  # values written out to learn the bytes per element of them all
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -51,14 +54,15 @@ def fit(
     `aside`: (id(holder), value key) -> the value's stats, not written beside it.
 
     First from an estimate, before the values left Unwritten are written: the trace without its values,
-    and each value's elements at the bytes per element of a sample; down to _ESTIMATE_MARGIN times the
-    budget, so a trace within it loses nothing to the estimate's error. Then the values kept are written,
+    and each value's elements at the bytes per element of a sample (see _ESTIMATE_MARGIN). Then the values kept are written,
     and the trace with them; more are left out while it is still too big. The same decisions whether
     native.cpp or values.py read the values (they write the same text)."""
     candidates = sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1]))
     per_element = _bytes_per_element(candidates)  # writes the sample's values
     estimate = _without_values(trace, candidates, dumps) + sum(int(c[1] * per_element) for c in candidates)
-    i, left_out = _leave_out(candidates, 0, estimate - max_bytes * _ESTIMATE_MARGIN, per_element)
+    i, left_out = 0, 0
+    if estimate > max_bytes * _ESTIMATE_MARGIN:  # too big beyond the estimate's error: down to just under the budget
+        i, left_out = _leave_out(candidates, 0, estimate - max_bytes * _ESTIMATE_TARGET, per_element)
     _write([c for c in candidates if type(c[3][c[4]]) is values.Unwritten])
     note = trace["notice"]  # a truncation's, if any
     if left_out:
