@@ -45,6 +45,14 @@ export class GraphView {
     new MutationObserver(() => this.layout && this.map.draw(this.layout)).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
     this.svg = null;
     this.selected = null;
+    // Tab from the pane itself goes to the program's first box (the DOM's first is a frame's head).
+    container.addEventListener("keydown", (ev) => {
+      const first = ev.target === container && ev.key === "Tab" && !ev.shiftKey && this.svg ? this._tabFrom(null, 1) : null;
+      if (first) {
+        ev.preventDefault();
+        first.focus();
+      }
+    });
   }
 
   get view() {
@@ -194,7 +202,32 @@ export class GraphView {
         ev.stopPropagation();
         activate(g);
       }
+      const next = g && ev.key === "Tab" && !ev.altKey && !ev.ctrlKey && !ev.metaKey ? this._tabFrom(g, ev.shiftKey ? -1 : 1) : null;
+      if (next) {
+        ev.preventDefault();
+        next.focus(); // the camera pans to it (camera.js turns the pane's scroll into a pan)
+      }
     });
+  }
+
+  /**
+   * The box or open group's head after (d = 1) or before (d = -1) `from` in the program's order, among those
+   * drawn: a group before what it holds, an outer one before an inner one. The DOM's order is the layers'
+   * (every frame's head, then the boxes in the order they were made), so Tab went from an opened block to
+   * the frames after it. From null, the first. Null past either end: Tab leaves the graph.
+   */
+  _tabFrom(from, d) {
+    const shown = [...this.shown].filter((x) => x.type !== "edge" && x.g?.isConnected);
+    const key = (x) => (x.type === "node" ? [x.it.id, 1, 0, x.it.y, x.it.x] : [x.group.first, 0, x.gl.depth, x.gl.y, x.gl.x]);
+    const keys = new Map(shown.map((x) => [x, key(x)]));
+    shown.sort((a, b) => {
+      const [p, q] = [keys.get(a), keys.get(b)];
+      for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return p[i] - q[i];
+      return 0;
+    });
+    const focusable = (x) => (x.type === "frame" ? x.g.querySelector(".group-head") : x.g);
+    const i = from === null ? -1 : shown.findIndex((x) => focusable(x) === from);
+    return i < 0 && from !== null ? null : (shown[i + d] && focusable(shown[i + d])) || null;
   }
 
   /** Where each box and frame is now, on screen (for settleFrom after the next draw). */

@@ -89,10 +89,19 @@ def test_enter_opens_and_closes_a_box_and_the_keyboard_stays_on_it(watched) -> N
     # The box is redrawn as a frame when it opens: focus used to fall to the page's body, so a second
     # Enter did nothing.
     page = open_program(watched, "gpt_step.py")
+    page.focus("#graph")
+    page.keyboard.press("Tab")  # from the pane: the program's first box (it was the first frame's head)
+    assert page.evaluate("document.activeElement.dataset.nodeId") == str(page.evaluate("window.gradwalk.state.trace.nodes[0].id"))
     page.focus('#graph .node[data-module="model.blocks.1"]')
     page.keyboard.press("Enter")
     wait_until(page, "document.querySelector('#graph [data-module=\"model.blocks.1\"]').getAttribute('aria-expanded') === 'true'")
     wait_until(page, "document.activeElement.dataset.module === 'model.blocks.1'")
+    assert page.evaluate(FOCUSED) == ["group-head", "model.blocks.1"]
+    # Tab reads on in the program's order: into the block (it went to the frames drawn after it, then to
+    # the graph's first box), and Shift+Tab comes back.
+    page.keyboard.press("Tab")
+    assert page.evaluate(FOCUSED)[1] == "model.blocks.1.ln1"
+    page.keyboard.press("Shift+Tab")
     assert page.evaluate(FOCUSED) == ["group-head", "model.blocks.1"]
     page.keyboard.press("Enter")
     wait_until(
