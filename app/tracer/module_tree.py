@@ -36,6 +36,11 @@ def named_parameters(module: torch.nn.Module, prefix: str = "") -> list[tuple[st
     return out
 
 
+def child_name(parent: torch.nn.Module, child: torch.nn.Module) -> str | None:
+    """The name under which `parent` holds `child` directly (its first, as named_children() gives it), or None."""
+    return next((n for n, c in _own(parent, "_modules").items() if c is child), None)
+
+
 def _own(m: torch.nn.Module, field: str) -> dict:
     held = vars(m).get(field)
     return held if isinstance(held, dict) else {}

@@ -1,11 +1,12 @@
 """Which nn.Module's forward made each node, and the trace's list of modules.
 
 Global forward hooks (torch.nn.modules.module.register_module_forward_pre_hook / _hook) keep a
-stack of the module calls in progress; a node records the innermost one. A module's path is the
-one the program's names give it, as in parameter names (`model.blocks.3.attn`): every binding of
-an nn.Module names its submodules through named_modules(), a module-level binding before one
-inside a function. A module no name reaches is called by its place in the module that called it,
-or by its class name.
+stack of the module calls in progress; a node records the innermost one. A call's path is the
+module's place in the call it ran in, as named_modules() of the outermost model gives it
+(`model.blocks.3.attn`): `model = nn.Sequential(encoder, decoder)` runs encoder's layers as
+model.0.0. A call outside any module that holds it takes the path the program's names give the
+module: every binding of an nn.Module names its submodules through named_modules(), a
+module-level binding before one inside a function; a module no name reaches, its class name.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from torch.nn.modules import module as nn_module
 from . import doc
 from .capture import _flat_tensors, untraced
 from .graph import Graph
-from .module_tree import named_modules
+from .module_tree import child_name, named_modules
 from .program import running_line
 
 
@@ -121,45 +122,41 @@ class Modules:
         """Node.module / module_call from the call each node recorded; the trace's list of modules.
         Two modules can share a path (`model = Net()` in each trial of a loop): a path's calls are
         numbered in the order they began, whichever of its modules made them."""
-        paths = self._paths()
-        cut = {key: doc.name(path) for key, path in paths.items()}  # as the trace holds them
-        numbers: dict[str, int] = {}
+        paths = self._call_paths()
         number = []  # index into calls -> its call number for its path
-        for c in self.calls:
-            path = paths[id(c.module)]
+        numbers: dict[str, int] = {}
+        by_key: dict[tuple[str, int], list[int]] = {}  # (path, id(module)) -> its calls, in order
+        for index, path in enumerate(paths):
             number.append(numbers.get(path, 0))
             numbers[path] = number[-1] + 1
+            by_key.setdefault((path, id(self.calls[index].module)), []).append(index)
+        cut = [doc.name(path) for path in paths]  # as the trace holds them
         for node in nodes:
             index = node["module"]
             if index is not None:
-                node["module"], node["module_call"] = cut[id(self.calls[index].module)], number[index]
-        by_module: dict[int, list[int]] = {}
-        for index, c in enumerate(self.calls):
-            by_module.setdefault(id(c.module), []).append(index)
+                node["module"], node["module_call"] = cut[index], number[index]
         out: list[dict[str, Any]] = []
-        listed: set[int] = set()
+        listed: set[tuple[str, int]] = set()  # (path, id(module)) listed
         uncalled: set[str] = set()  # paths listed without a call: once each
 
         def add(m: torch.nn.Module, path: str) -> None:
-            listed.add(id(m))
-            calls = [(number[i], self.calls[i]) for i in by_module.get(id(m), [])]
+            listed.add((path, id(m)))
+            calls = by_key.get((path, id(m)), [])
             if not calls:
                 if path in uncalled:
                     return
                 uncalled.add(path)
-            out.extend(self._entries(m, path, calls))
+            out.extend(self._entries(m, path, [(number[i], self.calls[i]) for i in calls]))
 
         for name, root in self._roots:
-            if id(root) in listed or paths.get(id(root)) != name:
-                continue
             tree = named_modules(root, name)
-            if any(id(m) in by_module for _, m in tree):  # a model never called: no boxes to draw
+            if any((path, id(m)) in by_key for path, m in tree):  # a model never called here: no boxes to draw
                 for path, m in tree:
-                    if id(m) not in listed and paths.get(id(m)) == path:
+                    if (path, id(m)) not in listed:
                         add(m, path)
-        for c in self.calls:  # called, but no name reaches it
-            if id(c.module) not in listed:
-                add(c.module, paths[id(c.module)])
+        for c, path in zip(self.calls, paths):  # called where no name reaches it
+            if (path, id(c.module)) not in listed:
+                add(c.module, path)
         return out
 
     def _entries(self, m: torch.nn.Module, path: str, calls: list[tuple[int, _Call]]) -> list[dict[str, Any]]:
@@ -175,26 +172,31 @@ class Modules:
             return [doc.module(**fields)]
         return [doc.module(**fields, call=n, inputs=c.inputs, outputs=c.outputs) for n, c in calls]
 
-    def _paths(self) -> dict[int, str]:
-        """id(module) -> path, for every module called: its name, its place in its caller, or its class."""
-        paths = {key: path for key, (_, path) in self._named.items()}
-        taken = set(paths.values())
+    def _call_paths(self) -> list[str]:
+        """Each call's path: its place in the call it ran in, else its module's name, else its class."""
+        named = {key: path for key, (_, path) in self._named.items()}
+        taken = set(named.values())
+        places: dict[tuple[int, int], str | None] = {}  # (id(caller's module), id(module)) -> child name
+        out: list[str] = []
         for c in self.calls:  # callers begin before their callees: a caller's path is known first
-            key = id(c.module)
-            if key in paths:
-                continue
             path = None
             if c.caller is not None:
                 caller = self.calls[c.caller].module
-                child = next((n for n, m in caller.named_children() if m is c.module), None)
+                key = (id(caller), id(c.module))
+                if key not in places:
+                    places[key] = child_name(caller, c.module)
+                child = places[key]
                 if child is not None:
-                    path = f"{paths[id(caller)]}.{child}"
+                    path = f"{out[c.caller]}.{child}"
             if path is None:
+                path = named.get(id(c.module))
+            if path is None:  # no name reaches it: its class name, told apart from the others
                 base, n = type(c.module).__name__, 1
                 path = base
                 while path in taken:
                     n += 1
                     path = f"{base}#{n}"
-            paths[key] = path
-            taken.add(path)
-        return paths
+                named[id(c.module)] = path
+                taken.add(path)
+            out.append(path)
+        return out

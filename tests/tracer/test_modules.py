@@ -270,3 +270,47 @@ def test_a_module_nested_a_thousand_deep_fails_where_torch_fails(path: str) -> N
     assert isinstance(ref.error, RecursionError) and ref.stdout == "built\n"
     assert trace.status == "error" and trace.stdout == "built\n"
     assert (trace.error.type, trace.error.line) == ("RecursionError", 7)
+
+
+COMPOSED = """import torch
+from torch import nn
+torch.manual_seed(0)
+encoder = nn.Sequential(nn.Linear(4, 2), nn.ReLU())
+decoder = nn.Sequential(nn.Linear(2, 4))
+model = nn.Sequential(encoder, decoder)
+shared = nn.Linear(4, 4)
+x = torch.randn(3, 4)
+z = encoder(x)
+recon = model(shared(x))
+loss = ((recon - x) ** 2).mean() + z.sum()
+loss.backward()
+"""
+
+
+def test_a_module_built_under_its_own_name_is_called_in_its_place_in_the_model(path: str) -> None:
+    """`model = nn.Sequential(encoder, decoder)`: the ops model(x) runs are in model.0.0, as named_modules()
+    and torch's hooks say, not in encoder.0 (which left model's box empty and its parts beside it);
+    encoder(x), called on its own, keeps its own name."""
+    trace, ref = run(COMPOSED), run_reference(COMPOSED)
+    assert trace.status == "ok", trace.error
+    model, account = _torchs_account(COMPOSED)
+    in_model = [m for m in trace.modules if m.path == "model" or m.path.startswith("model.")]
+    expected = [(_path(p), type(m).__name__) for p, m in model.named_modules()]
+    assert [(m.path, m.class_name) for m in in_model] == expected
+    assert [m.call for m in in_model] == [0] * len(expected)
+    assert [(m.path, m.call) for m in trace.modules if not m.path.startswith("model")] == [
+        ("encoder", 0),
+        ("encoder.0", 0),
+        ("encoder.1", 0),
+        ("shared", 0),
+    ]
+    encoder_call = account.returned[id(model[0])]
+    nodes = {n.id: n for n in trace.nodes}
+    (model_0,) = [m for m in trace.modules if m.path == "model.0"]
+    (out,) = model_0.outputs
+    assert_close(nodes[out].value, encoder_call[1][0], "model.0's output")  # the second call of encoder's module
+    addmm = [(n.module, n.module_call) for n in trace.nodes if n.op == "AddmmBackward0"]
+    assert addmm == [("encoder.0", 0), ("shared", 0), ("model.0.0", 0), ("model.1.0", 0)]
+    for m in in_model:  # each entry's parameters are its module's own
+        own = dict(ref.namespace["model"].named_modules(prefix="model"))[m.path]
+        assert sum(math.prod(nodes[i].shape) for i in m.params) == sum(t.numel() for t in own.parameters(recurse=False))
