@@ -352,3 +352,20 @@ def test_search_results_open_on_the_screen(watched) -> None:  # type: ignore[no-
     for box in [page.locator("#search-results").bounding_box(), *(o.bounding_box() for o in options.all())]:
         assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, box
     fits_the_screen(page)
+
+
+@pytest.mark.parametrize("watched", [SMALL_PHONE], ids=["360x740"], indirect=True)
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_training_loops_embed_on_a_small_phone_keeps_its_counter_and_curves_readable(watched, lang: str) -> None:  # type: ignore[no-untyped-def]
+    # A course page's embed on a 360 px phone: the step counter was squeezed to three lines ("97", "/", "97")
+    # beside the step menu, and the two curves shrank to 113 px wide beside their legend (75 for a GPT's).
+    page = watched.open(f"{share(watched.base, TRAINING)['embed_url']}?lang={lang}")
+    page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+    page.keyboard.press("End")
+    label = page.locator("#step-label").bounding_box()
+    line = float(page.evaluate("getComputedStyle(document.getElementById('step-label')).lineHeight")[:-2])
+    assert label and label["height"] < 1.5 * line, (label, line)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    for chart in page.locator("#curves .curve").all():
+        box = chart.bounding_box()
+        assert box and box["width"] >= 150, box
