@@ -926,7 +926,9 @@ class Ops {
     // f.next_functions without building it: each input node's Python object, if it has one (every
     // node the graph knows has: graph.py holds them), is what `id(child)` names in graph.by_fn.
     c10::intrusive_ptr<Node> fn = node_of(f.ptr());
-    if (fn->num_outputs() > 1) return py::none();  // a multi-output node: graph.py lists its outputs
+    // one output of several (the call returned one of them): graph.py lists its outputs. (Node's
+    // num_outputs() counts its next edges, the forward op's inputs: not a test of this.)
+    if (THPVariable_Unpack(output.ptr()).output_nr() != 0) return py::none();
     const torch::autograd::edge_list& next = fn->next_edges();
     std::vector<PyObject*> inputs(next.size(), nullptr);  // borrowed node ids
     bool free = false;
