@@ -188,6 +188,27 @@ class Passes:
         recorder.add_below([f for f in roots if g.walk(f, None) is not None], g.by_fn)
         return recorder
 
+    def _returned(self, steps: list[dict[str, Any]], ran: set[int], result: Any, limit: int) -> None:
+        """What autograd.grad returned for each input, as the step of its node: the engine runs neither
+        AccumulateGrad nor the node of a non-leaf input it stops at. One step per node, each gradient at
+        its output's index (split's outputs a and b); a node the engine ran on the way keeps its own step."""
+        g = self.graph
+        entries = values.Entries(g.tensor_data, limit)
+        made: dict[int, dict[str, Any]] = {}
+        for t, grad in zip(self._inputs, result):
+            nid = g.node_of_tensor(t)
+            if nid is None or grad is None or nid in ran:
+                continue
+            step = made.get(nid)
+            if step is None:
+                step = made[nid] = doc.step(node=nid, grad=[])
+                steps.append(step)
+            index = t.output_nr if g.nodes[nid]["outputs"] is not None else 0
+            grads = step["grad"]
+            grads.extend([None] * (index + 1 - len(grads)))
+            if grads[index] is None:
+                grads[index] = entries.index(grad)
+
     def _end(self, p: dict[str, Any], recorder: Any, result: Any, error: str | None) -> None:
         try:
             with untraced():
@@ -225,12 +246,7 @@ class Passes:
                     tensors[i] = values.entry(t, limit)
         steps.extend(taken)
         if p["api"] == "torch.autograd.grad" and result is not None:
-            # the engine does not run AccumulateGrad here: record what was returned for each input
-            entries = values.Entries(tensors, limit)
-            for t, grad in zip(self._inputs, result):
-                nid = self.graph.node_of_tensor(t)
-                if nid is not None and grad is not None:
-                    steps.append(doc.step(node=nid, grad=[entries.index(grad)]))
+            self._returned(steps, {s["node"] for s in taken}, result, limit)
         self.graph.deferred.flush()  # the pass's values, before the program can change any of them
         self.graph.grads_replaced += 1
         p["error"] = error

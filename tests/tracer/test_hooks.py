@@ -7,7 +7,7 @@ import torch
 
 from app.tracer import trace_of
 from tests.conftest import ROOT
-from tests.reference import step_grad
+from tests.reference import assert_close, run_reference, step_grad
 
 
 def test_higher_order_and_autograd_grad() -> None:
@@ -61,3 +61,35 @@ def test_backward_arguments_are_bound_as_signature_bind_does() -> None:
             except TypeError:
                 expected = None
             assert _arguments(api, args, kwargs) == expected, (api, args, kwargs)
+
+
+GRAD_OF_OUTPUTS = """import torch
+torch.manual_seed(0)
+x = torch.randn(6, requires_grad=True)
+h = x * 2
+a, b = h.split([2, 4])
+loss = (a * 3).sum() + (b ** 2).sum()
+ga, gb = torch.autograd.grad(loss, [a, b], retain_graph=True)
+gh, gx = torch.autograd.grad(loss, [h, x])
+"""
+
+
+def test_autograd_grad_of_outputs_of_one_node_is_one_step_by_output(path: str) -> None:
+    """autograd.grad(loss, [a, b]) of split's two outputs: one step for the split node, each gradient at
+    its output's index (b's was written as output 0's, a second step of a's shape 2 holding 4 numbers);
+    and an input whose node the engine ran anyway (h, on the way to x) keeps that one step."""
+    trace, ref = trace_of(GRAD_OF_OUTPUTS), run_reference(GRAD_OF_OUTPUTS)
+    assert trace.status == "ok", trace.error
+    ns = ref.namespace
+    split = next(n for n in trace.nodes if n.outputs)
+    first, second = trace.passes
+    (step,) = [s for s in first.steps if s.node == split.id]
+    assert [o.index for o in split.outputs or []] == [ns["a"].output_nr, ns["b"].output_nr] == [0, 1]
+    assert_close(step_grad(trace, step, 0), ns["ga"], "ga")
+    assert_close(step_grad(trace, step, 1), ns["gb"], "gb")
+    h = next(n for n in trace.nodes if n.name == "h")
+    x = next(n for n in trace.nodes if n.name == "x")
+    (at_h,) = [s for s in second.steps if s.node == h.id]
+    assert_close(step_grad(trace, at_h), ns["gh"], "gh")
+    (at_x,) = [s for s in second.steps if s.node == x.id]
+    assert_close(step_grad(trace, at_x), ns["gx"], "gx")
