@@ -11,6 +11,7 @@
 // fmt as torch ships it, its definitions compiled here (libc10 exports none): Dragonbox for shortest_fast
 #define FMT_HEADER_ONLY
 #include <torch/csrc/autograd/function.h>
+#include <torch/csrc/autograd/functions/accumulate_grad.h>
 #include <torch/csrc/autograd/python_cpp_function.h>
 #include <torch/csrc/autograd/python_function.h>
 #include <torch/csrc/autograd/python_variable.h>
@@ -915,10 +916,6 @@ class Ops {
     static PyObject* k_shape = interned("shape");
     static PyObject* k_dtype = interned("dtype");
     static PyObject* k_node = interned("node");
-    static PyObject* k_source = interned("source");
-    static PyObject* k_target = interned("target");
-    static PyObject* k_slot = interned("slot");
-    static PyObject* k_output = interned("output");
     static PyObject* k_names = interned("names");
     if (!THPVariable_Check(output.ptr()) || !(torch::autograd::THPCppFunction_Check(f.ptr()) || THPFunction_Check(f.ptr()))) {
       return py::none();
@@ -937,19 +934,13 @@ class Ops {
         free = true;
         continue;
       }
-      PyObject* child = next[i].function->pyobj_slot()->load_pyobj();
-      PyObject* cid = nullptr;
-      if (child != nullptr) {
-        py::object key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(child));  // id(child)
-        cid = PyDict_GetItemWithError(by_fn_.ptr(), key.ptr());
-        if (cid == nullptr && PyErr_Occurred()) throw py::error_already_set();
-      }
-      if (cid == nullptr) return py::none();  // an input the graph has not seen: graph.py walks it
+      PyObject* cid = known(next[i].function);
+      if (cid == nullptr) cid = hidden(next[i].function, line, 0);  // an input the program never held
+      if (cid == nullptr) return py::none();  // one graph.py walks: a new leaf, a custom Function's...
       inputs[i] = cid;
     }
-    Py_ssize_t n_children = static_cast<Py_ssize_t>(next.size());
+    if (full()) return py::none();  // truncates there
     Py_ssize_t nid = PyList_GET_SIZE(nodes_.ptr());
-    if (nid >= max_nodes_ || PyList_GET_SIZE(events_.ptr()) >= max_events_) return py::none();  // truncates there
 
     const at::Tensor& t = THPVariable_Unpack(output.ptr());
     py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
@@ -972,24 +963,113 @@ class Ops {
     set(event, k_line, line.ptr());
     set(event, k_node, id.ptr());
     append(events_, event.ptr());
-    for (Py_ssize_t i = 0; i < n_children; ++i) {
-      PyObject* cid = inputs[static_cast<size_t>(i)];
-      if (cid == nullptr) continue;
-      py::object slot = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(i));
-      py::object edge_key = py::reinterpret_steal<py::object>(PyTuple_Pack(3, cid, id.ptr(), slot.ptr()));
-      if (!edge_key || PySet_Add(edge_keys_.ptr(), edge_key.ptr()) != 0) throw py::error_already_set();
-      py::object edge = py::reinterpret_steal<py::object>(PyDict_New());
-      set(edge, k_source, cid);
-      set(edge, k_target, id.ptr());
-      set(edge, k_slot, slot.ptr());
-      py::object output = py::reinterpret_steal<py::object>(PyLong_FromLong(next[static_cast<size_t>(i)].input_nr));
-      set(edge, k_output, output.ptr());
-      append(edges_, edge.ptr());
-    }
+    add_edges(next, inputs, id);
     return py::make_tuple(node, free);
   }
 
  private:
+  bool full() const {
+    return PyList_GET_SIZE(nodes_.ptr()) >= max_nodes_ || PyList_GET_SIZE(events_.ptr()) >= max_events_;
+  }
+
+  // The node id graph.by_fn has for `node` (borrowed), or nullptr.
+  PyObject* known(const c10::intrusive_ptr<Node>& node) {
+    PyObject* obj = node->pyobj_slot()->load_pyobj();  // every node the graph knows has one: graph.py holds them
+    if (obj == nullptr) return nullptr;
+    py::object key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(obj));  // id(grad_fn)
+    PyObject* cid = PyDict_GetItemWithError(by_fn_.ptr(), key.ptr());
+    if (cid == nullptr && PyErr_Occurred()) throw py::error_already_set();
+    return cid;
+  }
+
+  // graph.py's walk for an op the program never held (nn.Linear's TBackward0 and AddmmBackward0):
+  // its unseen inputs first, in slot order, then the node, shaped by its output's metadata, as
+  // graph._op_node with _hidden_fields makes it; its id (borrowed from by_fn). nullptr where graph.py
+  // must walk it (a new leaf, a custom Function, several outputs, symbolic or nested shapes, a dtype
+  // not named yet, deep), with the nodes made so far left in place: graph.py's walk, which visits in
+  // the same order, finds them known.
+  PyObject* hidden(const c10::intrusive_ptr<Node>& node, const py::handle& line, int depth) {
+    static PyObject* k_id = interned("id");
+    static PyObject* k_op = interned("op");
+    static PyObject* k_label = interned("label");
+    static PyObject* k_line = interned("line");
+    static PyObject* k_shape = interned("shape");
+    static PyObject* k_dtype = interned("dtype");
+    static PyObject* k_node = interned("node");
+    static PyObject* k_names = interned("names");
+    if (depth > kHiddenDepth || full() || dynamic_cast<torch::autograd::AccumulateGrad*>(node.get()) != nullptr) return nullptr;
+    if (node->num_inputs() != 1) return nullptr;
+    const torch::autograd::InputMetadata& meta = node->input_metadata(0);
+    if (meta.is_nested_tensor() || meta.is_tensor_subclass()) return nullptr;
+    auto dtype = dtype_names_.find(c10::typeMetaToScalarType(meta.dtype()));
+    if (dtype == dtype_names_.end()) return nullptr;
+    py::list shape;
+    for (const c10::SymInt& size : meta.shape_as_dim_vector()) {
+      std::optional<int64_t> n = size.maybe_as_int();
+      if (!n) return nullptr;
+      shape.append(py::int_(*n));
+    }
+    const torch::autograd::edge_list& next = node->next_edges();
+    std::vector<PyObject*> inputs(next.size(), nullptr);
+    for (size_t i = 0; i < next.size(); ++i) {
+      if (!next[i].is_valid()) continue;
+      PyObject* cid = known(next[i].function);
+      if (cid == nullptr) cid = hidden(next[i].function, line, depth + 1);
+      if (cid == nullptr) return nullptr;
+      inputs[i] = cid;
+    }
+    if (full()) return nullptr;
+    py::object f = py::reinterpret_steal<py::object>(torch::autograd::functionToPyObject(node));
+    if (!f || !torch::autograd::THPCppFunction_Check(f.ptr())) return nullptr;
+    Py_ssize_t nid = PyList_GET_SIZE(nodes_.ptr());
+    py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
+    py::object made = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
+    PyObject* name = op_name(Py_TYPE(f.ptr()));
+    set(made, k_id, id.ptr());
+    set(made, k_op, name);
+    set(made, k_label, name);
+    set(made, k_line, line.ptr());
+    set(made, k_shape, shape.ptr());
+    set(made, k_dtype, dtype->second.ptr());
+    py::list names;
+    set(made, k_names, names.ptr());
+    append(nodes_, made.ptr());
+    py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
+    if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
+    append(keep_, f.ptr());
+    py::object event = py::reinterpret_steal<py::object>(PyDict_Copy(node_event_.ptr()));
+    set(event, k_line, line.ptr());
+    set(event, k_node, id.ptr());
+    append(events_, event.ptr());
+    add_edges(next, inputs, id);
+    return PyDict_GetItemWithError(by_fn_.ptr(), fn_key.ptr());
+  }
+
+  // graph.edge for each input: (source, target, slot) once, with the input's output index.
+  void add_edges(const torch::autograd::edge_list& next, const std::vector<PyObject*>& inputs, const py::object& id) {
+    static PyObject* k_source = interned("source");
+    static PyObject* k_target = interned("target");
+    static PyObject* k_slot = interned("slot");
+    static PyObject* k_output = interned("output");
+    for (size_t i = 0; i < next.size(); ++i) {
+      PyObject* cid = inputs[i];
+      if (cid == nullptr) continue;
+      py::object slot = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(static_cast<Py_ssize_t>(i)));
+      py::object edge_key = py::reinterpret_steal<py::object>(PyTuple_Pack(3, cid, id.ptr(), slot.ptr()));
+      if (!edge_key) throw py::error_already_set();
+      int seen = PySet_Contains(edge_keys_.ptr(), edge_key.ptr());
+      if (seen < 0 || (seen == 0 && PySet_Add(edge_keys_.ptr(), edge_key.ptr()) != 0)) throw py::error_already_set();
+      if (seen == 1) continue;
+      py::object edge = py::reinterpret_steal<py::object>(PyDict_New());
+      set(edge, k_source, cid);
+      set(edge, k_target, id.ptr());
+      set(edge, k_slot, slot.ptr());
+      py::object output = py::reinterpret_steal<py::object>(PyLong_FromLong(next[i].input_nr));
+      set(edge, k_output, output.ptr());
+      append(edges_, edge.ptr());
+    }
+  }
+
   static void set(const py::object& dict, PyObject* key, PyObject* value) {
     if (!dict || PyDict_SetItem(dict.ptr(), key, value) != 0) throw py::error_already_set();
   }
@@ -1010,6 +1090,7 @@ class Ops {
     return it->second.ptr();
   }
 
+  static constexpr int kHiddenDepth = 8;  // ops the program never held, below one it holds: deeper, graph.py walks
   Py_ssize_t max_nodes_ = 0, max_events_ = 0;
   py::object nodes_, events_, edges_, edge_keys_, by_fn_, keep_;
   py::object op_node_, node_event_, dtype_name_;
