@@ -177,8 +177,7 @@ class Passes:
         self._active = p
         g.event(kind="backward_start", pass_index=p["index"], line=line)
         recorder = self._hook_all([t.grad_fn for t in roots if t.grad_fn is not None])
-        if api == "torch.autograd.grad":
-            self._inputs = _tensors(inputs)
+        self._inputs = _tensors(inputs)
         return p, recorder
 
     def _hook_all(self, roots: list[Any]) -> Any:
@@ -187,6 +186,16 @@ class Passes:
         recorder = _steps_recorder()
         recorder.add_below([f for f in roots if g.walk(f, None) is not None], g.by_fn)
         return recorder
+
+    def _retained(self, inputs: list[torch.Tensor]) -> None:
+        """backward(inputs=[h]) of a non-leaf h: torch retains h's .grad (as h.retain_grad() would)."""
+        g = self.graph
+        for t in inputs:
+            if t.grad_fn is not None and t.retains_grad:
+                nid = g.node_of_tensor(t)
+                if nid is not None and g.nodes[nid]["outputs"] is None:
+                    g.nodes[nid]["retains_grad"] = True
+                    g.tensors[nid] = t
 
     def _returned(self, steps: list[dict[str, Any]], ran: set[int], result: Any, limit: int) -> None:
         """What autograd.grad returned for each input, as the step of its node: the engine runs neither
@@ -245,8 +254,11 @@ class Passes:
                 if isinstance(t, torch.Tensor):
                     tensors[i] = values.entry(t, limit)
         steps.extend(taken)
-        if p["api"] == "torch.autograd.grad" and result is not None:
-            self._returned(steps, {s["node"] for s in taken}, result, limit)
+        if p["api"] == "torch.autograd.grad":
+            if result is not None:
+                self._returned(steps, {s["node"] for s in taken}, result, limit)
+        else:
+            self._retained(self._inputs)
         self.graph.deferred.flush()  # the pass's values, before the program can change any of them
         self.graph.grads_replaced += 1
         p["error"] = error

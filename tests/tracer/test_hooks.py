@@ -93,3 +93,30 @@ def test_autograd_grad_of_outputs_of_one_node_is_one_step_by_output(path: str) -
     assert_close(step_grad(trace, at_h), ns["gh"], "gh")
     (at_x,) = [s for s in second.steps if s.node == x.id]
     assert_close(step_grad(trace, at_x), ns["gx"], "gx")
+
+
+NONLEAF_INPUTS = """import torch
+torch.manual_seed(0)
+x = torch.randn(3, requires_grad=True)
+h = x.exp()
+y = (h * h).sum()
+y.backward(inputs=[h], retain_graph=True)
+q = h * 3
+torch.autograd.backward([q.sum()], inputs=[q])
+print(h.grad, q.grad, x.grad)
+"""
+
+
+def test_a_non_leaf_given_as_backward_inputs_keeps_its_grad(path: str) -> None:
+    """backward(inputs=[h]) of a non-leaf h accumulates into h.grad and retains it (torch sets
+    retains_grad): the trace had h.grad null and retains_grad false."""
+    trace, ref = trace_of(NONLEAF_INPUTS), run_reference(NONLEAF_INPUTS)
+    assert trace.status == "ok", trace.error
+    assert trace.stdout == ref.stdout
+    for name in ("h", "q"):
+        t = ref.namespace[name]
+        node = next(n for n in trace.nodes if n.name == name)
+        assert t.retains_grad and node.retains_grad, name
+        assert_close(node.grad, t.grad, f"{name}.grad")
+    x = next(n for n in trace.nodes if n.name == "x")
+    assert x.grad is None and ref.namespace["x"].grad is None
