@@ -150,6 +150,30 @@ export class Viewer {
     this.options.onToggle?.(key, open);
   }
 
+  /**
+   * Fit: the whole drawing, as large as fits, never below a readable size (camera.js). When the boxes
+   * opened since the graph was shown make it too big to read whole, they close again first (an animated
+   * close, as a click would): Fit shows the level that reads, not a corner of the open one.
+   */
+  async fitAll() {
+    const trace = this.trace;
+    const graph = this.graph;
+    if (trace && graph.layout && graph.camera.fitZoom() < graph.camera.readableZoom()) {
+      const level = openLevel(trace, this._pane(), this._scale());
+      const next = new Set([...this.open].filter((k) => level.has(k)));
+      if (next.size < this.open.size) {
+        const onScreen = graph.positions();
+        this.open = next;
+        const L = await this._layout(trace);
+        if (this.trace !== trace || this.open !== next) return;
+        graph.draw(trace, L, next, { reuse: true });
+        if (this.frame) graph.paint(this.frame);
+        graph.settleFrom(onScreen);
+      }
+    }
+    graph.fit(this.fitZoom());
+  }
+
   /** Open every group in `keys` (the groups around something to show); the view stays where it was. */
   async openAll(keys) {
     const closed = keys.filter((k) => !this.open.has(k));

@@ -42,7 +42,7 @@ export function bindControls(viewer) {
     if (e.target.value !== "") (player.pause(), player.seek(Number(e.target.value)));
   });
   $("step-by").addEventListener("change", (e) => (viewer.stepMode = e.target.value));
-  $("fit").addEventListener("click", () => graph.fit(viewer.fitZoom()));
+  $("fit").addEventListener("click", () => viewer.fitAll());
   $("zoom-in").addEventListener("click", () => graph.zoom(1.25));
   $("zoom-out").addEventListener("click", () => graph.zoom(0.8));
   $("direction").addEventListener("click", () => switchDirection(viewer));

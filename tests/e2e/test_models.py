@@ -111,6 +111,24 @@ def test_enter_opens_and_closes_a_box_and_the_keyboard_stays_on_it(watched) -> N
     assert page.evaluate(FOCUSED)[1] == "model.blocks.1"
 
 
+def test_fit_after_opening_boxes_goes_back_to_the_level_that_reads(watched) -> None:  # type: ignore[no-untyped-def]
+    # Fit never shrinks text below 11 px; with every block opened it stayed at zoom 1 on a corner of the
+    # drawing, and nothing changed on screen. Beyond a readable size Fit shows the module level instead.
+    page = open_program(watched, "gpt_step.py")
+    for block in ("model.blocks.0", "model.blocks.1", "model.blocks.2"):
+        page.evaluate(
+            "(m) => window.gradwalk.state.toggle(document.querySelector(`#graph [data-module='${m}']`).dataset.group, true)",
+            block,
+        )
+    wait_until(page, "document.querySelector('#graph .group-head[data-module=\"model.blocks.2\"]') !== null")
+    page.click("#fit")
+    wait_until(page, "!document.querySelector('#graph .group-head[data-module^=\"model.blocks.\"]')")
+    page.wait_for_timeout(400)
+    shown = page.evaluate(SHOWN_TEXT)
+    assert shown and min(t["px"] for t in shown) >= READABLE_PX, min(shown, key=lambda t: t["px"])
+    assert page.locator('#graph .node[data-module="model.blocks.1"]').count() == 1
+
+
 def test_search_finds_attention_centres_and_selects_it(watched) -> None:  # type: ignore[no-untyped-def]
     page = open_program(watched, "gpt_step.py")
     box = page.get_by_role("searchbox", name="Search")
