@@ -36,6 +36,7 @@ export class GraphView {
     this.camera = new Camera(container, {
       onChange: (view) => {
         this._cull();
+        this._stickHeads();
         this.map.update({ view, pane: this.camera.pane(), fits: this.camera.showsAll() });
         this.onView(view);
       },
@@ -99,6 +100,7 @@ export class GraphView {
     if (!this.virtual) for (const x of [...this.edgeEls, ...this.things]) if (!this.shown.has(x)) this._show(x);
     this.map.draw(layout, { later: Boolean(before) }); // opening a box: the map follows once it has settled
     this.camera.attach(this.svg, { width: layout.width, height: layout.height, scale: layout.scale || 1 });
+    this._stickHeads(); // a new frame's title where the view already is
   }
 
   _newSvg() {
@@ -165,6 +167,31 @@ export class GraphView {
     layer.appendChild(x.g);
     this.shown.add(x);
     if (this.ctx) this._paintThing(x, this.ctx);
+  }
+
+  /**
+   * An open frame wider than the pane, its left edge off it: its title slides along its head to stay in
+   * view (it was cut to its tail, "ck model.blocks.1"). A style, not an attribute: exports draw it in place.
+   */
+  _stickHeads() {
+    if (!this.frames) return;
+    const { x: vx, k } = this.view;
+    const seen = -vx / k + 4; // the layout x at the pane's left edge, and a little room
+    for (const f of this.frames) {
+      const title = f.g?.isConnected ? f.g.querySelector(".group-head text") : null;
+      if (!title) continue;
+      const left = f.gl.x - f.gl.w / 2;
+      let shift = 0;
+      if (seen > left) {
+        f.titleW ??= title.getComputedTextLength();
+        shift = Math.round(Math.max(0, Math.min(seen - left, f.gl.w - f.titleW - 20)));
+      }
+      if (shift !== (f.titleShift ?? 0)) {
+        if (shift) title.style.transform = `translate(${shift}px)`;
+        else title.removeAttribute("style");
+        f.titleShift = shift;
+      }
+    }
   }
 
   /** Virtual graphs: put in the DOM what is within about a screen of the viewport, take out the rest. */

@@ -129,6 +129,23 @@ def test_fit_after_opening_boxes_goes_back_to_the_level_that_reads(watched) -> N
     assert page.locator('#graph .node[data-module="model.blocks.1"]').count() == 1
 
 
+def test_an_open_frame_wider_than_the_pane_keeps_its_title_in_view(watched) -> None:  # type: ignore[no-untyped-def]
+    # Panned so that an open block's left edge is off the pane, its title was cut to its tail ("ck model.blocks.1").
+    page = open_program(watched, "gpt_step.py")
+    page.locator('#graph .node[data-module="model.blocks.1"]').click()
+    head = page.locator('#graph .group-head[data-module="model.blocks.1"]')
+    head.wait_for()
+    page.evaluate(
+        """() => { const g = window.gradwalk.state.graph, f = g.boxOf(document.querySelector('#graph .group-head[data-module="model.blocks.1"]').dataset.group);
+          g.setView({ x: -(f.x - f.w / 2 + 120) * g.view.k, y: 60 - (f.y - f.h / 2) * g.view.k, k: g.view.k }); }"""
+    )
+    page.wait_for_timeout(100)
+    pane, title, box = page.locator("#graph").bounding_box(), head.locator("text").bounding_box(), head.bounding_box()
+    assert pane and title and box and box["x"] < pane["x"] - 100, (pane, box)  # the frame starts left of the pane
+    assert pane["x"] <= title["x"] <= pane["x"] + 20, (pane, title)
+    assert (head.locator("text").text_content() or "").startswith("▾ Block")
+
+
 def test_search_finds_attention_centres_and_selects_it(watched) -> None:  # type: ignore[no-untyped-def]
     page = open_program(watched, "gpt_step.py")
     box = page.get_by_role("searchbox", name="Search")
