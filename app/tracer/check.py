@@ -21,7 +21,7 @@ import torch
 
 from ..config import TraceSettings
 from ..models import Job
-from . import strict_json, values
+from . import failures, strict_json, values
 from .calls import Geometry, index_of, unwrapped
 from .failures import Interrupted
 from .overrides import Overrides
@@ -92,7 +92,7 @@ class _Recording(Record):
         try:
             result = func(*args, **kwargs)
         except BaseException as e:
-            p.error = str(e) or type(e).__name__
+            p.error = failures.shown(str, e) or type(e).__name__
             raise
         finally:
             for h in handles:

@@ -33,25 +33,40 @@ def outcome(e: BaseException) -> tuple[str, str | None] | None:
     """(status, message, None for the exception's own) of the exception that ended the program;
     None for sys.exit() with no error code, which ends a program as the end of its script does."""
     if isinstance(e, SystemExit):
-        return None if e.code in (None, 0) else ("error", f"the program exited with sys.exit({e.code!r})")
+        return None if e.code in (None, 0) else ("error", f"the program exited with sys.exit({shown(repr, e.code)})")
     if isinstance(e, Interrupted):
         return e.status, e.message
     if isinstance(e, MemoryError):
         return "memory", None
     # torch's allocator reports a refused allocation as a RuntimeError, not MemoryError
-    if isinstance(e, RuntimeError) and "can't allocate memory" in str(e):
+    if isinstance(e, RuntimeError) and "can't allocate memory" in shown(str, e):
         return "memory", None
     return "error", None  # KeyboardInterrupt, GeneratorExit...: still the program's own doing
 
 
 def error(e: BaseException, line: int | None, source: str, message: str | None = None) -> dict[str, Any]:
     """The trace's `error` for `e`, raised at program line `line`."""
-    text = doc.text(message or (e.msg if isinstance(e, SyntaxError) else str(e) + suggestion(e)), doc.MESSAGE_CHARS)
+    text = doc.text(
+        message or (shown(str, e.msg) if isinstance(e, SyntaxError) else shown(str, e) + suggestion(e)), doc.MESSAGE_CHARS
+    )
     hint_id, hint = hint_for(text, source)
     tb = None
     if not isinstance(e, SyntaxError):
         tb = traceback_text(traceback_frames(e), source.splitlines()) or None
-    return doc.error(type=doc.text(type(e).__name__), message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
+    return doc.error(type=doc.text(_NAME_OF(type(e))), message=text, line=line, hint=hint, hint_id=hint_id, traceback=tb)
+
+
+_NAME_OF = type.__dict__["__name__"].__get__  # a class's own name, whatever its metaclass says
+
+
+def shown(show: Any, obj: Any) -> str:
+    """str(obj) or repr(obj) as Python's traceback shows it: one that raises, or returns no str, is
+    "<exception str() failed>" (the program's own class decides what these do)."""
+    try:
+        text = show(obj)
+    except Exception:  # noqa: BLE001 - whatever the program's __str__ raises
+        return "<exception str() failed>"
+    return str.__str__(text) if isinstance(text, str) else "<exception str() failed>"
 
 
 _SUGGESTION = re.compile(r"\. (Did you mean: .*\?)$")

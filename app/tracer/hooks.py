@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from . import budget, doc, native, values
+from . import budget, doc, failures, native, values
 from .capture import NOT_CACHED, untraced
 from .graph import Graph
 from .program import running_line
@@ -133,7 +133,7 @@ class Passes:
             try:
                 result = original(*args, **kwargs)
             except BaseException as e:
-                self._end(p, recorder, None, str(e))
+                self._end(p, recorder, None, failures.shown(str, e))
                 raise
             self._end(p, recorder, result, None)
             return result
