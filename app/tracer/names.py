@@ -141,19 +141,45 @@ def _rewrite_children(node: ast.AST, outer: bool) -> None:
         case.body = _rewrite_body(case.body, False, inner)
 
 
+class _Walrus(ast.NodeTransformer):
+    """`(s := expr)` becomes `(s := expr, __gw_bind__(line, "s", s))[0]`: reported where it binds, inside
+    any expression (an `if` or `while` test). Not inside a comprehension or lambda: their frame is not
+    the scope the name is bound in."""
+
+    def visit_NamedExpr(self, node: ast.NamedExpr) -> ast.expr:
+        self.generic_visit(node)
+        at = node.lineno
+        name = node.target.id
+        args: list[ast.expr] = [_at(_Constant(at), at), _at(_Constant(name), at), _at(_Name(name, _LOAD), at)]
+        report = _at(_Call(_at(_Name(BIND, _LOAD), at), args, []), at)
+        pair = ast.copy_location(ast.Tuple([node, report], _LOAD), node)
+        return ast.copy_location(ast.Subscript(pair, ast.copy_location(_Constant(0), node), _LOAD), node)
+
+    def visit(self, node: ast.AST) -> ast.AST:
+        return node if isinstance(node, _OWN_FRAME) else super().visit(node)
+
+
+_OWN_FRAME = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)  # a frame of their own
+
+
+def _rewrite(source: str, filename: str) -> ast.Module:
+    tree = ast.parse(source, filename=filename, mode="exec")
+    if ":=" in source:  # the rare program with one: no walk over every expression of the others
+        _Walrus().visit(tree)  # in place: a module is never replaced, only expressions inside it
+    tree.body = _rewrite_body(tree.body, True, True)
+    return tree
+
+
 def instrument(source: str, filename: str) -> CodeType:
     """Compile the program with binding reports; raises SyntaxError like compile()."""
-    tree = ast.parse(source, filename=filename, mode="exec")
-    tree.body = _rewrite_body(tree.body, True, True)
-    return compile(tree, filename, "exec", dont_inherit=True)  # not this module's __future__ imports
+    return compile(_rewrite(source, filename), filename, "exec", dont_inherit=True)  # not this module's __future__ imports
 
 
 def bound_names(source: str) -> list[str]:
     """Every name the rewritten program reports to `__gw_bind__`, each once: what a what-if can put
     a value in place of. Raises SyntaxError like compile()."""
-    tree = ast.parse(source, mode="exec")
     found: dict[str, None] = {}
-    for node in ast.walk(ast.Module(body=_rewrite_body(tree.body, True), type_ignores=[])):
+    for node in ast.walk(_rewrite(source, "<unknown>")):
         if type(node) is _Call and type(node.func) is _Name and node.func.id == BIND:
             for arg in node.args[1::2]:
                 found[arg.value] = None  # type: ignore[attr-defined]  # the names: constants the rewrite made

@@ -176,3 +176,29 @@ def test_display_of_bare_expressions() -> None:
     trace = trace_of((ROOT / "app/examples/seed_3_scalar_backward.py").read_text())
     shown = [(e.line, e.text) for e in trace.events if e.kind == "display"]
     assert shown == [(7, "tensor([2., 4., 6.])")]
+
+
+WALRUS = """import torch
+torch.manual_seed(0)
+w = torch.randn(3, requires_grad=True)
+if (s := (w * 2).sum()) > -100:
+    print("ok")
+steps = 0
+while (loss := (w - steps).pow(2).sum()) > 1.0 and steps < 3:
+    steps += 1
+squares = [(q := w * k) for k in range(2)]
+(s + loss).backward()
+"""
+
+
+def test_a_name_bound_by_an_assignment_expression_names_its_node() -> None:
+    """`if (s := ...) > 0:` binds s as much as `s = ...` does; the trace left its node unnamed. A walrus
+    inside a comprehension binds in the comprehension's own frame here: left unnamed."""
+    trace = trace_of(WALRUS)
+    assert trace.status == "ok", trace.error
+    s = [n for n in trace.nodes if n.name == "s"]
+    assert [(n.op, n.line, n.label) for n in s] == [("SumBackward0", 4, "s")]
+    loss = [n for n in trace.nodes if n.name == "loss"]
+    assert [(n.op, n.line, n.label) for n in loss] == [("SumBackward0", 7, f"loss #{i}") for i in (1, 2, 3, 4)]
+    assert {"s", "loss"} <= set(names.bound_names(WALRUS))  # a what-if can put a value in their place
+    assert not any(b.name == "q" for n in trace.nodes for b in n.names)
