@@ -190,6 +190,7 @@ function bucketLinks(ctx) {
     if (a === b) continue;
     const direct = a === l.s && b === l.t && !a.startsWith("g:") && !b.startsWith("g:");
     const key = direct ? `${a}>${b}:${l.slot}` : `${a}>${b}`;
+    l.level = key; // the level's link that this edge follows (drawnEdges: its route)
     if (seen.has(key)) continue;
     seen.add(key);
     const level = p ? cs[p - 1] : "";
@@ -229,10 +230,30 @@ function drawnEdges(ctx, placed, routes, direction) {
       continue;
     }
     const route = routes.get(key);
-    const edge = { key, ...part, parts: [part], from: route?.from ?? l.s, to: route?.to ?? l.t, points: route?.points ?? between(placed.get(l.s), placed.get(l.t), direction) };
+    const points = route?.points ?? follow(routes.get(l.level), between(placed.get(l.s), placed.get(l.t), direction), direction);
+    const edge = { key, ...part, parts: [part], from: route?.from ?? l.s, to: route?.to ?? l.t, points };
     if (edge.points) out.set(key, edge);
   }
   return [...out.values()];
+}
+
+/**
+ * An edge between boxes of different levels, along the route of the level's link that stands for it
+ * (between the open frames around its ends): it leaves its own box and comes into its own box, and in
+ * between goes where that link goes, round the boxes it passes and through the gap to the next band of a
+ * folded level (a straight line from a model's last box up to the loss at the top of the next band crossed
+ * the whole drawing). A link that is straight anyway is left straight.
+ */
+function follow(route, ends, direction) {
+  if (!ends || !route || route.points.length <= 2) return ends;
+  const mid = route.points.slice(1, -1).map((p) => [...p]);
+  // Straight out of its own box and straight into its target (the route's turns are at the frames' centres).
+  const c = direction === "TB" ? 0 : 1;
+  if (mid.length > 1) {
+    mid[0][c] = ends[0][c];
+    mid[mid.length - 1][c] = ends[1][c];
+  }
+  return [ends[0], ...mid, ends[1]];
 }
 
 /** A link between boxes of different levels: from the source's far side to the target's near side. */

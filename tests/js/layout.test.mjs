@@ -193,3 +193,31 @@ test("a level is not folded when a fold would not shorten it: what follows a tal
   const along = chain.slice(1).map((_, i) => ({ from: i, to: i + 1 }));
   assert.ok(layered(chain, along, { fold: { width: 600, height: 400 } }).folded >= 2);
 });
+
+test("an edge from inside an open frame to a box in the next band goes round through the gap between bands", () => {
+  // A model's open frame, then a chain of ops long enough to fold into bands beside it: the model's last op
+  // feeds the chain's first, at the top of the next band. The edge was a straight line from the op up across
+  // the drawing (the level's route, through the gap, was kept for the frame's own link only).
+  const g = modelGraph(2);
+  const loss = g.nodes.find((n) => n.name === "loss").id;
+  let prev = loss;
+  for (let i = 0; i < 10; i++) {
+    const id = g.nodes.length;
+    g.nodes.push({ id, kind: "op", op: "MulBackward0", label: "MulBackward0", shape: [4, 8], value: null });
+    g.edges.push({ source: prev, target: id, slot: 0 });
+    g.events.push({ kind: "node", node: id, line: 1 });
+    prev = id;
+  }
+  const L = layout(g, { open: groupModel(g).top, fold: { width: 1600, height: 700 } });
+  const frame = L.groups.find((x) => x.key === groupModel(g).top[0]);
+  const lastInside = g.modules.find((m) => m.path === "model").outputs[0];
+  const e = L.edges.find((x) => x.source === lastInside && x.target === loss);
+  const to = L.items.find((it) => it.id === loss);
+  assert.ok(L.folded >= 2 && to.x - to.w / 2 > frame.x + frame.w / 2 && to.y < frame.y, "the loss starts the next band, beside the frame");
+  const right = frame.x + frame.w / 2;
+  assert.ok(e.points.some(([x]) => x > right && x < to.x - to.w / 2), e.points);
+  // It leaves the op downward, and comes into the loss from above.
+  const [a, b] = [e.points[0], e.points[1]];
+  const [y, z] = [e.points[e.points.length - 2], e.points[e.points.length - 1]];
+  assert.ok(b[1] > a[1] && z[1] > y[1], e.points);
+});
