@@ -274,9 +274,10 @@ const MOMENTS = {
     s.done.push(st.node);
     s.current = [st.node];
     const node = s.nodes.get(st.node);
-    // torch.autograd.grad returns its gradients instead of adding them to .grad, and
-    // backward(inputs=[...]) adds only to those inputs.
-    const accumulates = p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(st.node));
+    // torch.autograd.grad returns its gradients instead of adding them to a leaf's .grad, and
+    // backward(inputs=[...]) adds only to those inputs; a non-leaf that retains its grad adds every
+    // gradient computed for it, in either (torch's retain_grad hook runs whenever its step does).
+    const accumulates = node?.retains_grad || (p.api !== "torch.autograd.grad" && (!p.inputs?.length || p.inputs.includes(st.node)));
     if (node && accumulates && (node.kind === "leaf" || node.retains_grad)) {
       s.grads.set(st.node, addValues(s.grads.has(st.node) ? s.grads.get(st.node) : null, grad));
     }
