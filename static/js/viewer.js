@@ -20,6 +20,9 @@ import { passStarts, timeline } from "./timeline.js";
 import { bindControls, bindKeys, nextBoxStep, storedDirection } from "./viewer_controls.js";
 import { buildViewer } from "./viewer_markup.js";
 
+/** The search box's placeholder: with its "/" key on a keyboard, its name alone on a touch screen (no "/" key to press). */
+const searchPlaceholder = () => t(matchMedia("(hover: none)").matches ? "search.label" : "search.placeholder");
+
 const PRESENT_ZOOM = 2.5; // presentation may zoom further in than the page's fit (1.25×)
 const AUTO_DIRECTION_MAX_NODES = 300; // above this, one layout (top-to-bottom, folded to fill the pane), not two to compare
 
@@ -58,7 +61,7 @@ export class Viewer {
       : null;
     this.chart = new Chart(this.$("curves"), { onJump: (step) => (this.player.pause(), this.player.seek(step)) });
     this.search = new SearchBox(this.$("search"), this.$("search-results"), { trace: () => this.trace, onChoose: (entry) => this.goToResult(entry) });
-    this.$("search").placeholder = t("search.placeholder");
+    this.$("search").placeholder = searchPlaceholder();
     this.stepMode = "op"; // "op": one operation at a time (opening the box it is in); "box": one drawn box at a time
     bindControls(this);
     if (options.keys !== false) bindKeys(this);
@@ -211,7 +214,7 @@ export class Viewer {
 
   /** Everything shown again in the language just chosen (the boxes' text too, so they are laid out again). */
   refresh() {
-    this.$("search").placeholder = t("search.placeholder");
+    this.$("search").placeholder = searchPlaceholder();
     if (!this.trace) return;
     this.redraw();
     this._fillJump();
