@@ -31,6 +31,8 @@ _NOTICE_BYTES = 200  # room for the notice this adds
 # nothing to the estimate's error), down to _ESTIMATE_TARGET times it: most then need no second round.
 _ESTIMATE_MARGIN = 1.1
 _ESTIMATE_TARGET = 0.97
+_STRIDE = 8  # the trace without its values is sized from every 8th item of its long lists (_without_values)
+_LONG_LISTS = ("nodes", "edges", "events", "tensors")
 _SLACK = 1.1  # once written, a trace still too big leaves out this much more than its excess: one more round, not several
 _SAMPLE = 64  # values written out to learn the bytes per element of them all
 _SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -77,15 +79,27 @@ def fit(
 
 
 def _without_values(trace: dict[str, Any], candidates: list[Candidate], dumps: Callable[[Any], bytes]) -> int:
-    """The trace's JSON size with `null` for every candidate's value."""
+    """The trace's JSON size with `null` for every candidate's value, about: its long lists (nodes,
+    edges, events, tensors, each pass's steps: items alike) measured on every _STRIDE-th item and scaled."""
     held = [(c[3], c[4], c[3][c[4]]) for c in candidates]
     for holder, key, _ in held:
         holder[key] = None
     try:
-        return len(dumps(trace))
+        rest = {**trace, "passes": [{**p, "steps": []} for p in trace["passes"]]}
+        size = sum(_scaled(p["steps"], dumps) for p in trace["passes"])
+        for key in _LONG_LISTS:
+            size += _scaled(trace[key], dumps)
+            rest[key] = []
+        return size + len(dumps(rest))
     finally:
         for holder, key, value in held:
             holder[key] = value
+
+
+def _scaled(items: list[Any], dumps: Callable[[Any], bytes]) -> int:
+    """The JSON bytes of the items and their commas, from every _STRIDE-th item where they are many."""
+    part = items[::_STRIDE] if len(items) > 4 * _STRIDE else items
+    return (len(dumps(part)) - 1) * len(items) // max(1, len(part))
 
 
 def _leave_out(candidates: list[Candidate], i: int, excess: float, per_element: float) -> tuple[int, int]:
