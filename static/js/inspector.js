@@ -250,9 +250,15 @@ export class Inspector {
       const shown = ids.filter((n) => f.present.includes(n));
       if (!shown.length) continue;
       const ul = h("ul", "neighbours");
-      for (const n of shown.slice(0, NEIGHBOURS_MAX)) {
+      const listed = shown.slice(0, NEIGHBOURS_MAX).map((n) => {
         const other = asShown(nodes.get(n), f);
-        const button = h("button", "link", other.kind === "op" && !other.name ? `${opSymbol(other.op)} (${other.op})` : other.label);
+        return { n, other, label: other.kind === "op" && !other.name ? `${opSymbol(other.op)} (${other.op})` : other.label };
+      });
+      // The same label twice (a parameter used by each iteration of a training loop): each says its iteration.
+      const twice = new Set(listed.map((x) => x.label).filter((l, i, all) => all.indexOf(l) !== i));
+      for (const { n, other, label } of listed) {
+        const iteration = twice.has(label) && other.iteration != null ? ` · ${t("group.iteration", { n: other.iteration })}` : "";
+        const button = h("button", "link", label + iteration);
         button.type = "button";
         button.dataset.goto = String(n);
         button.addEventListener("click", () => this.onNode(n));

@@ -375,3 +375,17 @@ def test_a_long_vector_in_the_inspector_scrolls_in_its_own_table_not_the_whole_p
     assert grad.locator("td").count() == 16
     box, pane = grad.bounding_box(), page.locator("#inspector").bounding_box()
     assert box and pane and box["x"] + box["width"] <= pane["x"] + pane["width"] + 1
+
+
+def test_a_parameters_users_in_a_training_loop_say_which_iteration_each_is(watched) -> None:  # type: ignore[no-untyped-def]
+    # model.weight is used once per iteration: its "Used by" list was five identical "ᵀ (TBackward0)" links.
+    page = watched.open("/")
+    run_program(page, example="training_loop")
+    page.keyboard.press("End")
+    page.keyboard.press("/")
+    page.get_by_role("searchbox", name="Search").fill("model.weight")
+    page.keyboard.press("Enter")
+    wait_until(page, "document.querySelector('#inspector-body h3')?.textContent === 'model.weight'")
+    users = [b.text_content() or "" for b in page.locator("#inspector-body ul.neighbours").last.locator("button").all()]
+    assert len(users) == 5 and len(set(users)) == 5, users
+    assert users[1].endswith("iteration 2"), users
