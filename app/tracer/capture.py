@@ -74,6 +74,7 @@ def _flat_tensors(obj: Any, out: list[torch.Tensor]) -> list[torch.Tensor]:
     return out
 
 
+_KEEPS_VALUE = frozenset({"requires_grad_", "detach_"})  # in place, yet the values stay as they were
 _RECORDED = (torch.Tensor, list, tuple)  # what _record finds tensors in (subclasses too: torch.return_types, Parameter)
 _PASS = object()  # metadata reads, .grad reads: answered without any bookkeeping
 _GRAD_SETTER = object()  # `x.grad = ...`
@@ -111,6 +112,9 @@ def _torch_step(optimizer: Any, args: tuple, kwargs: dict) -> bool:
         and not optimizer._optimizer_step_pre_hooks
         and not optimizer._optimizer_step_post_hooks
         and not optimizer.defaults.get("differentiable")
+        # fused kernels write parameters without bumping their versions: traced call by call, each
+        # `_fused_adam_(params, ...)` an update of each parameter it was given
+        and not any(group.get("fused") for group in optimizer.param_groups)
     )
 
 
@@ -309,6 +313,10 @@ class Capture(TorchFunctionMode):
     def _mutated(self, t: torch.Tensor, fn_before: Any, line: int | None, name: str) -> None:
         g = self.graph
         if t.grad_fn is not None and t.grad_fn is not fn_before:
+            base_of_view = t._base
+            if base_of_view is not None and base_of_view.grad_fn is not None and g.node_of_fn(base_of_view.grad_fn) is None:
+                # row.mul_(3) on row = b[1]: b is a new CopySlices node first, with b's value and name
+                self._mutated(base_of_view, None, line, name)
             # b[0] = ... or x.add_(...) on a recorded tensor: a new node that inherits the name
             nid = g.walk(t.grad_fn, line, output=t, inplace=True)
             base = g.constant_of(t) if fn_before is None else None
@@ -338,7 +346,8 @@ class Capture(TorchFunctionMode):
         if alias is not None and alias[0] is t and nid is None:  # w.data -= lr * w.grad: w's update
             self._mutated(alias[1], alias[1].grad_fn, line, name)
             return
-        self._grad_changed_by_identity(t, line)
+        if name not in _KEEPS_VALUE:  # zero_grad(set_to_none=False) calls grad.requires_grad_(False) first
+            self._grad_changed_by_identity(t, line)
 
     def _untracked(self, t: torch.Tensor, name: str) -> bool:
         """Whether writing into t (no grad_fn before or after) changes nothing the trace shows: t has no

@@ -27,6 +27,14 @@ _NODE_EVENT = doc.event(kind="node")
 _ACCUMULATE_GRAD: type[Any] = type(torch.ones(1, requires_grad=True).expand(1).grad_fn.next_functions[0][0])  # type: ignore[union-attr]  # an expand of a leaf has a grad_fn
 
 
+def _outputs(f: Any) -> int:
+    """How many outputs grad_fn `f` has (a custom Function's apply is not seen by the mode: its outputs are met one by one)."""
+    try:
+        return len(f._input_metadata)
+    except (AttributeError, RuntimeError):
+        return 1
+
+
 class Graph:
     def __init__(self, limits: TraceSettings) -> None:
         self.limits = limits
@@ -41,7 +49,9 @@ class Graph:
         self.tensors: dict[int, torch.Tensor] = {}  # node id -> leaf / retain_grad tensor, for final .grad
         self.grads_replaced = 0  # counts the moments .grad tensors may have been replaced (a pass, `x.grad = ...`)
         self.names: dict[int, tuple[str, str | None]] = {}  # id(tensor) -> (name, scope) it was last bound to
-        self.param_paths: dict[int, tuple[str, str | None, int | None]] = {}  # id(parameter) -> ("model.0.weight", scope, line)
+        self.param_paths: dict[
+            int, list[tuple[str, str | None, int | None]]
+        ] = {}  # id(parameter) -> ("model.0.weight", scope, line)
         self.bindings = Bindings(self.nodes)
         self.deferred = values.Deferred(limits.max_value_elements)  # node values, read in batches
         self.outputs_listed = 0  # Output entries of multi-output nodes (at most max_nodes)
@@ -131,8 +141,7 @@ class Graph:
         if nid is not None:
             if t.requires_grad:
                 self.tensors[nid] = t
-            named = self.param_paths.get(id(t))
-            if named is not None:
+            for named in self.param_paths.get(id(t), ()):
                 self.bindings.add(self.nodes[nid], *named)
         return nid
 
@@ -187,8 +196,8 @@ class Graph:
         self, f: Any, children: tuple, line: int | None, output: torch.Tensor | None, inplace: bool, outputs: list | None
     ) -> int | None:
         """A grad_fn node whose inputs are all registered, with its edges; its value is `output`'s, if given."""
-        if outputs is None and output is not None and output.output_nr:
-            outputs = [output]  # one output of several (the call returned one of them)
+        if outputs is None and output is not None and (output.output_nr or _outputs(f) > 1):
+            outputs = [output]  # one output of several (the call returned one of them; a custom Function's)
         fields: dict[str, Any]
         if outputs:
             fields = {"requires_grad": True, "inplace": inplace}
@@ -351,10 +360,13 @@ class Graph:
 
     def name_parameter(self, p: torch.Tensor, path: str, scope: str | None, line: int | None) -> None:
         """`model.0.weight`: named now if already recorded, else when first used."""
-        if id(p) in self.param_paths:
-            return
-        self.param_paths[id(p)] = (path, scope, line)
-        self._keep.append(p)
+        named = self.param_paths.get(id(p))
+        if named is not None and (scope is not None or any(s is None for _, s, _ in named)):
+            return  # named already; a module-level name still joins one made inside a function (m = build())
+        if named is None:
+            self.param_paths[id(p)] = named = []
+            self._keep.append(p)
+        named.append((path, scope, line))
         nid = self._by_tensor.get(id(p))
         if nid is not None:
             self.bindings.add(self.nodes[nid], path, scope, line)

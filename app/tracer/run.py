@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import inspect
 import sys
 import warnings
 from collections.abc import Callable
@@ -29,6 +30,15 @@ _PLAIN = frozenset({int, float, bool, str, type(None)})
 MAX_WARNINGS = 100  # warnings recorded, each with its event in the story
 _NAMED_ITEMS = 64  # a list, tuple or dict of tensors bound to a name names this many: `ws[0]`, `grads['w']`
 _CONTAINERS: dict[type, Any] = {list: list, tuple: tuple, dict: dict}  # Any: their unbound methods are called
+
+
+def _scope_of(name: str, code: Any, scope: str | None) -> str | None:
+    """None (module level) for a name a function declares `global`: it is not one of the function's own."""
+    if scope is None or not code.co_flags & inspect.CO_OPTIMIZED:  # module or class body
+        return scope
+    if name in code.co_varnames or name in code.co_cellvars or name in code.co_freevars:
+        return scope
+    return None
 
 
 def _container(kind: type) -> Any:
@@ -69,7 +79,7 @@ class _Tracer:
                 if kind in _PLAIN:  # a loop counter, a float: nothing to name
                     continue
                 if issubclass(kind, torch.Tensor):
-                    g.bind(name, obj, line, scope)
+                    g.bind(name, obj, line, _scope_of(name, code, scope))
                 elif issubclass(kind, torch.nn.Module):
                     self.modules.name(obj, name, scope is not None)
                     for path, p in named_parameters(obj, name):
