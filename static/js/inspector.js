@@ -103,9 +103,13 @@ function heatmap(rows) {
     }),
   );
   ctx.putImageData(img, 0, 0);
-  canvas.setAttribute("aria-label", `heatmap ${H}×${W}, min ${fmtNum(lo)}, max ${fmtNum(hi)}`);
+  // In the page's language (inspector.stats, as for a value the trace kept only as stats), from its own numbers.
+  const mean = xs.reduce((a, x) => a + x, 0) / (xs.length || 1);
+  const std = Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / Math.max(1, xs.length - 1));
+  const legend = `${H}×${W} · ${t("inspector.stats", { min: fmtNum(lo), max: fmtNum(hi), mean: fmtNum(mean), std: fmtNum(std), numel: H * W })}`;
+  canvas.setAttribute("aria-label", legend);
   wrap.appendChild(canvas);
-  wrap.appendChild(h("div", "legend", `${H}×${W} · min ${fmtNum(lo)} · max ${fmtNum(hi)}`));
+  wrap.appendChild(h("div", "legend", legend));
   return wrap;
 }
 
