@@ -30,3 +30,20 @@ def test_trace_reads_stdin() -> None:
     doc = json.loads(result.stdout)
     assert doc["stdout"] == "tensor(6., grad_fn=<SumBackward0>)\n"
     assert [n["label"] for n in doc["nodes"]] == ["x", "MulBackward0", "SumBackward0"]
+
+
+def test_one_program_does_not_change_how_the_next_one_runs(tmp_path) -> None:
+    """`gradwalk trace a.py b.py`: b.py prints as `python b.py` does, whatever a.py set for its process."""
+    a = tmp_path / "a.py"
+    a.write_text(
+        "import torch\ntorch.set_printoptions(precision=2)\ntorch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)\n"
+    )
+    b = tmp_path / "b.py"
+    b.write_text(
+        "import torch\nx = torch.tensor([1.23456], requires_grad=True)\ny = x * 2\nprint(y, y.dtype, y.requires_grad)\ny.sum().backward()\n"
+    )
+    alone = subprocess.run([sys.executable, str(b)], capture_output=True, text=True, timeout=120)
+    out = gradwalk("trace", str(a), str(b))
+    assert out.returncode == 0, out.stderr
+    second = json.loads(out.stdout.splitlines()[1])
+    assert second["status"] == "ok" and second["stdout"] == alone.stdout

@@ -246,6 +246,7 @@ def trace_json(
     gc.disable()
     threads = torch.get_num_threads()
     torch.set_num_threads(THREADS)
+    settings_before = None if namespace is not None else _torch_settings()
     try:
         tracer = _Tracer(source, settings or TraceSettings(), None if overrides is None else Overrides(overrides))
         if keep is not None:
@@ -256,8 +257,23 @@ def trace_json(
         return budget.fit(document, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
     finally:
         torch.set_num_threads(threads)  # a notebook's kernel keeps its own
+        if settings_before is not None:  # the next program in this process starts as in a fresh one
+            _restore_torch_settings(settings_before)
         if was_enabled:
             gc.enable()
+
+
+def _torch_settings() -> tuple[Any, ...]:
+    """What a program can set for every later program of its process: `gradwalk trace a.py b.py` (and
+    the sandbox zygote's warm-up) must not run b.py with a.py's print options, default dtype or grad mode."""
+    return (dict(vars(torch._tensor_str.PRINT_OPTS)), torch.get_default_dtype(), torch.is_grad_enabled())
+
+
+def _restore_torch_settings(settings: tuple[Any, ...]) -> None:
+    print_options, dtype, grad = settings
+    vars(torch._tensor_str.PRINT_OPTS).update(print_options)
+    torch.set_default_dtype(dtype)
+    torch.set_grad_enabled(grad)
 
 
 def stuck_json(keep: list[Any], status: Status, message: str, line: int | None) -> bytes | None:
