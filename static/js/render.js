@@ -229,11 +229,18 @@ export class GraphView {
         ev.stopPropagation();
         activate(g);
       }
-      const next = g && ev.key === "Tab" && !ev.altKey && !ev.ctrlKey && !ev.metaKey ? this._tabFrom(g, ev.shiftKey ? -1 : 1) : null;
+      if (!g || ev.key !== "Tab" || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const next = this._tabFrom(g, ev.shiftKey ? -1 : 1);
       if (next) {
         ev.preventDefault();
         next.focus(); // the camera pans to it (camera.js turns the pane's scroll into a pan)
+        return;
       }
+      // Past either end: the browser's Tab goes on from the drawing's DOM end, out of it (from this box's
+      // own place in the DOM it went on to boxes made later, and round again: a keyboard trap).
+      const all = svg.querySelectorAll(".node[tabindex], .group-head[tabindex]");
+      const end = ev.shiftKey ? all[0] : all[all.length - 1];
+      if (end && end !== g) end.focus({ preventScroll: true });
     });
   }
 

@@ -111,6 +111,27 @@ def test_enter_opens_and_closes_a_box_and_the_keyboard_stays_on_it(watched) -> N
     assert page.evaluate(FOCUSED)[1] == "model.blocks.1"
 
 
+def leaves_the_graph(page, key: str) -> bool:  # type: ignore[no-untyped-def]
+    """Press `key` until the focus is out of the drawing (at most 200 times): whether it got out."""
+    for _ in range(200):
+        page.keyboard.press(key)
+        if not page.evaluate("document.activeElement.closest('#graph svg') !== null"):
+            return True
+    return False
+
+
+def test_tab_past_the_last_box_leaves_the_graph_even_after_a_box_opened(watched) -> None:  # type: ignore[no-untyped-def]
+    # An opened block's boxes are made last in the DOM: from the program's last box the browser's own Tab went
+    # on to them, and Tab walked the graph round and round (a keyboard trap).
+    page = open_program(watched, "gpt_step.py")
+    page.focus('#graph .node[data-module="model.blocks.0"]')
+    page.keyboard.press("Enter")
+    wait_until(page, "document.activeElement.dataset.module === 'model.blocks.0'")
+    assert leaves_the_graph(page, "Tab"), "Tab never left the graph"
+    page.focus('#graph .group-head[data-module="model.blocks.0"]')
+    assert leaves_the_graph(page, "Shift+Tab"), "Shift+Tab never left the graph"
+
+
 def test_fit_after_opening_boxes_goes_back_to_the_level_that_reads(watched) -> None:  # type: ignore[no-untyped-def]
     # Fit never shrinks text below 11 px; with every block opened it stayed at zoom 1 on a corner of the
     # drawing, and nothing changed on screen. Beyond a readable size Fit shows the module level instead.
