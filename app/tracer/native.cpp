@@ -909,14 +909,6 @@ class Ops {
 
   // (node, whether a slot has no autograd input) or None: then graph.py's own path takes it.
   py::object add(const py::handle& f, const py::handle& output, const py::handle& line) {
-    static PyObject* k_id = interned("id");
-    static PyObject* k_op = interned("op");
-    static PyObject* k_label = interned("label");
-    static PyObject* k_line = interned("line");
-    static PyObject* k_shape = interned("shape");
-    static PyObject* k_dtype = interned("dtype");
-    static PyObject* k_node = interned("node");
-    static PyObject* k_names = interned("names");
     if (!THPVariable_Check(output.ptr()) || !(torch::autograd::THPCppFunction_Check(f.ptr()) || THPFunction_Check(f.ptr()))) {
       return py::none();
     }
@@ -940,30 +932,8 @@ class Ops {
       inputs[i] = cid;
     }
     if (full()) return py::none();  // truncates there
-    Py_ssize_t nid = PyList_GET_SIZE(nodes_.ptr());
-
     const at::Tensor& t = THPVariable_Unpack(output.ptr());
-    py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
-    py::object node = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
-    PyObject* name = op_name(Py_TYPE(f.ptr()));
-    py::list shape = shape_of(t);
-    set(node, k_id, id.ptr());
-    set(node, k_op, name);
-    set(node, k_label, name);
-    set(node, k_line, line.ptr());
-    set(node, k_shape, shape.ptr());
-    set(node, k_dtype, dtype_name(t.scalar_type(), output));
-    py::list names;  // its own list: the template's is shared
-    set(node, k_names, names.ptr());
-    append(nodes_, node.ptr());
-    py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
-    if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
-    append(keep_, f.ptr());
-    py::object event = py::reinterpret_steal<py::object>(PyDict_Copy(node_event_.ptr()));
-    set(event, k_line, line.ptr());
-    set(event, k_node, id.ptr());
-    append(events_, event.ptr());
-    add_edges(next, inputs, id);
+    py::object node = record(f.ptr(), line, shape_of(t), dtype_name(t.scalar_type(), output), next, inputs);
     return py::make_tuple(node, free);
   }
 
@@ -989,14 +959,6 @@ class Ops {
   // not named yet, deep), with the nodes made so far left in place: graph.py's walk, which visits in
   // the same order, finds them known.
   PyObject* hidden(const c10::intrusive_ptr<Node>& node, const py::handle& line, int depth) {
-    static PyObject* k_id = interned("id");
-    static PyObject* k_op = interned("op");
-    static PyObject* k_label = interned("label");
-    static PyObject* k_line = interned("line");
-    static PyObject* k_shape = interned("shape");
-    static PyObject* k_dtype = interned("dtype");
-    static PyObject* k_node = interned("node");
-    static PyObject* k_names = interned("names");
     if (depth > kHiddenDepth || full() || dynamic_cast<torch::autograd::AccumulateGrad*>(node.get()) != nullptr) return nullptr;
     if (node->num_inputs() != 1) return nullptr;
     const torch::autograd::InputMetadata& meta = node->input_metadata(0);
@@ -1021,28 +983,43 @@ class Ops {
     if (full()) return nullptr;
     py::object f = py::reinterpret_steal<py::object>(torch::autograd::functionToPyObject(node));
     if (!f || !torch::autograd::THPCppFunction_Check(f.ptr())) return nullptr;
-    Py_ssize_t nid = PyList_GET_SIZE(nodes_.ptr());
-    py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(nid));
-    py::object made = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
-    PyObject* name = op_name(Py_TYPE(f.ptr()));
-    set(made, k_id, id.ptr());
-    set(made, k_op, name);
-    set(made, k_label, name);
-    set(made, k_line, line.ptr());
-    set(made, k_shape, shape.ptr());
-    set(made, k_dtype, dtype->second.ptr());
-    py::list names;
-    set(made, k_names, names.ptr());
-    append(nodes_, made.ptr());
-    py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f.ptr()));
+    record(f.ptr(), line, shape, dtype->second.ptr(), next, inputs);
+    return known(node);
+  }
+
+  // A new node: a copy of graph.op_node with its id, op, line, shape and dtype; its by_fn entry, its
+  // node event and its edges (graph._add and graph.edge, for a node whose inputs are all known).
+  py::object record(PyObject* f, const py::handle& line, const py::list& shape, PyObject* dtype,
+                    const torch::autograd::edge_list& next, const std::vector<PyObject*>& inputs) {
+    static PyObject* k_id = interned("id");
+    static PyObject* k_op = interned("op");
+    static PyObject* k_label = interned("label");
+    static PyObject* k_line = interned("line");
+    static PyObject* k_shape = interned("shape");
+    static PyObject* k_dtype = interned("dtype");
+    static PyObject* k_node = interned("node");
+    static PyObject* k_names = interned("names");
+    py::object id = py::reinterpret_steal<py::object>(PyLong_FromSsize_t(PyList_GET_SIZE(nodes_.ptr())));
+    py::object node = py::reinterpret_steal<py::object>(PyDict_Copy(op_node_.ptr()));
+    PyObject* name = op_name(Py_TYPE(f));
+    set(node, k_id, id.ptr());
+    set(node, k_op, name);
+    set(node, k_label, name);  // label_all renames it if the program names it
+    set(node, k_line, line.ptr());
+    set(node, k_shape, shape.ptr());
+    set(node, k_dtype, dtype);
+    py::list names;  // its own list: the template's is shared
+    set(node, k_names, names.ptr());
+    append(nodes_, node.ptr());
+    py::object fn_key = py::reinterpret_steal<py::object>(PyLong_FromVoidPtr(f));
     if (PyDict_SetItem(by_fn_.ptr(), fn_key.ptr(), id.ptr()) != 0) throw py::error_already_set();
-    append(keep_, f.ptr());
+    append(keep_, f);
     py::object event = py::reinterpret_steal<py::object>(PyDict_Copy(node_event_.ptr()));
     set(event, k_line, line.ptr());
     set(event, k_node, id.ptr());
     append(events_, event.ptr());
     add_edges(next, inputs, id);
-    return PyDict_GetItemWithError(by_fn_.ptr(), fn_key.ptr());
+    return node;
   }
 
   // graph.edge for each input: (source, target, slot) once, with the input's output index.
