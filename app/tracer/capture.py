@@ -11,6 +11,7 @@ from types import FrameType
 from typing import Any
 
 import torch
+from torch.optim import optimizer as optimizer_hooks
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.overrides import TorchFunctionMode
 
@@ -102,7 +103,8 @@ def _kind_of(func: Any) -> Any:
 
 def _torch_step(optimizer: Any, args: tuple, kwargs: dict) -> bool:
     """Whether `optimizer.step(...)` runs only torch's own code: a torch optimizer's step, no closure
-    (it runs the program's forward), no step hooks of the program's, not differentiable (it makes nodes)."""
+    (it runs the program's forward), no step hooks of the program's (its own or global), not
+    differentiable (it makes nodes)."""
     owner = next((cls for cls in type(optimizer).__mro__ if "step" in cls.__dict__), None)
     return (
         owner is not None
@@ -111,6 +113,7 @@ def _torch_step(optimizer: Any, args: tuple, kwargs: dict) -> bool:
         and kwargs.get("closure") is None
         and not optimizer._optimizer_step_pre_hooks
         and not optimizer._optimizer_step_post_hooks
+        and len(optimizer_hooks._global_optimizer_pre_hooks) == len(optimizer_hooks._global_optimizer_post_hooks) == 1  # ours
         and not optimizer.defaults.get("differentiable")
         # fused kernels write parameters without bumping their versions: traced call by call, each
         # `_fused_adam_(params, ...)` an update of each parameter it was given

@@ -116,3 +116,20 @@ opt.step()
     ref = run_reference(source)
     assert_close(events[-1].value, ref.namespace["w"], "w")
     assert torch.equal(torch.tensor(events[0].value), torch.tensor([0.5, -1.0]))
+
+
+def test_a_global_step_hook_of_the_programs_is_traced() -> None:
+    source = """import torch
+w = torch.tensor([1.0, -2.0], requires_grad=True)
+seen = []
+def hook(optimizer, args, kwargs):
+    seen.append(w * 10)
+from torch.optim.optimizer import register_optimizer_step_pre_hook
+register_optimizer_step_pre_hook(hook)
+opt = torch.optim.SGD([w], lr=0.1)
+(w * w).sum().backward()
+opt.step()
+"""
+    trace = trace_of(source)
+    assert trace.status == "ok", trace.error
+    assert any(n.op == "MulBackward0" and n.line == 5 for n in trace.nodes)  # the hook's own op
