@@ -313,6 +313,10 @@ def test_a_small_embeds_long_caption_opens_whole_on_a_tap(watched, lang: str) ->
     watched.shot(f"mlp-caption-{lang}")
 
 
+# Whether a menu shows its chosen option's text whole: the text, its padding and the arrow within the box.
+CHOICE_FITS = """(id) => { const s = document.getElementById(id), cs = getComputedStyle(s);
+  const c = document.createElement('canvas').getContext('2d'); c.font = `${cs.fontSize} ${cs.fontFamily}`;
+  return c.measureText(s.selectedOptions[0].text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight) + 20 <= s.clientWidth; }"""
 SMALL_PHONE = {"viewport": {"width": 360, "height": 740}, "has_touch": True, "is_mobile": True, "device_scale_factor": 2}
 TRAINING = CHAIN.parent / "training_loop.py"
 
@@ -334,6 +338,9 @@ def test_a_small_phone_keeps_the_toolbar_and_the_transport_on_one_line_each(watc
     fits_the_screen(page)
     assert untappable(page) == []
     assert page.locator("#search").bounding_box()["width"] >= 60  # type: ignore[index]
+    # Each menu's choice whole ("by operatio" was cut at 360 px beside a speed menu with room to spare).
+    for menu in ("speed", "jump", "step-by"):
+        assert page.evaluate(CHOICE_FITS, menu), menu
     # No "/" key hint on a touch screen (in Chinese it was cut to "查找 ⁄" in the narrow box).
     assert page.get_attribute("#search", "placeholder") == {"en": "Search", "zh": "查找"}[lang]
     graph = page.locator("#graph").bounding_box()
