@@ -200,6 +200,29 @@ def test_the_offline_file_and_the_notebook_output_carry_the_curves(browser, tmp_
         context.close()
 
 
+def test_the_offline_file_on_a_phone_gives_the_graph_the_room_until_a_box_is_inspected(browser, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # The offline file keeps its inspector under the graph on a narrow screen, 38% of the height even while
+    # it only says "Click a node…": at 360 x 740 the training loop's graph had 244 px (a GPT's 218).
+    path = tmp_path / "loop.html"
+    path.write_text(export_html(trace_of(LOOP)), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 360, "height": 740}, has_touch=True, is_mobile=True, offline=True)
+    try:
+        page = context.new_page()
+        page.goto(path.as_uri())
+        page.wait_for_selector("body[data-ready=true]", timeout=30_000)
+        graph = page.locator("#graph").bounding_box()
+        assert graph and graph["height"] >= 0.4 * 740, graph
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.evaluate(
+            "document.querySelector('#graph g.node[data-node-id]').dispatchEvent(new MouseEvent('click', {bubbles: true}))"
+        )
+        page.wait_for_selector("#inspector-body h3")
+        inspector = page.locator("#inspector").bounding_box()
+        assert inspector and inspector["height"] >= 0.3 * 740, inspector
+    finally:
+        context.close()
+
+
 def test_a_training_loops_svg_and_png_exports_carry_the_curves(browser) -> None:  # type: ignore[no-untyped-def]
     """The exported figure of a training loop holds its chart: one point per iteration at torch's losses."""
     trace = trace_of(LOOP)
