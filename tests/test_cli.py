@@ -33,14 +33,17 @@ def test_trace_reads_stdin() -> None:
 
 
 def test_one_program_does_not_change_how_the_next_one_runs(tmp_path) -> None:
-    """`gradwalk trace a.py b.py`: b.py prints as `python b.py` does, whatever a.py set for its process."""
+    """`gradwalk trace a.py b.py`: b.py prints as `python b.py` does, whatever a.py set for its process
+    (print options, default dtype, grad mode, a global module hook)."""
     a = tmp_path / "a.py"
     a.write_text(
         "import torch\ntorch.set_printoptions(precision=2)\ntorch.set_default_dtype(torch.float64)\ntorch.set_grad_enabled(False)\n"
+        "torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: print('hooked'))\n"
     )
     b = tmp_path / "b.py"
     b.write_text(
-        "import torch\nx = torch.tensor([1.23456], requires_grad=True)\ny = x * 2\nprint(y, y.dtype, y.requires_grad)\ny.sum().backward()\n"
+        "import torch\nx = torch.tensor([1.23456], requires_grad=True)\ny = torch.nn.Linear(1, 1)(x * 2)\n"
+        "print(x * 2, y.dtype, y.requires_grad)\ny.sum().backward()\n"
     )
     alone = subprocess.run([sys.executable, str(b)], capture_output=True, text=True, timeout=120)
     out = gradwalk("trace", str(a), str(b))

@@ -342,7 +342,7 @@ class Capture(TorchFunctionMode):
             return
         if nid is not None and t.grad_fn is None:
             node = g.nodes[nid]
-            if node["kind"] == "leaf":  # optimizer.step(), or an update under torch.no_grad()
+            if node["kind"] in ("leaf", "constant"):  # optimizer.step(), an update under torch.no_grad(), c.add_(1)
                 g.event(kind="update", node=nid, line=line, value=values.read(t, g.limits.max_value_elements))
             return
         alias = self._aliases.get(id(t))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from torch.optim import optimizer as optimizer_module
 
 from ..config import THREADS, TraceSettings
 from ..models import Status, Trace
@@ -263,17 +264,31 @@ def trace_json(
             gc.enable()
 
 
+# torch's registries of global hooks (register_module_forward_hook, register_optimizer_step_pre_hook...)
+_GLOBAL_HOOKS = [
+    getattr(module, name)
+    for module in (torch.nn.modules.module, optimizer_module)
+    for name in dir(module)
+    if name.startswith("_global_") and name.endswith("hooks") and isinstance(getattr(module, name), dict)
+]
+
+
 def _torch_settings() -> tuple[Any, ...]:
     """What a program can set for every later program of its process: `gradwalk trace a.py b.py` (and
-    the sandbox zygote's warm-up) must not run b.py with a.py's print options, default dtype or grad mode."""
-    return (dict(vars(torch._tensor_str.PRINT_OPTS)), torch.get_default_dtype(), torch.is_grad_enabled())
+    the sandbox zygote's warm-up) must not run b.py with a.py's print options, default dtype, grad
+    mode or global module and optimizer hooks."""
+    hooks = [dict(registry) for registry in _GLOBAL_HOOKS]
+    return dict(vars(torch._tensor_str.PRINT_OPTS)), torch.get_default_dtype(), torch.is_grad_enabled(), hooks
 
 
 def _restore_torch_settings(settings: tuple[Any, ...]) -> None:
-    print_options, dtype, grad = settings
+    print_options, dtype, grad, hooks = settings
     vars(torch._tensor_str.PRINT_OPTS).update(print_options)
     torch.set_default_dtype(dtype)
     torch.set_grad_enabled(grad)
+    for registry, before in zip(_GLOBAL_HOOKS, hooks, strict=True):
+        registry.clear()
+        registry.update(before)
 
 
 def stuck_json(keep: list[Any], status: Status, message: str, line: int | None) -> bytes | None:

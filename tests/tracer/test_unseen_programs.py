@@ -118,3 +118,21 @@ m(torch.ones(1, 2)).sum().backward()
     trace = trace_of(source)
     weight = next(n for n in trace.nodes if n.kind == "leaf" and n.shape == [2, 2])
     assert weight.name == "m.0.weight", [b.name for b in weight.names]
+
+
+def test_a_constant_changed_in_place_shows_its_new_value() -> None:
+    source = """import torch
+w = torch.tensor([1.0, 2.0], requires_grad=True)
+c = torch.tensor([3.0, 4.0])
+first = (w + c).pow(2).sum()
+c.add_(1)
+second = (w + c).pow(2).sum()
+(first + second).backward()
+"""
+    trace, ref = trace_of(source), run_reference(source)
+    assert trace.status == "ok", trace.error
+    c = next(n for n in trace.nodes if n.name == "c")
+    updates = [e for e in trace.events if e.kind == "update" and e.node == c.id]
+    assert [e.line for e in updates] == [5]
+    assert_close(updates[0].value, ref.namespace["c"], "c after c.add_(1)")
+    assert_close(next(n for n in trace.nodes if n.name == "w").grad, ref.namespace["w"].grad, "w.grad")
