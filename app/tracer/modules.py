@@ -45,6 +45,7 @@ class Modules:
         self._stack: list[tuple[int | None, torch.nn.Module]] = []  # calls in progress: (index into calls or None, module)
         self._named: dict[int, tuple[bool, str]] = {}  # id(module) -> (bound inside a function, path)
         self._roots: list[tuple[str, torch.nn.Module]] = []  # modules bound to a name, in binding order
+        self._in_function: list[bool] = []  # beside each root: bound inside a function
         self._seen: set[tuple[int, str]] = set()  # (id(module), name) bound already
         self._keep: list[Any] = []  # ids above stay valid for the whole run
 
@@ -66,7 +67,17 @@ class Modules:
             return
         self._seen.add(key)
         self._roots.append((name, module))
+        self._in_function.append(in_function)
         self._keep.append(module)
+        self._name_tree(module, name, in_function)
+
+    def name_added(self) -> None:
+        """Modules added to a named one after its binding (`model.head = nn.Linear(4, 2)`, add_module):
+        named by their place in it at the end of the run, as if bound then."""
+        for (name, module), in_function in zip(self._roots, self._in_function, strict=True):
+            self._name_tree(module, name, in_function)
+
+    def _name_tree(self, module: torch.nn.Module, name: str, in_function: bool) -> None:
         for path, m in named_modules(module, name):
             known = self._named.get(id(m))
             # A module-level name first, then the first one; a name bound again to a module that holds

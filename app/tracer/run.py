@@ -58,6 +58,7 @@ class _Tracer:
         self.modules = Modules(self.graph)
         self.doc = doc.trace(source=source, torch_version=torch.__version__)
         self.aside: dict[tuple[int, str], Any] = {}  # (id(holder), value key) -> stats not written (_set_stats_aside)
+        self.named_modules: list[tuple[str, torch.nn.Module, str | None]] = []  # (name, module, scope) bound
 
     # -- hooks called by the rewritten program ----------------------------------------------
 
@@ -83,6 +84,7 @@ class _Tracer:
                     g.bind(name, obj, line, _scope_of(name, code, scope))
                 elif issubclass(kind, torch.nn.Module):
                     self.modules.name(obj, name, scope is not None)
+                    self.named_modules.append((name, obj, scope))
                     for path, p in named_parameters(obj, name):
                         g.name_parameter(p, path, scope, line)
                 elif (base := _CONTAINERS.get(kind) or _container(kind)) is not None and base.__len__(obj) <= _NAMED_ITEMS:
@@ -182,6 +184,15 @@ class _Tracer:
                     for path, p in named_parameters(obj, name):
                         self.graph.name_parameter(p, path, None, None)
 
+    def _name_added_parameters(self) -> None:
+        """Parameters of modules added to a named model after its binding (`model.head = nn.Linear(...)`):
+        named by their path in it now, as its own were when it was bound."""
+        self.modules.name_added()
+        with untraced():
+            for name, module, scope in self.named_modules:
+                for path, p in named_parameters(module, name):
+                    self.graph.name_parameter(p, path, scope, None)
+
     def _set_stats_aside(self) -> None:
         """A tensor's stats are written only where its value is not (too big, or left out for size): the
         others wait in self.aside, for the byte budget, which puts them back where it leaves a value out."""
@@ -209,6 +220,7 @@ class _Tracer:
                 g.deferred.encode(grad, g.nodes[nid], "grad", "grad_stats")
         g.deferred.flush()
         self._set_stats_aside()
+        self._name_added_parameters()
         g.bindings.label_all()
         document["modules"] = self.modules.finish(g.nodes)
         document.update(

@@ -136,3 +136,26 @@ second = (w + c).pow(2).sum()
     assert [e.line for e in updates] == [5]
     assert_close(updates[0].value, ref.namespace["c"], "c after c.add_(1)")
     assert_close(next(n for n in trace.nodes if n.name == "w").grad, ref.namespace["w"].grad, "w.grad")
+
+
+def test_a_module_replaced_after_its_model_was_bound_names_its_parameters() -> None:
+    """Transfer learning's `model.head = nn.Linear(...)`, and add_module after the binding."""
+    source = """import torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.body = torch.nn.Linear(3, 4)
+        self.head = torch.nn.Linear(4, 4)
+    def forward(self, x):
+        return self.head(self.body(x).relu())
+model = Net()
+model.head = torch.nn.Linear(4, 2)
+model.body.add_module("extra", torch.nn.Linear(1, 1))
+loss = model(torch.randn(5, 3)).sum()
+loss.backward()
+"""
+    trace, ref = trace_of(source), run_reference(source)
+    assert trace.status == "ok", trace.error
+    used = {n.name for n in trace.nodes if n.kind == "leaf"}
+    assert used == {f"model.{name}" for name, p in ref.namespace["model"].named_parameters() if p.grad is not None}
+    assert {m.path for m in trace.modules} == {f"model.{name}".rstrip(".") for name, _ in ref.namespace["model"].named_modules()}
