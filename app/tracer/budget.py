@@ -51,6 +51,7 @@ def fit(
     max_bytes: int,
     dumps: Callable[[Any], bytes],
     aside: dict[tuple[int, str], Any] | None = None,
+    unwritten: bool = True,
 ) -> bytes:
     """The trace as JSON, within max_bytes if leaving values out gets it there, least useful first.
     `aside`: (id(holder), value key) -> the value's stats, not written beside it.
@@ -58,7 +59,12 @@ def fit(
     First from an estimate, before the values left Unwritten are written: the trace without its values,
     and each value's elements at the bytes per element of a sample (see _ESTIMATE_MARGIN). Then the values kept are written,
     and the trace with them; more are left out while it is still too big. The same decisions whether
-    native.cpp or values.py read the values (they write the same text)."""
+    native.cpp or values.py read the values (they write the same text). Without `unwritten` (no value
+    left Unwritten), a trace written whole within its budget is that (as in either way, nothing left out)."""
+    if not unwritten:
+        data = dumps(trace)
+        if len(data) <= max_bytes:
+            return data
     candidates = sorted(_candidates(trace, aside or {}), key=lambda c: (c[0], -c[1]))
     per_element = _bytes_per_element(candidates)  # writes the sample's values
     estimate = _without_values(trace, candidates, dumps) + sum(int(c[1] * per_element) for c in candidates)

@@ -237,9 +237,7 @@ class Passes:
         taken, handed_back = recorder.take(
             tensors, limit, values.dtype_name, set(g.tensors) if over else None, **g.deferred.writing()
         )
-        taken_elements = sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
-        self.step_elements += taken_elements
-        g.deferred.unwritten_elements += taken_elements
+        self.step_elements += sum(math.prod(e["shape"]) for e in tensors[first:] if e["value"] is not None)
         steps = p["steps"]
         room = min(limits.max_nodes - len(steps), limits.max_steps - self.steps)
         if len(taken) > room:

@@ -184,6 +184,11 @@ class _Tracer:
                     for path, p in named_parameters(obj, name):
                         self.graph.name_parameter(p, path, None, None)
 
+    def fit(self, document: dict[str, Any]) -> bytes:
+        """The finished document as the trace's JSON, within its byte budget (budget.fit)."""
+        unwritten = self.graph.deferred.unwritten_elements > 0
+        return budget.fit(document, self.limits.max_trace_bytes, strict_json.dumps, self.aside, unwritten)
+
     def _name_added_parameters(self) -> None:
         """Parameters of modules added to a named model after its binding (`model.head = nn.Linear(...)`):
         named by their path in it now, as its own were when it was bound."""
@@ -267,7 +272,7 @@ def trace_json(
         document = tracer.run(namespace)
         if keep is not None:
             keep.append(document)
-        return budget.fit(document, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
+        return tracer.fit(document)
     finally:
         torch.set_num_threads(threads)  # a notebook's kernel keeps its own
         if settings_before is not None:  # the next program in this process starts as in a fresh one
@@ -313,7 +318,7 @@ def stuck_json(keep: list[Any], status: Status, message: str, line: int | None) 
     with untraced():
         tracer._fail(failures.Interrupted(status, message), line, status=status, message=message)
         document = tracer._finish()
-        return budget.fit(document, tracer.limits.max_trace_bytes, strict_json.dumps, tracer.aside)
+        return tracer.fit(document)
 
 
 def trace_of(source: str, settings: TraceSettings | None = None) -> Trace:

@@ -183,11 +183,15 @@ class Deferred:
         self.unwritten_elements = 0  # of the values left Unwritten so far
 
     def writing(self) -> dict[str, Any]:
-        """How native.cpp writes the values it reads (its fragment and unwritten arguments); the reader
-        adds what it left Unwritten to unwritten_elements."""
+        """How native.cpp writes the values it reads: its fragment and unwritten arguments."""
         if self.unwritten_elements > self.MAX_UNWRITTEN_ELEMENTS:
             return {"fragment": TEXT}
-        return {"fragment": TEXT, "unwritten": Unwritten}
+        return {"fragment": TEXT, "unwritten": self._unwritten}
+
+    def _unwritten(self, t: torch.Tensor) -> Unwritten:
+        """What native.cpp makes of a value it leaves unwritten (a copy of its tensor), counted."""
+        self.unwritten_elements += t.numel()
+        return Unwritten(t)
 
     def value(self, t: torch.Tensor, into: Any, key: Any, big_stats_key: Any = None) -> None:
         """into[key] = t's value (as `value`), at the next flush; a too-big tensor's stats go to big_stats_key now."""
@@ -229,7 +233,6 @@ class Deferred:
             into[stats_key] = stats
 
     def flush(self) -> None:
-        before = self.read_elements
         self.read_elements += self._held_elements
         held, self._held, self._held_elements = self._held, [], 0
         if not held:
@@ -238,7 +241,6 @@ class Deferred:
         # one or more dimensions as its JSON text (orjson.Fragment): see TEXT
         compiled = native.compiled
         left = held if compiled is None else compiled.flush(held, self.max_elements, **self.writing())
-        self.unwritten_elements += self.read_elements - before
         for t, version, into, key, stats_key in left:
             if t._version == version:
                 v, stats = _python_encode(t, stats_key is not None, self.max_elements)
