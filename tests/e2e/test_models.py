@@ -156,11 +156,12 @@ def test_an_open_frame_wider_than_the_pane_keeps_its_title_in_view(watched) -> N
     page.locator('#graph .node[data-module="model.blocks.1"]').click()
     head = page.locator('#graph .group-head[data-module="model.blocks.1"]')
     head.wait_for()
+    wait_until(page, "document.getAnimations().length === 0")  # the opening has settled: it moves the view itself
     page.evaluate(
         """() => { const g = window.gradwalk.state.graph, f = g.boxOf(document.querySelector('#graph .group-head[data-module="model.blocks.1"]').dataset.group);
           g.setView({ x: -(f.x - f.w / 2 + 120) * g.view.k, y: 60 - (f.y - f.h / 2) * g.view.k, k: g.view.k }); }"""
     )
-    page.wait_for_timeout(100)
+    wait_until(page, "document.getAnimations().length === 0")
     pane, title, box = page.locator("#graph").bounding_box(), head.locator("text").bounding_box(), head.bounding_box()
     assert pane and title and box and box["x"] < pane["x"] - 100, (pane, box)  # the frame starts left of the pane
     assert pane["x"] <= title["x"] <= pane["x"] + 20, (pane, title)
